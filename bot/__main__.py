@@ -1,0 +1,91 @@
+"""Command line: python -m bot run | demo | migrate | sync-commands | check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from bot.settings import Settings, describe_validation_error
+from storage.database import Database, MigrationError
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        print("Invalid configuration:\n" + describe_validation_error(error), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _migrate(settings: Settings) -> int:
+    try:
+        db = await Database.open(settings.database_path, migrate=False)
+    except OSError as error:
+        print(f"Cannot open the database at {settings.database_path}: {error}", file=sys.stderr)
+        return 1
+    try:
+        applied = await db.migrate()
+        version = await db.schema_version()
+    except MigrationError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    if applied:
+        print(f"Applied {', '.join(applied)}; schema version is now {version}.")
+    else:
+        print(f"Schema is up to date (version {version}).")
+    return 0
+
+
+def _check_config(settings: Settings) -> int:
+    missing = settings.missing_for_run()
+    if missing:
+        print("Missing settings needed to run: " + ", ".join(missing), file=sys.stderr)
+        return 2
+    print(f"Configuration is valid (model {settings.evolink_model.value}).")
+    if settings.callback_base_url is None:
+        print("PUBLIC_BASE_URL is not public https: provider callbacks are off, polling only.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bot with settings from the environment and .env")
+    commands.add_parser("demo", help="run the offline end-to-end demo")
+    commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser("check-config", help="validate the settings")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        print(
+            "The offline demo is not built yet. When it lands it will start the Discord "
+            "emulator, the EvoLink simulator and the bot as separate processes on loopback, "
+            "send /edit with a generated clip and print what the channel shows.",
+            file=sys.stderr,
+        )
+        return 3
+    settings = _load_settings()
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    if args.command == "check-config":
+        return _check_config(settings)
+    if args.command == "run":
+        missing = settings.missing_for_run()
+        if missing:
+            print(
+                "Cannot start: set " + ", ".join(missing) + " (see .env.example).", file=sys.stderr
+            )
+            return 2
+        print("The Discord front end is not built yet.", file=sys.stderr)
+        return 3
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""The one typed configuration object, loaded from the environment and `.env`.
+
+The variable names in the "configuration contract" block are public interface
+(DESIGN.md §3): operators and black-box tests rely on them, so they are spelled
+out as aliases rather than derived from field names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DISCORD_API_BASE_DEFAULT = "https://discord.com/api/v10"
+EVOLINK_BASE_URL_DEFAULT = "https://api.evolink.ai"
+
+
+class EditModel(StrEnum):
+    STANDARD = "kling-o1-video-edit"
+    FAST = "kling-o1-video-edit-fast"
+
+
+class ModelLimits:
+    """What EvoLink accepts and bills for one model (EVOLINK_API.md §6, §7)."""
+
+    def __init__(self, min_seconds: int, max_seconds: int, credits_per_second: float) -> None:
+        self.min_seconds = min_seconds
+        self.max_seconds = max_seconds
+        self.credits_per_second = credits_per_second
+
+
+MODEL_LIMITS: dict[EditModel, ModelLimits] = {
+    EditModel.STANDARD: ModelLimits(3, 10, 12.0),
+    EditModel.FAST: ModelLimits(6, 20, 6.8),
+}
+
+
+def _absolute_http_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def is_public_https(url: str) -> bool:
+    """Whether EvoLink would accept `url` as a callback target (https, public host)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme != "https" or not host or host == "localhost" or host.endswith(".local"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." in host  # a bare intranet name like "bot" is not reachable from the provider
+    return address.is_global
+
+
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=True,
+    )
+
+    # --- configuration contract (DESIGN.md §3) ---
+    discord_token: SecretStr | None = Field(None, alias="DISCORD_TOKEN")
+    discord_api_base: str = Field(DISCORD_API_BASE_DEFAULT, alias="DISCORD_API_BASE")
+    discord_gateway_url: str | None = Field(None, alias="DISCORD_GATEWAY_URL")
+    evolink_api_key: SecretStr | None = Field(None, alias="EVOLINK_API_KEY")
+    evolink_base_url: str = Field(EVOLINK_BASE_URL_DEFAULT, alias="EVOLINK_BASE_URL")
+    evolink_model: EditModel = Field(EditModel.STANDARD, alias="EVOLINK_MODEL")
+    public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
+    web_host: str = Field("0.0.0.0", alias="WEB_HOST")
+    web_port: int = Field(8080, ge=0, le=65535, alias="WEB_PORT")
+    data_dir: Path = Field(Path("./data"), alias="DATA_DIR")
+
+    # --- operational knobs (names are ours) ---
+    dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    log_json: bool = Field(False, alias="LOG_JSON")
+    evolink_requests_per_second: float = Field(5.0, gt=0, alias="EVOLINK_REQUESTS_PER_SECOND")
+    poll_first_max_s: float = Field(60.0, gt=0, alias="POLL_FIRST_MAX_SECONDS")
+    poll_min_interval_s: float = Field(5.0, gt=0, alias="POLL_MIN_INTERVAL_SECONDS")
+    poll_max_interval_s: float = Field(60.0, gt=0, alias="POLL_MAX_INTERVAL_SECONDS")
+    input_grace_s: float = Field(3600.0, ge=0, alias="INPUT_GRACE_SECONDS")
+    result_retention_s: float = Field(7 * 86400.0, gt=0, alias="RESULT_RETENTION_SECONDS")
+    max_result_bytes: int = Field(500_000_000, gt=0, alias="MAX_RESULT_BYTES")
+
+    # Quota defaults; moderators override per guild, never above the ceilings.
+    default_daily_seconds: NonNegativeInt = Field(60, alias="DEFAULT_DAILY_SECONDS")
+    default_monthly_seconds: NonNegativeInt = Field(600, alias="DEFAULT_MONTHLY_SECONDS")
+    default_max_concurrent: NonNegativeInt = Field(2, alias="DEFAULT_MAX_CONCURRENT")
+    default_cooldown_s: NonNegativeInt = Field(30, alias="DEFAULT_COOLDOWN_SECONDS")
+    default_guild_monthly_budget: NonNegativeInt = Field(
+        6000, alias="DEFAULT_GUILD_MONTHLY_SECONDS"
+    )
+    ceiling_daily_seconds: NonNegativeInt = Field(3600, alias="CEILING_DAILY_SECONDS")
+    ceiling_monthly_seconds: NonNegativeInt = Field(36000, alias="CEILING_MONTHLY_SECONDS")
+    ceiling_max_concurrent: NonNegativeInt = Field(10, alias="CEILING_MAX_CONCURRENT")
+
+    @field_validator("discord_api_base", "evolink_base_url")
+    @classmethod
+    def _check_base(cls, value: str, info: ValidationInfo) -> str:
+        alias = cls.model_fields[info.field_name or ""].alias or str(info.field_name)
+        return _absolute_http_url(alias, value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        return _absolute_http_url("PUBLIC_BASE_URL", value)
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _check_gateway(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError(f"DISCORD_GATEWAY_URL must be an absolute ws(s) URL, got {value!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> Self:
+        if self.poll_min_interval_s > self.poll_max_interval_s:
+            raise ValueError("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")
+        for default, ceiling, name in (
+            (self.default_daily_seconds, self.ceiling_daily_seconds, "DAILY_SECONDS"),
+            (self.default_monthly_seconds, self.ceiling_monthly_seconds, "MONTHLY_SECONDS"),
+            (self.default_max_concurrent, self.ceiling_max_concurrent, "MAX_CONCURRENT"),
+        ):
+            if default > ceiling:
+                raise ValueError(f"DEFAULT_{name} ({default}) exceeds CEILING_{name} ({ceiling})")
+        return self
+
+    # --- derived values ---
+    @property
+    def limits(self) -> ModelLimits:
+        return MODEL_LIMITS[self.evolink_model]
+
+    @property
+    def uses_real_discord(self) -> bool:
+        return self.discord_api_base == DISCORD_API_BASE_DEFAULT
+
+    @property
+    def callback_base_url(self) -> str | None:
+        """Base for provider callbacks, or None when the provider could not reach us."""
+        if self.public_base_url and is_public_https(self.public_base_url):
+            return self.public_base_url
+        return None
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "kling.sqlite3"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def missing_for_run(self) -> list[str]:
+        """Names of settings that `run` needs and that are not set."""
+        missing = []
+        if self.discord_token is None or not self.discord_token.get_secret_value():
+            missing.append("DISCORD_TOKEN")
+        if self.evolink_api_key is None or not self.evolink_api_key.get_secret_value():
+            missing.append("EVOLINK_API_KEY")
+        if self.public_base_url is None:
+            missing.append("PUBLIC_BASE_URL")
+        return missing
+
+
+def describe_validation_error(error: Exception) -> str:
+    """One readable line per invalid setting, naming the environment variable."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{location}: {message}" if location not in message else message)
+    return "\n".join(lines)

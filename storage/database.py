@@ -1,0 +1,118 @@
+"""One aiosqlite connection, its pragmas, numbered migrations and transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+BUSY_TIMEOUT_MS = 5000
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def load_migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every bundled migration, in order, numbered without gaps."""
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    for expected, (version, name, _) in enumerate(found, start=1):
+        if version != expected:
+            raise MigrationError(f"migration {name} is out of sequence: expected {expected:04d}")
+    return found
+
+
+class Database:
+    """The shared connection. Every statement goes through `transaction()` or `read()`.
+
+    aiosqlite runs one connection on one worker thread; without the lock, two
+    coroutines could interleave statements inside each other's transaction.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str, *, migrate: bool = True) -> Database:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(str(path), isolation_level=None)
+        connection.row_factory = aiosqlite.Row
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute("PRAGMA foreign_keys=ON")
+            await connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await connection.execute("PRAGMA synchronous=NORMAL")
+            database = cls(connection)
+            if migrate:
+                await database.migrate()
+        except BaseException:
+            await connection.close()
+            raise
+        return database
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._connection.close()
+
+    async def schema_version(self) -> int:
+        async with self.read() as conn:
+            cursor = await conn.execute("PRAGMA user_version")
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied (empty when up to date)."""
+        migrations = load_migrations()
+        current = await self.schema_version()
+        if current > len(migrations):
+            raise MigrationError(
+                f"database schema version {current} is newer than this code "
+                f"({len(migrations)}); upgrade the bot before using this database"
+            )
+        applied = []
+        async with self._lock:
+            for version, name, sql in migrations[current:]:
+                # executescript commits any open transaction first, so BEGIN/COMMIT
+                # live inside the script and a failure leaves the version unchanged.
+                script = f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+                try:
+                    await self._connection.executescript(script)
+                except Exception as exc:
+                    await self._connection.execute("ROLLBACK")
+                    raise MigrationError(f"migration {name} failed: {exc}") from exc
+                log.info("migration applied name=%s", name)
+                applied.append(name)
+        return applied
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception (cancellation included)."""
+        async with self._lock:
+            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                await asyncio.shield(self._connection.execute("ROLLBACK"))
+                raise
+            await self._connection.execute("COMMIT")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            yield self._connection

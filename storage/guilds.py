@@ -1,0 +1,147 @@
+"""Per-guild configuration: settings, limit overrides, blocks, channel rules, audit log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from storage.database import Database
+from storage.models import AuditEntry, BlockedUser, ChannelRule, GuildSettings, LimitOverride
+
+_GUILD_COLUMNS = (
+    "daily_seconds",
+    "monthly_seconds",
+    "max_concurrent",
+    "cooldown_s",
+    "monthly_budget",
+    "paused",
+    "pause_reason",
+    "moderator_role_id",
+    "log_channel_id",
+)
+
+
+async def read_guild_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
+    cursor = await conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
+    row = await cursor.fetchone()
+    if row is None:
+        return GuildSettings(guild_id=guild_id)
+    data = dict(row)
+    data.pop("updated_at", None)
+    data["paused"] = bool(data["paused"])
+    return GuildSettings.model_validate(data)
+
+
+async def read_overrides(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, role_ids: Sequence[int]
+) -> tuple[LimitOverride | None, list[LimitOverride]]:
+    cursor = await conn.execute(
+        "SELECT user_id AS subject_id, daily_seconds, monthly_seconds FROM user_limits"
+        " WHERE guild_id = ? AND user_id = ?",
+        (guild_id, user_id),
+    )
+    user_row = await cursor.fetchone()
+    roles: list[LimitOverride] = []
+    if role_ids:
+        marks = ", ".join("?" for _ in role_ids)
+        cursor = await conn.execute(
+            "SELECT role_id AS subject_id, daily_seconds, monthly_seconds FROM role_limits"
+            f" WHERE guild_id = ? AND role_id IN ({marks}) ORDER BY role_id",
+            (guild_id, *role_ids),
+        )
+        roles = [LimitOverride.model_validate(dict(row)) for row in await cursor.fetchall()]
+    user = LimitOverride.model_validate(dict(user_row)) if user_row else None
+    return user, roles
+
+
+async def read_blocked(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int
+) -> BlockedUser | None:
+    cursor = await conn.execute(
+        "SELECT * FROM blocked_users WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+    )
+    row = await cursor.fetchone()
+    return BlockedUser.model_validate(dict(row)) if row else None
+
+
+async def read_channel_rules(conn: aiosqlite.Connection, guild_id: int) -> dict[int, ChannelRule]:
+    cursor = await conn.execute(
+        "SELECT channel_id, rule FROM channel_rules WHERE guild_id = ?", (guild_id,)
+    )
+    return {int(row[0]): ChannelRule(row[1]) for row in await cursor.fetchall()}
+
+
+async def write_audit(
+    conn: aiosqlite.Connection,
+    *,
+    guild_id: int,
+    actor_id: int,
+    action: str,
+    target: str | None,
+    detail: dict[str, Any] | None,
+    now: float,
+) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (guild_id, actor_id, action, target, detail, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (guild_id, actor_id, action, target, json.dumps(detail) if detail else None, now),
+    )
+
+
+class GuildRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def settings(self, guild_id: int) -> GuildSettings:
+        async with self._db.read() as conn:
+            return await read_guild_settings(conn, guild_id)
+
+    async def update_settings(
+        self, guild_id: int, *, actor_id: int, action: str, now: float, **changes: Any
+    ) -> GuildSettings:
+        """Upsert guild settings and audit the change in the same transaction."""
+        unknown = set(changes) - set(_GUILD_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown guild settings: {sorted(unknown)}")
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO guild_settings (guild_id, updated_at) VALUES (?, ?)"
+                " ON CONFLICT (guild_id) DO NOTHING",
+                (guild_id, now),
+            )
+            if changes:
+                assignments = ", ".join(f"{name} = ?" for name in changes)
+                await conn.execute(
+                    f"UPDATE guild_settings SET {assignments}, updated_at = ? WHERE guild_id = ?",
+                    (*changes.values(), now, guild_id),
+                )
+            await write_audit(
+                conn,
+                guild_id=guild_id,
+                actor_id=actor_id,
+                action=action,
+                target=None,
+                detail=changes,
+                now=now,
+            )
+            return await read_guild_settings(conn, guild_id)
+
+    async def blocked(self, guild_id: int, user_id: int) -> BlockedUser | None:
+        async with self._db.read() as conn:
+            return await read_blocked(conn, guild_id, user_id)
+
+    async def channel_rules(self, guild_id: int) -> dict[int, ChannelRule]:
+        async with self._db.read() as conn:
+            return await read_channel_rules(conn, guild_id)
+
+    async def audit_entries(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
+        async with self._db.read() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM audit_log WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
+                (guild_id, limit),
+            )
+            rows = await cursor.fetchall()
+        return [AuditEntry.model_validate(dict(row)) for row in rows]

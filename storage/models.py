@@ -1,0 +1,211 @@
+"""Pydantic models of stored rows: what repositories return and accept."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobState(StrEnum):
+    RECEIVED = "received"  # policy passed, nothing fetched yet
+    FETCHING = "fetching"  # attachments being downloaded and probed
+    RESERVED = "reserved"  # quota reserved, inputs validated
+    REHOSTED = "rehosted"  # inputs published at public URLs
+    SUBMITTING = "submitting"  # create call in flight: a crash here is an unknown outcome
+    SUBMITTED = "submitted"  # provider task id known, being tracked
+    SUBMISSION_UNKNOWN = "submission_unknown"  # create sent, answer lost: moderator decides
+    DOWNLOADING = "downloading"  # provider completed, result being archived
+    ARCHIVED = "archived"  # result on our disk, waiting to be delivered
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REJECTED = "rejected"  # refused before any provider call
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def is_active(self) -> bool:
+        """Counts against a member's concurrent-job limit."""
+        return self not in TERMINAL_STATES and self is not JobState.SUBMISSION_UNKNOWN
+
+
+TERMINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.REJECTED})
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class JobSource(BaseModel):
+    """Where the inputs came from, so a restart can fetch them again."""
+
+    video_url: str
+    video_filename: str = "clip.mp4"
+    image_urls: list[str] = Field(default_factory=list)
+    video_is_user_link: bool = False
+    video_media_token: str | None = None  # re-runs reuse an archived file
+
+
+class Job(_Row):
+    id: int
+    guild_id: int
+    channel_id: int
+    user_id: int
+    state: JobState
+    model: str
+    prompt: str
+    keep_audio: bool
+    source: JobSource
+    parent_job_id: int | None
+    duration_s: float | None
+    billed_seconds: int | None
+    credits: float | None
+    provider_task_id: str | None
+    provider_status: str | None
+    progress: int
+    estimated_time_s: float | None
+    callback_secret: str
+    result_url: str | None
+    status_message_id: int | None
+    thread_id: int | None
+    delivered_message_id: int | None
+    error_code: str | None
+    error_message: str | None
+    created_at: float
+    updated_at: float
+    submitted_at: float | None
+    completed_at: float | None
+    delivered_at: float | None
+    ended_at: float | None
+    next_poll_at: float | None
+    poll_count: int
+    download_attempts: int
+    delivery_attempts: int
+    next_delivery_at: float | None
+
+
+class NewJob(BaseModel):
+    guild_id: int
+    channel_id: int
+    user_id: int
+    model: str
+    prompt: str = Field(min_length=1, max_length=5000)
+    keep_audio: bool = True
+    source: JobSource
+    callback_secret: str
+    parent_job_id: int | None = None
+
+
+class JobEvent(_Row):
+    id: int
+    job_id: int
+    at: float
+    from_state: JobState | None
+    to_state: JobState
+    detail: str | None
+
+
+class LedgerKind(StrEnum):
+    RESERVE = "reserve"
+    SETTLE = "settle"
+    REFUND = "refund"
+    RELEASE = "release"
+    GRANT = "grant"
+    RESET = "reset"
+
+
+class LedgerEntry(_Row):
+    id: int
+    guild_id: int
+    user_id: int
+    job_id: int | None
+    kind: LedgerKind
+    seconds: int
+    at: float
+    actor_id: int | None
+    note: str | None
+
+
+class GuildSettings(_Row):
+    guild_id: int
+    daily_seconds: int | None = None
+    monthly_seconds: int | None = None
+    max_concurrent: int | None = None
+    cooldown_s: int | None = None
+    monthly_budget: int | None = None
+    paused: bool = False
+    pause_reason: str | None = None
+    moderator_role_id: int | None = None
+    log_channel_id: int | None = None
+
+
+class LimitOverride(_Row):
+    """A per-user or per-role limit; None means "not set here"."""
+
+    subject_id: int
+    daily_seconds: int | None
+    monthly_seconds: int | None
+
+
+class BlockedUser(_Row):
+    guild_id: int
+    user_id: int
+    reason: str | None
+    blocked_by: int
+    at: float
+
+
+class ChannelRule(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class MediaRole(StrEnum):
+    INPUT_VIDEO = "input_video"
+    INPUT_IMAGE = "input_image"
+    RESULT = "result"
+
+
+class MediaObject(_Row):
+    id: int
+    token: str
+    job_id: int | None
+    role: MediaRole
+    position: int
+    relative_path: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    created_at: float
+    expires_at: float | None
+    deleted_at: float | None
+
+
+class AuditEntry(_Row):
+    id: int
+    guild_id: int
+    actor_id: int
+    action: str
+    target: str | None
+    detail: str | None
+    at: float
+
+
+class UsageSnapshot(BaseModel):
+    """Everything the quota policy needs, read inside the reserving transaction."""
+
+    used_today: int
+    used_month: int
+    granted_today: int
+    granted_month: int
+    guild_used_month: int
+    active_jobs: int
+    last_submit_at: float | None
+    blocked: BlockedUser | None
+    guild: GuildSettings
+    user_override: LimitOverride | None
+    role_overrides: list[LimitOverride]
+    channel_rules: dict[int, ChannelRule]

@@ -1,0 +1,277 @@
+"""The quota ledger and the atomic reserve/settle/refund/release operations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import aiosqlite
+
+from storage.database import Database
+from storage.guilds import read_blocked, read_channel_rules, read_guild_settings, read_overrides
+from storage.jobs import transition_in
+from storage.models import Job, JobState, LedgerEntry, LedgerKind, UsageSnapshot
+
+# A job's refund/release/settle entries count at the time of its reservation, so a
+# refund issued after midnight gives back yesterday's seconds, not today's.
+_JOB_USAGE = """
+SELECT COALESCE(SUM(entry.seconds), 0)
+FROM quota_ledger AS reservation
+JOIN quota_ledger AS entry ON entry.job_id = reservation.job_id
+WHERE reservation.kind = 'reserve' AND reservation.guild_id = ? {user_clause}
+  AND reservation.at >= ?
+  AND entry.kind IN ('reserve', 'settle', 'refund', 'release')
+"""
+
+
+async def _scalar(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> float:
+    cursor = await conn.execute(sql, tuple(params))
+    row = await cursor.fetchone()
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
+async def _user_usage(conn: aiosqlite.Connection, guild_id: int, user_id: int, since: float) -> int:
+    sql = _JOB_USAGE.format(user_clause="AND reservation.user_id = ?")
+    return int(await _scalar(conn, sql, (guild_id, user_id, since)))
+
+
+async def _last_reset(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> float:
+    return await _scalar(
+        conn,
+        "SELECT MAX(at) FROM quota_ledger WHERE guild_id = ? AND user_id = ? AND kind = 'reset'",
+        (guild_id, user_id),
+    )
+
+
+async def _granted(conn: aiosqlite.Connection, guild_id: int, user_id: int, since: float) -> int:
+    return int(
+        await _scalar(
+            conn,
+            "SELECT SUM(seconds) FROM quota_ledger"
+            " WHERE guild_id = ? AND user_id = ? AND kind = 'grant' AND at >= ?",
+            (guild_id, user_id, since),
+        )
+    )
+
+
+async def read_snapshot(
+    conn: aiosqlite.Connection,
+    *,
+    guild_id: int,
+    user_id: int,
+    role_ids: Sequence[int],
+    day_start: float,
+    month_start: float,
+) -> UsageSnapshot:
+    reset_at = await _last_reset(conn, guild_id, user_id)
+    day_from, month_from = max(day_start, reset_at), max(month_start, reset_at)
+    guild_sql = _JOB_USAGE.format(user_clause="")
+    active = await _scalar(
+        conn,
+        "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state NOT IN"
+        " ('delivered', 'failed', 'rejected', 'submission_unknown')",
+        (guild_id, user_id),
+    )
+    last_submit = await _scalar(
+        conn,
+        "SELECT MAX(at) FROM quota_ledger WHERE guild_id = ? AND user_id = ? AND kind = 'reserve'",
+        (guild_id, user_id),
+    )
+    user_override, role_overrides = await read_overrides(conn, guild_id, user_id, role_ids)
+    return UsageSnapshot(
+        used_today=await _user_usage(conn, guild_id, user_id, day_from),
+        used_month=await _user_usage(conn, guild_id, user_id, month_from),
+        granted_today=await _granted(conn, guild_id, user_id, day_from),
+        granted_month=await _granted(conn, guild_id, user_id, month_from),
+        guild_used_month=int(await _scalar(conn, guild_sql, (guild_id, month_start))),
+        active_jobs=int(active),
+        last_submit_at=last_submit or None,
+        blocked=await read_blocked(conn, guild_id, user_id),
+        guild=await read_guild_settings(conn, guild_id),
+        user_override=user_override,
+        role_overrides=role_overrides,
+        channel_rules=await read_channel_rules(conn, guild_id),
+    )
+
+
+async def _add_entry(
+    conn: aiosqlite.Connection,
+    *,
+    guild_id: int,
+    user_id: int,
+    kind: LedgerKind,
+    seconds: int,
+    now: float,
+    job_id: int | None = None,
+    actor_id: int | None = None,
+    note: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO quota_ledger (guild_id, user_id, job_id, kind, seconds, at, actor_id, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (guild_id, user_id, job_id, kind.value, seconds, now, actor_id, note),
+    )
+
+
+async def _reserved_seconds(conn: aiosqlite.Connection, job_id: int) -> int | None:
+    cursor = await conn.execute(
+        "SELECT seconds FROM quota_ledger WHERE job_id = ? AND kind = 'reserve'", (job_id,)
+    )
+    row = await cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+async def _has_closing_entry(conn: aiosqlite.Connection, job_id: int) -> bool:
+    cursor = await conn.execute(
+        "SELECT 1 FROM quota_ledger WHERE job_id = ? AND kind IN ('settle', 'refund', 'release')",
+        (job_id,),
+    )
+    return await cursor.fetchone() is not None
+
+
+class QuotaRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def snapshot(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        role_ids: Sequence[int],
+        day_start: float,
+        month_start: float,
+    ) -> UsageSnapshot:
+        async with self._db.read() as conn:
+            return await read_snapshot(
+                conn,
+                guild_id=guild_id,
+                user_id=user_id,
+                role_ids=role_ids,
+                day_start=day_start,
+                month_start=month_start,
+            )
+
+    async def reserve(
+        self,
+        job: Job,
+        *,
+        billed_seconds: int,
+        credits: float,
+        duration_s: float,
+        role_ids: Sequence[int],
+        day_start: float,
+        month_start: float,
+        now: float,
+        decide: Callable[[UsageSnapshot], None],
+    ) -> Job:
+        """Check limits and reserve in one transaction: two racing submits cannot both win.
+
+        `decide` raises to refuse; nothing is written then.
+        """
+        async with self._db.transaction() as conn:
+            snapshot = await read_snapshot(
+                conn,
+                guild_id=job.guild_id,
+                user_id=job.user_id,
+                role_ids=role_ids,
+                day_start=day_start,
+                month_start=month_start,
+            )
+            # The job itself is active (fetching) and must not count against its own limit.
+            decide(snapshot.model_copy(update={"active_jobs": max(0, snapshot.active_jobs - 1)}))
+            await _add_entry(
+                conn,
+                guild_id=job.guild_id,
+                user_id=job.user_id,
+                kind=LedgerKind.RESERVE,
+                seconds=billed_seconds,
+                now=now,
+                job_id=job.id,
+            )
+            return await transition_in(
+                conn,
+                job.id,
+                JobState.RESERVED,
+                expected={JobState.FETCHING},
+                now=now,
+                billed_seconds=billed_seconds,
+                credits=credits,
+                duration_s=duration_s,
+            )
+
+    async def close_job(
+        self,
+        job_id: int,
+        kind: LedgerKind,
+        to_state: JobState,
+        *,
+        expected: set[JobState],
+        now: float,
+        detail: str | None = None,
+        **fields: object,
+    ) -> Job:
+        """End a job's reservation (settle, refund or release) together with its transition.
+
+        Idempotent on the ledger: a job's reservation is closed at most once.
+        """
+        if kind not in (LedgerKind.SETTLE, LedgerKind.REFUND, LedgerKind.RELEASE):
+            raise ValueError(f"{kind} does not close a reservation")
+        async with self._db.transaction() as conn:
+            job = await transition_in(
+                conn, job_id, to_state, expected=expected, now=now, detail=detail, **fields
+            )
+            reserved = await _reserved_seconds(conn, job_id)
+            if reserved is not None and not await _has_closing_entry(conn, job_id):
+                seconds = 0 if kind is LedgerKind.SETTLE else -reserved
+                await _add_entry(
+                    conn,
+                    guild_id=job.guild_id,
+                    user_id=job.user_id,
+                    kind=kind,
+                    seconds=seconds,
+                    now=now,
+                    job_id=job_id,
+                )
+            return job
+
+    async def grant(
+        self,
+        guild_id: int,
+        user_id: int,
+        seconds: int,
+        *,
+        actor_id: int,
+        now: float,
+        note: str | None = None,
+    ) -> None:
+        async with self._db.transaction() as conn:
+            await _add_entry(
+                conn,
+                guild_id=guild_id,
+                user_id=user_id,
+                kind=LedgerKind.GRANT,
+                seconds=seconds,
+                now=now,
+                actor_id=actor_id,
+                note=note,
+            )
+
+    async def reset(self, guild_id: int, user_id: int, *, actor_id: int, now: float) -> None:
+        async with self._db.transaction() as conn:
+            await _add_entry(
+                conn,
+                guild_id=guild_id,
+                user_id=user_id,
+                kind=LedgerKind.RESET,
+                seconds=0,
+                now=now,
+                actor_id=actor_id,
+            )
+
+    async def entries_for_job(self, job_id: int) -> list[LedgerEntry]:
+        async with self._db.read() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM quota_ledger WHERE job_id = ? ORDER BY id", (job_id,)
+            )
+            rows = await cursor.fetchall()
+        return [LedgerEntry.model_validate(dict(row)) for row in rows]

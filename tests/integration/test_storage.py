@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from storage.database import Database, MigrationError, load_migrations
+from storage.jobs import JobRepository, StaleTransition
+from storage.media import MediaRepository, NewMediaObject
+from storage.models import JobSource, JobState, LedgerKind, MediaRole, NewJob, UsageSnapshot
+from storage.quota import QuotaRepository
+
+DAY = 86400.0
+NOW = 1_800_000_000.0
+
+
+def new_job(user_id: int = 7, guild_id: int = 1) -> NewJob:
+    return NewJob(
+        guild_id=guild_id,
+        channel_id=2,
+        user_id=user_id,
+        model="kling-o1-video-edit",
+        prompt="make it snow",
+        source=JobSource(video_url="https://cdn.example/clip.mp4"),
+        callback_secret="s" * 32,
+    )
+
+
+async def fetching_job(jobs: JobRepository, user_id: int = 7) -> int:
+    job = await jobs.create(new_job(user_id), now=NOW)
+    await jobs.transition(job.id, JobState.FETCHING, expected={JobState.RECEIVED}, now=NOW)
+    return job.id
+
+
+class Refused(Exception):
+    pass
+
+
+def limit_to(seconds: int):  # type: ignore[no-untyped-def]
+    def decide(snapshot: UsageSnapshot) -> None:
+        if snapshot.used_today + 10 > seconds:
+            raise Refused(f"used {snapshot.used_today}")
+
+    return decide
+
+
+async def test_migrations_apply_once_and_second_run_is_a_noop(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.sqlite3"
+    db = await Database.open(path, migrate=False)
+    assert await db.schema_version() == 0
+    assert await db.migrate() == [name for _, name, _ in load_migrations()]
+    assert await db.migrate() == []
+    assert await db.schema_version() == len(load_migrations())
+    await db.close()
+    reopened = await Database.open(path)
+    assert await reopened.schema_version() == len(load_migrations())
+    await reopened.close()
+
+
+async def test_connection_uses_wal_and_enforces_foreign_keys(db: Database) -> None:
+    async with db.read() as conn:
+        mode = await (await conn.execute("PRAGMA journal_mode")).fetchone()
+        keys = await (await conn.execute("PRAGMA foreign_keys")).fetchone()
+    assert mode is not None and mode[0] == "wal"
+    assert keys is not None and keys[0] == 1
+    media = MediaRepository(db)
+    with pytest.raises(Exception, match="FOREIGN KEY"):
+        await media.add(
+            NewMediaObject(
+                token="t",
+                job_id=999,
+                role=MediaRole.RESULT,
+                relative_path="x",
+                filename="x.mp4",
+                content_type="video/mp4",
+                size_bytes=1,
+                sha256="0",
+            ),
+            now=NOW,
+        )
+
+
+async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "new.sqlite3")
+    async with db.transaction() as conn:
+        await conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(MigrationError, match="newer than this code"):
+        await db.migrate()
+    await db.close()
+
+
+async def test_transitions_are_guarded_and_recorded(db: Database) -> None:
+    jobs = JobRepository(db)
+    job = await jobs.create(new_job(), now=NOW)
+    assert job.state is JobState.RECEIVED and job.source.video_url.endswith("clip.mp4")
+    await jobs.transition(job.id, JobState.FETCHING, expected={JobState.RECEIVED}, now=NOW + 1)
+    with pytest.raises(StaleTransition):
+        await jobs.transition(job.id, JobState.FETCHING, expected={JobState.RECEIVED}, now=NOW)
+    failed = await jobs.transition(
+        job.id,
+        JobState.REJECTED,
+        expected={JobState.FETCHING},
+        now=NOW + 2,
+        error_code="video_too_long",
+        error_message="The clip is 41.2 s long",
+    )
+    assert failed.ended_at == NOW + 2 and failed.error_code == "video_too_long"
+    events = await jobs.events(job.id)
+    assert [(e.from_state, e.to_state) for e in events] == [
+        (None, JobState.RECEIVED),
+        (JobState.RECEIVED, JobState.FETCHING),
+        (JobState.FETCHING, JobState.REJECTED),
+    ]
+
+
+async def test_failed_transaction_writes_nothing(db: Database) -> None:
+    jobs = JobRepository(db)
+    job = await jobs.create(new_job(), now=NOW)
+    with pytest.raises(ValueError, match="not updatable"):
+        await jobs.transition(job.id, JobState.FETCHING, expected=None, now=NOW, user_id=3)
+    assert (await jobs.get(job.id)).state is JobState.RECEIVED  # type: ignore[union-attr]
+    assert len(await jobs.events(job.id)) == 1
+
+
+async def test_concurrent_reservations_at_the_limit_let_exactly_one_win(db: Database) -> None:
+    jobs, quota = JobRepository(db), QuotaRepository(db)
+    first, second = await fetching_job(jobs), await fetching_job(jobs)
+
+    async def reserve(job_id: int) -> bool:
+        job = await jobs.get(job_id)
+        assert job is not None
+        try:
+            await quota.reserve(
+                job,
+                billed_seconds=10,
+                credits=120.0,
+                duration_s=9.5,
+                role_ids=[],
+                day_start=NOW - 10,
+                month_start=NOW - DAY,
+                now=NOW,
+                decide=limit_to(15),
+            )
+        except Refused:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(reserve(first), reserve(second))
+    assert sorted(outcomes) == [False, True]
+    states = {(await jobs.get(i)).state for i in (first, second)}  # type: ignore[union-attr]
+    assert states == {JobState.RESERVED, JobState.FETCHING}
+
+
+async def test_refund_is_written_once_and_gives_the_seconds_back(db: Database) -> None:
+    jobs, quota = JobRepository(db), QuotaRepository(db)
+    job_id = await fetching_job(jobs)
+    job = await jobs.get(job_id)
+    assert job is not None
+    await quota.reserve(
+        job,
+        billed_seconds=8,
+        credits=96.0,
+        duration_s=7.2,
+        role_ids=[],
+        day_start=NOW - 10,
+        month_start=NOW - DAY,
+        now=NOW,
+        decide=lambda _: None,
+    )
+    window = {
+        "guild_id": 1,
+        "user_id": 7,
+        "role_ids": [],
+        "day_start": NOW - 10,
+        "month_start": NOW - DAY,
+    }
+    assert (await quota.snapshot(**window)).used_today == 8  # type: ignore[arg-type]
+    await quota.close_job(
+        job_id, LedgerKind.REFUND, JobState.FAILED, expected={JobState.RESERVED}, now=NOW + 5
+    )
+    # A second close (e.g. a duplicate callback) must not refund twice.
+    await quota.close_job(
+        job_id, LedgerKind.REFUND, JobState.FAILED, expected={JobState.FAILED}, now=NOW + 6
+    )
+    snapshot = await quota.snapshot(**window)  # type: ignore[arg-type]
+    assert snapshot.used_today == 0 and snapshot.active_jobs == 0
+    kinds = [entry.kind for entry in await quota.entries_for_job(job_id)]
+    assert kinds == [LedgerKind.RESERVE, LedgerKind.REFUND]
+
+
+async def test_usage_windows_grants_and_resets(db: Database) -> None:
+    jobs, quota = JobRepository(db), QuotaRepository(db)
+    for offset, seconds in ((-2 * DAY, 10), (-60, 5)):
+        job_id = await fetching_job(jobs)
+        job = await jobs.get(job_id)
+        assert job is not None
+        await quota.reserve(
+            job,
+            billed_seconds=seconds,
+            credits=0,
+            duration_s=seconds,
+            role_ids=[],
+            day_start=0,
+            month_start=0,
+            now=NOW + offset,
+            decide=lambda _: None,
+        )
+    window = {
+        "guild_id": 1,
+        "user_id": 7,
+        "role_ids": [],
+        "day_start": NOW - 3600,
+        "month_start": NOW - 5 * DAY,
+    }
+    snapshot = await quota.snapshot(**window)  # type: ignore[arg-type]
+    assert (snapshot.used_today, snapshot.used_month, snapshot.guild_used_month) == (5, 15, 15)
+    await quota.grant(1, 7, 30, actor_id=99, now=NOW)
+    assert (await quota.snapshot(**window)).granted_today == 30  # type: ignore[arg-type]
+    await quota.reset(1, 7, actor_id=99, now=NOW + 1)
+    after = await quota.snapshot(**window)  # type: ignore[arg-type]
+    assert (after.used_today, after.used_month, after.guild_used_month) == (0, 0, 15)
+
+
+async def test_media_tokens_stop_resolving_when_expired_or_deleted(db: Database) -> None:
+    jobs, media = JobRepository(db), MediaRepository(db)
+    job = await jobs.create(new_job(), now=NOW)
+    stored = await media.add(
+        NewMediaObject(
+            token="a" * 32,
+            job_id=job.id,
+            role=MediaRole.INPUT_VIDEO,
+            relative_path="in/a.mp4",
+            filename="clip.mp4",
+            content_type="video/mp4",
+            size_bytes=10,
+            sha256="f" * 64,
+        ),
+        now=NOW,
+    )
+    assert await media.live_by_token("a" * 32, now=NOW) == stored
+    await media.set_expiry_for_job(job.id, MediaRole.INPUT_VIDEO, NOW + 60)
+    assert await media.live_by_token("a" * 32, now=NOW + 59) is not None
+    assert await media.live_by_token("a" * 32, now=NOW + 60) is None
+    assert [m.id for m in await media.expired(now=NOW + 61)] == [stored.id]
+    await media.mark_deleted(stored.id, now=NOW + 61)
+    assert await media.expired(now=NOW + 61) == []
+    assert await media.for_job(job.id) == []

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import EditModel, Settings, describe_validation_error
+
+
+def load(**env: str) -> Settings:
+    return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(Settings.model_fields):
+        alias = Settings.model_fields[name].alias
+        if alias:
+            monkeypatch.delenv(alias, raising=False)
+
+
+def test_defaults_follow_the_configuration_contract() -> None:
+    settings = load()
+    assert settings.discord_api_base == "https://discord.com/api/v10"
+    assert settings.evolink_base_url == "https://api.evolink.ai"
+    assert settings.evolink_model is EditModel.STANDARD
+    assert (settings.web_host, settings.web_port) == ("0.0.0.0", 8080)
+    assert settings.data_dir == Path("./data")
+    assert settings.discord_gateway_url is None
+    assert settings.uses_real_discord
+
+
+def test_reads_environment_and_keeps_secrets_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "discord-secret")
+    monkeypatch.setenv("EVOLINK_API_KEY", "sk-evo-secret")
+    monkeypatch.setenv("EVOLINK_MODEL", "kling-o1-video-edit-fast")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://bot.example.org/")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.discord_token is not None
+    assert settings.discord_token.get_secret_value() == "discord-secret"
+    assert "sk-evo-secret" not in repr(settings) and "discord-secret" not in str(settings)
+    assert settings.public_base_url == "https://bot.example.org"
+    assert settings.missing_for_run() == []
+
+
+def test_reads_dotenv_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("EVOLINK_API_KEY=from-file\nWEB_PORT=9000\n")
+    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert settings.evolink_api_key is not None
+    assert settings.evolink_api_key.get_secret_value() == "from-file"
+    assert settings.web_port == 9000
+
+
+@pytest.mark.parametrize(
+    ("model", "low", "high"),
+    [("kling-o1-video-edit", 3, 10), ("kling-o1-video-edit-fast", 6, 20)],
+)
+def test_model_limits_follow_the_model(model: str, low: int, high: int) -> None:
+    limits = load(EVOLINK_MODEL=model).limits
+    assert (limits.min_seconds, limits.max_seconds) == (low, high)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PUBLIC_BASE_URL": "bot.example.org"}, "PUBLIC_BASE_URL must be an absolute http(s) URL"),
+        ({"PUBLIC_BASE_URL": "ftp://x.org"}, "PUBLIC_BASE_URL must be an absolute http(s) URL"),
+        ({"DISCORD_API_BASE": "discord"}, "DISCORD_API_BASE must be an absolute http(s) URL"),
+        ({"EVOLINK_BASE_URL": "/v1"}, "EVOLINK_BASE_URL must be an absolute http(s) URL"),
+        ({"DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL must be an absolute ws(s) URL"),
+        ({"EVOLINK_MODEL": "kling-v2"}, "EVOLINK_MODEL"),
+        ({"WEB_PORT": "70000"}, "WEB_PORT"),
+        ({"WEB_PORT": "eighty"}, "WEB_PORT"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be"),
+        ({"DEFAULT_DAILY_SECONDS": "-1"}, "DEFAULT_DAILY_SECONDS"),
+        (
+            {"DEFAULT_DAILY_SECONDS": "9000", "CEILING_DAILY_SECONDS": "100"},
+            "DEFAULT_DAILY_SECONDS (9000) exceeds CEILING_DAILY_SECONDS (100)",
+        ),
+        (
+            {"POLL_MIN_INTERVAL_SECONDS": "90", "POLL_MAX_INTERVAL_SECONDS": "10"},
+            "POLL_MIN_INTERVAL_SECONDS must not exceed",
+        ),
+    ],
+)
+def test_each_invalid_setting_gets_a_message_naming_it(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        load(**env)
+    assert message in describe_validation_error(caught.value)
+
+
+def test_missing_run_settings_are_listed() -> None:
+    assert load().missing_for_run() == ["DISCORD_TOKEN", "EVOLINK_API_KEY", "PUBLIC_BASE_URL"]
+
+
+@pytest.mark.parametrize(
+    ("url", "callbacks"),
+    [
+        ("https://bot.example.org", True),
+        ("http://bot.example.org", False),
+        ("https://127.0.0.1:8080", False),
+        ("https://10.0.0.5", False),
+        ("https://localhost", False),
+        ("https://bot", False),
+    ],
+)
+def test_callbacks_only_for_public_https(url: str, callbacks: bool) -> None:
+    assert (load(PUBLIC_BASE_URL=url).callback_base_url is not None) is callbacks
