@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(False, alias="LOG_JSON")
+    evolink_read_timeout_s: float = Field(30.0, gt=0, alias="EVOLINK_READ_TIMEOUT_SECONDS")
     evolink_requests_per_second: float = Field(5.0, gt=0, alias="EVOLINK_REQUESTS_PER_SECOND")
     poll_first_max_s: float = Field(60.0, gt=0, alias="POLL_FIRST_MAX_SECONDS")
     poll_min_interval_s: float = Field(5.0, gt=0, alias="POLL_MIN_INTERVAL_SECONDS")
@@ -108,7 +109,7 @@ class Settings(BaseSettings):
     default_monthly_seconds: NonNegativeInt = Field(600, alias="DEFAULT_MONTHLY_SECONDS")
     default_max_concurrent: NonNegativeInt = Field(2, alias="DEFAULT_MAX_CONCURRENT")
     default_cooldown_s: NonNegativeInt = Field(30, alias="DEFAULT_COOLDOWN_SECONDS")
-    default_guild_monthly_budget: NonNegativeInt = Field(
+    default_guild_budget: NonNegativeInt = Field(
         6000, alias="DEFAULT_GUILD_MONTHLY_SECONDS"
     )
     ceiling_daily_seconds: NonNegativeInt = Field(3600, alias="CEILING_DAILY_SECONDS")

@@ -34,18 +34,35 @@ class JobState(StrEnum):
 TERMINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.REJECTED})
 
 
+class MediaRole(StrEnum):
+    INPUT_VIDEO = "input_video"
+    INPUT_IMAGE = "input_image"
+    RESULT = "result"
+
+
 class _Row(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
+class ValidatedInput(BaseModel):
+    """A downloaded, checked input waiting in the job's scratch folder to be published."""
+
+    role: MediaRole
+    position: int
+    scratch_name: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
 class JobSource(BaseModel):
-    """Where the inputs came from, so a restart can fetch them again."""
+    """Where the inputs came from, so a restart can fetch them again, and what was checked."""
 
     video_url: str
-    video_filename: str = "clip.mp4"
-    image_urls: list[str] = Field(default_factory=list)
     video_is_user_link: bool = False
-    video_media_token: str | None = None  # re-runs reuse an archived file
+    image_urls: list[str] = Field(default_factory=list)
+    validated: list[ValidatedInput] = Field(default_factory=list)
 
 
 class Job(_Row):
@@ -160,12 +177,6 @@ class BlockedUser(_Row):
 class ChannelRule(StrEnum):
     ALLOW = "allow"
     DENY = "deny"
-
-
-class MediaRole(StrEnum):
-    INPUT_VIDEO = "input_video"
-    INPUT_IMAGE = "input_image"
-    RESULT = "result"
 
 
 class MediaObject(_Row):

@@ -1,0 +1,72 @@
+"""The engine's tunables, derived from Settings so the engine never reads the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.jobs.intake import IntakeConfig
+from bot.jobs.policy import QuotaDefaults
+from bot.media.validation import ClipRules, ImageRules
+from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    first_poll_max_s: float = 60.0
+    min_interval_s: float = 5.0
+    max_interval_s: float = 60.0
+    lease_s: float = 120.0  # a job being handled is not picked again before this
+    concurrency: int = 16
+    max_download_attempts: int = 6
+    max_delivery_attempts: int = 12
+    retry_base_s: float = 5.0
+    retry_max_s: float = 900.0
+    housekeeping_every_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    model: str
+    min_billed_s: int
+    max_billed_s: int
+    credits_per_second: float
+    callback_base_url: str | None
+    intake: IntakeConfig
+    quota: QuotaDefaults
+    schedule: ScheduleConfig
+    input_grace_s: float = 3600.0
+    result_retention_s: float = 7 * 86400.0
+    max_result_bytes: int = 500_000_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        limits = settings.limits
+        return cls(
+            model=settings.evolink_model.value,
+            min_billed_s=limits.min_seconds,
+            max_billed_s=limits.max_seconds,
+            credits_per_second=limits.credits_per_second,
+            callback_base_url=settings.callback_base_url,
+            intake=IntakeConfig(
+                clip_rules=ClipRules(min_s=limits.min_seconds, max_s=limits.max_seconds),
+                image_rules=ImageRules(),
+            ),
+            quota=QuotaDefaults(
+                daily_seconds=settings.default_daily_seconds,
+                monthly_seconds=settings.default_monthly_seconds,
+                max_concurrent=settings.default_max_concurrent,
+                cooldown_s=settings.default_cooldown_s,
+                guild_monthly_budget=settings.default_guild_budget,
+                ceiling_daily_seconds=settings.ceiling_daily_seconds,
+                ceiling_monthly_seconds=settings.ceiling_monthly_seconds,
+                ceiling_max_concurrent=settings.ceiling_max_concurrent,
+            ),
+            schedule=ScheduleConfig(
+                first_poll_max_s=settings.poll_first_max_s,
+                min_interval_s=settings.poll_min_interval_s,
+                max_interval_s=settings.poll_max_interval_s,
+            ),
+            input_grace_s=settings.input_grace_s,
+            result_retention_s=settings.result_retention_s,
+            max_result_bytes=settings.max_result_bytes,
+        )

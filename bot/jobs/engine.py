@@ -1,0 +1,326 @@
+"""JobEngine: one clip and prompt become exactly one provider task, step by persisted step.
+
+DESIGN.md §1: policy → fetch → sniff/probe → reserve → rehost → create → announce. Each
+arrow is a state transition in SQLite, so `resume()` can pick a job up wherever it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+
+from bot.evolink import (
+    EditTaskRequest,
+    EvolinkClient,
+    EvolinkError,
+    MalformedResponse,
+    ServerError,
+    SubmissionOutcomeUnknown,
+)
+from bot.jobs.config import EngineConfig
+from bot.jobs.errors import EditRefused, EngineStopping
+from bot.jobs.intake import Intake, discard_scratch, precheck_sizes
+from bot.jobs.messages import (
+    RESTARTED_WHILE_CHECKING,
+    SUBMISSION_UNKNOWN_MESSAGE,
+    explain_submit_error,
+)
+from bot.jobs.models import EditRequest
+from bot.jobs.notifier import Notifier
+from bot.jobs.policy import QuotaPolicy, Windows
+from bot.jobs.scheduling import first_poll_delay
+from bot.media.billing import billed_seconds
+from bot.media.errors import MediaRejected
+from bot.media.store import LocalMediaStore
+from storage.jobs import JobRepository
+from storage.media import MediaRepository
+from storage.models import Job, JobSource, JobState, LedgerKind, MediaRole, NewJob
+from storage.quota import QuotaRepository
+
+log = logging.getLogger(__name__)
+
+_CREATE_OUTCOME_UNKNOWN = (SubmissionOutcomeUnknown, ServerError, MalformedResponse)
+
+
+@dataclass
+class EngineDeps:
+    jobs: JobRepository
+    quota: QuotaRepository
+    media: MediaRepository
+    store: LocalMediaStore
+    client: EvolinkClient
+    intake: Intake
+    notifier: Notifier
+    clock: Callable[[], float]
+
+
+class JobEngine:
+    def __init__(self, deps: EngineDeps, config: EngineConfig, wake: Callable[[], None]) -> None:
+        self.deps = deps
+        self.config = config
+        self.policy = QuotaPolicy(config.quota)
+        self._wake_scheduler = wake
+        self._stopping = False
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- public entry points -------------------------------------------------------------
+
+    async def submit(self, request: EditRequest) -> Job:
+        """Run a new edit up to submission. Raises EditRefused when nothing was started.
+
+        Returns the job in SUBMITTED, FAILED (provider refused; nothing charged) or
+        SUBMISSION_UNKNOWN state.
+        """
+        if self._stopping:
+            raise EngineStopping()
+        d = self.deps
+        now = d.clock()
+        windows = Windows.at(now)
+        snapshot = await d.quota.snapshot(
+            guild_id=request.guild_id, user_id=request.user_id, role_ids=request.role_ids,
+            day_start=windows.day_start, month_start=windows.month_start,
+        )
+        self.policy.check(
+            snapshot, channel_id=request.channel_id,
+            billed_seconds=self.config.min_billed_s, now=now,
+        )
+        try:
+            precheck_sizes(
+                request.video.declared_size,
+                [image.declared_size for image in request.images],
+                self.config.intake,
+            )
+        except MediaRejected as refusal:
+            raise EditRefused(refusal.code, refusal.reason) from None
+        job = await d.jobs.create(
+            NewJob(
+                guild_id=request.guild_id, channel_id=request.channel_id,
+                user_id=request.user_id, model=self.config.model, prompt=request.prompt,
+                keep_audio=request.keep_audio, parent_job_id=request.parent_job_id,
+                callback_secret=secrets.token_urlsafe(24),
+                source=JobSource(
+                    video_url=request.video.url,
+                    video_is_user_link=request.video_is_user_link,
+                    image_urls=[image.url for image in request.images],
+                ),
+            ),
+            now=now,
+        )
+        log.info("job received job=%d guild=%d user=%d", job.id, job.guild_id, job.user_id)
+        job = await self._check_and_reserve(job, request.role_ids)
+        return await self._publish_and_submit(job, interactive=True)
+
+    async def resume(self) -> int:
+        """Pick up every unfinished job after a restart; returns how many were touched."""
+        d = self.deps
+        now = d.clock()
+        unfinished = await d.jobs.in_states(
+            [
+                JobState.RECEIVED, JobState.FETCHING, JobState.RESERVED, JobState.REHOSTED,
+                JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING,
+                JobState.ARCHIVED,
+            ]
+        )
+        for job in unfinished:
+            log.info("resuming job=%d state=%s", job.id, job.state)
+            if job.state in (JobState.RECEIVED, JobState.FETCHING, JobState.RESERVED,
+                             JobState.REHOSTED):
+                self._spawn(self._resume_submit(job), f"resume-{job.id}")
+            elif job.state is JobState.SUBMITTING:
+                # The create call may or may not have reached the provider: never resend.
+                job = await d.jobs.transition(
+                    job.id, JobState.SUBMISSION_UNKNOWN, expected={JobState.SUBMITTING},
+                    now=now, detail="restarted during submission",
+                    error_code="submission_unknown", error_message=SUBMISSION_UNKNOWN_MESSAGE,
+                )
+                await d.notifier.outcome_unknown(job)
+            elif job.state is JobState.SUBMITTED:
+                if job.status_message_id is None:
+                    await self.announce(job)
+                # Nothing runs yet, so any lease left by the previous process is stale.
+                await d.jobs.update(job.id, now=now, next_poll_at=now)
+            elif job.state is JobState.DOWNLOADING:
+                await d.jobs.update(job.id, now=now, next_poll_at=now)
+            elif job.state is JobState.ARCHIVED:
+                await d.jobs.update(job.id, now=now, next_delivery_at=now)
+        self._wake_scheduler()
+        return len(unfinished)
+
+    async def stop(self) -> None:
+        """Refuse new work and cancel background resumptions; their state stays persisted."""
+        self._stopping = True
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def announce(self, job: Job) -> Job:
+        """Post the status message (once) and remember where it lives."""
+        refs = await self.deps.notifier.job_accepted(job)
+        return await self.deps.jobs.update(
+            job.id, now=self.deps.clock(),
+            status_message_id=refs.status_message_id, thread_id=refs.thread_id,
+        )
+
+    # --- the pipeline -------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Coroutine[object, object, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _resume_submit(self, job: Job) -> None:
+        try:
+            if job.state in (JobState.RECEIVED, JobState.FETCHING):
+                if not job.source.video_url:
+                    raise EditRefused("restarted", RESTARTED_WHILE_CHECKING)
+                job = await self._check_and_reserve(job, role_ids=[])
+            await self._publish_and_submit(job, interactive=False)
+        except EditRefused:
+            latest = await self.deps.jobs.get(job.id)
+            if latest is not None:
+                await self.deps.notifier.failed(latest)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("resuming job=%d failed", job.id)
+
+    async def _check_and_reserve(self, job: Job, role_ids: list[int]) -> Job:
+        """Fetch and check the inputs, then reserve quota; refusals leave nothing behind."""
+        d = self.deps
+        scratch = d.store.incoming_dir(job.id)
+        if job.state is JobState.RECEIVED:
+            job = await d.jobs.transition(
+                job.id, JobState.FETCHING, expected={JobState.RECEIVED}, now=d.clock()
+            )
+        try:
+            checked = await d.intake.gather(job.source, scratch)
+            billed = billed_seconds(
+                checked.video.duration_s, self.config.min_billed_s, self.config.max_billed_s
+            )
+            now = d.clock()
+            windows = Windows.at(now)
+            job = await d.jobs.update(
+                job.id, now=now,
+                source=job.source.model_copy(update={"validated": checked.validated}),
+            )
+            return await d.quota.reserve(
+                job, billed_seconds=billed, credits=billed * self.config.credits_per_second,
+                duration_s=checked.video.duration_s, role_ids=role_ids,
+                day_start=windows.day_start, month_start=windows.month_start, now=now,
+                decide=lambda snapshot: self.policy.check(
+                    snapshot, channel_id=job.channel_id, billed_seconds=billed, now=now
+                ),
+            )
+        except MediaRejected as refusal:
+            await self._reject(job, refusal.code, refusal.reason)
+            raise EditRefused(refusal.code, refusal.reason) from None
+        except EditRefused as refusal:
+            await self._reject(job, refusal.code, refusal.reason)
+            raise
+        except asyncio.CancelledError:
+            # Shutdown mid-fetch: the job stays FETCHING and resume() fetches again.
+            await asyncio.shield(discard_scratch(scratch))
+            raise
+        except Exception as error:
+            log.exception("intake failed job=%d", job.id)
+            await self._reject(job, "internal_error", "Something went wrong while checking "
+                               "your files. Nothing was charged; please try again.")
+            raise EditRefused("internal_error", "Something went wrong while checking your "
+                              "files. Nothing was charged; please try again.") from error
+
+    async def _reject(self, job: Job, code: str, reason: str) -> None:
+        d = self.deps
+        await discard_scratch(d.store.incoming_dir(job.id))
+        await d.jobs.transition(
+            job.id, JobState.REJECTED, expected={JobState.RECEIVED, JobState.FETCHING},
+            now=d.clock(), detail=code, error_code=code, error_message=reason,
+        )
+        log.info("job rejected job=%d code=%s", job.id, code)
+
+    async def _publish_and_submit(self, job: Job, *, interactive: bool) -> Job:
+        if job.state is JobState.RESERVED:
+            job = await self._publish(job)
+        job = await self._create_task(job, interactive=interactive)
+        if job.state is JobState.SUBMITTED:
+            job = await self.announce(job)
+        return job
+
+    async def _publish(self, job: Job) -> Job:
+        """Move checked inputs from scratch to public URLs; safe to repeat after a crash."""
+        d = self.deps
+        scratch = d.store.incoming_dir(job.id)
+        published = {(m.role, m.position) for m in await d.media.for_job(job.id)}
+        for item in job.source.validated:
+            if (item.role, item.position) in published:
+                continue
+            await d.store.publish(
+                scratch / item.scratch_name, job_id=job.id, role=item.role,
+                position=item.position, filename=item.filename,
+                content_type=item.content_type, size_bytes=item.size_bytes, sha256=item.sha256,
+            )
+        await discard_scratch(scratch)
+        return await d.jobs.transition(
+            job.id, JobState.REHOSTED, expected={JobState.RESERVED}, now=d.clock()
+        )
+
+    def callback_url(self, job: Job) -> str | None:
+        base = self.config.callback_base_url
+        return f"{base}/callbacks/evolink/{job.id}/{job.callback_secret}" if base else None
+
+    async def _create_task(self, job: Job, *, interactive: bool) -> Job:
+        d = self.deps
+        inputs = await d.media.for_job(job.id)
+        video = next(m for m in inputs if m.role is MediaRole.INPUT_VIDEO)
+        images = [m for m in inputs if m.role is MediaRole.INPUT_IMAGE]
+        request = EditTaskRequest(
+            model=job.model, prompt=job.prompt, video_url=d.store.public_url(video),
+            image_urls=[d.store.public_url(m) for m in images],
+            keep_original_sound=job.keep_audio, callback_url=self.callback_url(job),
+        )
+        job = await d.jobs.transition(
+            job.id, JobState.SUBMITTING, expected={JobState.REHOSTED}, now=d.clock()
+        )
+        try:
+            task = await d.client.create_edit_task(request)
+        except _CREATE_OUTCOME_UNKNOWN as error:
+            log.error("create outcome unknown job=%d error=%r", job.id, error)
+            job = await d.jobs.transition(
+                job.id, JobState.SUBMISSION_UNKNOWN, expected={JobState.SUBMITTING},
+                now=d.clock(), detail=type(error).__name__, error_code="submission_unknown",
+                error_message=SUBMISSION_UNKNOWN_MESSAGE,
+            )
+            await d.notifier.outcome_unknown(job)
+            return job
+        except EvolinkError as error:
+            log.warning("create refused job=%d error=%r", job.id, error)
+            job = await d.quota.close_job(
+                job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.SUBMITTING},
+                now=d.clock(), detail=type(error).__name__, error_code=type(error).__name__,
+                error_message=explain_submit_error(type(error).__name__),
+            )
+            await self.expire_inputs(job)
+            if not interactive:
+                await d.notifier.failed(job)
+            return job
+        now = d.clock()
+        estimated = task.task_info.estimated_time if task.task_info else None
+        log.info("task created job=%d task=%s estimated=%s", job.id, task.id, estimated)
+        job = await d.jobs.transition(
+            job.id, JobState.SUBMITTED, expected={JobState.SUBMITTING}, now=now,
+            provider_task_id=task.id, provider_status=str(task.status), progress=task.progress,
+            estimated_time_s=estimated, submitted_at=now,
+            next_poll_at=now + first_poll_delay(
+                estimated, self.config.schedule, callbacks=self.callback_url(job) is not None
+            ),
+        )
+        self._wake_scheduler()
+        return job
+
+    async def expire_inputs(self, job: Job) -> None:
+        """Inputs stay public for a grace period after the provider is done with them."""
+        expires = self.deps.clock() + self.config.input_grace_s
+        for role in (MediaRole.INPUT_VIDEO, MediaRole.INPUT_IMAGE):
+            await self.deps.media.set_expiry_for_job(job.id, role, expires)

@@ -1,0 +1,122 @@
+"""Step 2–3 of a submit: download each input into the job's scratch folder and check it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from bot.media.errors import MediaRejected, format_limit_mb, format_mb
+from bot.media.fetch import FetchLimits, UrlPolicy, fetch_to_file
+from bot.media.info import VideoInfo
+from bot.media.probe import probe_image, probe_video
+from bot.media.sniff import sniff_file
+from bot.media.validation import (
+    ClipRules,
+    ImageRules,
+    check_image,
+    check_image_count,
+    check_image_kind,
+    check_video,
+    check_video_kind,
+)
+from storage.models import JobSource, MediaRole, ValidatedInput
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    clip_rules: ClipRules
+    image_rules: ImageRules
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    link_policy: UrlPolicy | None = None  # for member-supplied links; attachments are Discord's
+
+
+@dataclass(frozen=True)
+class CheckedInputs:
+    video: VideoInfo
+    validated: list[ValidatedInput]
+
+
+def precheck_sizes(
+    video_size: int | None, image_sizes: list[int | None], config: IntakeConfig
+) -> None:
+    """Refuse what Discord already told us is too big, before downloading a byte."""
+    check_image_count(len(image_sizes), config.image_rules)
+    if video_size is not None and video_size > config.clip_rules.max_bytes:
+        raise MediaRejected(
+            f"The clip is {format_mb(video_size, round_up=True)}; the limit is "
+            f"{format_limit_mb(config.clip_rules.max_bytes)}.",
+            code="video_too_large",
+        )
+    for index, size in enumerate(image_sizes, start=1):
+        if size is not None and size > config.image_rules.max_bytes:
+            raise MediaRejected(
+                f"Reference image {index} is {format_mb(size, round_up=True)}; the limit is "
+                f"{format_limit_mb(config.image_rules.max_bytes)}.",
+                code="image_too_large",
+            )
+
+
+class Intake:
+    def __init__(self, session: aiohttp.ClientSession, config: IntakeConfig) -> None:
+        self.session = session
+        self.config = config
+
+    async def gather(self, source: JobSource, scratch: Path) -> CheckedInputs:
+        """Fetch and check every input; on refusal nothing is left in `scratch`."""
+        await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+        try:
+            video_input, video_info = await self._video(source, scratch)
+            images = [
+                await self._image(url, index, scratch)
+                for index, url in enumerate(source.image_urls, start=1)
+            ]
+        except BaseException:
+            await discard_scratch(scratch)
+            raise
+        return CheckedInputs(video=video_info, validated=[video_input, *images])
+
+    async def _fetch(self, url: str, dest: Path, max_bytes: int, policy: UrlPolicy | None):  # type: ignore[no-untyped-def]
+        limits = FetchLimits(
+            max_bytes=max_bytes,
+            connect_timeout=self.config.connect_timeout,
+            read_timeout=self.config.read_timeout,
+        )
+        return await fetch_to_file(self.session, url, dest, limits, url_policy=policy)
+
+    async def _video(self, source: JobSource, scratch: Path) -> tuple[ValidatedInput, VideoInfo]:
+        rules = self.config.clip_rules
+        policy = self.config.link_policy if source.video_is_user_link else None
+        fetched = await self._fetch(source.video_url, scratch / "video", rules.max_bytes, policy)
+        kind = await sniff_file(fetched.path)
+        check_video_kind(kind)
+        info = await probe_video(fetched.path)
+        check_video(info, rules)
+        validated = ValidatedInput(
+            role=MediaRole.INPUT_VIDEO, position=0, scratch_name="video",
+            filename=f"input{kind.extension}", content_type=kind.mime_type,
+            size_bytes=fetched.size, sha256=fetched.sha256,
+        )
+        return validated, info
+
+    async def _image(self, url: str, index: int, scratch: Path) -> ValidatedInput:
+        rules = self.config.image_rules
+        name = f"image-{index}"
+        fetched = await self._fetch(url, scratch / name, rules.max_bytes, None)
+        kind = await sniff_file(fetched.path)
+        check_image_kind(kind, index)
+        info = await probe_image(fetched.path, index=index)
+        check_image(info, rules, index)
+        return ValidatedInput(
+            role=MediaRole.INPUT_IMAGE, position=index, scratch_name=name,
+            filename=f"reference-{index}{kind.extension}", content_type=kind.mime_type,
+            size_bytes=fetched.size, sha256=fetched.sha256,
+        )
+
+
+async def discard_scratch(scratch: Path) -> None:
+    await asyncio.to_thread(shutil.rmtree, scratch, True)

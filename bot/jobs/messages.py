@@ -1,0 +1,77 @@
+"""Plain-language explanations of provider outcomes, with what the member can do next."""
+
+from __future__ import annotations
+
+# EVOLINK_API.md §4.2: one message per task error code.
+TASK_ERROR_MESSAGES: dict[str, str] = {
+    "content_policy_violation": (
+        "The provider's safety filter blocked this edit (real faces, celebrities, logos, "
+        "NSFW or violent content are refused). Change the clip or the prompt and try again."
+    ),
+    "invalid_parameters": (
+        "The provider refused the inputs (length, size, format or resolution). Check that the "
+        "clip is a normal 720p–4K .mp4/.mov and try again."
+    ),
+    "image_processing_error": (
+        "The provider could not read one of the reference images. Use a plain JPEG or PNG "
+        "and try again."
+    ),
+    "image_dimension_mismatch": (
+        "A reference image does not fit the clip's shape. Crop it closer to the video's "
+        "aspect ratio and try again."
+    ),
+    "request_cancelled": "The edit was cancelled at the provider. Run /edit again if you still want it.",
+    "generation_failed_no_content": (
+        "The model produced no video for this prompt. Try rewording the prompt; a plain retry "
+        "sometimes works too."
+    ),
+    "service_error": "The provider had an internal problem. Try again in a minute.",
+    "generation_timeout": (
+        "The edit took too long at the provider. Try again later, or with a simpler prompt."
+    ),
+    "resource_exhausted": "The provider is out of capacity right now. Try again in a few minutes.",
+    "quota_exceeded": "The provider is rate-limiting this bot. Try again in a few minutes.",
+    "service_unavailable": "The provider is temporarily unavailable. Try again in a few minutes.",
+    "resource_not_found": "The provider lost track of this edit. Run /edit again.",
+    "unknown_error": "The provider failed for an unknown reason. Try again shortly.",
+}
+
+GENERIC_TASK_FAILURE = "The provider could not complete this edit. Try again shortly."
+
+# Create-call failures that provably created nothing: the reservation is released.
+SUBMIT_ERROR_MESSAGES: dict[str, str] = {
+    "InvalidRequest": "The provider refused the request as invalid. A moderator has the details.",
+    "AuthenticationFailed": "The bot's provider key is not working. A moderator must fix it.",
+    "InsufficientCredits": "The bot's provider account is out of credits. Tell a moderator.",
+    "AccessDenied": "The bot's provider account may not use this model. Tell a moderator.",
+    "NotFound": "The provider does not offer this model right now. Tell a moderator.",
+    "RateLimited": "The provider is busy. Nothing was charged; try again in a minute.",
+    "UpstreamUnavailable": "The provider is unavailable. Nothing was charged; try again later.",
+    "ProviderUnreachable": "The provider cannot be reached. Nothing was charged; try again later.",
+}
+GENERIC_SUBMIT_FAILURE = "The provider refused the request. Nothing was charged; try again later."
+
+SUBMISSION_UNKNOWN_MESSAGE = (
+    "The provider did not answer in time, so we cannot tell whether this edit started. "
+    "It will not be sent again automatically; moderators have been alerted and your quota "
+    "stays reserved until they check."
+)
+RESULT_EXPIRED_MESSAGE = (
+    "The provider finished, but its download link expired before the bot could fetch the "
+    "video. Moderators have been alerted."
+)
+RESULT_INVALID_MESSAGE = (
+    "The provider returned something that is not a playable video. Moderators have been alerted."
+)
+RESTARTED_WHILE_CHECKING = (
+    "The bot restarted while checking your files, so this edit was stopped before anything "
+    "was charged. Please run /edit again."
+)
+
+
+def explain_task_error(code: str | None) -> str:
+    return TASK_ERROR_MESSAGES.get(code or "", GENERIC_TASK_FAILURE)
+
+
+def explain_submit_error(error_class_name: str) -> str:
+    return SUBMIT_ERROR_MESSAGES.get(error_class_name, GENERIC_SUBMIT_FAILURE)

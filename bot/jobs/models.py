@@ -1,0 +1,30 @@
+"""What a front end hands the engine: validated at the boundary, free of Discord types."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class InputFile(BaseModel):
+    url: str
+    declared_size: int | None = None  # what the uploader's platform claims; never trusted alone
+
+
+class EditRequest(BaseModel):
+    guild_id: int
+    channel_id: int
+    user_id: int
+    role_ids: list[int] = Field(default_factory=list)
+    prompt: str = Field(min_length=1, max_length=5000)
+    keep_audio: bool = True
+    video: InputFile
+    video_is_user_link: bool = False
+    images: list[InputFile] = Field(default_factory=list)
+    parent_job_id: int | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the prompt is empty")
+        return value.strip()

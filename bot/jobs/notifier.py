@@ -1,0 +1,103 @@
+"""How the engine tells the outside world (Discord, in production) what happened to a job."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from storage.models import Job, MediaObject
+
+
+class StatusRefs(BaseModel):
+    """Where the job's status lives, as opaque ids the notifier understands."""
+
+    status_message_id: int | None = None
+    thread_id: int | None = None
+
+
+class ArchivedResult(BaseModel):
+    media: MediaObject
+    path: Path
+    public_url: str
+    expires_at: float | None
+
+
+class DeliveryFailed(Exception):
+    """The notifier could not deliver; `retryable` says whether trying later may help."""
+
+    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class Notifier(Protocol):
+    async def job_accepted(self, job: Job) -> StatusRefs: ...
+
+    async def progress(self, job: Job) -> None: ...
+
+    async def result_ready(self, job: Job, result: ArchivedResult) -> int:
+        """Deliver the result; returns the id of the delivered message."""
+        ...
+
+    async def failed(self, job: Job) -> None: ...
+
+    async def outcome_unknown(self, job: Job) -> None: ...
+
+
+class RecordingNotifier:
+    """Keeps every notification in order; tests assert on it instead of on Discord."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+        self.delivered: dict[int, list[ArchivedResult]] = {}
+        self.fail_deliveries = 0
+        self._next_id = 1000
+        self._changed = asyncio.Condition()
+
+    async def _record(self, kind: str, job_id: int) -> None:
+        async with self._changed:
+            self.events.append((kind, job_id))
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait until `predicate` holds, re-checking after every recorded notification."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def wait_for_event(self, kind: str, job_id: int, timeout: float = 20.0) -> None:
+        await self.wait_for(lambda: (kind, job_id) in self.events, timeout)
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def kinds(self, job_id: int) -> list[str]:
+        return [kind for kind, jid in self.events if jid == job_id]
+
+    async def job_accepted(self, job: Job) -> StatusRefs:
+        await self._record("accepted", job.id)
+        message_id = self._id()
+        return StatusRefs(status_message_id=message_id, thread_id=message_id)
+
+    async def progress(self, job: Job) -> None:
+        await self._record("progress", job.id)
+
+    async def result_ready(self, job: Job, result: ArchivedResult) -> int:
+        if self.fail_deliveries > 0:
+            self.fail_deliveries -= 1
+            await self._record("delivery_failed", job.id)
+            raise DeliveryFailed("Discord is unavailable")
+        self.delivered.setdefault(job.id, []).append(result)
+        await self._record("delivered", job.id)
+        return self._id()
+
+    async def failed(self, job: Job) -> None:
+        await self._record("failed", job.id)
+
+    async def outcome_unknown(self, job: Job) -> None:
+        await self._record("unknown", job.id)

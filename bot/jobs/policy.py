@@ -1,0 +1,184 @@
+"""Who may spend how many billed seconds, where and when: pure rules over a UsageSnapshot."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+
+from bot.jobs.errors import EditRefused
+from storage.models import ChannelRule, UsageSnapshot
+
+
+class QuotaDefaults(BaseModel):
+    """Operator defaults and hard ceilings (from Settings); guilds override within ceilings."""
+
+    daily_seconds: int
+    monthly_seconds: int
+    max_concurrent: int
+    cooldown_s: int
+    guild_monthly_budget: int
+    ceiling_daily_seconds: int
+    ceiling_monthly_seconds: int
+    ceiling_max_concurrent: int
+
+
+class Limit(BaseModel):
+    value: int
+    source: str  # "user override", "role <id>", "server setting", "bot default"
+
+
+class EffectiveLimits(BaseModel):
+    daily: Limit
+    monthly: Limit
+    max_concurrent: Limit
+    cooldown_s: Limit
+    guild_budget: Limit
+
+
+class Windows(BaseModel):
+    """UTC calendar windows: usage resets at midnight UTC and on the 1st of the month."""
+
+    day_start: float
+    day_end: float
+    month_start: float
+    month_end: float
+
+    @classmethod
+    def at(cls, now: float) -> Windows:
+        moment = datetime.fromtimestamp(now, UTC)
+        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        month = day.replace(day=1)
+        days_in_month = calendar.monthrange(month.year, month.month)[1]
+        return cls(
+            day_start=day.timestamp(),
+            day_end=(day + timedelta(days=1)).timestamp(),
+            month_start=month.timestamp(),
+            month_end=(month + timedelta(days=days_in_month)).timestamp(),
+        )
+
+
+def _pick(
+    field: str, snapshot: UsageSnapshot, guild_value: int | None, default: int, ceiling: int
+) -> Limit:
+    user = snapshot.user_override
+    if user is not None and getattr(user, field) is not None:
+        return Limit(value=min(getattr(user, field), ceiling), source="user override")
+    role_values = [
+        (getattr(role, field), role.subject_id)
+        for role in snapshot.role_overrides
+        if getattr(role, field) is not None
+    ]
+    if role_values:
+        value, role_id = max(role_values)  # the most generous role wins
+        return Limit(value=min(value, ceiling), source=f"role {role_id}")
+    if guild_value is not None:
+        return Limit(value=min(guild_value, ceiling), source="server setting")
+    return Limit(value=min(default, ceiling), source="bot default")
+
+
+class QuotaPolicy:
+    def __init__(self, defaults: QuotaDefaults) -> None:
+        self.defaults = defaults
+
+    def limits(self, snapshot: UsageSnapshot) -> EffectiveLimits:
+        d, guild = self.defaults, snapshot.guild
+        return EffectiveLimits(
+            daily=_pick(
+                "daily_seconds", snapshot, guild.daily_seconds, d.daily_seconds,
+                d.ceiling_daily_seconds,
+            ),
+            monthly=_pick(
+                "monthly_seconds", snapshot, guild.monthly_seconds, d.monthly_seconds,
+                d.ceiling_monthly_seconds,
+            ),
+            max_concurrent=Limit(
+                value=min(
+                    guild.max_concurrent if guild.max_concurrent is not None
+                    else d.max_concurrent,
+                    d.ceiling_max_concurrent,
+                ),
+                source="server setting" if guild.max_concurrent is not None else "bot default",
+            ),
+            cooldown_s=Limit(
+                value=guild.cooldown_s if guild.cooldown_s is not None else d.cooldown_s,
+                source="server setting" if guild.cooldown_s is not None else "bot default",
+            ),
+            guild_budget=Limit(
+                value=guild.monthly_budget if guild.monthly_budget is not None
+                else d.guild_monthly_budget,
+                source="server setting" if guild.monthly_budget is not None else "bot default",
+            ),
+        )
+
+    def check_access(self, snapshot: UsageSnapshot, channel_id: int) -> None:
+        """Blocks, pause and channel rules: refusals that no amount of quota changes."""
+        if snapshot.blocked is not None:
+            why = f" Reason: {snapshot.blocked.reason}" if snapshot.blocked.reason else ""
+            raise EditRefused("blocked", "You are not allowed to use video edits here." + why)
+        if snapshot.guild.paused:
+            why = f": {snapshot.guild.pause_reason}" if snapshot.guild.pause_reason else "."
+            raise EditRefused("paused", f"Video edits are paused on this server{why}")
+        rules = snapshot.channel_rules
+        allowed = {cid for cid, rule in rules.items() if rule is ChannelRule.ALLOW}
+        if rules.get(channel_id) is ChannelRule.DENY or (allowed and channel_id not in allowed):
+            where = ", ".join(f"<#{cid}>" for cid in sorted(allowed))
+            hint = f" Try {where}." if where else ""
+            raise EditRefused("channel_not_allowed", "Video edits are not allowed in this channel."
+                              + hint)
+
+    def check(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
+              now: float) -> None:
+        """Raise EditRefused unless `billed_seconds` more may be spent now.
+
+        Called before any download with the model's minimum billing, and again inside
+        the reserving transaction with the clip's real billed seconds.
+        """
+        self.check_access(snapshot, channel_id)
+        limits = self.limits(snapshot)
+        windows = Windows.at(now)
+        if snapshot.active_jobs >= limits.max_concurrent.value:
+            raise EditRefused(
+                "too_many_jobs",
+                f"You already have {snapshot.active_jobs} edit(s) running; the limit is "
+                f"{limits.max_concurrent.value}. Wait for one to finish.",
+            )
+        cooldown = limits.cooldown_s.value
+        if snapshot.last_submit_at is not None and now < snapshot.last_submit_at + cooldown:
+            ready = snapshot.last_submit_at + cooldown
+            raise EditRefused(
+                "cooldown",
+                f"Please wait {ready - now:.0f} s between edits.",
+                retry_at=ready,
+            )
+        self._check_window(
+            "daily", snapshot.used_today, snapshot.granted_today, limits.daily,
+            billed_seconds, windows.day_end, "today",
+        )
+        self._check_window(
+            "monthly", snapshot.used_month, snapshot.granted_month, limits.monthly,
+            billed_seconds, windows.month_end, "this month",
+        )
+        budget_left = limits.guild_budget.value - snapshot.guild_used_month
+        if billed_seconds > budget_left:
+            raise EditRefused(
+                "guild_budget",
+                f"This server has used its monthly budget of {limits.guild_budget.value} s "
+                f"({max(budget_left, 0)} s left; this clip needs {billed_seconds} s).",
+                retry_at=windows.month_end,
+            )
+
+    @staticmethod
+    def _check_window(
+        name: str, used: int, granted: int, limit: Limit, needed: int, resets_at: float,
+        label: str,
+    ) -> None:
+        left = limit.value + granted - used
+        if needed > left:
+            raise EditRefused(
+                f"{name}_quota",
+                f"You have {max(left, 0)} s of editing left {label} (limit {limit.value} s); "
+                f"this clip is billed as {needed} s.",
+                retry_at=resets_at,
+            )

@@ -1,0 +1,323 @@
+"""The one loop that drives submitted jobs to delivery: poll, archive, deliver, tidy up.
+
+It sleeps until the earliest `next_poll_at` / `next_delivery_at` in SQLite (or until a
+callback or a new job wakes it), so its cost grows with work done, not with jobs waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from bot.evolink import EvolinkError, NotFound, Task, TaskStatus
+from bot.jobs.config import EngineConfig
+from bot.jobs.engine import EngineDeps, JobEngine
+from bot.jobs.messages import (
+    RESULT_EXPIRED_MESSAGE,
+    RESULT_INVALID_MESSAGE,
+    explain_task_error,
+)
+from bot.jobs.notifier import ArchivedResult, DeliveryFailed
+from bot.jobs.scheduling import next_poll_delay, retry_delay
+from bot.media.errors import MediaRejected
+from bot.media.fetch import FetchLimits, fetch_to_file
+from bot.media.sniff import MediaKind, sniff_file
+from storage.jobs import StaleTransition
+from storage.models import Job, JobState, LedgerKind, MediaRole
+
+log = logging.getLogger(__name__)
+
+IDLE_WAKE_S = 300.0  # re-read the schedule now and then even when nothing is due
+
+
+class Tracker:
+    def __init__(
+        self, engine: JobEngine, deps: EngineDeps, config: EngineConfig, wake: asyncio.Event
+    ) -> None:
+        self.engine = engine
+        self.deps = deps
+        self.config = config
+        self._wake = wake
+        self._busy: set[int] = set()
+        self._hinted: set[int] = set()
+        self._slots = asyncio.Semaphore(config.schedule.concurrency)
+        self._actions: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._next_housekeeping = 0.0
+        self.wakeups = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def job_hint(self, job_id: int) -> None:
+        """A callback said this job changed: make it due now (duplicates are harmless)."""
+        if job_id in self._busy:
+            self._hinted.add(job_id)  # the running poll may have missed it: poll once more
+            return
+        job = await self.deps.jobs.get(job_id)
+        if job is not None and job.state is JobState.SUBMITTED:
+            await self.deps.jobs.update(job.id, now=self.deps.clock(), next_poll_at=0.0)
+            self.wake()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="job-tracker")
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        # In-flight actions finish their current database write; the rest is resumed later.
+        for action in list(self._actions):
+            action.cancel()
+        await asyncio.gather(*self._actions, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until no action is running (tests and graceful shutdown use it)."""
+        while self._actions:
+            await asyncio.gather(*list(self._actions), return_exceptions=True)
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("tracker pass failed")
+            delay = await self._seconds_until_next()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            self.wakeups += 1
+
+    async def _seconds_until_next(self) -> float:
+        d = self.deps
+        candidates = [
+            t for t in (await d.jobs.next_poll_at(), await d.jobs.next_delivery_at())
+            if t is not None
+        ]
+        candidates.append(self._next_housekeeping)
+        now = d.clock()
+        return min(max(0.0, min(candidates) - now), IDLE_WAKE_S)
+
+    async def run_due(self) -> None:
+        """Start every action that is due now (each job at most once at a time)."""
+        d, schedule = self.deps, self.config.schedule
+        now = d.clock()
+        if now >= self._next_housekeeping:
+            self._next_housekeeping = now + schedule.housekeeping_every_s
+            self._start("housekeeping", None, self._housekeeping)
+        for job in await d.jobs.due_for_poll(now, limit=schedule.concurrency * 4):
+            if job.id not in self._busy:
+                handler = self.poll if job.state is JobState.SUBMITTED else self.archive
+                await self._lease(job, "next_poll_at")
+                self._start(f"poll-{job.id}", job.id, partial(handler, job))
+        for job in await d.jobs.due_for_delivery(now, limit=schedule.concurrency * 4):
+            if job.id not in self._busy:
+                await self._lease(job, "next_delivery_at")
+                self._start(f"deliver-{job.id}", job.id, partial(self.deliver, job))
+
+    async def _lease(self, job: Job, column: str) -> None:
+        """Push the due time out so a crash mid-action retries later instead of never."""
+        now = self.deps.clock()
+        await self.deps.jobs.update(job.id, now=now, **{column: now + self.config.schedule.lease_s})
+
+    def _start(
+        self, name: str, job_id: int | None, action: Callable[[], Awaitable[None]]
+    ) -> None:
+        async def guarded() -> None:
+            async with self._slots:
+                try:
+                    await action()
+                except StaleTransition as stale:
+                    log.info("skipped stale action %s: %s", name, stale)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("action failed %s", name)
+                finally:
+                    if job_id is not None:
+                        self._busy.discard(job_id)
+                        if job_id in self._hinted:
+                            self._hinted.discard(job_id)
+                            await self.job_hint(job_id)
+                        self.wake()
+
+        if job_id is not None:
+            self._busy.add(job_id)
+        task = asyncio.create_task(guarded(), name=name)
+        self._actions.add(task)
+        task.add_done_callback(self._actions.discard)
+
+    # --- actions ------------------------------------------------------------------------
+
+    async def poll(self, job: Job) -> None:
+        d = self.deps
+        assert job.provider_task_id is not None
+        try:
+            task = await d.client.get_task(job.provider_task_id)
+        except NotFound:
+            await self._fail(job, LedgerKind.REFUND, "resource_not_found")
+            return
+        except EvolinkError as error:
+            delay = retry_delay(job.poll_count + 1, self.config.schedule)
+            log.warning("poll failed job=%d error=%r retry_in=%.0fs", job.id, error, delay)
+            await d.jobs.update(
+                job.id, now=d.clock(), poll_count=job.poll_count + 1,
+                next_poll_at=d.clock() + delay,
+            )
+            return
+        await self._apply(job, task)
+
+    async def _apply(self, job: Job, task: Task) -> None:
+        d = self.deps
+        now = d.clock()
+        if task.status is TaskStatus.COMPLETED and task.result_url:
+            job = await d.quota.close_job(
+                job.id, LedgerKind.SETTLE, JobState.DOWNLOADING, expected={JobState.SUBMITTED},
+                now=now, provider_status=str(task.status), progress=100,
+                result_url=task.result_url, completed_at=now, next_poll_at=now,
+                poll_count=job.poll_count + 1,
+            )
+            await self.engine.expire_inputs(job)
+            await self.archive(job)
+            return
+        if task.is_terminal:
+            code = task.error.code if task.error else str(task.status)
+            await self._fail(job, LedgerKind.REFUND, code)
+            return
+        estimated = (task.task_info.estimated_time if task.task_info else None) or (
+            job.estimated_time_s
+        )
+        elapsed = now - (job.submitted_at or now)
+        callbacks = self.engine.callback_url(job) is not None
+        updated = await d.jobs.update(
+            job.id, now=now, provider_status=str(task.status), progress=task.progress,
+            estimated_time_s=estimated, poll_count=job.poll_count + 1,
+            next_poll_at=now + next_poll_delay(
+                estimated, elapsed, self.config.schedule, callbacks=callbacks
+            ),
+        )
+        if (updated.progress, updated.provider_status) != (job.progress, job.provider_status):
+            await d.notifier.progress(updated)
+
+    async def _fail(self, job: Job, ledger: LedgerKind, code: str) -> None:
+        d = self.deps
+        job = await d.quota.close_job(
+            job.id, ledger, JobState.FAILED,
+            expected={JobState.SUBMITTED, JobState.DOWNLOADING}, now=d.clock(), detail=code,
+            error_code=code, error_message=explain_task_error(code), next_poll_at=None,
+        )
+        await self.engine.expire_inputs(job)
+        log.info("job failed job=%d code=%s", job.id, code)
+        await d.notifier.failed(job)
+
+    async def archive(self, job: Job) -> None:
+        """Download the result now: the provider's link dies after 24 h."""
+        d, config = self.deps, self.config
+        assert job.result_url is not None
+        scratch = d.store.incoming_dir(job.id)
+        await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+        target = scratch / "result"
+        try:
+            fetched = await fetch_to_file(
+                d.intake.session, job.result_url, target,
+                FetchLimits(max_bytes=config.max_result_bytes, read_timeout=120.0),
+            )
+        except MediaRejected as error:
+            await self._download_failed(job, error)
+            return
+        kind = await sniff_file(fetched.path)
+        if kind not in (MediaKind.MP4, MediaKind.MOV):
+            await asyncio.to_thread(fetched.path.unlink, True)
+            await self._give_up(job, "result_invalid", RESULT_INVALID_MESSAGE)
+            return
+        now = d.clock()
+        media = await d.store.publish(
+            fetched.path, job_id=job.id, role=MediaRole.RESULT, position=0,
+            filename=f"kling-edit-{job.id}{kind.extension}", content_type=kind.mime_type,
+            size_bytes=fetched.size, sha256=fetched.sha256,
+            expires_at=now + config.result_retention_s,
+        )
+        log.info("result archived job=%d bytes=%d", job.id, media.size_bytes)
+        await d.jobs.transition(
+            job.id, JobState.ARCHIVED, expected={JobState.DOWNLOADING}, now=now,
+            next_poll_at=None, next_delivery_at=now,
+        )
+        self.wake()
+
+    async def _download_failed(self, job: Job, error: MediaRejected) -> None:
+        d, schedule = self.deps, self.config.schedule
+        attempts = job.download_attempts + 1
+        if error.code in ("http_404", "http_410", "http_403"):
+            await self._give_up(job, "result_expired", RESULT_EXPIRED_MESSAGE)
+        elif attempts >= schedule.max_download_attempts:
+            await self._give_up(job, "result_download_failed", RESULT_EXPIRED_MESSAGE)
+        else:
+            log.warning("result download failed job=%d code=%s", job.id, error.code)
+            await d.jobs.update(
+                job.id, now=d.clock(), download_attempts=attempts,
+                next_poll_at=d.clock() + retry_delay(attempts, schedule),
+            )
+
+    async def _give_up(self, job: Job, code: str, message: str) -> None:
+        """The provider billed this edit (settled), but we have no video to show."""
+        d = self.deps
+        job = await d.jobs.transition(
+            job.id, JobState.FAILED, expected={JobState.DOWNLOADING}, now=d.clock(),
+            detail=code, error_code=code, error_message=message, next_poll_at=None,
+        )
+        log.error("result lost job=%d code=%s", job.id, code)
+        await d.notifier.failed(job)
+
+    async def deliver(self, job: Job) -> None:
+        d, schedule = self.deps, self.config.schedule
+        results = await d.media.for_job(job.id, MediaRole.RESULT)
+        if not results:
+            await self._give_up_delivery(job, "The archived video is gone.")
+            return
+        media = results[0]
+        archived = ArchivedResult(
+            media=media, path=d.store.path_of(media), public_url=d.store.public_url(media),
+            expires_at=media.expires_at,
+        )
+        try:
+            message_id = await d.notifier.result_ready(job, archived)
+        except DeliveryFailed as error:
+            attempts = job.delivery_attempts + 1
+            if not error.retryable or attempts >= schedule.max_delivery_attempts:
+                await self._give_up_delivery(job, error.reason)
+                return
+            log.warning("delivery failed job=%d attempt=%d reason=%s", job.id, attempts,
+                        error.reason)
+            await d.jobs.update(
+                job.id, now=d.clock(), delivery_attempts=attempts,
+                next_delivery_at=d.clock() + retry_delay(attempts, schedule),
+            )
+            return
+        now = d.clock()
+        await d.jobs.transition(
+            job.id, JobState.DELIVERED, expected={JobState.ARCHIVED}, now=now,
+            delivered_message_id=message_id, delivered_at=now, next_delivery_at=None,
+            delivery_attempts=job.delivery_attempts + 1,
+        )
+        log.info("job delivered job=%d message=%d", job.id, message_id)
+
+    async def _give_up_delivery(self, job: Job, reason: str) -> None:
+        d = self.deps
+        await d.jobs.transition(
+            job.id, JobState.FAILED, expected={JobState.ARCHIVED}, now=d.clock(),
+            detail="delivery_failed", error_code="delivery_failed",
+            error_message=f"The finished video could not be posted: {reason} "
+            "A moderator can re-post it with /kling-admin jobs redeliver.",
+            next_delivery_at=None,
+        )
+
+    async def _housekeeping(self) -> None:
+        await self.deps.store.remove_expired()

@@ -1,0 +1,128 @@
+"""Where rehosted inputs and archived results live, and the public URLs that reach them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote
+
+from storage.media import MediaRepository, NewMediaObject
+from storage.models import MediaObject, MediaRole
+
+log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough for a URL
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+class MediaStore(Protocol):
+    async def publish(
+        self,
+        source: Path,
+        *,
+        job_id: int | None,
+        role: MediaRole,
+        position: int,
+        filename: str,
+        content_type: str,
+        size_bytes: int,
+        sha256: str,
+        expires_at: float | None = None,
+    ) -> MediaObject: ...
+
+    def public_url(self, media: MediaObject) -> str: ...
+
+    def path_of(self, media: MediaObject) -> Path: ...
+
+    async def delete(self, media: MediaObject) -> None: ...
+
+
+class LocalMediaStore:
+    """Files under `root` served by the bot's own web app at `{public_base}/m/<token>/<name>`.
+
+    The stored path is derived from the token we generated, never from a request.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        public_base_url: str,
+        repository: MediaRepository,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = root
+        self.public_base_url = public_base_url.rstrip("/")
+        self.repository = repository
+        self._clock = clock
+
+    def incoming_dir(self, job_id: int) -> Path:
+        """Scratch space for a job's downloads before they are validated and published."""
+        return self.root / "incoming" / str(job_id)
+
+    async def publish(
+        self,
+        source: Path,
+        *,
+        job_id: int | None,
+        role: MediaRole,
+        position: int,
+        filename: str,
+        content_type: str,
+        size_bytes: int,
+        sha256: str,
+        expires_at: float | None = None,
+    ) -> MediaObject:
+        token = new_token()
+        folder = "results" if role is MediaRole.RESULT else "inputs"
+        relative = f"{folder}/{token}{Path(filename).suffix.lower()}"
+        target = self.root / relative
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        # Same filesystem under DATA_DIR: a rename, so no partial file is ever reachable.
+        await asyncio.to_thread(source.replace, target)
+        try:
+            return await self.repository.add(
+                NewMediaObject(
+                    token=token,
+                    job_id=job_id,
+                    role=role,
+                    position=position,
+                    relative_path=relative,
+                    filename=filename,
+                    content_type=content_type,
+                    size_bytes=size_bytes,
+                    sha256=sha256,
+                    expires_at=expires_at,
+                ),
+                now=self._clock(),
+            )
+        except BaseException:
+            await asyncio.to_thread(target.unlink, True)
+            raise
+
+    def public_url(self, media: MediaObject) -> str:
+        return f"{self.public_base_url}/m/{media.token}/{quote(media.filename)}"
+
+    def path_of(self, media: MediaObject) -> Path:
+        return self.root / media.relative_path
+
+    async def delete(self, media: MediaObject) -> None:
+        await asyncio.to_thread(self.path_of(media).unlink, True)
+        await self.repository.mark_deleted(media.id, now=self._clock())
+
+    async def remove_expired(self) -> int:
+        """Delete files whose retention ended; returns how many went."""
+        removed = 0
+        for media in await self.repository.expired(now=self._clock()):
+            await self.delete(media)
+            removed += 1
+        if removed:
+            log.info("media retention removed=%d", removed)
+        return removed

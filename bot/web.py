@@ -1,0 +1,168 @@
+"""The bot's aiohttp app: rehosted media, provider callbacks and health."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.media.store import LocalMediaStore
+from storage.database import Database
+from storage.jobs import JobRepository
+from storage.media import MediaRepository
+
+log = logging.getLogger(__name__)
+
+CALLBACK_MAX_BYTES = 64 * 1024
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+class LoopLagMonitor:
+    """Measures how late the event loop wakes up: a blocked loop shows up here first."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.last_lag = 0.0
+        self.max_lag = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="loop-lag-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(self.interval)  # the measurement itself, not synchronisation
+            self.last_lag = max(0.0, loop.time() - started - self.interval)
+            self.max_lag = max(self.max_lag, self.last_lag)
+
+
+@dataclass
+class WebServices:
+    db: Database
+    jobs: JobRepository
+    media: MediaRepository
+    store: LocalMediaStore
+    on_callback: Callable[[int], Awaitable[None]]
+    lag: LoopLagMonitor
+    clock: Callable[[], float] = time.time
+
+
+SERVICES: web.AppKey[WebServices] = web.AppKey("services", WebServices)
+
+
+async def serve_media(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    token = request.match_info["token"]
+    if not _TOKEN.match(token):
+        raise web.HTTPNotFound()
+    media = await services.media.live_by_token(token, now=services.clock())
+    if media is None or request.match_info["name"] != media.filename:
+        raise web.HTTPNotFound()
+    path = services.store.path_of(media)
+    # FileResponse streams from disk with sendfile and answers Range requests itself.
+    response = web.FileResponse(
+        path,
+        headers={
+            "Content-Type": media.content_type,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+            "Content-Disposition": f'inline; filename="{media.filename}"',
+        },
+    )
+    return response
+
+
+async def receive_callback(request: web.Request) -> web.Response:
+    """A provider callback is only a hint; the tracker asks the provider for the truth."""
+    services = request.app[SERVICES]
+    if request.content_length is not None and request.content_length > CALLBACK_MAX_BYTES:
+        raise web.HTTPRequestEntityTooLarge(CALLBACK_MAX_BYTES, request.content_length)
+    body = await _read_capped(request, CALLBACK_MAX_BYTES)
+    if body is None:
+        raise web.HTTPRequestEntityTooLarge(CALLBACK_MAX_BYTES, CALLBACK_MAX_BYTES + 1)
+    secret = request.match_info["secret"]
+    job_id_text = request.match_info["job_id"]
+    if not job_id_text.isdigit() or not _SECRET.match(secret):
+        raise web.HTTPNotFound()
+    job = await services.jobs.get(int(job_id_text))
+    # Same answer for an unknown job and a wrong secret: nothing to learn by probing.
+    if job is None or not hmac.compare_digest(job.callback_secret, secret):
+        log.warning("callback refused job=%s reason=bad-secret-or-job", job_id_text)
+        raise web.HTTPNotFound()
+    log.info("callback received job=%d bytes=%d", job.id, len(body))
+    await services.on_callback(job.id)
+    return web.Response(status=204)
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes | None:
+    chunks, total = [], 0
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    checks: dict[str, object] = {}
+    healthy = True
+    try:
+        async with asyncio.timeout(2):
+            async with services.db.read() as conn:
+                await conn.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "unavailable"
+        healthy = False
+    lag = services.lag.last_lag
+    checks["event_loop_lag_ms"] = round(lag * 1000, 1)
+    if lag > 1.0:
+        healthy = False
+    checks["status"] = "ok" if healthy else "unhealthy"
+    return web.json_response(checks, status=200 if healthy else 503)
+
+
+def create_web_app(services: WebServices) -> web.Application:
+    app = web.Application(client_max_size=CALLBACK_MAX_BYTES)
+    app[SERVICES] = services
+    app.router.add_get("/m/{token}/{name}", serve_media, allow_head=True)
+    app.router.add_post("/callbacks/evolink/{job_id}/{secret}", receive_callback)
+    app.router.add_get("/healthz", healthz, allow_head=True)
+    return app
+
+
+class WebServer:
+    """Starts and stops the app with the bot."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None)
+        self._host = host
+        self._port = port
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        addresses = self._runner.addresses
+        self.port = int(addresses[0][1]) if addresses else self._port
+        log.info("web server listening host=%s port=%s", self._host, self.port)
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

@@ -1,0 +1,156 @@
+"""The real engine, SQLite and web app against the EvoLink simulator, all over loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.jobs.config import EngineConfig, ScheduleConfig
+from bot.jobs.models import EditRequest, InputFile
+from bot.jobs.notifier import RecordingNotifier
+from bot.services import Services
+from bot.settings import Settings
+from sandbox.evolink_sim import EvolinkSimulator
+from sandbox.media_samples import make_mp4, make_png
+from storage.models import Job
+
+API_KEY = "sk-evo-test"
+FAST_SCHEDULE = ScheduleConfig(
+    first_poll_max_s=0.05, min_interval_s=0.02, max_interval_s=0.1, retry_base_s=0.02,
+    retry_max_s=0.2, lease_s=5.0,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class FileHost:
+    """Stands in for Discord's attachment CDN: serves test files by name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.base_url = ""
+        self.requests: list[str] = []
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        async def serve(request: web.Request) -> web.StreamResponse:
+            name = request.match_info["name"]
+            self.requests.append(name)
+            path = self.root / name
+            if "/" in name or not path.is_file():
+                raise web.HTTPNotFound()
+            return web.FileResponse(path)
+
+        app = web.Application()
+        app.router.add_get("/attachments/{name}", serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/attachments"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/{name}"
+
+    def clip(self, name: str = "clip.mp4", seconds: float = 4.0, **kwargs: object) -> str:
+        make_mp4(self.root / name, seconds, **kwargs)  # type: ignore[arg-type]
+        return self.url(name)
+
+    def image(self, name: str = "ref.png", width: int = 320, height: int = 320) -> str:
+        make_png(self.root / name, width, height)
+        return self.url(name)
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, sim: EvolinkSimulator, files: FileHost) -> None:
+        self.tmp_path = tmp_path
+        self.sim = sim
+        self.files = files
+        self.port = free_port()
+        self.notifier = RecordingNotifier()
+        self.callbacks = False
+        self.services: Services | None = None
+
+    @property
+    def public_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self, **overrides: str) -> Settings:
+        env = {
+            "DATA_DIR": str(self.tmp_path / "data"),
+            "PUBLIC_BASE_URL": self.public_base_url,
+            "WEB_HOST": "127.0.0.1",
+            "WEB_PORT": str(self.port),
+            "EVOLINK_BASE_URL": self.sim.base_url,
+            "EVOLINK_API_KEY": API_KEY,
+            "EVOLINK_REQUESTS_PER_SECOND": "200",
+            "DEFAULT_COOLDOWN_SECONDS": "0",
+            **overrides,
+        }
+        return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+
+    async def start(self, **overrides: str) -> Services:
+        settings = self.settings(**overrides)
+        config = dataclasses.replace(
+            EngineConfig.from_settings(settings),
+            schedule=FAST_SCHEDULE,
+            # The simulator accepts loopback callbacks when started insecure; real EvoLink won't.
+            callback_base_url=self.public_base_url if self.callbacks else None,
+        )
+        self.services = await Services.start(settings, self.notifier, config=config)
+        return self.services
+
+    async def stop(self) -> None:
+        if self.services is not None:
+            await self.services.close()
+            self.services = None
+
+    @property
+    def live(self) -> Services:
+        assert self.services is not None
+        return self.services
+
+    def request(self, video_url: str, *, user_id: int = 7, images: list[str] | None = None,
+                prompt: str = "make it snow") -> EditRequest:
+        return EditRequest(
+            guild_id=1, channel_id=2, user_id=user_id, prompt=prompt,
+            video=InputFile(url=video_url), images=[InputFile(url=u) for u in images or []],
+        )
+
+    async def job(self, job_id: int) -> Job:
+        job = await self.live.jobs.get(job_id)
+        assert job is not None
+        return job
+
+
+@asynccontextmanager
+async def running_harness(tmp_path: Path, *, time_scale: float = 200.0) -> AsyncIterator[Harness]:
+    files = FileHost(tmp_path / "cdn")
+    files.root.mkdir()
+    await files.start()
+    sim = EvolinkSimulator(
+        api_key=API_KEY, time_scale=time_scale, allow_private_urls=True,
+        allow_insecure_callbacks=True, callback_retry_delays=(0.01, 0.02, 0.04),
+    )
+    await sim.start()
+    harness = Harness(tmp_path, sim, files)
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+        await sim.stop()
+        await files.stop()
