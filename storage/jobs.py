@@ -185,7 +185,7 @@ class JobRepository:
 
     async def due_for_poll(self, now: float, limit: int) -> list[Job]:
         return await self._select(
-            "SELECT * FROM jobs WHERE state = 'submitted' AND next_poll_at <= ?"
+            "SELECT * FROM jobs WHERE state IN ('submitted', 'downloading') AND next_poll_at <= ?"
             " ORDER BY next_poll_at LIMIT ?",
             (now, limit),
         )
@@ -193,7 +193,7 @@ class JobRepository:
     async def next_poll_at(self) -> float | None:
         async with self._db.read() as conn:
             cursor = await conn.execute(
-                "SELECT MIN(next_poll_at) FROM jobs WHERE state = 'submitted'"
+                "SELECT MIN(next_poll_at) FROM jobs WHERE state IN ('submitted', 'downloading')"
             )
             row = await cursor.fetchone()
         return float(row[0]) if row and row[0] is not None else None

@@ -1,0 +1,55 @@
+"""EvoLink API client (no Discord imports here, see DESIGN.md §2)."""
+
+from .client import EvolinkClient
+from .errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    EvolinkError,
+    InsufficientCredits,
+    InvalidRequest,
+    MalformedResponse,
+    NotFound,
+    ProviderUnreachable,
+    RateLimited,
+    ServerError,
+    SubmissionOutcomeUnknown,
+    UpstreamUnavailable,
+)
+from .models import (
+    RETRYABLE_TASK_ERROR_CODES,
+    CreditBalance,
+    Credits,
+    CreditsData,
+    EditTaskRequest,
+    Task,
+    TaskError,
+    TaskInfo,
+    TaskStatus,
+    TaskUsage,
+)
+
+__all__ = [
+    "RETRYABLE_TASK_ERROR_CODES",
+    "AccessDenied",
+    "AuthenticationFailed",
+    "CreditBalance",
+    "Credits",
+    "CreditsData",
+    "EditTaskRequest",
+    "EvolinkClient",
+    "EvolinkError",
+    "InsufficientCredits",
+    "InvalidRequest",
+    "MalformedResponse",
+    "NotFound",
+    "ProviderUnreachable",
+    "RateLimited",
+    "ServerError",
+    "SubmissionOutcomeUnknown",
+    "Task",
+    "TaskError",
+    "TaskInfo",
+    "TaskStatus",
+    "TaskUsage",
+    "UpstreamUnavailable",
+]

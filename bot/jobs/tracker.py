@@ -255,7 +255,7 @@ class Tracker:
     async def _download_failed(self, job: Job, error: MediaRejected) -> None:
         d, schedule = self.deps, self.config.schedule
         attempts = job.download_attempts + 1
-        if error.code in ("http_404", "http_410", "http_403"):
+        if error.http_status in (403, 404, 410):
             await self._give_up(job, "result_expired", RESULT_EXPIRED_MESSAGE)
         elif attempts >= schedule.max_download_attempts:
             await self._give_up(job, "result_download_failed", RESULT_EXPIRED_MESSAGE)

@@ -1,0 +1,270 @@
+"""Download an attachment or link to disk with a hard byte cap, never blocking the loop.
+
+The cap is enforced on the bytes actually received. ``Content-Length`` only lets us refuse
+early: a server may omit it or lie, so reading stops the moment the count passes the cap.
+Nothing is left behind on failure: the body goes to a uniquely named ``.part`` file next to
+``dest`` that is renamed into place only when complete, and deleted on any error or
+cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import IO, Any, Final
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+from yarl import URL
+
+from bot.media.errors import MediaRejected, format_limit_mb, format_mb
+from bot.media.urlpolicy import UrlPolicy, unresolvable
+
+__all__ = ["FetchLimits", "FetchedFile", "UrlPolicy", "fetch_to_file"]
+
+_READ_CHUNK: Final = 64 * 1024
+# Chunks are batched and written (and hashed) in a worker thread per MiB. A disk write can
+# stall for a long time on a busy or network disk, so it must not run on the loop; batching
+# keeps the thread hops to ~100 for a 100 MB clip while memory per download stays ~1 MiB
+# (aiohttp stops reading the socket while we wait, so the buffer cannot grow behind us).
+_WRITE_BATCH: Final = 1024 * 1024
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+
+
+class FetchLimits(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    max_bytes: int = Field(gt=0)
+    connect_timeout: float = Field(default=10, gt=0)  # DNS lookup and TCP/TLS connect, per hop
+    read_timeout: float = Field(default=30, gt=0)  # longest silence between received bytes
+    max_redirects: int = Field(default=3, ge=0)
+    # A server dripping one byte every few seconds never trips read_timeout; this bounds the
+    # whole download (100 MB in 5 min needs ~330 kB/s, far below any CDN).
+    total_timeout: float = Field(default=300, gt=0)
+
+
+class FetchedFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    size: int
+    sha256: str  # hex digest of exactly the bytes written to ``path``
+
+
+async def fetch_to_file(
+    session: aiohttp.ClientSession,
+    url: str,
+    dest: Path,
+    limits: FetchLimits,
+    *,
+    url_policy: UrlPolicy | None = None,
+    label: str = "The file",
+) -> FetchedFile:
+    """Stream ``url`` into ``dest`` (replaced atomically) and return its size and SHA-256.
+
+    ``url_policy`` must be given for links typed by users; Discord attachment URLs come from
+    Discord and skip it. ``label`` names the file in refusals ("The clip", "Reference image 2").
+    Raises :class:`MediaRejected` for anything the user can fix or retry.
+    """
+    noun = label[:1].lower() + label[1:]
+    part = _PartFile(dest.with_name(f"{dest.name}.{secrets.token_hex(8)}.part"))
+    try:
+        async with asyncio.timeout(limits.total_timeout):
+            async with _final_response(session, URL(url), limits, url_policy) as resp:
+                try:
+                    await _receive(resp, part, limits, label, noun)
+                except BaseException:
+                    resp.close()  # drop the connection instead of draining an unwanted body
+                    raise
+        fetched = await part.commit(dest)
+    except TimeoutError as exc:  # also aiohttp's connect/read timeouts, which subclass it
+        raise MediaRejected(
+            f"Downloading {noun} took too long; try again or use a smaller file",
+            code="download_timeout",
+        ) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise MediaRejected(
+            f"Could not download {noun}: the connection broke off. Try again",
+            code="download_interrupted",
+        ) from exc
+    except aiohttp.ClientResponseError as exc:  # we never raise_for_status: a protocol error
+        raise MediaRejected(
+            f"Could not download {noun}: the server sent a broken response",
+            code="download_bad_response",
+        ) from exc
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+        raise MediaRejected("That link is not a valid web address", code="url_invalid") from exc
+    except aiohttp.ClientError as exc:
+        raise MediaRejected(
+            f"Could not download {noun}: the server could not be reached",
+            code="download_unreachable",
+        ) from exc
+    finally:
+        await part.discard()  # no-op after a successful commit
+    return fetched
+
+
+async def _receive(
+    resp: aiohttp.ClientResponse, part: _PartFile, limits: FetchLimits, label: str, noun: str
+) -> None:
+    if resp.status != 200:
+        raise MediaRejected(
+            f"Could not download {noun} (HTTP {resp.status})",
+            code="download_http_error",
+            http_status=resp.status,
+        )
+    limit = format_limit_mb(limits.max_bytes)
+    declared = resp.content_length
+    if declared is not None and declared > limits.max_bytes:
+        raise MediaRejected(
+            f"{label} is {format_mb(declared, round_up=True)}; the limit is {limit}",
+            code="download_too_large",
+        )
+    await part.open()
+    async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+        if part.size + len(chunk) > limits.max_bytes:
+            raise MediaRejected(
+                f"{label} is larger than the {limit} limit",
+                code="download_too_large",
+            )
+        await part.write(chunk)
+
+
+@contextlib.asynccontextmanager
+async def _final_response(
+    session: aiohttp.ClientSession, url: URL, limits: FetchLimits, policy: UrlPolicy | None
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """Follow redirects by hand so that every hop passes ``policy`` before we connect."""
+    for _hop in range(limits.max_redirects + 1):
+        async with await _request(session, url, limits, policy) as resp:
+            location = resp.headers.get("Location")
+            if resp.status not in _REDIRECT_STATUSES or location is None:
+                yield resp
+                return
+            try:
+                url = url.join(URL(location))
+            except ValueError as exc:
+                raise aiohttp.InvalidURL(location) from exc
+    raise MediaRejected(
+        "Too many redirects; link straight to the file", code="url_too_many_redirects"
+    )
+
+
+async def _request(
+    session: aiohttp.ClientSession, url: URL, limits: FetchLimits, policy: UrlPolicy | None
+) -> aiohttp.ClientResponse:
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=limits.connect_timeout, sock_read=limits.read_timeout
+    )
+    # Videos don't compress; "identity" keeps Content-Length meaningful for the early refusal.
+    # (Were a server to compress anyway, the cap still counts the decompressed bytes.)
+    options: dict[str, Any] = {
+        "allow_redirects": False,
+        "timeout": timeout,
+        "headers": {"Accept-Encoding": "identity"},
+    }
+    if policy is None:
+        return await session.get(url, **options)
+
+    try:
+        async with asyncio.timeout(limits.connect_timeout):
+            addresses = await policy.resolve(url)
+    except TimeoutError as exc:
+        raise unresolvable() from exc
+    host = url.raw_host or ""
+    if addresses == [host]:  # a literal IP: nothing to pin
+        return await session.get(url, **options)
+    # Connect to the address we checked, not to whatever the name resolves to next time.
+    # TLS still verifies the certificate against the name (server_hostname), the Host header
+    # carries the name, and aiohttp's pool keys connections by server_hostname too.
+    options["headers"]["Host"] = url.host_port_subcomponent
+    if url.scheme == "https":
+        options["server_hostname"] = host
+    for address in addresses[:-1]:
+        # Try the checked addresses in resolver order, like a plain connect would (IPv6 may
+        # be listed first on hosts without IPv6 connectivity).
+        with contextlib.suppress(aiohttp.ClientConnectorError):
+            return await session.get(url.with_host(address), **options)
+    return await session.get(url.with_host(addresses[-1]), **options)
+
+
+class _PartFile:
+    """A temporary file written and hashed in a worker thread, in batches.
+
+    Each thread job is shielded from cancellation and remembered, so :meth:`discard` can wait
+    for a write that is still running before it closes and deletes the file; otherwise a
+    cancelled download could race its own cleanup and leave a stray file behind.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fh: IO[bytes] | None = None
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._inflight: asyncio.Future[None] | None = None
+        self._committed = False
+        self.size = 0
+
+    async def open(self) -> None:
+        await self._in_thread(self._open_sync)
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        self.size += len(chunk)
+        if len(self._buffer) >= _WRITE_BATCH:
+            await self._flush()
+
+    async def commit(self, dest: Path) -> FetchedFile:
+        if self._fh is None:  # empty body: _receive never opened the file
+            await self.open()
+        await self._flush()
+        await self._in_thread(self._finish_sync, dest)
+        self._committed = True
+        return FetchedFile(path=dest, size=self.size, sha256=self._hash.hexdigest())
+
+    async def discard(self) -> None:
+        if self._committed:
+            return
+        # Shielded as a whole: a second cancellation must not interrupt the cleanup.
+        await asyncio.shield(asyncio.ensure_future(self._discard()))
+
+    async def _discard(self) -> None:
+        if self._inflight is not None:
+            await asyncio.wait([self._inflight])
+        await asyncio.to_thread(self._discard_sync)
+
+    async def _flush(self) -> None:
+        data, self._buffer = self._buffer, bytearray()
+        if data:
+            await self._in_thread(self._write_sync, data)
+
+    async def _in_thread(self, fn: Callable[..., None], *args: Any) -> None:
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        await asyncio.shield(self._inflight)
+
+    # Runs in worker threads, one at a time (each awaited before the next is started).
+    def _open_sync(self) -> None:
+        self._fh = self._path.open("xb")
+
+    def _write_sync(self, data: bytearray) -> None:
+        assert self._fh is not None
+        self._fh.write(data)
+        self._hash.update(data)  # hashlib releases the GIL for large buffers
+
+    def _finish_sync(self, dest: Path) -> None:
+        assert self._fh is not None
+        self._fh.flush()
+        # Durable before the rename, so a crash cannot leave a complete-looking empty file.
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self._path, dest)
+
+    def _discard_sync(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        self._path.unlink(missing_ok=True)

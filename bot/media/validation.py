@@ -1,0 +1,158 @@
+"""Intake rules for clips and reference images, as pure functions with user-facing refusals.
+
+Every check raises :class:`MediaRejected` with a sentence the user can act on, or returns None.
+The limits are EvoLink's (EVOLINK_API.md §6) plus a few of Kling's that EvoLink does not state
+but upstream enforces after the user has waited (image size and aspect), so users learn before
+spending. Resolution is left to the provider except for absurd values.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.media.errors import MB, MediaRejected, format_limit_mb, format_mb, format_seconds
+from bot.media.info import ImageInfo, VideoInfo
+from bot.media.sniff import MediaKind
+
+__all__ = [
+    "ClipRules",
+    "ImageRules",
+    "MediaRejected",
+    "check_image",
+    "check_image_count",
+    "check_image_kind",
+    "check_video",
+    "check_video_kind",
+]
+
+SUPPORTED_VIDEO_KINDS = frozenset({MediaKind.MP4, MediaKind.MOV})
+SUPPORTED_IMAGE_KINDS = frozenset({MediaKind.JPEG, MediaKind.PNG, MediaKind.WEBP})
+_VIDEO_HINT = "attach an .mp4 or .mov clip"
+_IMAGE_HINT = "use JPEG, PNG or WebP"
+
+
+class ClipRules(BaseModel):
+    """Limits for the one input clip. ``min_s``/``max_s`` come from the model (3–10 s, 6–20 s)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_s: float = Field(gt=0)
+    max_s: float = Field(gt=0)
+    max_bytes: int = Field(default=100 * MB, gt=0)
+    # EvoLink states no resolution limit for O1 edit and Kling's 720–2160 px may not apply on
+    # EvoLink's route, so real-world sizes go to the provider; only sizes no camera or editor
+    # produces for this purpose are refused here.
+    min_side: int = Field(default=64, gt=0)
+    max_side: int = Field(default=4096, gt=0)
+    # Containers round durations (a 10 s clip can report 10.02 s); don't refuse those.
+    duration_tolerance_s: float = Field(default=0.05, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClipRules:
+        if self.min_s > self.max_s or self.min_side > self.max_side:
+            raise ValueError("minimums must not exceed maximums")
+        return self
+
+
+class ImageRules(BaseModel):
+    """Limits for reference images: EvoLink's 10 MB and 4 images, Kling's 300 px and 1:2.5."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_bytes: int = Field(default=10 * MB, gt=0)
+    min_side: int = Field(default=300, gt=0)
+    max_aspect: float = Field(default=2.5, ge=1)  # long side / short side
+    max_count: int = Field(default=4, ge=0)
+
+
+def check_video_kind(kind: MediaKind) -> None:
+    if kind in SUPPORTED_VIDEO_KINDS:
+        return
+    if kind is MediaKind.UNKNOWN:
+        reason = f"That file is not a video we can read: {_VIDEO_HINT}"
+    elif kind.is_video:
+        reason = f"That file is {kind.label}; {_VIDEO_HINT}"
+    else:
+        reason = f"That file is {kind.label}, not a video: {_VIDEO_HINT}"
+    raise MediaRejected(reason, code="video_unsupported_type")
+
+
+def check_video(info: VideoInfo, rules: ClipRules) -> None:
+    check_video_kind(info.kind)
+    if info.size_bytes > rules.max_bytes:
+        raise MediaRejected(
+            f"The clip is {format_mb(info.size_bytes, round_up=True)}; "
+            f"the limit is {format_limit_mb(rules.max_bytes)}",
+            code="video_too_large",
+        )
+    span = f"this model edits clips of {rules.min_s:g}–{rules.max_s:g} s"
+    if info.duration_s > rules.max_s + rules.duration_tolerance_s:
+        raise MediaRejected(
+            f"The clip is {format_seconds(info.duration_s, direction=1)} long; {span}. "
+            "Trim it and try again.",
+            code="video_too_long",
+        )
+    if info.duration_s < rules.min_s:
+        raise MediaRejected(
+            f"The clip is {format_seconds(info.duration_s, direction=-1)} long; {span}. "
+            "Use a longer clip and try again.",
+            code="video_too_short",
+        )
+    dims = f"{info.width}×{info.height} px"
+    if min(info.width, info.height) < rules.min_side:
+        raise MediaRejected(
+            f"The clip is {dims}; clips must be at least {rules.min_side} px on each side",
+            code="video_too_small",
+        )
+    if max(info.width, info.height) > rules.max_side:
+        raise MediaRejected(
+            f"The clip is {dims}; clips can be at most {rules.max_side} px on each side",
+            code="video_resolution_too_high",
+        )
+
+
+def check_image_count(count: int, rules: ImageRules) -> None:
+    if count > rules.max_count:
+        noun = "image" if rules.max_count == 1 else "images"
+        raise MediaRejected(
+            f"You attached {count} reference images; the limit is {rules.max_count} {noun}",
+            code="too_many_images",
+        )
+
+
+def check_image_kind(kind: MediaKind, index: int) -> None:
+    """``index`` is 1-based, as the user numbers the attachments."""
+    if kind in SUPPORTED_IMAGE_KINDS:
+        return
+    if kind is MediaKind.UNKNOWN:
+        reason = f"Reference image {index} is not an image we can read; {_IMAGE_HINT}"
+    elif kind.is_image:
+        reason = f"Reference image {index} is {kind.label}; {_IMAGE_HINT}"
+    else:
+        reason = f"Reference image {index} is {kind.label}, not an image; {_IMAGE_HINT}"
+    raise MediaRejected(reason, code="image_unsupported_type")
+
+
+def check_image(info: ImageInfo, rules: ImageRules, index: int) -> None:
+    check_image_kind(info.kind, index)
+    if info.size_bytes > rules.max_bytes:
+        raise MediaRejected(
+            f"Reference image {index} is {format_mb(info.size_bytes, round_up=True)}; "
+            f"the limit is {format_limit_mb(rules.max_bytes)}",
+            code="image_too_large",
+        )
+    dims = f"{info.width}×{info.height} px"
+    short, long = sorted((info.width, info.height))
+    if short < rules.min_side:
+        raise MediaRejected(
+            f"Reference image {index} is {dims}; "
+            f"images must be at least {rules.min_side} px on each side",
+            code="image_too_small",
+        )
+    if long > short * rules.max_aspect:
+        ratio = f"{rules.max_aspect:g}"
+        raise MediaRejected(
+            f"Reference image {index} is {dims}; "
+            f"its shape must be between 1:{ratio} (tall) and {ratio}:1 (wide)",
+            code="image_bad_aspect",
+        )

@@ -1,0 +1,97 @@
+"""What a test can script: per-task outcomes (TaskScript) and per-request faults (Fault).
+
+Both are plain data so the same objects come in through the Python API and, as JSON,
+through the `/_sim/` control API.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .contract import TASK_ERROR_MESSAGES
+
+CallbackMode = Literal["normal", "drop", "duplicate"]
+
+
+class TaskScript(BaseModel):
+    """How the next created task behaves.
+
+    `processing_s` and `estimated_time` are provider seconds (scaled by `time_scale`).
+    `error_code` must be one of EvoLink's task error codes (§4.2), so a typo in a test
+    fails loudly instead of producing a code the real service never sends.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outcome: Literal["completed", "failed"] = "completed"
+    error_code: str = "service_error"
+    error_message: str | None = None
+    processing_s: float = Field(default=20.0, ge=0)
+    estimated_time: int = Field(default=30, ge=0)
+    result_path: Path | None = None
+    callback: CallbackMode = "normal"
+    # Extensions beyond the brief:
+    check_inputs: bool = True  # False: skip fetching/probing the input URLs
+    video_duration: float | None = Field(default=None, gt=0)  # report/bill this length
+
+    @field_validator("error_code")
+    @classmethod
+    def _known_code(cls, value: str) -> str:
+        if value not in TASK_ERROR_MESSAGES:
+            raise ValueError(f"unknown EvoLink task error code {value!r}")
+        return value
+
+    def failure_message(self) -> str:
+        return self.error_message or TASK_ERROR_MESSAGES[self.error_code]
+
+
+FaultKind = Literal["fail", "hang", "drop", "delay"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected misbehaviour, consumed by exactly one request."""
+
+    kind: FaultKind
+    status: int = 500
+    retry_after: float | None = None
+    delay_s: float = 0.0
+
+
+class FaultQueue:
+    """FIFO of faults for one endpoint: `fail(429)` then `hang()` hits requests 1 and 2."""
+
+    def __init__(self) -> None:
+        self._queue: deque[Fault] = deque()
+
+    def push(self, fault: Fault, count: int) -> None:
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        if fault.kind == "fail" and not 400 <= fault.status <= 599:
+            raise ValueError("injected status must be a 4xx or 5xx code")
+        self._queue.extend([fault] * count)
+
+    def pop_if(self, *kinds: FaultKind) -> Fault | None:
+        """Take the head fault if it is one of `kinds`; later faults wait their turn.
+
+        Each fault bites where it belongs: a drop before the body is read, a failure
+        after auth, a hang or delay only once a task has actually been created (so an
+        invalid body answered 400 does not use up a scripted hang).
+        """
+        if self._queue and self._queue[0].kind in kinds:
+            return self._queue.popleft()
+        return None
+
+    def clear(self) -> None:
+        self._queue.clear()
+
+    def pending(self) -> list[dict[str, object]]:
+        return [
+            {"kind": f.kind, "status": f.status, "retry_after": f.retry_after, "delay_s": f.delay_s}
+            for f in self._queue
+        ]
