@@ -54,6 +54,7 @@ class Services:
         *,
         config: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
+        limiter: AsyncLimiter | None = None,
     ) -> Services:
         """Open everything, resume unfinished jobs, and start the tracker and web server."""
         config = config or EngineConfig.from_settings(settings)
@@ -68,7 +69,7 @@ class Services:
                 session, base_url=settings.evolink_base_url,
                 api_key=settings.evolink_api_key or "",
                 read_timeout=settings.evolink_read_timeout_s,
-                limiter=AsyncLimiter(settings.evolink_requests_per_second, 1.0),
+                limiter=limiter or AsyncLimiter(settings.evolink_requests_per_second, 1.0),
             )
             deps = EngineDeps(
                 jobs=jobs, quota=QuotaRepository(db), media=media, store=store, client=client,

@@ -20,7 +20,9 @@ TASK_ERROR_MESSAGES: dict[str, str] = {
         "A reference image does not fit the clip's shape. Crop it closer to the video's "
         "aspect ratio and try again."
     ),
-    "request_cancelled": "The edit was cancelled at the provider. Run /edit again if you still want it.",
+    "request_cancelled": (
+        "The edit was cancelled at the provider. Run /edit again if you still want it."
+    ),
     "generation_failed_no_content": (
         "The model produced no video for this prompt. Try rewording the prompt; a plain retry "
         "sometimes works too."

@@ -64,13 +64,13 @@ class RecordingNotifier:
             self.events.append((kind, job_id))
             self._changed.notify_all()
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], limit_s: float = 20.0) -> None:
         """Wait until `predicate` holds, re-checking after every recorded notification."""
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(limit_s), self._changed:
             await self._changed.wait_for(predicate)
 
-    async def wait_for_event(self, kind: str, job_id: int, timeout: float = 20.0) -> None:
-        await self.wait_for(lambda: (kind, job_id) in self.events, timeout)
+    async def wait_for_event(self, kind: str, job_id: int, limit_s: float = 20.0) -> None:
+        await self.wait_for(lambda: (kind, job_id) in self.events, limit_s)
 
     def _id(self) -> int:
         self._next_id += 1

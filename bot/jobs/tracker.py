@@ -7,6 +7,7 @@ callback or a new job wakes it), so its cost grows with work done, not with jobs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -90,10 +91,8 @@ class Tracker:
             except Exception:
                 log.exception("tracker pass failed")
             delay = await self._seconds_until_next()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
             self.wakeups += 1
 
     async def _seconds_until_next(self) -> float:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
+from aiolimiter import AsyncLimiter
 
 from bot.jobs.config import EngineConfig, ScheduleConfig
 from bot.jobs.models import EditRequest, InputFile
@@ -103,7 +104,7 @@ class Harness:
         }
         return Settings(_env_file=None, **env)  # type: ignore[call-arg]
 
-    async def start(self, **overrides: str) -> Services:
+    async def start(self, limiter: AsyncLimiter | None = None, **overrides: str) -> Services:
         settings = self.settings(**overrides)
         config = dataclasses.replace(
             EngineConfig.from_settings(settings),
@@ -111,7 +112,9 @@ class Harness:
             # The simulator accepts loopback callbacks when started insecure; real EvoLink won't.
             callback_base_url=self.public_base_url if self.callbacks else None,
         )
-        self.services = await Services.start(settings, self.notifier, config=config)
+        self.services = await Services.start(
+            settings, self.notifier, config=config, limiter=limiter
+        )
         return self.services
 
     async def stop(self) -> None:

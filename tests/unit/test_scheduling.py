@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from bot.jobs.config import ScheduleConfig
+from bot.jobs.scheduling import first_poll_delay, next_poll_delay, retry_delay
+
+CONFIG = ScheduleConfig(first_poll_max_s=60, min_interval_s=5, max_interval_s=60)
+
+
+def test_first_poll_at_about_a_third_of_the_estimate_capped() -> None:
+    assert 9 <= first_poll_delay(30, CONFIG, callbacks=False) <= 11
+    assert 54 <= first_poll_delay(600, CONFIG, callbacks=False) <= 66
+
+
+def test_with_callbacks_polling_is_only_a_late_safety_net() -> None:
+    assert first_poll_delay(300, CONFIG, callbacks=True) >= 300
+
+
+def polls_until(duration: float, estimate: float) -> int:
+    elapsed, polls = first_poll_delay(estimate, CONFIG, callbacks=False), 1
+    while elapsed < duration:
+        elapsed += next_poll_delay(estimate, elapsed, CONFIG, callbacks=False)
+        polls += 1
+    return polls
+
+
+def test_a_300_second_task_needs_at_most_eleven_polls() -> None:
+    assert polls_until(300, 300) <= 11
+
+
+def test_an_overdue_task_is_polled_at_a_bounded_cadence() -> None:
+    assert 4.5 <= next_poll_delay(300, 310, CONFIG, callbacks=False) <= 5.5
+    assert next_poll_delay(300, 3000, CONFIG, callbacks=False) <= 66
+
+
+def test_retry_backoff_grows_and_is_capped() -> None:
+    config = ScheduleConfig(retry_base_s=5, retry_max_s=900)
+    assert 4.5 <= retry_delay(1, config) <= 5.5
+    assert 18 <= retry_delay(3, config) <= 22
+    assert retry_delay(30, config) <= 990
