@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from bot.media.errors import MediaRejected, format_limit_mb, format_mb
-from bot.media.fetch import FetchLimits, UrlPolicy, fetch_to_file
+from bot.media.fetch import FetchedFile, FetchLimits, UrlPolicy, fetch_to_file
 from bot.media.info import VideoInfo
 from bot.media.probe import probe_image, probe_video
 from bot.media.sniff import sniff_file
@@ -80,18 +80,24 @@ class Intake:
             raise
         return CheckedInputs(video=video_info, validated=[video_input, *images])
 
-    async def _fetch(self, url: str, dest: Path, max_bytes: int, policy: UrlPolicy | None):  # type: ignore[no-untyped-def]
+    async def _fetch(
+        self, url: str, dest: Path, max_bytes: int, policy: UrlPolicy | None, label: str
+    ) -> FetchedFile:
         limits = FetchLimits(
             max_bytes=max_bytes,
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
         )
-        return await fetch_to_file(self.session, url, dest, limits, url_policy=policy)
+        return await fetch_to_file(
+            self.session, url, dest, limits, url_policy=policy, label=label
+        )
 
     async def _video(self, source: JobSource, scratch: Path) -> tuple[ValidatedInput, VideoInfo]:
         rules = self.config.clip_rules
         policy = self.config.link_policy if source.video_is_user_link else None
-        fetched = await self._fetch(source.video_url, scratch / "video", rules.max_bytes, policy)
+        fetched = await self._fetch(
+            source.video_url, scratch / "video", rules.max_bytes, policy, "The clip"
+        )
         kind = await sniff_file(fetched.path)
         check_video_kind(kind)
         info = await probe_video(fetched.path)
@@ -106,7 +112,9 @@ class Intake:
     async def _image(self, url: str, index: int, scratch: Path) -> ValidatedInput:
         rules = self.config.image_rules
         name = f"image-{index}"
-        fetched = await self._fetch(url, scratch / name, rules.max_bytes, None)
+        fetched = await self._fetch(
+            url, scratch / name, rules.max_bytes, None, f"Reference image {index}"
+        )
         kind = await sniff_file(fetched.path)
         check_image_kind(kind, index)
         info = await probe_image(fetched.path, index=index)

@@ -227,7 +227,11 @@ class Tracker:
         try:
             fetched = await fetch_to_file(
                 d.intake.session, job.result_url, target,
-                FetchLimits(max_bytes=config.max_result_bytes, read_timeout=120.0),
+                # Results can be large: bound silence, not total time, generously.
+                FetchLimits(
+                    max_bytes=config.max_result_bytes, read_timeout=120.0, total_timeout=3600.0
+                ),
+                label="The finished video",
             )
         except MediaRejected as error:
             await self._download_failed(job, error)

@@ -1,0 +1,75 @@
+"""Media-intake test files that ``sandbox.media_samples`` does not make.
+
+Generated at test time with PyAV and Pillow; nothing binary is committed. Plain clips and still
+images come from ``sandbox.media_samples``; this adds the awkward cases: an index-first clip
+(so a truncated copy still opens), an audio-only MP4, animations, and truncation helpers.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+from PIL import Image
+
+_AUDIO_RATE = 48_000
+_AUDIO_FRAME = 1024
+
+
+def make_faststart_mp4(path: Path, seconds: float, fps: int = 24) -> Path:
+    """A 64×64 H.264 clip with ``moov`` before ``mdat``: truncating it keeps the index."""
+    with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        video.options = {"preset": "ultrafast"}
+        for i in range(round(seconds * fps)):
+            # Changing pictures so that every packet has real payload.
+            picture = Image.new("RGB", (64, 64), (i * 9 % 256, 80, 30))
+            frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+def video_packet_offsets(path: Path) -> list[tuple[int, int]]:
+    """``(file offset, size)`` of each video packet, to truncate exactly between samples."""
+    with av.open(str(path)) as container:
+        return [
+            (packet.pos, packet.size)
+            for packet in container.demux(video=0)
+            if packet.size and packet.pos is not None
+        ]
+
+
+def make_audio_only(path: Path, seconds: float) -> Path:
+    """An MP4 holding only silent AAC: a valid container, but no clip."""
+    with av.open(str(path), "w", format="mp4") as out:
+        audio = out.add_stream("aac", rate=_AUDIO_RATE)
+        for i in range(round(seconds * _AUDIO_RATE / _AUDIO_FRAME)):
+            samples = av.AudioFrame(format="fltp", layout="mono", samples=_AUDIO_FRAME)
+            samples.planes[0].update(bytes(4 * _AUDIO_FRAME))
+            samples.sample_rate = _AUDIO_RATE
+            samples.pts = i * _AUDIO_FRAME
+            samples.time_base = Fraction(1, _AUDIO_RATE)
+            out.mux(audio.encode(samples))
+        out.mux(audio.encode(None))
+    return path
+
+
+def make_animated(path: Path, w: int, h: int, fmt: Literal["WEBP", "PNG", "GIF"]) -> Path:
+    """Three different frames in one file (APNG for ``PNG``)."""
+    frames = [Image.new("RGB", (w, h), (i * 80, 120, 200 - i * 60)) for i in range(3)]
+    if fmt == "GIF":
+        frames = [frame.convert("P") for frame in frames]
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return path
+
+
+def truncate(source: Path, dest: Path, keep: int) -> Path:
+    dest.write_bytes(source.read_bytes()[:keep])
+    return dest
