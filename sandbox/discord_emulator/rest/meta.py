@@ -1,0 +1,225 @@
+"""Login and setup routes: users, application info, gateway discovery, command registration."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from .. import errors, payloads
+from ..models import Application
+from .common import RouteTable, bot_application, emulator, json_body, json_response, snowflake
+
+table = RouteTable()
+_NAME = re.compile(r"^[-_'\w]{1,32}$")
+
+
+@table.route("GET", "/users/@me")
+async def current_user(request: web.Request) -> web.Response:
+    app = bot_application(request)
+    return json_response(
+        {
+            **payloads.user(app.bot),
+            "verified": True,
+            "mfa_enabled": False,
+            "flags": 0,
+            "locale": "en-US",
+        }
+    )
+
+
+@table.route("GET", "/users/{user_id}")
+async def get_user(request: web.Request) -> web.Response:
+    found = emulator(request).state.users.get(snowflake(request, "user_id"))
+    if found is None:
+        raise errors.unknown_user()
+    return json_response(payloads.user(found))
+
+
+def _application(app: Application) -> dict[str, Any]:
+    return {
+        "id": str(app.id),
+        "name": app.name,
+        "icon": None,
+        "description": app.description,
+        "summary": "",
+        "type": None,
+        "bot_public": True,
+        "bot_require_code_grant": False,
+        "owner": payloads.user(app.owner),
+        "team": None,
+        "verify_key": "0" * 64,
+        "flags": 0,
+        "bot": payloads.user(app.bot),
+        "interactions_endpoint_url": None,
+        "approximate_guild_count": 0,
+        "redirect_uris": [],
+        "tags": [],
+    }
+
+
+@table.route("GET", "/oauth2/applications/@me")
+async def oauth_application(request: web.Request) -> web.Response:
+    return json_response(_application(bot_application(request)))
+
+
+@table.route("GET", "/applications/@me")
+async def current_application(request: web.Request) -> web.Response:
+    return json_response(_application(bot_application(request)))
+
+
+@table.route("GET", "/gateway")
+async def gateway(request: web.Request) -> web.Response:
+    return json_response({"url": emulator(request).gateway_url})
+
+
+@table.route("GET", "/gateway/bot")
+async def gateway_bot(request: web.Request) -> web.Response:
+    bot_application(request)
+    return json_response(
+        {
+            "url": emulator(request).gateway_url,
+            "shards": 1,
+            "session_start_limit": {
+                "total": 1000,
+                "remaining": 999,
+                "reset_after": 86_400_000,
+                "max_concurrency": 1,
+            },
+        }
+    )
+
+
+# -- application commands -------------------------------------------------------------------
+
+
+def _own_app(request: web.Request) -> Application:
+    app = bot_application(request)
+    if snowflake(request, "application_id") != app.id:
+        raise errors.DiscordError(403, 50001, "Missing Access")
+    return app
+
+
+def _guild_scope(request: web.Request, app: Application) -> int:
+    guild_id = snowflake(request, "guild_id")
+    guild = emulator(request).state.guild(guild_id)
+    if app.bot.id not in guild.members:
+        raise errors.missing_access()
+    return guild_id
+
+
+def _validate(cmd: dict[str, Any], index: int) -> None:
+    prefix = f"{index}."
+    kind = cmd.get("type", 1)
+    name = cmd.get("name")
+    if not isinstance(name, str) or not (_NAME.match(name) if kind == 1 else 0 < len(name) <= 32):
+        raise errors.invalid_form(
+            prefix + "name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+        )
+    if kind == 1 and name != name.lower():
+        raise errors.invalid_form(
+            prefix + "name", "APPLICATION_COMMAND_INVALID_NAME", "Command name must be lowercase"
+        )
+    description = cmd.get("description", "")
+    if kind == 1 and not (isinstance(description, str) and 1 <= len(description) <= 100):
+        raise errors.invalid_form(
+            prefix + "description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+        )
+
+
+def _store(
+    request: web.Request,
+    app: Application,
+    existing: list[dict[str, Any]],
+    cmd: dict[str, Any],
+    guild_id: int | None,
+) -> dict[str, Any]:
+    kind = cmd.get("type", 1)
+    old = next((c for c in existing if c["name"] == cmd["name"] and c["type"] == kind), None)
+    ids = emulator(request).state.ids
+    stored = {
+        "id": old["id"] if old else str(ids.next()),
+        "application_id": str(app.id),
+        "version": str(ids.next()),
+        "type": kind,
+        "name": cmd["name"],
+        "description": cmd.get("description", ""),
+        "options": cmd.get("options", []),
+        "default_member_permissions": cmd.get("default_member_permissions"),
+        "dm_permission": cmd.get("dm_permission", True),
+        "nsfw": cmd.get("nsfw", False),
+        "contexts": cmd.get("contexts"),
+        "integration_types": cmd.get("integration_types", [0]),
+        "name_localizations": cmd.get("name_localizations"),
+        "description_localizations": cmd.get("description_localizations"),
+    }
+    if guild_id is not None:
+        stored["guild_id"] = str(guild_id)
+    return stored
+
+
+def _replace(
+    request: web.Request,
+    app: Application,
+    body: Any,
+    existing: list[dict[str, Any]],
+    guild_id: int | None,
+) -> list[dict[str, Any]]:
+    if not isinstance(body, list):
+        raise errors.invalid_form("_root", "BASE_TYPE_ARRAY", "Must be an array.")
+    if len(body) > 100:
+        raise errors.DiscordError(400, 30032, "Maximum number of application commands reached")
+    seen: set[tuple[str, int]] = set()
+    for index, cmd in enumerate(body):
+        _validate(cmd, index)
+        key = (cmd["name"], cmd.get("type", 1))
+        if key in seen:
+            raise errors.invalid_form(
+                f"{index}.name",
+                "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                "Application command names must be unique",
+            )
+        seen.add(key)
+    return [_store(request, app, existing, cmd, guild_id) for cmd in body]
+
+
+@table.route("GET", "/applications/{application_id}/commands")
+async def get_global_commands(request: web.Request) -> web.Response:
+    return json_response(_own_app(request).global_commands)
+
+
+@table.route("PUT", "/applications/{application_id}/commands")
+async def put_global_commands(request: web.Request) -> web.Response:
+    app = _own_app(request)
+    app.global_commands = _replace(
+        request, app, await json_body(request), app.global_commands, None
+    )
+    return json_response(app.global_commands)
+
+
+@table.route("POST", "/applications/{application_id}/commands")
+async def upsert_global_command(request: web.Request) -> web.Response:
+    app = _own_app(request)
+    cmd = await json_body(request)
+    _validate(cmd, 0)
+    stored = _store(request, app, app.global_commands, cmd, None)
+    app.global_commands = [c for c in app.global_commands if c["id"] != stored["id"]] + [stored]
+    return json_response(stored, 201)
+
+
+@table.route("GET", "/applications/{application_id}/guilds/{guild_id}/commands")
+async def get_guild_commands(request: web.Request) -> web.Response:
+    app = _own_app(request)
+    return json_response(app.guild_commands.get(_guild_scope(request, app), []))
+
+
+@table.route("PUT", "/applications/{application_id}/guilds/{guild_id}/commands")
+async def put_guild_commands(request: web.Request) -> web.Response:
+    app = _own_app(request)
+    guild_id = _guild_scope(request, app)
+    existing = app.guild_commands.get(guild_id, [])
+    app.guild_commands[guild_id] = _replace(
+        request, app, await json_body(request), existing, guild_id
+    )
+    return json_response(app.guild_commands[guild_id])
