@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("demo", help="run the offline end-to-end demo")
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("check-config", help="validate the settings")
+    sync = commands.add_parser("sync-commands", help="publish the slash commands to Discord")
+    sync.add_argument("--guild", type=int, default=None, help="sync to one guild (instant)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":

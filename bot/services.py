@@ -73,7 +73,7 @@ class Services:
             )
             deps = EngineDeps(
                 jobs=jobs, quota=QuotaRepository(db), media=media, store=store, client=client,
-                intake=Intake(session, config.intake), notifier=notifier, clock=clock,
+                intake=Intake(session, config.intake, store), notifier=notifier, clock=clock,
             )
             schedule_changed = asyncio.Event()
             engine = JobEngine(deps, config, wake=schedule_changed.set)

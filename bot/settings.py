@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     poll_max_interval_s: float = Field(60.0, gt=0, alias="POLL_MAX_INTERVAL_SECONDS")
     input_grace_s: float = Field(3600.0, ge=0, alias="INPUT_GRACE_SECONDS")
     result_retention_s: float = Field(7 * 86400.0, gt=0, alias="RESULT_RETENTION_SECONDS")
+    # Local demo and tests only: lets /edit video_url fetch http:// and loopback links.
+    allow_insecure_media_links: bool = Field(False, alias="ALLOW_INSECURE_MEDIA_LINKS")
+    status_edit_interval_s: float = Field(5.0, ge=0, alias="STATUS_EDIT_INTERVAL_SECONDS")
     max_result_bytes: int = Field(500_000_000, gt=0, alias="MAX_RESULT_BYTES")
 
     # Quota defaults; moderators override per guild, never above the ceilings.

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.jobs.intake import IntakeConfig
 from bot.jobs.policy import QuotaDefaults
+from bot.media.urlpolicy import UrlPolicy
 from bot.media.validation import ClipRules, ImageRules
 from bot.settings import Settings
 
@@ -50,6 +51,10 @@ class EngineConfig:
             intake=IntakeConfig(
                 clip_rules=ClipRules(min_s=limits.min_seconds, max_s=limits.max_seconds),
                 image_rules=ImageRules(),
+                link_policy=UrlPolicy(
+                    allow_http=settings.allow_insecure_media_links,
+                    allow_private=settings.allow_insecure_media_links,
+                ),
             ),
             quota=QuotaDefaults(
                 daily_seconds=settings.default_daily_seconds,

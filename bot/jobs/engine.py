@@ -104,6 +104,7 @@ class JobEngine:
                 source=JobSource(
                     video_url=request.video.url,
                     video_is_user_link=request.video_is_user_link,
+                    video_media_token=request.video.media_token,
                     image_urls=[image.url for image in request.images],
                 ),
             ),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -14,6 +15,7 @@ from bot.media.fetch import FetchedFile, FetchLimits, UrlPolicy, fetch_to_file
 from bot.media.info import VideoInfo
 from bot.media.probe import probe_image, probe_video
 from bot.media.sniff import sniff_file
+from bot.media.store import LocalMediaStore
 from bot.media.validation import (
     ClipRules,
     ImageRules,
@@ -32,7 +34,8 @@ class IntakeConfig:
     image_rules: ImageRules
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
-    link_policy: UrlPolicy | None = None  # for member-supplied links; attachments are Discord's
+    # For member-supplied links; attachments come from Discord itself.
+    link_policy: UrlPolicy = field(default_factory=UrlPolicy)
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,12 @@ def precheck_sizes(
 
 
 class Intake:
-    def __init__(self, session: aiohttp.ClientSession, config: IntakeConfig) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, config: IntakeConfig, store: LocalMediaStore
+    ) -> None:
         self.session = session
         self.config = config
+        self.store = store
 
     async def gather(self, source: JobSource, scratch: Path) -> CheckedInputs:
         """Fetch and check every input; on refusal nothing is left in `scratch`."""
@@ -95,9 +101,12 @@ class Intake:
     async def _video(self, source: JobSource, scratch: Path) -> tuple[ValidatedInput, VideoInfo]:
         rules = self.config.clip_rules
         policy = self.config.link_policy if source.video_is_user_link else None
-        fetched = await self._fetch(
-            source.video_url, scratch / "video", rules.max_bytes, policy, "The clip"
-        )
+        if source.video_media_token:
+            fetched = await self._copy_archived(source.video_media_token, scratch / "video")
+        else:
+            fetched = await self._fetch(
+                source.video_url, scratch / "video", rules.max_bytes, policy, "The clip"
+            )
         kind = await sniff_file(fetched.path)
         check_video_kind(kind)
         info = await probe_video(fetched.path)
@@ -108,6 +117,17 @@ class Intake:
             size_bytes=fetched.size, sha256=fetched.sha256,
         )
         return validated, info
+
+    async def _copy_archived(self, token: str, dest: Path) -> FetchedFile:
+        media = await self.store.repository.live_by_token(token, now=time.time())
+        if media is None:
+            raise MediaRejected(
+                "That video is no longer kept by the bot; attach it again to edit it.",
+                code="archived_video_gone",
+            )
+        source = self.store.path_of(media)
+        await asyncio.to_thread(shutil.copyfile, source, dest)
+        return FetchedFile(path=dest, size=media.size_bytes, sha256=media.sha256)
 
     async def _image(self, url: str, index: int, scratch: Path) -> ValidatedInput:
         rules = self.config.image_rules

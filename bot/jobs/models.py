@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, field_validator
 class InputFile(BaseModel):
     url: str
     declared_size: int | None = None  # what the uploader's platform claims; never trusted alone
+    media_token: str | None = None  # one of our archived files, read from disk, not fetched
 
 
 class EditRequest(BaseModel):

@@ -1,0 +1,76 @@
+"""What every part of the admin service shares: repositories, clock, audit mirroring."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from bot.admin.errors import AdminRefused
+from bot.admin.models import Change
+from bot.admin.validation import ceilings_from
+from bot.jobs.policy import QuotaDefaults, QuotaPolicy
+from storage.admin import AdminRepository
+from storage.database import Database
+from storage.guilds import GuildRepository
+from storage.jobs import JobRepository
+from storage.media import MediaRepository
+from storage.models import AuditEntry, Job
+from storage.quota import QuotaRepository
+
+log = logging.getLogger(__name__)
+
+ChangeT = TypeVar("ChangeT", bound=Change)
+
+
+class AuditMirror(Protocol):
+    """Copies an audit row to the guild's log channel (the Discord front end implements it)."""
+
+    async def mirror(self, entry: AuditEntry, channel_id: int) -> None: ...
+
+
+class AdminBase:
+    def __init__(
+        self,
+        db: Database,
+        defaults: QuotaDefaults,
+        *,
+        clock: Callable[[], float] = time.time,
+        input_grace_s: float = 3600.0,
+        mirror: AuditMirror | None = None,
+    ) -> None:
+        self.policy = QuotaPolicy(defaults)
+        self.ceilings = ceilings_from(defaults)
+        self.mirror = mirror
+        self._clock = clock
+        self._input_grace_s = input_grace_s
+        self._admin = AdminRepository(db)
+        self._guilds = GuildRepository(db)
+        self._quota = QuotaRepository(db)
+        self._jobs = JobRepository(db)
+        self._media = MediaRepository(db)
+
+    async def _mirrored(self, change: ChangeT) -> ChangeT:
+        """After the commit, copy the audit row to the log channel, best effort.
+
+        The change is already durable; a Discord hiccup must not turn it into an error
+        the moderator would retry (and so apply twice).
+        """
+        if self.mirror is None:
+            return change
+        settings = await self._guilds.settings(change.audit.guild_id)
+        if settings.log_channel_id is None:
+            return change
+        try:
+            await self.mirror.mirror(change.audit, settings.log_channel_id)
+        except Exception:
+            log.warning("audit mirror failed audit=%d", change.audit.id, exc_info=True)
+        return change
+
+    async def _job_in_guild(self, guild_id: int, job_id: int) -> Job:
+        job = await self._jobs.get(job_id)
+        # Another server's job is reported as missing: ids must not leak across guilds.
+        if job is None or job.guild_id != guild_id:
+            raise AdminRefused(f"Job #{job_id} does not exist on this server.")
+        return job

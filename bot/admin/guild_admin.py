@@ -1,0 +1,230 @@
+"""Server-wide moderation: limits, budget, kill switch, channels, roles of the bot, audit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.admin.base import AdminBase
+from bot.admin.errors import AdminRefused
+from bot.admin.models import (
+    AuditPage,
+    BudgetChanged,
+    BudgetView,
+    ChannelsChanged,
+    ChannelsView,
+    GuildChanged,
+    LimitsChanged,
+    LimitsView,
+)
+from bot.admin.validation import (
+    MAX_AUDIT_ENTRIES,
+    check_guild_values,
+    check_id,
+    clean_reason,
+    in_range,
+)
+from bot.jobs.policy import EffectiveLimits, Windows
+from storage.admin import NothingToChange
+from storage.models import ChannelRule, GuildSettings, UsageSnapshot
+
+
+def _server_limits(policy_limits: EffectiveLimits) -> str:
+    return (
+        f"daily {policy_limits.daily.value} s, monthly {policy_limits.monthly.value} s, "
+        f"{policy_limits.max_concurrent.value} at a time, "
+        f"cooldown {policy_limits.cooldown_s.value} s"
+    )
+
+
+class GuildAdmin(AdminBase):
+    async def is_moderator(
+        self, guild_id: int, member_role_ids: Sequence[int], has_manage_guild: bool
+    ) -> bool:
+        """Manage Server always qualifies; otherwise the configured moderator role does."""
+        if has_manage_guild:
+            return True
+        role_id = (await self._guilds.settings(guild_id)).moderator_role_id
+        return role_id is not None and role_id in member_role_ids
+
+    def _guild_limits(self, settings: GuildSettings) -> EffectiveLimits:
+        # No user or role override: what the server setting or the bot default gives.
+        empty = UsageSnapshot(
+            used_today=0, used_month=0, granted_today=0, granted_month=0,
+            guild_used_month=0, active_jobs=0, last_submit_at=None, blocked=None,
+            guild=settings, user_override=None, role_overrides=[], channel_rules={},
+        )
+        return self.policy.limits(empty)
+
+    async def _budget(self, settings: GuildSettings) -> BudgetView:
+        windows = Windows.at(self._clock())
+        spent = await self._quota.guild_used(settings.guild_id, windows.month_start)
+        budget = self._guild_limits(settings).guild_budget
+        return BudgetView(
+            budget=budget, spent_month=spent, remaining=max(budget.value - spent, 0),
+            resets_at=windows.month_end,
+        )
+
+    async def _limits_view(self, settings: GuildSettings) -> LimitsView:
+        return LimitsView(
+            settings=settings,
+            effective=self._guild_limits(settings),
+            ceilings=self.ceilings,
+            budget=await self._budget(settings),
+            role_tiers=await self._admin.role_limits(settings.guild_id),
+        )
+
+    async def limits_show(self, guild_id: int) -> LimitsView:
+        return await self._limits_view(await self._guilds.settings(guild_id))
+
+    async def limits_set(
+        self,
+        guild_id: int,
+        actor_id: int,
+        *,
+        daily_seconds: int | None = None,
+        monthly_seconds: int | None = None,
+        max_concurrent: int | None = None,
+        cooldown_seconds: int | None = None,
+    ) -> LimitsChanged:
+        """Set the server defaults; values not given stay as they are."""
+        check_guild_values(
+            self.ceilings, daily_seconds=daily_seconds, monthly_seconds=monthly_seconds,
+            max_concurrent=max_concurrent, cooldown_seconds=cooldown_seconds,
+        )
+        given = {
+            "daily_seconds": daily_seconds,
+            "monthly_seconds": monthly_seconds,
+            "max_concurrent": max_concurrent,
+            "cooldown_s": cooldown_seconds,
+        }
+        changes = {name: value for name, value in given.items() if value is not None}
+        if not changes:
+            raise AdminRefused(
+                "Give at least one of daily_seconds, monthly_seconds, max_concurrent "
+                "or cooldown_seconds."
+            )
+        settings, audit = await self._admin.update_guild(
+            guild_id, changes, actor_id=actor_id, action="limits.set", now=self._clock()
+        )
+        view = await self._limits_view(settings)
+        message = f"Server limits are now: {_server_limits(view.effective)}."
+        return await self._mirrored(LimitsChanged(message=message, audit=audit, limits=view))
+
+    async def budget_set(self, guild_id: int, actor_id: int, monthly_seconds: int) -> BudgetChanged:
+        in_range("monthly_seconds", monthly_seconds, self.ceilings.monthly_budget)
+        settings, audit = await self._admin.update_guild(
+            guild_id, {"monthly_budget": monthly_seconds}, actor_id=actor_id,
+            action="budget.set", now=self._clock(),
+        )
+        budget = await self._budget(settings)
+        message = (
+            f"Monthly server budget set to {budget.budget.value} s: {budget.spent_month} s "
+            f"spent this month, {budget.remaining} s left."
+        )
+        return await self._mirrored(BudgetChanged(message=message, audit=audit, budget=budget))
+
+    async def pause(self, guild_id: int, actor_id: int, reason: str | None = None) -> GuildChanged:
+        """The kill switch; pausing again only updates the reason members see."""
+        text = clean_reason(reason)
+        settings, audit = await self._admin.update_guild(
+            guild_id, {"paused": True, "pause_reason": text}, actor_id=actor_id,
+            action="pause", now=self._clock(),
+        )
+        message = "Video edits are paused on this server" + (f": {text}" if text else ".")
+        return await self._mirrored(GuildChanged(message=message, audit=audit, settings=settings))
+
+    async def resume(self, guild_id: int, actor_id: int) -> GuildChanged:
+        if not (await self._guilds.settings(guild_id)).paused:
+            raise AdminRefused("Video edits are not paused on this server.")
+        settings, audit = await self._admin.update_guild(
+            guild_id, {"paused": False, "pause_reason": None}, actor_id=actor_id,
+            action="resume", now=self._clock(),
+        )
+        message = "Video edits are running again on this server."
+        return await self._mirrored(GuildChanged(message=message, audit=audit, settings=settings))
+
+    async def channels_list(self, guild_id: int) -> ChannelsView:
+        rules = await self._guilds.channel_rules(guild_id)
+        return ChannelsView(
+            allowed=sorted(c for c, rule in rules.items() if rule is ChannelRule.ALLOW),
+            denied=sorted(c for c, rule in rules.items() if rule is ChannelRule.DENY),
+        )
+
+    async def _channel_rule(
+        self, guild_id: int, actor_id: int, channel_id: int, rule: ChannelRule
+    ) -> ChannelsChanged:
+        check_id("channel", channel_id)
+        if (await self._guilds.channel_rules(guild_id)).get(channel_id) is rule:
+            listed = "allowed" if rule is ChannelRule.ALLOW else "denied"
+            raise AdminRefused(f"<#{channel_id}> is already {listed}.")
+        audit = await self._admin.set_channel_rule(
+            guild_id, channel_id, rule, actor_id=actor_id, now=self._clock()
+        )
+        view = await self.channels_list(guild_id)
+        if rule is ChannelRule.ALLOW:
+            message = f"Edits are allowed in <#{channel_id}>; only allowed channels accept them."
+        else:
+            message = f"Edits are no longer allowed in <#{channel_id}>."
+        return await self._mirrored(ChannelsChanged(message=message, audit=audit, channels=view))
+
+    async def channels_allow(
+        self, guild_id: int, actor_id: int, channel_id: int
+    ) -> ChannelsChanged:
+        return await self._channel_rule(guild_id, actor_id, channel_id, ChannelRule.ALLOW)
+
+    async def channels_deny(
+        self, guild_id: int, actor_id: int, channel_id: int
+    ) -> ChannelsChanged:
+        return await self._channel_rule(guild_id, actor_id, channel_id, ChannelRule.DENY)
+
+    async def channels_remove(
+        self, guild_id: int, actor_id: int, channel_id: int
+    ) -> ChannelsChanged:
+        """Forget a channel's rule (take it off the allow- or deny-list)."""
+        try:
+            audit = await self._admin.remove_channel_rule(
+                guild_id, channel_id, actor_id=actor_id, now=self._clock()
+            )
+        except NothingToChange:
+            raise AdminRefused(f"<#{channel_id}> is on neither list.") from None
+        view = await self.channels_list(guild_id)
+        message = f"<#{channel_id}> is on neither list any more."
+        return await self._mirrored(ChannelsChanged(message=message, audit=audit, channels=view))
+
+    async def moderator_role_set(
+        self, guild_id: int, actor_id: int, role_id: int | None
+    ) -> GuildChanged:
+        """Members with this role pass the runtime check; None leaves Manage Server only."""
+        if role_id is not None:
+            check_id("role", role_id)
+        settings, audit = await self._admin.update_guild(
+            guild_id, {"moderator_role_id": role_id}, actor_id=actor_id,
+            action="moderator_role.set", now=self._clock(),
+            target=f"role:{role_id}" if role_id else None,
+        )
+        message = (
+            f"Members with <@&{role_id}> may use /kling-admin." if role_id
+            else "Only members with Manage Server may use /kling-admin."
+        )
+        return await self._mirrored(GuildChanged(message=message, audit=audit, settings=settings))
+
+    async def log_channel_set(
+        self, guild_id: int, actor_id: int, channel_id: int | None
+    ) -> GuildChanged:
+        """Mirror audit entries to this channel from now on; None stops mirroring."""
+        if channel_id is not None:
+            check_id("channel", channel_id)
+        settings, audit = await self._admin.update_guild(
+            guild_id, {"log_channel_id": channel_id}, actor_id=actor_id,
+            action="log_channel.set", now=self._clock(),
+            target=f"channel:{channel_id}" if channel_id else None,
+        )
+        message = (
+            f"Admin actions will be logged in <#{channel_id}>." if channel_id
+            else "Admin actions are no longer mirrored to a channel."
+        )
+        return await self._mirrored(GuildChanged(message=message, audit=audit, settings=settings))
+
+    async def audit(self, guild_id: int, limit: int = 20) -> AuditPage:
+        in_range("limit", limit, MAX_AUDIT_ENTRIES, low=1)
+        return AuditPage(entries=await self._guilds.audit_entries(guild_id, limit))

@@ -1,0 +1,108 @@
+"""Job moderation: listing, re-posting archived results, failing stuck jobs, usage reports."""
+
+from __future__ import annotations
+
+from bot.admin.base import AdminBase
+from bot.admin.errors import AdminRefused
+from bot.admin.models import JobFailed, JobList, Redelivery, UsageReport
+from bot.admin.reports import csv_filename, jobs_csv, period_window
+from bot.admin.validation import (
+    MAX_JOBS_LISTED,
+    check_id,
+    clean_reason,
+    in_range,
+    parse_period,
+    parse_state,
+)
+from storage.admin import JobAlreadyFinished, UnknownJob
+from storage.models import JobState, MediaRole
+
+# Re-posting while the tracker still delivers would post the video twice.
+_REDELIVERABLE = frozenset({JobState.DELIVERED, JobState.FAILED})
+
+
+class JobAdmin(AdminBase):
+    async def jobs_list(
+        self,
+        guild_id: int,
+        *,
+        state: str | None = None,
+        user_id: int | None = None,
+        limit: int = 20,
+    ) -> JobList:
+        """Newest first, optionally one state and/or one member."""
+        parsed = parse_state(state)
+        if user_id is not None:
+            check_id("member", user_id)
+        in_range("limit", limit, MAX_JOBS_LISTED, low=1)
+        jobs = await self._jobs.search(guild_id, state=parsed, user_id=user_id, limit=limit)
+        return JobList(jobs=jobs, state=parsed.value if parsed else None, user_id=user_id)
+
+    async def jobs_redeliver(self, guild_id: int, actor_id: int, job_id: int) -> Redelivery:
+        """Check the job has a live archived result and audit the re-post; the caller posts."""
+        job = await self._job_in_guild(guild_id, job_id)
+        if job.state not in _REDELIVERABLE:
+            raise AdminRefused(
+                f"Job #{job_id} is not finished ({job.state.value}); the bot delivers it "
+                "when it is."
+            )
+        now = self._clock()
+        results = await self._media.for_job(job_id, MediaRole.RESULT)
+        live = [m for m in results if m.expires_at is None or m.expires_at > now]
+        if not live:
+            raise AdminRefused(f"Job #{job_id} has no archived result to re-post.")
+        audit = await self._admin.record(
+            guild_id, actor_id=actor_id, action="jobs.redeliver", target=f"job:{job_id}",
+            detail={"media_id": live[0].id}, now=now,
+        )
+        message = f"Re-posting the result of job #{job_id} for <@{job.user_id}>."
+        return await self._mirrored(
+            Redelivery(message=message, audit=audit, job=job, media=live[0])
+        )
+
+    async def jobs_fail(
+        self, guild_id: int, actor_id: int, job_id: int, reason: str
+    ) -> JobFailed:
+        """Stop tracking a stuck job and give the member's seconds back (exactly once)."""
+        text = clean_reason(reason, required=True)
+        assert text is not None
+        now = self._clock()
+        try:
+            failure = await self._admin.fail_job(
+                guild_id, job_id, reason=text, actor_id=actor_id, now=now,
+                inputs_expire_at=now + self._input_grace_s,
+            )
+        except UnknownJob:
+            raise AdminRefused(f"Job #{job_id} does not exist on this server.") from None
+        except JobAlreadyFinished as finished:
+            raise AdminRefused(
+                f"Job #{job_id} is already finished ({finished.job.state.value})."
+            ) from None
+        refund = (
+            f" {failure.refunded_seconds} s went back to <@{failure.job.user_id}>."
+            if failure.refunded_seconds else ""
+        )
+        message = f"Job #{job_id} is stopped and marked failed.{refund}"
+        return await self._mirrored(
+            JobFailed(message=message, audit=failure.audit, job=failure.job,
+                      refunded_seconds=failure.refunded_seconds)
+        )
+
+    async def usage(self, guild_id: int, period: str | None = None) -> UsageReport:
+        """Leaderboard of billed seconds and credits, plus every job of the period as CSV."""
+        parsed = parse_period(period)
+        since, until = period_window(parsed, self._clock())
+        rows = await self._admin.usage(guild_id, since=since, until=until)
+        jobs = await self._admin.jobs_between(guild_id, since=since, until=until)
+        return UsageReport(
+            guild_id=guild_id,
+            period=parsed,
+            since=since,
+            until=until,
+            rows=rows,
+            job_count=len(jobs),
+            total_billed_seconds=sum(row.billed_seconds for row in rows),
+            total_credits=sum(row.credits for row in rows),
+            csv_filename=csv_filename(guild_id, parsed, since),
+            csv_text=jobs_csv(jobs),
+        )

@@ -1,0 +1,72 @@
+"""Pure helpers for reports: period windows and the CSV export of jobs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from bot.admin.models import Period
+from bot.jobs.policy import Windows
+from storage.models import Job
+
+CSV_HEADER = (
+    "id",
+    "created_at",
+    "user_id",
+    "state",
+    "billed_seconds",
+    "credits",
+    "provider_task_id",
+    "error_code",
+)
+_DAY = 86_400.0
+
+
+def period_window(period: Period, now: float) -> tuple[float, float]:
+    """[since, until) of the UTC calendar period containing `now`, like the quota windows.
+
+    Weeks start on Monday (ISO 8601), so `week` never straddles two quota days oddly.
+    """
+    windows = Windows.at(now)
+    if period is Period.DAY:
+        return windows.day_start, windows.day_end
+    if period is Period.WEEK:
+        weekday = datetime.fromtimestamp(now, UTC).weekday()
+        start = windows.day_start - weekday * _DAY
+        return start, start + 7 * _DAY
+    return windows.month_start, windows.month_end
+
+
+def iso_utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def _cell(value: object) -> object:
+    return "" if value is None else value
+
+
+def jobs_csv(jobs: list[Job]) -> str:
+    """RFC 4180 text (csv module quoting), one row per job, values straight from the row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    for job in jobs:
+        writer.writerow(
+            [
+                job.id,
+                iso_utc(job.created_at),
+                job.user_id,
+                job.state.value,
+                _cell(job.billed_seconds),
+                _cell(job.credits),
+                _cell(job.provider_task_id),
+                _cell(job.error_code),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def csv_filename(guild_id: int, period: Period, since: float) -> str:
+    day = datetime.fromtimestamp(since, UTC).date().isoformat()
+    return f"kling-usage-{guild_id}-{period.value}-{day}.csv"

@@ -1,0 +1,109 @@
+"""KlingBot: discord.py glue that builds the services in setup_hook and closes them on exit."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.jobs.config import EngineConfig
+from bot.services import Services
+from bot.settings import Settings
+from cogs.notifier import DiscordNotifier
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.edit", "cogs.account")
+
+
+class KlingTree(app_commands.CommandTree[discord.Client]):
+    """Answers every failed interaction, whatever state its response is in."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if interaction.guild_id is None:
+            await interaction.response.send_message(
+                "Video edits work in servers, not in direct messages.", ephemeral=True
+            )
+            return False
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        if isinstance(error, app_commands.CheckFailure):
+            text = "You are not allowed to use this command here."
+        else:
+            reference = uuid.uuid4().hex[:8]
+            log.error(
+                "command failed ref=%s command=%s", reference,
+                interaction.command.qualified_name if interaction.command else "?",
+                exc_info=error,
+            )
+            text = (
+                f"Something went wrong on our side (reference `{reference}`). Nothing was "
+                "charged; please try again."
+            )
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not tell the member about an error (interaction expired?)")
+
+
+class KlingBot(commands.Bot):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine_config: EngineConfig | None = None,
+        sync_only: bool = False,
+        **options: object,
+    ) -> None:
+        # Slash commands need only the GUILDS intent: no message content, no member list.
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=KlingTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            **options,  # type: ignore[arg-type]
+        )
+        self.settings = settings
+        self.engine_config = engine_config
+        self.sync_only = sync_only
+        self.services: Services | None = None
+        self.notifier: DiscordNotifier | None = None
+
+    async def setup_hook(self) -> None:
+        from cogs.views import EditAgainButton, RerunButton
+
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.sync_only:
+            return
+        self.add_dynamic_items(EditAgainButton, RerunButton)
+        self.notifier = DiscordNotifier(self, edit_interval=self.settings.status_edit_interval_s)
+        self.services = await Services.start(
+            self.settings, self.notifier, config=self.engine_config
+        )
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+            log.info("commands synced to dev guild=%d", self.settings.dev_guild_id)
+
+    async def close(self) -> None:
+        if self.services is not None:
+            await self.services.close()
+            self.services = None
+        if self.notifier is not None:
+            await self.notifier.close()
+        await super().close()
+

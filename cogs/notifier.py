@@ -1,0 +1,221 @@
+"""The engine's Notifier, spoken in Discord: status message, thread, progress, delivery.
+
+Everything goes through REST by id (partial messageables), so it works right after a
+restart, before the gateway has filled the caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+import discord
+
+from bot.jobs.notifier import ArchivedResult, DeliveryFailed, StatusRefs
+from cogs.render import safe_prompt, status_text, thread_name
+from cogs.views import result_view
+from storage.models import Job, JobState
+
+if TYPE_CHECKING:
+    from bot.client import KlingBot
+
+log = logging.getLogger(__name__)
+
+BOT_DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # unboosted servers (discord.py agrees)
+THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day: long enough for any edit
+_MISSING_PERMISSIONS = 50013
+_TOO_LARGE = 40005
+
+
+def only_user(user_id: int) -> discord.AllowedMentions:
+    return discord.AllowedMentions(
+        everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False
+    )
+
+
+class StatusEditor:
+    """Coalesces progress edits: at most one edit per job per interval, always the latest."""
+
+    def __init__(self, interval: float, edit: Callable[[Job], object]) -> None:
+        self.interval = interval
+        self._edit = edit
+        self._pending: dict[int, Job] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+
+    def submit(self, job: Job) -> None:
+        self._pending[job.id] = job
+        if job.id not in self._workers:
+            self._workers[job.id] = asyncio.create_task(self._drain(job.id))
+
+    def forget(self, job_id: int) -> None:
+        """A final edit supersedes anything queued."""
+        self._pending.pop(job_id, None)
+        worker = self._workers.pop(job_id, None)
+        if worker is not None:
+            worker.cancel()
+
+    async def _drain(self, job_id: int) -> None:
+        try:
+            while job_id in self._pending:
+                job = self._pending.pop(job_id)
+                try:
+                    await self._edit(job)  # type: ignore[misc]
+                except discord.HTTPException as error:
+                    log.warning("status edit failed job=%d status=%s", job_id, error.status)
+                # Rate limiting, not synchronisation: later updates wait and are merged.
+                await asyncio.sleep(self.interval)
+        finally:
+            self._workers.pop(job_id, None)
+
+    async def close(self) -> None:
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+
+class DiscordNotifier:
+    def __init__(
+        self, bot: KlingBot, *, edit_interval: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.bot = bot
+        self.clock = clock
+        self.editor = StatusEditor(edit_interval, self._edit_status)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _channel(self, channel_id: int, guild_id: int) -> discord.PartialMessageable:
+        return self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
+
+    def _upload_limit(self, guild_id: int) -> int:
+        guild = self.bot.get_guild(guild_id)
+        return guild.filesize_limit if guild is not None else BOT_DEFAULT_UPLOAD_LIMIT
+
+    async def _edit_status(self, job: Job) -> None:
+        if job.status_message_id is None:
+            return
+        message = self._channel(job.channel_id, job.guild_id).get_partial_message(
+            job.status_message_id
+        )
+        await message.edit(
+            content=status_text(job, self.clock()), allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def _final_status(self, job: Job) -> None:
+        self.editor.forget(job.id)
+        try:
+            await self._edit_status(job)
+        except discord.HTTPException as error:
+            log.warning("final status edit failed job=%d status=%s", job.id, error.status)
+
+    async def _post_to_member(self, job: Job, content: str) -> None:
+        """Tell the requester in the job's thread, else in its channel."""
+        targets = [t for t in (job.thread_id, job.channel_id) if t is not None]
+        for target in dict.fromkeys(targets):
+            try:
+                await self._channel(target, job.guild_id).send(
+                    content, allowed_mentions=only_user(job.user_id)
+                )
+                return
+            except discord.HTTPException as error:
+                log.warning("notice failed job=%d target=%d status=%s", job.id, target,
+                            error.status)
+
+    # --- Notifier protocol ---------------------------------------------------------------
+
+    async def job_accepted(self, job: Job) -> StatusRefs:
+        channel = self._channel(job.channel_id, job.guild_id)
+        message = await channel.send(
+            status_text(job, self.clock()), allowed_mentions=discord.AllowedMentions.none()
+        )
+        if isinstance(self.bot.get_channel(job.channel_id), discord.Thread):
+            return StatusRefs(status_message_id=message.id, thread_id=job.channel_id)
+        try:
+            thread = await self.bot.http.start_thread_with_message(
+                job.channel_id, message.id, name=thread_name(job),
+                auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+            )
+        except discord.HTTPException as error:
+            # No thread permission (or a channel that has none): updates stay in the channel.
+            log.warning("thread creation failed job=%d status=%s", job.id, error.status)
+            return StatusRefs(status_message_id=message.id, thread_id=None)
+        return StatusRefs(status_message_id=message.id, thread_id=int(thread["id"]))
+
+    async def progress(self, job: Job) -> None:
+        self.editor.submit(job)
+
+    async def result_ready(self, job: Job, result: ArchivedResult) -> int:
+        await self._final_status(
+            job.model_copy(update={"state": JobState.DELIVERED, "progress": 100})
+        )
+        target = self._channel(job.thread_id or job.channel_id, job.guild_id)
+        mention = f"<@{job.user_id}>"
+        view = result_view(job.id)
+        if result.media.size_bytes <= self._upload_limit(job.guild_id):
+            try:
+                message = await target.send(
+                    f"{mention} your edit #{job.id} is ready!",
+                    file=discord.File(result.path, filename=result.media.filename),
+                    view=view, allowed_mentions=only_user(job.user_id),
+                )
+                return message.id
+            except discord.HTTPException as error:
+                if error.code not in (_MISSING_PERMISSIONS, _TOO_LARGE):
+                    raise _delivery_failure(error) from error
+                log.info("attaching failed job=%d code=%s: sending a link", job.id, error.code)
+        until = f"<t:{int(result.expires_at)}:f>" if result.expires_at else "for a while"
+        try:
+            message = await target.send(
+                f"{mention} your edit #{job.id} is ready: {result.public_url}\n"
+                f"-# Too large to attach here, so it is linked; the link works until {until}.",
+                view=view, allowed_mentions=only_user(job.user_id),
+            )
+        except discord.HTTPException as error:
+            raise _delivery_failure(error) from error
+        return message.id
+
+    async def failed(self, job: Job) -> None:
+        await self._final_status(job)
+        reason = job.error_message or "The edit failed."
+        await self._post_to_member(
+            job, f"<@{job.user_id}> edit #{job.id} did not work out. {reason}\n"
+            f"-# Prompt: {safe_prompt(job.prompt)}"
+        )
+
+    async def outcome_unknown(self, job: Job) -> None:
+        await self.failed(job)
+        await self._alert_moderators(
+            job, f"⚠️ Edit #{job.id}: the provider did not answer the submission, so it may "
+            "or may not be running and billed. Check the provider dashboard, then use "
+            f"`/kling-admin jobs fail job:{job.id}` to refund it if nothing was created."
+        )
+
+    async def _alert_moderators(self, job: Job, text: str) -> None:
+        log.error("moderator alert job=%d guild=%d: %s", job.id, job.guild_id, text)
+        services = self.bot.services
+        if services is None:
+            return
+        settings = await services.guilds.settings(job.guild_id)
+        if settings.log_channel_id is None:
+            return
+        try:
+            await self._channel(settings.log_channel_id, job.guild_id).send(
+                text, allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.HTTPException as error:
+            log.warning("moderator alert failed guild=%d status=%s", job.guild_id, error.status)
+
+    async def close(self) -> None:
+        await self.editor.close()
+
+
+def _delivery_failure(error: discord.HTTPException) -> DeliveryFailed:
+    if error.code == _MISSING_PERMISSIONS:
+        return DeliveryFailed(
+            "I am missing the Send Messages permission where this edit was requested.",
+            retryable=False,
+        )
+    return DeliveryFailed(f"Discord answered HTTP {error.status}.", retryable=True)

@@ -1,0 +1,147 @@
+"""Persistent buttons on delivered results and the prompt modal they open.
+
+Buttons are DynamicItems: their job id lives in the custom_id, so they keep working after a
+restart without any state in memory.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+from bot.jobs.errors import EditRefused
+from bot.jobs.models import EditRequest, InputFile
+from cogs.render import refusal_text
+from cogs.submit import is_moderator, permission_notes, role_ids, run_edit, services_of
+from storage.models import Job, MediaRole
+
+PROMPT_MAX = 5000
+
+
+class PromptModal(discord.ui.Modal):
+    """Asks for a prompt, then runs `build(prompt)` as a new edit."""
+
+    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+        label="What should change?", style=discord.TextStyle.paragraph,
+        max_length=PROMPT_MAX, min_length=1,
+        placeholder="e.g. make it look like a snowy winter evening",
+    )
+
+    def __init__(self, title: str, request: EditRequest) -> None:
+        super().__init__(title=title, timeout=600)
+        self.request = request
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            notes = permission_notes(interaction)
+        except EditRefused as refusal:
+            await interaction.followup.send(refusal_text(refusal), ephemeral=True)
+            return
+        request = self.request.model_copy(update={"prompt": self.prompt.value.strip()})
+        await run_edit(interaction, request, notes)
+
+
+async def _job_for(interaction: discord.Interaction, job_id: int) -> Job | None:
+    services = services_of(interaction)
+    job = await services.jobs.get(job_id)
+    if job is None or job.guild_id != interaction.guild_id:
+        await interaction.response.send_message("That edit no longer exists.", ephemeral=True)
+        return None
+    settings = await services.guilds.settings(job.guild_id)
+    if interaction.user.id != job.user_id and not is_moderator(
+        interaction, settings.moderator_role_id
+    ):
+        await interaction.response.send_message(
+            "Only the member who asked for this edit (or a moderator) can use these buttons.",
+            ephemeral=True,
+        )
+        return None
+    return job
+
+
+def _base_request(interaction: discord.Interaction, job: Job, video: InputFile) -> EditRequest:
+    return EditRequest(
+        guild_id=job.guild_id, channel_id=interaction.channel_id or job.channel_id,
+        user_id=interaction.user.id, role_ids=role_ids(interaction), prompt=job.prompt,
+        keep_audio=job.keep_audio, video=video, parent_job_id=job.id,
+    )
+
+
+class EditAgainButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kling:again:(?P<job_id>[0-9]+)"
+):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Edit again", emoji="✏️", style=discord.ButtonStyle.primary,
+                custom_id=f"kling:again:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> EditAgainButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        job = await _job_for(interaction, self.job_id)
+        if job is None:
+            return
+        results = await services_of(interaction).media.for_job(job.id, MediaRole.RESULT)
+        if not results:
+            await interaction.response.send_message(
+                "The result of this edit is no longer kept, so it can't be edited again.",
+                ephemeral=True,
+            )
+            return
+        video = InputFile(url="", media_token=results[0].token)
+        request = _base_request(interaction, job, video)
+        await interaction.response.send_modal(PromptModal(f"Edit #{job.id} again", request))
+
+
+class RerunButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kling:rerun:(?P<job_id>[0-9]+)"
+):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Re-run", emoji="🔁", style=discord.ButtonStyle.secondary,
+                custom_id=f"kling:rerun:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RerunButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        job = await _job_for(interaction, self.job_id)
+        if job is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        source = job.source
+        request = _base_request(
+            interaction, job,
+            InputFile(url=source.video_url, media_token=source.video_media_token),
+        ).model_copy(
+            update={
+                "images": [InputFile(url=url) for url in source.image_urls],
+                "video_is_user_link": source.video_is_user_link,
+            }
+        )
+        await run_edit(interaction, request, [])
+
+
+def result_view(job_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(EditAgainButton(job_id))
+    view.add_item(RerunButton(job_id))
+    return view

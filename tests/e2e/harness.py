@@ -1,0 +1,94 @@
+"""The real KlingBot (real discord.py) against the Discord emulator and the EvoLink simulator."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from bot.client import KlingBot
+from bot.jobs.config import EngineConfig
+from bot.settings import Settings
+from sandbox.discord_emulator import DiscordEmulator
+from sandbox.discord_emulator.testing import World, build_world, running_bot
+from sandbox.evolink_sim import EvolinkSimulator
+from sandbox.media_samples import make_mp4_bytes
+from tests.integration.engine_harness import API_KEY, FAST_SCHEDULE, free_port
+
+TOKEN = "test-token"
+
+
+class Stack:
+    """One emulated Discord, one simulated EvoLink, and a bot that can be restarted."""
+
+    def __init__(self, tmp_path: Path, emu: DiscordEmulator, sim: EvolinkSimulator) -> None:
+        self.tmp_path = tmp_path
+        self.emu = emu
+        self.sim = sim
+        self.world: World = build_world(emu, token=TOKEN)
+        self.port = free_port()
+        self.bot: KlingBot | None = None
+        self._bot_context: contextlib.AbstractAsyncContextManager[Any] | None = None
+
+    @property
+    def public_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self, **overrides: str) -> Settings:
+        env = {
+            "DISCORD_TOKEN": TOKEN,
+            "DISCORD_API_BASE": self.emu.api_base,
+            "DISCORD_GATEWAY_URL": self.emu.gateway_url,
+            "EVOLINK_BASE_URL": self.sim.base_url,
+            "EVOLINK_API_KEY": API_KEY,
+            "EVOLINK_REQUESTS_PER_SECOND": "200",
+            "PUBLIC_BASE_URL": self.public_base_url,
+            "WEB_HOST": "127.0.0.1",
+            "WEB_PORT": str(self.port),
+            "DATA_DIR": str(self.tmp_path / "data"),
+            "DEV_GUILD_ID": str(self.world.guild.id),
+            "DEFAULT_COOLDOWN_SECONDS": "0",
+            "STATUS_EDIT_INTERVAL_SECONDS": "0.05",
+            "ALLOW_INSECURE_MEDIA_LINKS": "true",
+            **overrides,
+        }
+        return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+
+    async def start_bot(self, **overrides: str) -> KlingBot:
+        settings = self.settings(**overrides)
+        config = dataclasses.replace(EngineConfig.from_settings(settings), schedule=FAST_SCHEDULE)
+        bot = KlingBot(settings, engine_config=config, guild_ready_timeout=0.01)
+        self._bot_context = running_bot(self.emu, bot, TOKEN)
+        await self._bot_context.__aenter__()
+        self.bot = bot
+        return bot
+
+    async def stop_bot(self) -> None:
+        if self._bot_context is not None:
+            await self._bot_context.__aexit__(None, None, None)
+            self._bot_context = None
+            self.bot = None
+
+    def clip(self, name: str = "clip.mp4", seconds: float = 4.0) -> Any:
+        return self.emu.add_attachment(name, make_mp4_bytes(seconds), content_type="video/mp4")
+
+    async def edit(self, options: dict[str, Any], member: Any = None) -> Any:
+        return await self.emu.send_slash_command(
+            self.world.guild, self.world.channel, member or self.world.member, "edit", options
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_stack(tmp_path: Path, *, rate_limits: bool = True) -> AsyncIterator[Stack]:
+    async with DiscordEmulator(rate_limits=rate_limits) as emu:
+        async with EvolinkSimulator(
+            api_key=API_KEY, time_scale=200.0, allow_private_urls=True,
+            allow_insecure_callbacks=True,
+        ) as sim:
+            stack = Stack(tmp_path, emu, sim)
+            try:
+                yield stack
+            finally:
+                await stack.stop_bot()

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.media_samples import make_png
+from storage.models import JobState
+from tests.e2e.harness import Stack, running_stack
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path) as running:
+        yield running
+
+
+async def test_edit_with_video_and_two_images_delivers_the_file_in_a_thread(
+    stack: Stack, tmp_path: Path
+) -> None:
+    bot = await stack.start_bot()
+    images = []
+    for index in (1, 2):
+        path = make_png(tmp_path / f"ref{index}.png", 400, 400)
+        images.append(stack.emu.add_attachment(f"ref{index}.png", path, content_type="image/png"))
+    ix = await stack.edit(
+        {"prompt": "make it snow <@everyone>", "video": stack.clip(), "image1": images[0],
+         "image2": images[1]}
+    )
+    await stack.emu.wait_for_ack(ix)
+    assert ix.ack_latency is not None and ix.ack_latency < 3.0
+    reply = await stack.emu.wait_for_response(ix)
+    assert "started" in reply.content and reply.ephemeral
+
+    thread = await stack.emu.wait_for_thread(stack.world.channel)
+    delivered = await stack.emu.wait_for_message(thread, lambda m: bool(m.attachments))
+    assert set(delivered.pinged_user_ids) == {stack.world.member.user.id}
+    status = stack.emu.messages(stack.world.channel)[0]
+    assert "make it snow" in status.content and not status.pinged_user_ids
+
+    assert bot.services is not None
+    [job] = await bot.services.jobs.search(stack.world.guild.id)
+    assert job.state is JobState.DELIVERED and job.thread_id == thread.id
+    task = await bot.services.client.get_task(job.provider_task_id or "")
+    async with bot.services.session.get(task.result_url or "") as response:
+        served = await response.read()
+    sent = delivered.attachments[0].data
+    assert hashlib.sha256(sent).digest() == hashlib.sha256(served).digest()
+    assert stack.sim.create_attempts == 1
