@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from bot.logging_setup import configure_logging, secrets_of
 from bot.settings import Settings, describe_validation_error
 from storage.database import Database, MigrationError
 
@@ -57,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot with settings from the environment and .env")
-    commands.add_parser("demo", help="run the offline end-to-end demo")
+    demo = commands.add_parser("demo", help="run the offline end-to-end demo")
+    demo.add_argument(
+        "scenario", nargs="?", choices=("happy", "failure", "quota", "restart"), default=None,
+        help="what to show (default: $DEMO_SCENARIO, else happy)",
+    )
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("check-config", help="validate the settings")
     sync = commands.add_parser("sync-commands", help="publish the slash commands to Discord")
@@ -65,14 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "demo":
-        print(
-            "The offline demo is not built yet. When it lands it will start the Discord "
-            "emulator, the EvoLink simulator and the bot as separate processes on loopback, "
-            "send /edit with a generated clip and print what the channel shows.",
-            file=sys.stderr,
-        )
-        return 3
+        # Imported here: the demo is a sandbox tool, not part of the bot's runtime.
+        from sandbox.demo import main as demo_main
+
+        return demo_main(args.scenario)
     settings = _load_settings()
+    configure_logging(
+        settings.log_level, settings.log_json,
+        secrets_of(settings.discord_token, settings.evolink_api_key),
+    )
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "check-config":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.media.store import LocalMediaStore
+from bot.metrics import Metrics, count_media_bytes, make_metrics_handler
 from storage.database import Database
 from storage.jobs import JobRepository
 from storage.media import MediaRepository
@@ -58,6 +59,8 @@ class WebServices:
     store: LocalMediaStore
     on_callback: Callable[[int], Awaitable[None]]
     lag: LoopLagMonitor
+    metrics: Metrics
+    refresh_metrics: Callable[[], Awaitable[object]]
     clock: Callable[[], float] = time.time
 
 
@@ -144,6 +147,11 @@ def create_web_app(services: WebServices) -> web.Application:
     app.router.add_get("/m/{token}/{name}", serve_media, allow_head=True)
     app.router.add_post("/callbacks/evolink/{job_id}/{secret}", receive_callback)
     app.router.add_get("/healthz", healthz, allow_head=True)
+    app.router.add_get(
+        "/metrics",
+        make_metrics_handler(services.metrics, before_render=services.refresh_metrics),
+    )
+    app.on_response_prepare.append(count_media_bytes(services.metrics))
     return app
 
 

@@ -77,6 +77,7 @@ class EvolinkClient:
         backoff_max: float = 30.0,
         limiter: AsyncLimiter | None = None,
         sleep: Sleep = asyncio.sleep,
+        on_call: Callable[[str, str], None] | None = None,
     ) -> None:
         if get_attempts < 1 or create_attempts < 1:
             raise ValueError("attempt counts must be at least 1")
@@ -103,6 +104,7 @@ class EvolinkClient:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._limiter = limiter
+        self._on_call = on_call  # (endpoint template, status or error kind), for metrics
         # Injectable so tests can observe the chosen waits without patching asyncio.
         self._sleep = sleep
 
@@ -155,6 +157,7 @@ class EvolinkClient:
         """One HTTP call, classified into an answer or a typed transport error."""
         status: int | None = None
         headers: Mapping[str, str] = {}
+        outcome = "unreachable"
         async with self._rate_limit():
             try:
                 async with self._session.request(
@@ -167,6 +170,7 @@ class EvolinkClient:
                     raise_for_status=False,
                 ) as response:
                     status, headers = response.status, response.headers
+                    outcome = str(status)
                     return _Answer(status, headers, await _read_capped(response))
             except _BEFORE_SEND_ERRORS as exc:
                 raise ProviderUnreachable(
@@ -187,6 +191,9 @@ class EvolinkClient:
                 raise ProviderUnreachable(
                     f"No usable answer from EvoLink ({kind})", status=status
                 ) from cause
+            finally:
+                if self._on_call is not None:
+                    self._on_call(_endpoint_template(method, path), outcome)
 
     def _parse(self, answer: _Answer, model: type[ModelT], *, creating: bool) -> ModelT:
         if not 200 <= answer.status < 300:
@@ -238,3 +245,10 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
         if size > _MAX_BODY_BYTES:
             break
     return b"".join(chunks)
+
+
+def _endpoint_template(method: str, path: str) -> str:
+    """A bounded label: task ids would make one metric series per task."""
+    if path.startswith("/v1/tasks/"):
+        return f"{method} /v1/tasks/{{id}}"
+    return f"{method} {path}"

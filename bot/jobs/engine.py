@@ -35,6 +35,7 @@ from bot.jobs.scheduling import first_poll_delay
 from bot.media.billing import billed_seconds
 from bot.media.errors import MediaRejected
 from bot.media.store import LocalMediaStore
+from bot.metrics import Metrics
 from storage.jobs import JobRepository
 from storage.media import MediaRepository
 from storage.models import Job, JobSource, JobState, LedgerKind, MediaRole, NewJob
@@ -55,6 +56,7 @@ class EngineDeps:
     intake: Intake
     notifier: Notifier
     clock: Callable[[], float]
+    metrics: Metrics | None = None
 
 
 class JobEngine:

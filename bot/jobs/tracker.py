@@ -184,6 +184,8 @@ class Tracker:
                 result_url=task.result_url, completed_at=now, next_poll_at=now,
                 poll_count=job.poll_count + 1,
             )
+            if d.metrics is not None and job.billed_seconds:
+                d.metrics.record_billed_seconds(job.billed_seconds)
             await self.engine.expire_inputs(job)
             await self.archive(job)
             return
@@ -310,6 +312,8 @@ class Tracker:
             delivered_message_id=message_id, delivered_at=now, next_delivery_at=None,
             delivery_attempts=job.delivery_attempts + 1,
         )
+        if d.metrics is not None and job.completed_at is not None:
+            d.metrics.observe_delivery_delay(now - job.completed_at)
         log.info("job delivered job=%d message=%d", job.id, message_id)
 
     async def _give_up_delivery(self, job: Job, reason: str) -> None:

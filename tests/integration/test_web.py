@@ -103,3 +103,19 @@ async def test_health_reports_database_and_loop(harness: Harness) -> None:
         async with http.get(f"{harness.public_base_url}/healthz") as response:
             body = await response.json()
     assert response.status == 200 and body["database"] == "ok" and body["status"] == "ok"
+
+
+async def test_metrics_count_jobs_provider_calls_and_billing(harness: Harness) -> None:
+    services = await harness.start()
+    job = await services.engine.submit(harness.request(harness.files.clip(seconds=4.0)))
+    await harness.notifier.wait_for_event("delivered", job.id)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{harness.public_base_url}/metrics") as response:
+            text = await response.text()
+    assert 'kling_jobs{state="delivered"} 1.0' in text
+    assert (
+        'kling_provider_calls_total{endpoint="POST /v1/videos/generations",status="200"} 1.0'
+        in text
+    )
+    assert "kling_billed_seconds_total 4.0" in text
+    assert "kling_delivery_delay_seconds_count 1.0" in text

@@ -1,0 +1,408 @@
+"""Deployment files agree with the code: Dockerfile, .dockerignore, compose, Caddy, .env.example.
+
+No Docker engine is needed: the Dockerfile and the compose file are read as text (no YAML
+parser is a dependency, so compose is read with a strict reader for the block subset it
+uses), and the HEALTHCHECK command is run for real against a local server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_ONLY_MARKER = "# --- docker compose only"
+
+
+# --- Dockerfile ---------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+    stage: int  # index of the FROM it belongs to
+
+
+def dockerfile() -> list[Instruction]:
+    instructions: list[Instruction] = []
+    stage = -1
+    pending = ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue  # comments inside a continued instruction are dropped by Docker too
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        pending = ""
+        if keyword.upper() == "FROM":
+            stage += 1
+        instructions.append(Instruction(keyword.upper(), args.strip(), stage))
+    assert not pending, "Dockerfile ends inside a continued line"
+    return instructions
+
+
+def words(args: str) -> list[str]:
+    """Arguments of an instruction in exec (JSON) or shell form."""
+    if args.startswith("["):
+        parsed = json.loads(args)
+        assert isinstance(parsed, list) and all(isinstance(a, str) for a in parsed)
+        return parsed
+    return shlex.split(args)
+
+
+def final_stage() -> list[Instruction]:
+    instructions = dockerfile()
+    last = max(i.stage for i in instructions)
+    return [i for i in instructions if i.stage == last]
+
+
+def only(keyword: str, instructions: list[Instruction]) -> Instruction:
+    found = [i for i in instructions if i.keyword == keyword]
+    assert len(found) == 1, f"expected one {keyword} in the final stage, found {len(found)}"
+    return found[0]
+
+
+def copy_sources() -> list[str]:
+    sources: list[str] = []
+    for instruction in dockerfile():
+        if instruction.keyword not in ("COPY", "ADD"):
+            continue
+        args = words(instruction.args)
+        if any(a.startswith("--from=") for a in args):
+            continue  # copies between stages, not from the build context
+        paths = [a for a in args if not a.startswith("--")]
+        assert len(paths) >= 2, instruction
+        sources.extend(paths[:-1])
+    return sources
+
+
+def project_name() -> str:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    name = pyproject["project"]["name"]
+    assert isinstance(name, str)
+    return name
+
+
+def test_the_image_is_built_in_two_stages_on_python_311_slim() -> None:
+    instructions = dockerfile()
+    args = {i.args.split("=", 1)[0]: i.args.split("=", 1)[1] for i in instructions
+            if i.keyword == "ARG" and "=" in i.args}
+    froms = [i.args.replace("${PYTHON_IMAGE}", args.get("PYTHON_IMAGE", "")) for i in instructions
+             if i.keyword == "FROM"]
+    assert len(froms) == 2
+    assert all(f.startswith("python:3.11-slim") for f in froms), froms
+    build_runs = " ".join(i.args for i in instructions if i.keyword == "RUN" and i.stage == 0)
+    assert re.search(r"pip wheel --wheel-dir /wheels \.", build_runs)
+
+
+def test_the_runtime_installs_only_the_built_wheels() -> None:
+    [install] = [i for i in final_stage() if i.keyword == "RUN" and "pip install" in i.args]
+    assert "--no-index" in install.args and "--find-links=/wheels" in install.args
+    assert re.search(rf"\b{re.escape(project_name())}\s*$", install.args)
+    stage_names = {
+        i.args.split()[-1] for i in dockerfile() if i.keyword == "FROM" and " AS " in i.args
+    }
+    mount = re.search(r"--mount=type=bind,from=(\w+),source=/wheels,target=/wheels", install.args)
+    assert mount is not None and mount.group(1) in stage_names
+
+
+def test_every_copied_path_exists_and_is_in_the_build_context() -> None:
+    sources = copy_sources()
+    assert "pyproject.toml" in sources and "bot" in sources
+    for source in sources:
+        if any(c in source for c in "*?["):
+            continue  # a glob may match nothing when the same COPY names a real file
+        assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+        assert not docker_ignores(source), f"{source} is excluded by .dockerignore"
+        if (ROOT / source).is_dir():
+            for child in (ROOT / source).rglob("*.py"):
+                relative = child.relative_to(ROOT).as_posix()
+                assert not docker_ignores(relative), relative
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for pattern in packages["packages"]["find"]["include"]:
+        package = pattern.rstrip("*")
+        assert package in sources, f"pyproject packages {package}, the Dockerfile does not copy it"
+
+
+def test_the_runtime_runs_as_a_non_root_user() -> None:
+    user = only("USER", final_stage()).args.split(":")[0]
+    assert user not in ("root", "0")
+    assert "useradd" in " ".join(i.args for i in final_stage() if i.keyword == "RUN")
+
+
+def test_data_dir_is_a_volume_and_the_web_port_is_exposed() -> None:
+    stage = final_stage()
+    assert "/data" in words(only("VOLUME", stage).args)
+    env = " ".join(i.args for i in stage if i.keyword == "ENV")
+    assert re.search(r"\bDATA_DIR=/data\b", env)
+    assert re.search(r"\bWEB_PORT=8080\b", env)
+    assert words(only("EXPOSE", stage).args) == ["8080"]
+
+
+def test_the_entry_point_is_the_cli_with_run_as_default_command() -> None:
+    stage = final_stage()
+    assert words(only("ENTRYPOINT", stage).args) == ["python", "-m", "bot"]
+    assert words(only("CMD", stage).args) == ["run"]
+
+
+def healthcheck_command() -> list[str]:
+    args = only("HEALTHCHECK", final_stage()).args
+    options, _, command = args.partition("CMD ")
+    assert "--interval=" in options and "--timeout=" in options
+    return words(command)
+
+
+def test_the_healthcheck_probes_healthz_without_curl() -> None:
+    command = healthcheck_command()
+    assert command[:2] == ["python", "-c"]
+    assert "http://127.0.0.1:" in command[2] and "/healthz" in command[2]
+    assert "urllib.request" in command[2]
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (None, False)])
+async def test_the_healthcheck_command_exits_by_the_health_answer(
+    status: int | None, healthy: bool
+) -> None:
+    async def healthz(request: web.Request) -> web.Response:
+        assert status is not None
+        return web.json_response({"status": "ok" if status == 200 else "unhealthy"}, status=status)
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    port = server.port
+    if status is None:
+        await server.close()  # nothing listens: connection refused
+    try:
+        code = healthcheck_command()[2]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, env={"WEB_PORT": str(port)},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert (await asyncio.wait_for(process.wait(), 30) == 0) is healthy
+    finally:
+        await server.close()
+
+
+# --- .dockerignore ------------------------------------------------------------------
+
+
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """Docker's .dockerignore syntax (Go filepath.Match plus **) as a regex."""
+    out, i = "", 0
+    pattern = pattern.strip("/")
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def docker_ignores(path: str) -> bool:
+    """Last matching rule wins; a rule matching a parent directory matches its contents."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    ignored = False
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        rule = raw.strip()
+        if not rule or rule.startswith("#"):
+            continue
+        negated = rule.startswith("!")
+        regex = _pattern(rule.lstrip("!"))
+        if any(regex.fullmatch(prefix) for prefix in prefixes):
+            ignored = not negated
+    return ignored
+
+
+@pytest.mark.parametrize(
+    "path",
+    [".env", ".env.local", "data/kling.sqlite3", ".venv/bin/python", ".git/config",
+     "tests/unit/test_settings.py", "bot/__pycache__/web.cpython-311.pyc", "bench/run.py"],
+)
+def test_secrets_state_and_tooling_stay_out_of_the_build_context(path: str) -> None:
+    assert docker_ignores(path)
+
+
+# --- .env.example -------------------------------------------------------------------
+
+_ASSIGNMENT = re.compile(r"^(#\s?)?([A-Z][A-Z0-9_]*)=(.*)$")
+
+
+@dataclass
+class Documented:
+    value: str
+    active: bool  # uncommented in the example
+    compose_only: bool
+
+
+def env_example() -> dict[str, Documented]:
+    entries: dict[str, Documented] = {}
+    compose_only = False
+    previous = ""
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        compose_only = compose_only or line.startswith(COMPOSE_ONLY_MARKER)
+        match = _ASSIGNMENT.match(line)
+        if match:
+            comment, name, value = match.groups()
+            assert name not in entries, f"{name} listed twice"
+            assert previous.startswith("# ") and not _ASSIGNMENT.match(previous), (
+                f"{name} needs a one-line comment above it"
+            )
+            entries[name] = Documented(value, comment is None, compose_only)
+        previous = line
+    return entries
+
+
+def aliases() -> set[str]:
+    names = {field.alias for field in Settings.model_fields.values()}
+    assert None not in names, "every setting needs an explicit environment name"
+    return {name for name in names if name is not None}
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in aliases():
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_env_example_lists_exactly_the_settings() -> None:
+    entries = env_example()
+    settings_names = {name for name, entry in entries.items() if not entry.compose_only}
+    missing, unknown = aliases() - settings_names, settings_names - aliases()
+    assert not missing and not unknown, f"missing: {sorted(missing)}, unknown: {sorted(unknown)}"
+    assert not {name for name, entry in entries.items() if entry.compose_only} & aliases()
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_env_example_shows_the_real_defaults(tmp_path: Path) -> None:
+    defaults = Settings(_env_file=None)
+    by_alias = {field.alias: name for name, field in Settings.model_fields.items()}
+    uncommented = []
+    for alias, entry in env_example().items():
+        if entry.compose_only:
+            continue
+        field = by_alias[alias]
+        if entry.value == "":
+            assert getattr(defaults, field) is None, f"{alias} has a default to show"
+        else:
+            assert not entry.active, f"{alias} should stay commented so the code default rules"
+            uncommented.append(f"{alias}={entry.value}")
+    # Uncommenting every default changes nothing: they are the values the code uses.
+    env_file = tmp_path / ".env"
+    env_file.write_text("\n".join(uncommented) + "\n")
+    loaded = Settings(_env_file=env_file)
+    assert loaded.model_dump() == defaults.model_dump()
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_a_copied_env_example_loads_and_names_what_is_missing() -> None:
+    settings = Settings(_env_file=ROOT / ".env.example")
+    assert settings.missing_for_run() == ["DISCORD_TOKEN", "EVOLINK_API_KEY", "PUBLIC_BASE_URL"]
+
+
+# --- docker-compose.yml and the Caddyfile -------------------------------------------
+
+
+def _scalar(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    assert not text.startswith(("{", "[", "&", "*", "|", ">")), f"unsupported YAML: {text}"
+    return text
+
+
+def read_block_yaml(text: str) -> Any:
+    """A strict reader for block-style YAML maps and scalar lists (what compose uses here)."""
+    assert "\t" not in text, "tabs are not allowed in YAML"
+    lines: list[tuple[int, str]] = []
+    for raw in text.splitlines():
+        content = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        if content.strip():
+            lines.append((len(content) - len(content.lstrip()), content.strip()))
+
+    def block(i: int, indent: int) -> tuple[Any, int]:
+        if lines[i][1].startswith("- "):
+            items = []
+            while i < len(lines) and lines[i][0] == indent and lines[i][1].startswith("- "):
+                items.append(_scalar(lines[i][1][2:].strip()))
+                i += 1
+            return items, i
+        mapping: dict[str, Any] = {}
+        while i < len(lines) and lines[i][0] == indent:
+            key, colon, rest = lines[i][1].partition(":")
+            assert colon and not key.startswith("- "), f"not a mapping entry: {lines[i][1]}"
+            assert key not in mapping, f"duplicate key {key}"
+            if rest.strip():
+                mapping[key], i = _scalar(rest.strip()), i + 1
+            elif i + 1 < len(lines) and lines[i + 1][0] > indent:
+                mapping[key], i = block(i + 1, lines[i + 1][0])
+            else:
+                mapping[key], i = None, i + 1
+        assert i == len(lines) or lines[i][0] < indent, f"bad indentation at {lines[i][1]}"
+        return mapping, i
+
+    value, end = block(0, 0)
+    assert end == len(lines)
+    return value
+
+
+def compose() -> dict[str, Any]:
+    parsed = read_block_yaml((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+def test_compose_runs_the_bot_behind_caddy() -> None:
+    services = compose()["services"]
+    assert set(services) == {"bot", "caddy"}
+    bot, caddy = services["bot"], services["caddy"]
+    assert bot["build"] == "." and bot["env_file"] == ".env"
+    assert "ports" not in bot, "the bot is reached through Caddy only"
+    assert bot["expose"] == ["8080"]
+    assert bot["environment"]["WEB_PORT"] == "8080"
+    assert bot["environment"]["DATA_DIR"] == "/data"
+    assert bot["environment"]["PUBLIC_BASE_URL"].startswith("https://${BOT_DOMAIN")
+    assert any(v.endswith(":/data") for v in bot["volumes"])
+    assert caddy["image"].startswith("caddy:2")
+    assert {"80:80", "443:443"} <= set(caddy["ports"])
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in caddy["volumes"]
+    named = {v.split(":")[0] for s in services.values() for v in s["volumes"]
+             if not v.startswith(".")}
+    assert named == set(compose()["volumes"])
+
+
+def test_compose_and_caddy_variables_are_documented() -> None:
+    entries = env_example()
+    compose_text = (ROOT / "docker-compose.yml").read_text()
+    for name in set(re.findall(r"\$\{([A-Z0-9_]+)", compose_text)):
+        assert name in entries, f"compose uses ${{{name}}}, .env.example does not list it"
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    caddy_env = compose()["services"]["caddy"]["environment"]
+    used = set(re.findall(r"\{\$([A-Z0-9_]+)", caddyfile))
+    assert used and used <= set(caddy_env)
+    assert re.search(r"reverse_proxy\s+bot:8080\b", caddyfile)
