@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -86,13 +87,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         missing = settings.missing_for_run()
         if missing:
-            print(
-                "Cannot start: set " + ", ".join(missing) + " (see .env.example).", file=sys.stderr
-            )
+            print(f"Cannot start: set {', '.join(missing)} (see .env.example).", file=sys.stderr)
             return 2
-        print("The Discord front end is not built yet.", file=sys.stderr)
-        return 3
+        return asyncio.run(_run(settings))
+    if args.command == "sync-commands":
+        return asyncio.run(_sync_commands(settings, args.guild))
     return 2
+
+
+async def _run(settings: Settings) -> int:
+    from bot.client import KlingBot
+    from bot.discord_routing import route_discord
+
+    assert settings.discord_token is not None
+    await route_discord(settings)
+    # SIGTERM (docker stop, systemd) and Ctrl-C close the bot cleanly: new edits are
+    # refused, running writes finish, unfinished jobs resume on the next start.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with KlingBot(settings) as bot:
+        runner = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await bot.close()
+        stopping.cancel()
+        if runner.done() and not runner.cancelled():
+            runner.result()  # a login or gateway failure is an error exit
+        else:
+            await asyncio.gather(runner, return_exceptions=True)
+    return 0
+
+
+async def _sync_commands(settings: Settings, guild_id: int | None) -> int:
+    import discord
+
+    from bot.client import KlingBot
+    from bot.discord_routing import route_discord
+
+    if settings.discord_token is None:
+        print("Cannot sync: set DISCORD_TOKEN.", file=sys.stderr)
+        return 2
+    await route_discord(settings)
+    async with KlingBot(settings, sync_only=True) as bot:
+        await bot.login(settings.discord_token.get_secret_value())
+        guild = discord.Object(guild_id) if guild_id else None
+        if guild is not None:
+            bot.tree.copy_global_to(guild=guild)
+        synced = await bot.tree.sync(guild=guild)
+    where = f"guild {guild_id}" if guild_id else "all servers (may take up to an hour to show)"
+    print(f"Synced {len(synced)} commands to {where}: {', '.join(c.name for c in synced)}")
+    return 0
 
 
 if __name__ == "__main__":

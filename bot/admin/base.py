@@ -51,19 +51,21 @@ class AdminBase:
         self._jobs = JobRepository(db)
         self._media = MediaRepository(db)
 
-    async def _mirrored(self, change: ChangeT) -> ChangeT:
+    async def _mirrored(self, change: ChangeT, channel_id: int | None = None) -> ChangeT:
         """After the commit, copy the audit row to the log channel, best effort.
 
         The change is already durable; a Discord hiccup must not turn it into an error
-        the moderator would retry (and so apply twice).
+        the moderator would retry (and so apply twice). `channel_id` overrides the
+        configured channel (to tell the old log channel it is no longer used).
         """
         if self.mirror is None:
             return change
-        settings = await self._guilds.settings(change.audit.guild_id)
-        if settings.log_channel_id is None:
+        if channel_id is None:
+            channel_id = (await self._guilds.settings(change.audit.guild_id)).log_channel_id
+        if channel_id is None:
             return change
         try:
-            await self.mirror.mirror(change.audit, settings.log_channel_id)
+            await self.mirror.mirror(change.audit, channel_id)
         except Exception:
             log.warning("audit mirror failed audit=%d", change.audit.id, exc_info=True)
         return change

@@ -214,6 +214,7 @@ class GuildAdmin(AdminBase):
         """Mirror audit entries to this channel from now on; None stops mirroring."""
         if channel_id is not None:
             check_id("channel", channel_id)
+        previous = (await self._guilds.settings(guild_id)).log_channel_id
         settings, audit = await self._admin.update_guild(
             guild_id, {"log_channel_id": channel_id}, actor_id=actor_id,
             action="log_channel.set", now=self._clock(),
@@ -223,7 +224,8 @@ class GuildAdmin(AdminBase):
             f"Admin actions will be logged in <#{channel_id}>." if channel_id
             else "Admin actions are no longer mirrored to a channel."
         )
-        return await self._mirrored(GuildChanged(message=message, audit=audit, settings=settings))
+        change = GuildChanged(message=message, audit=audit, settings=settings)
+        return await self._mirrored(change, channel_id or previous)
 
     async def audit(self, guild_id: int, limit: int = 20) -> AuditPage:
         in_range("limit", limit, MAX_AUDIT_ENTRIES, low=1)

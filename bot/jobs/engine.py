@@ -87,7 +87,7 @@ class JobEngine:
         )
         self.policy.check(
             snapshot, channel_id=request.channel_id,
-            billed_seconds=self.config.min_billed_s, now=now,
+            billed_seconds=self.config.min_billed_s, now=now, estimate=True,
         )
         try:
             precheck_sizes(

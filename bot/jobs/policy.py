@@ -129,12 +129,14 @@ class QuotaPolicy:
                               + hint)
 
     def check(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
-              now: float) -> None:
+              now: float, estimate: bool = False) -> None:
         """Raise EditRefused unless `billed_seconds` more may be spent now.
 
-        Called before any download with the model's minimum billing, and again inside
-        the reserving transaction with the clip's real billed seconds.
+        Called before any download with the model's minimum billing (`estimate=True`),
+        and again inside the reserving transaction with the clip's real billed seconds.
         """
+        cost = (f"an edit costs at least {billed_seconds} s" if estimate
+                else f"this clip is billed as {billed_seconds} s")
         self.check_access(snapshot, channel_id)
         limits = self.limits(snapshot)
         windows = Windows.at(now)
@@ -154,31 +156,31 @@ class QuotaPolicy:
             )
         self._check_window(
             "daily", snapshot.used_today, snapshot.granted_today, limits.daily,
-            billed_seconds, windows.day_end, "today",
+            billed_seconds, windows.day_end, "today", cost,
         )
         self._check_window(
             "monthly", snapshot.used_month, snapshot.granted_month, limits.monthly,
-            billed_seconds, windows.month_end, "this month",
+            billed_seconds, windows.month_end, "this month", cost,
         )
         budget_left = limits.guild_budget.value - snapshot.guild_used_month
         if billed_seconds > budget_left:
             raise EditRefused(
                 "guild_budget",
                 f"This server has used its monthly budget of {limits.guild_budget.value} s "
-                f"({max(budget_left, 0)} s left; this clip needs {billed_seconds} s).",
+                f"({max(budget_left, 0)} s left; {cost}).",
                 retry_at=windows.month_end,
             )
 
     @staticmethod
     def _check_window(
         name: str, used: int, granted: int, limit: Limit, needed: int, resets_at: float,
-        label: str,
+        label: str, cost: str,
     ) -> None:
         left = limit.value + granted - used
         if needed > left:
             raise EditRefused(
                 f"{name}_quota",
                 f"You have {max(left, 0)} s of editing left {label} (limit {limit.value} s); "
-                f"this clip is billed as {needed} s.",
+                f"{cost}.",
                 retry_at=resets_at,
             )

@@ -67,11 +67,18 @@ class Tracker:
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="job-tracker")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop starting work; give running actions `grace_s` to finish, then cancel them.
+
+        A delivery cut between posting and recording would be posted again after the
+        restart, so actions get a chance to complete; whatever is cut is resumed later.
+        """
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
-        # In-flight actions finish their current database write; the rest is resumed later.
+        running = list(self._actions)
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
         for action in list(self._actions):
             action.cancel()
         await asyncio.gather(*self._actions, return_exceptions=True)
@@ -307,11 +314,12 @@ class Tracker:
             )
             return
         now = d.clock()
-        await d.jobs.transition(
+        delivered = await d.jobs.transition(
             job.id, JobState.DELIVERED, expected={JobState.ARCHIVED}, now=now,
             delivered_message_id=message_id, delivered_at=now, next_delivery_at=None,
             delivery_attempts=job.delivery_attempts + 1,
         )
+        await d.notifier.progress(delivered)  # the status message now says "Done"
         if d.metrics is not None and job.completed_at is not None:
             d.metrics.observe_delivery_delay(now - job.completed_at)
         log.info("job delivered job=%d message=%d", job.id, message_id)

@@ -106,3 +106,11 @@ def test_most_generous_role_wins_and_user_override_beats_roles() -> None:
 def test_overrides_never_exceed_the_operator_ceiling() -> None:
     guild = GuildSettings(guild_id=1, daily_seconds=99999)
     assert QuotaPolicy(DEFAULTS).limits(snapshot(guild=guild)).daily.value == 3600
+
+
+def test_the_check_before_download_speaks_of_the_minimum_cost() -> None:
+    with pytest.raises(EditRefused) as caught:
+        QuotaPolicy(DEFAULTS).check(
+            snapshot(used_today=59), channel_id=5, billed_seconds=3, now=NOW, estimate=True
+        )
+    assert "an edit costs at least 3 s" in caught.value.reason

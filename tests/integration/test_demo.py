@@ -1,0 +1,75 @@
+"""The demo end to end: three real child processes, a delivered video, nothing left running."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from sandbox.demo import SCENARIOS, DemoError, DemoResult, run_demo
+from sandbox.demo.scenarios import Scenario
+from sandbox.demo.session import Demo
+from sandbox.media_samples import probe_video
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def entries(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir())
+
+
+def assert_all_gone(pids: list[int]) -> None:
+    assert pids, "the demo started no processes"
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)  # each child led its own process group; nothing of it remains
+
+
+async def test_happy_demo_saves_a_playable_video_and_stops_every_process(
+    tmp_path: Path,
+) -> None:
+    out = io.StringIO()
+    result = DemoResult("happy")
+    await run_demo("happy", tmp_path / "out", out=out, result=result, workdir_parent=tmp_path)
+
+    transcript = out.getvalue()
+    [saved] = result.saved
+    assert saved == tmp_path / "out" / "kling-edit-1.mp4"
+    info = probe_video(saved)
+    assert info.duration_s > 0 and "mp4" in info.format_name
+    assert len(result.child_pids) == 3  # emulator, simulator, bot
+    assert_all_gone(result.child_pids)
+    assert result.workdir is None  # removed after a successful run
+    assert entries(tmp_path) == ["out"]
+
+    assert "Kling is thinking" in transcript  # the deferral
+    assert "(edited)" in transcript and "%" in transcript  # the progress bar moving
+    assert "your edit #1 is ready! 📎 kling-edit-1.mp4" in transcript
+    assert "bot exited cleanly on SIGTERM (code 0" in transcript
+    assert "#1 delivered" in transcript
+    assert "passed" in transcript
+
+
+async def test_a_failing_step_stops_every_process_and_says_what_was_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def stuck(demo: Demo) -> None:
+        await demo.start_bot()
+        await demo.transcript.wait_for(lambda s: None, "something that never happens", 0.2)
+
+    monkeypatch.setitem(SCENARIOS, "stuck", Scenario("stuck", "t", "s", stuck))
+    out = io.StringIO()
+    result = DemoResult("stuck")
+    with pytest.raises(DemoError, match="timed out after 0 s waiting for something that"):
+        await run_demo(
+            "stuck", tmp_path / "out", out=out, result=result, workdir_parent=tmp_path
+        )
+
+    assert len(result.child_pids) == 3
+    assert_all_gone(result.child_pids)
+    assert result.workdir is not None and (result.workdir / "bot.log").exists()
+    assert f"Logs and data were kept in {result.workdir}" in out.getvalue()
