@@ -83,12 +83,37 @@ async def write_audit(
     target: str | None,
     detail: dict[str, Any] | None,
     now: float,
-) -> None:
-    await conn.execute(
+) -> AuditEntry:
+    """Append an audit row inside the caller's transaction, so it commits with the change."""
+    cursor = await conn.execute(
         "INSERT INTO audit_log (guild_id, actor_id, action, target, detail, at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
         (guild_id, actor_id, action, target, json.dumps(detail) if detail else None, now),
     )
+    row = await cursor.fetchone()
+    assert row is not None
+    return AuditEntry.model_validate(dict(row))
+
+
+async def update_settings_in(
+    conn: aiosqlite.Connection, guild_id: int, *, now: float, changes: dict[str, Any]
+) -> GuildSettings:
+    """Upsert guild settings inside the caller's transaction; unknown columns are refused."""
+    unknown = set(changes) - set(_GUILD_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown guild settings: {sorted(unknown)}")
+    await conn.execute(
+        "INSERT INTO guild_settings (guild_id, updated_at) VALUES (?, ?)"
+        " ON CONFLICT (guild_id) DO NOTHING",
+        (guild_id, now),
+    )
+    if changes:
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        await conn.execute(
+            f"UPDATE guild_settings SET {assignments}, updated_at = ? WHERE guild_id = ?",
+            (*changes.values(), now, guild_id),
+        )
+    return await read_guild_settings(conn, guild_id)
 
 
 class GuildRepository:
@@ -103,21 +128,8 @@ class GuildRepository:
         self, guild_id: int, *, actor_id: int, action: str, now: float, **changes: Any
     ) -> GuildSettings:
         """Upsert guild settings and audit the change in the same transaction."""
-        unknown = set(changes) - set(_GUILD_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown guild settings: {sorted(unknown)}")
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO guild_settings (guild_id, updated_at) VALUES (?, ?)"
-                " ON CONFLICT (guild_id) DO NOTHING",
-                (guild_id, now),
-            )
-            if changes:
-                assignments = ", ".join(f"{name} = ?" for name in changes)
-                await conn.execute(
-                    f"UPDATE guild_settings SET {assignments}, updated_at = ? WHERE guild_id = ?",
-                    (*changes.values(), now, guild_id),
-                )
+            settings = await update_settings_in(conn, guild_id, now=now, changes=changes)
             await write_audit(
                 conn,
                 guild_id=guild_id,
@@ -127,7 +139,7 @@ class GuildRepository:
                 detail=changes,
                 now=now,
             )
-            return await read_guild_settings(conn, guild_id)
+            return settings
 
     async def blocked(self, guild_id: int, user_id: int) -> BlockedUser | None:
         async with self._db.read() as conn:

@@ -61,6 +61,7 @@ class JobSource(BaseModel):
 
     video_url: str
     video_is_user_link: bool = False
+    video_media_token: str | None = None  # "edit again": a result we archived ourselves
     image_urls: list[str] = Field(default_factory=list)
     validated: list[ValidatedInput] = Field(default_factory=list)
 
@@ -220,3 +221,26 @@ class UsageSnapshot(BaseModel):
     user_override: LimitOverride | None
     role_overrides: list[LimitOverride]
     channel_rules: dict[int, ChannelRule]
+
+
+class UsageRow(_Row):
+    """One member's spend over a period, for the moderators' leaderboard.
+
+    A job counts as billed once settled and not refunded or released afterwards;
+    `pending_seconds` are reserved by jobs still in flight.
+    """
+
+    user_id: int
+    jobs: int
+    billed_jobs: int
+    billed_seconds: int
+    credits: float
+    pending_seconds: int
+
+
+class JobFailure(_Row):
+    """A job a moderator stopped: its final row, what went back to the member, the audit."""
+
+    job: Job
+    refunded_seconds: int
+    audit: AuditEntry

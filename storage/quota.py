@@ -7,9 +7,15 @@ from collections.abc import Callable, Sequence
 import aiosqlite
 
 from storage.database import Database
-from storage.guilds import read_blocked, read_channel_rules, read_guild_settings, read_overrides
+from storage.guilds import (
+    read_blocked,
+    read_channel_rules,
+    read_guild_settings,
+    read_overrides,
+    write_audit,
+)
 from storage.jobs import transition_in
-from storage.models import Job, JobState, LedgerEntry, LedgerKind, UsageSnapshot
+from storage.models import AuditEntry, Job, JobState, LedgerEntry, LedgerKind, UsageSnapshot
 
 # A job's refund/release/settle entries count at the time of its reservation, so a
 # refund issued after midnight gives back yesterday's seconds, not today's.
@@ -32,6 +38,11 @@ async def _scalar(conn: aiosqlite.Connection, sql: str, params: Sequence[object]
 async def _user_usage(conn: aiosqlite.Connection, guild_id: int, user_id: int, since: float) -> int:
     sql = _JOB_USAGE.format(user_clause="AND reservation.user_id = ?")
     return int(await _scalar(conn, sql, (guild_id, user_id, since)))
+
+
+async def guild_usage_in(conn: aiosqlite.Connection, guild_id: int, since: float) -> int:
+    """Net billed seconds of the guild's jobs reserved since `since` (refunds give back)."""
+    return int(await _scalar(conn, _JOB_USAGE.format(user_clause=""), (guild_id, since)))
 
 
 async def _last_reset(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> float:
@@ -64,7 +75,6 @@ async def read_snapshot(
 ) -> UsageSnapshot:
     reset_at = await _last_reset(conn, guild_id, user_id)
     day_from, month_from = max(day_start, reset_at), max(month_start, reset_at)
-    guild_sql = _JOB_USAGE.format(user_clause="")
     active = await _scalar(
         conn,
         "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state NOT IN"
@@ -82,7 +92,7 @@ async def read_snapshot(
         used_month=await _user_usage(conn, guild_id, user_id, month_from),
         granted_today=await _granted(conn, guild_id, user_id, day_from),
         granted_month=await _granted(conn, guild_id, user_id, month_from),
-        guild_used_month=int(await _scalar(conn, guild_sql, (guild_id, month_start))),
+        guild_used_month=await guild_usage_in(conn, guild_id, month_start),
         active_jobs=int(active),
         last_submit_at=last_submit or None,
         blocked=await read_blocked(conn, guild_id, user_id),
@@ -126,6 +136,31 @@ async def _has_closing_entry(conn: aiosqlite.Connection, job_id: int) -> bool:
         (job_id,),
     )
     return await cursor.fetchone() is not None
+
+
+async def refund_in(
+    conn: aiosqlite.Connection, job: Job, *, now: float, actor_id: int | None, note: str | None
+) -> int:
+    """Give a job's reserved seconds back unless they already were; returns the seconds.
+
+    Unlike `close_job`, this refunds a settled job too: a moderator who stops a job the
+    member never received decides the member should not pay for it. The unique
+    (job_id, kind) index makes a second refund impossible even if a caller slips.
+    """
+    reserved = await _reserved_seconds(conn, job.id)
+    if reserved is None:
+        return 0
+    cursor = await conn.execute(
+        "SELECT 1 FROM quota_ledger WHERE job_id = ? AND kind IN ('refund', 'release')",
+        (job.id,),
+    )
+    if await cursor.fetchone() is not None:
+        return 0
+    await _add_entry(
+        conn, guild_id=job.guild_id, user_id=job.user_id, kind=LedgerKind.REFUND,
+        seconds=-reserved, now=now, job_id=job.id, actor_id=actor_id, note=note,
+    )
+    return reserved
 
 
 class QuotaRepository:
@@ -243,7 +278,9 @@ class QuotaRepository:
         actor_id: int,
         now: float,
         note: str | None = None,
-    ) -> None:
+        audit: bool = False,
+    ) -> AuditEntry | None:
+        """Add one-off allowance; with `audit`, the audit row commits with the grant."""
         async with self._db.transaction() as conn:
             await _add_entry(
                 conn,
@@ -255,8 +292,17 @@ class QuotaRepository:
                 actor_id=actor_id,
                 note=note,
             )
+            if not audit:
+                return None
+            return await write_audit(
+                conn, guild_id=guild_id, actor_id=actor_id, action="user.grant",
+                target=f"user:{user_id}", detail={"seconds": seconds, "note": note}, now=now,
+            )
 
-    async def reset(self, guild_id: int, user_id: int, *, actor_id: int, now: float) -> None:
+    async def reset(
+        self, guild_id: int, user_id: int, *, actor_id: int, now: float, audit: bool = False
+    ) -> AuditEntry | None:
+        """Hide earlier usage from the member's windows; with `audit`, audited atomically."""
         async with self._db.transaction() as conn:
             await _add_entry(
                 conn,
@@ -267,6 +313,16 @@ class QuotaRepository:
                 now=now,
                 actor_id=actor_id,
             )
+            if not audit:
+                return None
+            return await write_audit(
+                conn, guild_id=guild_id, actor_id=actor_id, action="user.reset",
+                target=f"user:{user_id}", detail=None, now=now,
+            )
+
+    async def guild_used(self, guild_id: int, since: float) -> int:
+        async with self._db.read() as conn:
+            return await guild_usage_in(conn, guild_id, since)
 
     async def entries_for_job(self, job_id: int) -> list[LedgerEntry]:
         async with self._db.read() as conn:
