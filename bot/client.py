@@ -16,7 +16,7 @@ from cogs.notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.edit", "cogs.account")
+EXTENSIONS = ("cogs.edit", "cogs.account", "cogs.admin")
 
 
 class KlingTree(app_commands.CommandTree[discord.Client]):
@@ -34,7 +34,7 @@ class KlingTree(app_commands.CommandTree[discord.Client]):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
     ) -> None:
         if isinstance(error, app_commands.CheckFailure):
-            text = "You are not allowed to use this command here."
+            text = str(error) or "You are not allowed to use this command here."
         else:
             reference = uuid.uuid4().hex[:8]
             log.error(

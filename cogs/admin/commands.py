@@ -1,0 +1,430 @@
+"""/kling-admin: the moderators' surface over AdminService. Thin: parse, call, render."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.admin.errors import AdminRefused
+from bot.admin.models import Change
+from bot.admin.service import AdminService
+from bot.jobs.notifier import ArchivedResult
+from cogs.admin import render
+from storage.models import AuditEntry, JobState
+
+if TYPE_CHECKING:
+    from bot.client import KlingBot
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Seconds = app_commands.Range[int, 0, 10_000_000]
+QUIET = discord.AllowedMentions.none()
+
+
+class ModeratorOnly(app_commands.CheckFailure):
+    def __init__(self) -> None:
+        super().__init__(
+            "Only moderators can use /kling-admin: you need Manage Server or the server's "
+            "moderator role."
+        )
+
+
+class LogChannelMirror:
+    """Copies each audit entry to the server's log channel, if one is set."""
+
+    def __init__(self, bot: KlingBot) -> None:
+        self.bot = bot
+
+    async def mirror(self, entry: AuditEntry, channel_id: int) -> None:
+        text = f"🛡️ <@{entry.actor_id}> · `{entry.action}`" + (
+            f" · {entry.target}" if entry.target else ""
+        )
+        await self.bot.get_partial_messageable(channel_id, guild_id=entry.guild_id).send(
+            text, allowed_mentions=QUIET
+        )
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class AdminCog(
+    commands.GroupCog,
+    group_name="kling-admin",
+    group_description="Moderators: limits, members, channels, jobs and usage of video edits",
+):
+    limits = app_commands.Group(name="limits", description="Server-wide default limits")
+    budget = app_commands.Group(name="budget", description="The server's monthly budget")
+    user = app_commands.Group(name="user", description="One member's usage, limits and access")
+    role = app_commands.Group(name="role", description="Limits for members with a role")
+    channels = app_commands.Group(name="channels", description="Where /edit may be used")
+    jobs = app_commands.Group(name="jobs", description="Inspect and fix edits")
+    log_channel = app_commands.Group(name="log-channel", description="Mirror admin actions")
+    moderator_role = app_commands.Group(
+        name="moderator-role", description="A role that may use these commands"
+    )
+
+    def __init__(self, bot: KlingBot) -> None:
+        self.bot = bot
+        self._service: AdminService | None = None
+
+    @property
+    def service(self) -> AdminService:
+        # Built on first use: the cog loads before the services start in setup_hook.
+        if self._service is None:
+            services = self.bot.services
+            if services is None:
+                raise AdminRefused("The bot is still starting; try again in a moment.")
+            self._service = AdminService(
+                services.db,
+                services.config.quota,
+                input_grace_s=services.config.input_grace_s,
+                mirror=LogChannelMirror(self.bot),
+            )
+        return self._service
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        member = interaction.user
+        if not isinstance(member, discord.Member) or interaction.guild_id is None:
+            raise ModeratorOnly()
+        allowed = await self.service.is_moderator(
+            interaction.guild_id,
+            [role.id for role in member.roles],
+            member.guild_permissions.manage_guild,
+        )
+        if not allowed:
+            raise ModeratorOnly()
+        return True
+
+    async def _reply(
+        self,
+        interaction: discord.Interaction,
+        work: Awaitable[T],
+        describe: Callable[[T], str] | None = None,
+    ) -> None:
+        """Run one service call and answer ephemerally with its text or its refusal."""
+        try:
+            result = await work
+        except AdminRefused as refusal:
+            await interaction.response.send_message(f"❌ {refusal}", ephemeral=True)
+            return
+        if describe is not None:
+            text = describe(result)
+        elif isinstance(result, Change):
+            text = result.message
+        else:
+            raise TypeError(f"no text for {type(result).__name__}")
+        await interaction.response.send_message(
+            render.clip(text), ephemeral=True, allowed_mentions=QUIET
+        )
+
+    @staticmethod
+    def _ids(interaction: discord.Interaction) -> tuple[int, int]:
+        return interaction.guild_id or 0, interaction.user.id
+
+    # --- limits and budget -----------------------------------------------------------
+
+    @limits.command(name="show", description="Show the limits in force and the ceilings")
+    async def limits_show(self, interaction: discord.Interaction) -> None:
+        guild_id, _ = self._ids(interaction)
+        await self._reply(interaction, self.service.limits_show(guild_id), render.limits_text)
+
+    @limits.command(name="set", description="Change the server's default limits")
+    @app_commands.describe(
+        daily_seconds="Billed seconds per member per day",
+        monthly_seconds="Per member per month",
+        max_concurrent="Edits one member may run at once",
+        cooldown_seconds="Pause between edits",
+    )
+    async def limits_set(
+        self,
+        interaction: discord.Interaction,
+        daily_seconds: Seconds | None = None,
+        monthly_seconds: Seconds | None = None,
+        max_concurrent: Seconds | None = None,
+        cooldown_seconds: Seconds | None = None,
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(
+            interaction,
+            self.service.limits_set(
+                guild_id,
+                actor,
+                daily_seconds=daily_seconds,
+                monthly_seconds=monthly_seconds,
+                max_concurrent=max_concurrent,
+                cooldown_seconds=cooldown_seconds,
+            ),
+        )
+
+    @budget.command(name="set", description="Cap the billed seconds the whole server may use")
+    @app_commands.describe(monthly_seconds="Billed seconds per calendar month for everyone")
+    async def budget_set(self, interaction: discord.Interaction, monthly_seconds: Seconds) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.budget_set(guild_id, actor, monthly_seconds))
+
+    # --- members and roles ---------------------------------------------------------------
+
+    @user.command(name="show", description="A member's usage, limits, jobs and block state")
+    @app_commands.describe(member="The member to inspect")
+    async def user_show(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        guild_id, _ = self._ids(interaction)
+        roles = [role.id for role in member.roles]
+        await self._reply(
+            interaction, self.service.user_show(guild_id, member.id, roles), render.user_text
+        )
+
+    @user.command(name="limit", description="Set a member's personal limits (empty clears)")
+    @app_commands.describe(
+        member="The member", daily_seconds="Per day", monthly_seconds="Per month"
+    )
+    async def user_limit(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        daily_seconds: Seconds | None = None,
+        monthly_seconds: Seconds | None = None,
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(
+            interaction,
+            self.service.user_limit(
+                guild_id,
+                actor,
+                member.id,
+                daily_seconds=daily_seconds,
+                monthly_seconds=monthly_seconds,
+            ),
+        )
+
+    @user.command(name="grant", description="Give a member extra seconds today and this month")
+    @app_commands.describe(member="The member", seconds="Extra billed seconds")
+    async def user_grant(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        seconds: app_commands.Range[int, 1, 10_000_000],
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.user_grant(guild_id, actor, member.id, seconds))
+
+    @user.command(name="reset", description="Forget a member's usage so far")
+    @app_commands.describe(member="The member")
+    async def user_reset(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.user_reset(guild_id, actor, member.id))
+
+    @user.command(name="block", description="Stop a member from using /edit")
+    @app_commands.describe(member="The member", reason="Shown to the member")
+    async def user_block(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        reason: app_commands.Range[str, 1, 300] | None = None,
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.user_block(guild_id, actor, member.id, reason))
+
+    @user.command(name="unblock", description="Let a blocked member use /edit again")
+    @app_commands.describe(member="The member")
+    async def user_unblock(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.user_unblock(guild_id, actor, member.id))
+
+    @role.command(name="limit", description="Limits for a role; the most generous role wins")
+    @app_commands.describe(role="The role", daily_seconds="Per day", monthly_seconds="Per month")
+    async def role_limit(
+        self,
+        interaction: discord.Interaction,
+        role: discord.Role,
+        daily_seconds: Seconds | None = None,
+        monthly_seconds: Seconds | None = None,
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(
+            interaction,
+            self.service.role_limit(
+                guild_id,
+                actor,
+                role.id,
+                daily_seconds=daily_seconds,
+                monthly_seconds=monthly_seconds,
+            ),
+        )
+
+    @role.command(name="clear", description="Remove a role's limits")
+    @app_commands.describe(role="The role")
+    async def role_clear(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.role_clear(guild_id, actor, role.id))
+
+    # --- channels ------------------------------------------------------------------------
+
+    @channels.command(name="allow", description="Allow /edit in a channel (limits it to the list)")
+    @app_commands.describe(channel="The channel")
+    async def channels_allow(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.channels_allow(guild_id, actor, channel.id))
+
+    @channels.command(name="deny", description="Refuse /edit in a channel")
+    @app_commands.describe(channel="The channel")
+    async def channels_deny(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.channels_deny(guild_id, actor, channel.id))
+
+    @channels.command(name="remove", description="Take a channel off the allow and deny lists")
+    @app_commands.describe(channel="The channel")
+    async def channels_remove(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.channels_remove(guild_id, actor, channel.id))
+
+    @channels.command(name="list", description="Where /edit may be used")
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        guild_id, _ = self._ids(interaction)
+        await self._reply(interaction, self.service.channels_list(guild_id), render.channels_text)
+
+    # --- jobs ----------------------------------------------------------------------------
+
+    @jobs.command(name="list", description="Recent edits, optionally by state or member")
+    @app_commands.describe(state="Only jobs in this state", member="Only this member's jobs")
+    async def jobs_list(
+        self,
+        interaction: discord.Interaction,
+        state: Literal[
+            "submitted",
+            "submission_unknown",
+            "downloading",
+            "archived",
+            "delivered",
+            "failed",
+            "rejected",
+        ]
+        | None = None,
+        member: discord.Member | None = None,
+    ) -> None:
+        guild_id, _ = self._ids(interaction)
+        listing = self.service.jobs_list(
+            guild_id, state=state, user_id=member.id if member else None
+        )
+        await self._reply(interaction, listing, render.jobs_text)
+
+    @jobs.command(name="redeliver", description="Post a job's archived video again")
+    @app_commands.describe(job="The job number")
+    async def jobs_redeliver(
+        self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        try:
+            redelivery = await self.service.jobs_redeliver(guild_id, actor, job)
+        except AdminRefused as refusal:
+            await interaction.response.send_message(f"❌ {refusal}", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        services, notifier = self.bot.services, self.bot.notifier
+        assert services is not None and notifier is not None
+        media = redelivery.media
+        await notifier.result_ready(
+            redelivery.job,
+            ArchivedResult(
+                media=media,
+                path=services.store.path_of(media),
+                public_url=services.store.public_url(media),
+                expires_at=media.expires_at,
+            ),
+        )
+        await interaction.followup.send(redelivery.message, ephemeral=True)
+
+    @jobs.command(name="fail", description="Stop tracking a stuck job and refund its seconds")
+    @app_commands.describe(job="The job number", reason="Shown to the member")
+    async def jobs_fail(
+        self,
+        interaction: discord.Interaction,
+        job: app_commands.Range[int, 1],
+        reason: app_commands.Range[str, 1, 300],
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        try:
+            failed = await self.service.jobs_fail(guild_id, actor, job, reason)
+        except AdminRefused as refusal:
+            await interaction.response.send_message(f"❌ {refusal}", ephemeral=True)
+            return
+        await interaction.response.send_message(
+            failed.message, ephemeral=True, allowed_mentions=QUIET
+        )
+        if self.bot.notifier is not None and failed.job.state is JobState.FAILED:
+            await self.bot.notifier.failed(failed.job)
+
+    # --- reports and switches ------------------------------------------------------------
+
+    @app_commands.command(name="usage", description="Who spent what, with a CSV of every job")
+    @app_commands.describe(period="The calendar period (UTC); default: this month")
+    async def usage(
+        self,
+        interaction: discord.Interaction,
+        period: Literal["day", "week", "month"] | None = None,
+    ) -> None:
+        guild_id, _ = self._ids(interaction)
+        try:
+            report = await self.service.usage(guild_id, period)
+        except AdminRefused as refusal:
+            await interaction.response.send_message(f"❌ {refusal}", ephemeral=True)
+            return
+        csv_file = discord.File(io.BytesIO(report.csv_text.encode()), report.csv_filename)
+        await interaction.response.send_message(
+            render.usage_text(report), file=csv_file, ephemeral=True, allowed_mentions=QUIET
+        )
+
+    @app_commands.command(name="pause", description="Stop all new edits on this server")
+    @app_commands.describe(reason="Shown to members who try /edit")
+    async def pause(
+        self,
+        interaction: discord.Interaction,
+        reason: app_commands.Range[str, 1, 300] | None = None,
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.pause(guild_id, actor, reason))
+
+    @app_commands.command(name="resume", description="Allow new edits again")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.resume(guild_id, actor))
+
+    @app_commands.command(name="audit", description="The latest admin actions")
+    @app_commands.describe(limit="How many (default 20)")
+    async def audit(
+        self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 50] = 20
+    ) -> None:
+        guild_id, _ = self._ids(interaction)
+        await self._reply(interaction, self.service.audit(guild_id, limit), render.audit_text)
+
+    @log_channel.command(name="set", description="Mirror admin actions to a channel (empty: off)")
+    @app_commands.describe(channel="The log channel; leave empty to stop mirroring")
+    async def log_channel_set(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(
+            interaction,
+            self.service.log_channel_set(guild_id, actor, channel.id if channel else None),
+        )
+
+    @moderator_role.command(name="set", description="A role whose members may use /kling-admin")
+    @app_commands.describe(role="The moderator role; leave empty to remove it")
+    async def moderator_role_set(
+        self, interaction: discord.Interaction, role: discord.Role | None = None
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(
+            interaction, self.service.moderator_role_set(guild_id, actor, role.id if role else None)
+        )

@@ -1,0 +1,106 @@
+"""Text for moderators: what each /kling-admin view looks like in Discord."""
+
+from __future__ import annotations
+
+from bot.admin.models import AuditPage, ChannelsView, JobList, LimitsView, UsageReport, UserReport
+from bot.jobs.policy import Limit
+
+MAX_CHARS = 1900  # Discord's 2000 minus room for a footer
+
+
+def _limit(name: str, limit: Limit, unit: str = " s") -> str:
+    return f"{name}: **{limit.value}{unit}** ({limit.source})"
+
+
+def _seconds(value: int | None) -> str:
+    return "—" if value is None else f"{value} s"
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
+
+
+def limits_text(view: LimitsView) -> str:
+    e, c = view.effective, view.ceilings
+    lines = [
+        "**Server limits in force** (members without a role tier or personal limit)",
+        _limit("Daily", e.daily) + f" · ceiling {c.daily_seconds} s",
+        _limit("Monthly", e.monthly) + f" · ceiling {c.monthly_seconds} s",
+        _limit("Running at once", e.max_concurrent, "") + f" · ceiling {c.max_concurrent}",
+        _limit("Cooldown", e.cooldown_s),
+        f"Monthly budget: **{view.budget.budget.value} s**, {view.budget.spent_month} s spent, "
+        f"{view.budget.remaining} s left, resets <t:{int(view.budget.resets_at)}:R>",
+    ]
+    if view.settings.paused:
+        lines.append(f"⏸️ Paused: {view.settings.pause_reason or 'no reason given'}")
+    for tier in view.role_tiers:
+        lines.append(
+            f"Role <@&{tier.subject_id}>: daily {_seconds(tier.daily_seconds)}, "
+            f"monthly {_seconds(tier.monthly_seconds)}"
+        )
+    return clip("\n".join(lines))
+
+
+def user_text(report: UserReport) -> str:
+    lines = [f"**<@{report.user_id}>**"]
+    for label, window in (("Today", report.today), ("This month", report.month)):
+        lines.append(
+            f"{label}: {window.used} s used, {window.granted} s granted, {window.left} s left "
+            f"of {window.limit.value} s ({window.limit.source})"
+            f" · resets <t:{int(window.resets_at)}:R>"
+        )
+    lines.append(f"Running: {report.active_jobs} of {report.limits.max_concurrent.value}")
+    if report.cooldown_until:
+        lines.append(f"Cooldown until <t:{int(report.cooldown_until)}:T>")
+    if report.blocked:
+        lines.append(
+            f"🚫 Blocked by <@{report.blocked.blocked_by}>: {report.blocked.reason or '—'}"
+        )
+    for job in report.recent_jobs:
+        lines.append(f"#{job.id} · {job.state.value} · <t:{int(job.created_at)}:R>")
+    return clip("\n".join(lines))
+
+
+def channels_text(view: ChannelsView) -> str:
+    allowed = ", ".join(f"<#{c}>" for c in view.allowed) or "every channel"
+    denied = ", ".join(f"<#{c}>" for c in view.denied) or "none"
+    return f"Allowed: {allowed}\nDenied: {denied}"
+
+
+def jobs_text(listing: JobList) -> str:
+    if not listing.jobs:
+        return "No jobs match."
+    return clip(
+        "\n".join(
+            f"#{job.id} · {job.state.value} · <@{job.user_id}> · {job.billed_seconds or 0} s"
+            f"{' · ' + job.error_code if job.error_code else ''} · <t:{int(job.created_at)}:R>"
+            for job in listing.jobs
+        )
+    )
+
+
+def usage_text(report: UsageReport) -> str:
+    lines = [
+        f"**Usage this {report.period.value}**: {report.job_count} jobs, "
+        f"{report.total_billed_seconds} s billed, {report.total_credits:.0f} credits"
+    ]
+    for rank, row in enumerate(report.rows[:15], start=1):
+        lines.append(
+            f"{rank}. <@{row.user_id}> · {row.billed_seconds} s · {row.credits:.0f} credits · "
+            f"{row.billed_jobs}/{row.jobs} jobs billed"
+            + (f" · {row.pending_seconds} s pending" if row.pending_seconds else "")
+        )
+    return clip("\n".join(lines))
+
+
+def audit_text(page: AuditPage) -> str:
+    if not page.entries:
+        return "No admin actions yet."
+    return clip(
+        "\n".join(
+            f"<t:{int(e.at)}:f> · <@{e.actor_id}> · `{e.action}`"
+            + (f" · {e.target}" if e.target else "")
+            + (f" · {e.detail}" if e.detail else "")
+            for e in page.entries
+        )
+    )
