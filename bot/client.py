@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import discord
 from discord import app_commands
@@ -12,6 +11,7 @@ from discord.ext import commands
 from bot.jobs.config import EngineConfig
 from bot.services import Services
 from bot.settings import Settings
+from cogs.errors import answer_privately, apologise
 from cogs.notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
@@ -35,24 +35,10 @@ class KlingTree(app_commands.CommandTree[discord.Client]):
     ) -> None:
         if isinstance(error, app_commands.CheckFailure):
             text = str(error) or "You are not allowed to use this command here."
-        else:
-            reference = uuid.uuid4().hex[:8]
-            log.error(
-                "command failed ref=%s command=%s", reference,
-                interaction.command.qualified_name if interaction.command else "?",
-                exc_info=error,
-            )
-            text = (
-                f"Something went wrong on our side (reference `{reference}`). Nothing was "
-                "charged; please try again."
-            )
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException:
-            log.warning("could not tell the member about an error (interaction expired?)")
+            await answer_privately(interaction, text)
+            return
+        command = interaction.command.qualified_name if interaction.command else "?"
+        await apologise(interaction, error, f"command {command}")
 
 
 class KlingBot(commands.Bot):
@@ -98,6 +84,11 @@ class KlingBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
             log.info("commands synced to dev guild=%d", self.settings.dev_guild_id)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        from cogs.views import answer_stale_form
+
+        await answer_stale_form(interaction)
 
     async def close(self) -> None:
         if self.services is not None:

@@ -9,7 +9,7 @@ from discord.ext import commands
 from bot.jobs.errors import EditRefused
 from bot.jobs.models import EditRequest, InputFile
 from cogs.render import refusal_text
-from cogs.submit import permission_notes, role_ids, run_edit
+from cogs.submit import parent_channel_id, permission_notes, role_ids, run_edit
 from cogs.views import PromptModal
 
 VIDEO_EXTENSIONS = (".mp4", ".mov")
@@ -85,6 +85,7 @@ class EditCog(commands.Cog):
         images = [_attachment(a) for a in (image1, image2, image3, image4) if a is not None]
         request = EditRequest(
             guild_id=interaction.guild_id or 0, channel_id=interaction.channel_id or 0,
+            rules_channel_id=parent_channel_id(interaction),
             user_id=interaction.user.id, role_ids=role_ids(interaction), prompt=prompt,
             keep_audio=keep_audio, video=video_input, video_is_user_link=is_link, images=images,
         )
@@ -105,6 +106,7 @@ class EditCog(commands.Cog):
             return
         request = EditRequest(
             guild_id=interaction.guild_id or 0, channel_id=interaction.channel_id or 0,
+            rules_channel_id=parent_channel_id(interaction),
             user_id=interaction.user.id, role_ids=role_ids(interaction), prompt="(pending)",
             video=_attachment(clips[0]),
         )

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal
 
 import discord
 
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, StatusRefs
-from cogs.render import safe_prompt, status_text, thread_name
+from cogs.render import charge_text, safe_prompt, status_text, thread_name
 from cogs.views import result_view
 from storage.models import Job, JobState
 
@@ -37,38 +38,75 @@ def only_user(user_id: int) -> discord.AllowedMentions:
 
 
 class StatusEditor:
-    """Coalesces progress edits: at most one edit per job per interval, always the latest."""
+    """Coalesces progress edits per channel, so a busy channel never floods Discord.
 
-    def __init__(self, interval: float, edit: Callable[[Job], object]) -> None:
+    A channel shares one message rate limit (5 per 5 s) between new status messages,
+    results and edits. Edits in one channel therefore go one at a time, each showing a job's
+    latest state, jobs taking turns, and at least `interval` after the previous edit or
+    status message posted there: new members' status messages come first, and however many
+    edits are due, a new message waits behind at most one.
+    """
+
+    def __init__(self, interval: float, edit: Callable[[Job], Awaitable[object]]) -> None:
         self.interval = interval
         self._edit = edit
-        self._pending: dict[int, Job] = {}
+        self._pending: dict[int, dict[int, Job]] = {}  # channel id -> job id -> latest
         self._workers: dict[int, asyncio.Task[None]] = {}
+        self._in_flight: dict[int, asyncio.Event] = {}  # job id -> set when its edit ends
+        self._last_write: dict[int, float] = {}  # channel id -> loop time of our last write
+
+    def posted(self, channel_id: int) -> None:
+        """We just posted a message in the channel: edits there wait an interval more."""
+        now = asyncio.get_running_loop().time()
+        if len(self._last_write) > 1000:  # forget quiet channels
+            self._last_write = {
+                c: t for c, t in self._last_write.items() if now - t < self.interval
+            }
+        self._last_write[channel_id] = now
 
     def submit(self, job: Job) -> None:
-        self._pending[job.id] = job
-        if job.id not in self._workers:
-            self._workers[job.id] = asyncio.create_task(self._drain(job.id))
+        # A job already waiting keeps its place in the line and gets the newer text.
+        self._pending.setdefault(job.channel_id, {})[job.id] = job
+        if job.channel_id not in self._workers:
+            self._workers[job.channel_id] = asyncio.create_task(self._drain(job.channel_id))
 
     def forget(self, job_id: int) -> None:
-        """A final edit supersedes anything queued."""
-        self._pending.pop(job_id, None)
-        worker = self._workers.pop(job_id, None)
-        if worker is not None:
-            worker.cancel()
+        """Drop the job's queued edit (a final edit is coming)."""
+        for queue in self._pending.values():
+            queue.pop(job_id, None)
 
-    async def _drain(self, job_id: int) -> None:
+    async def settle(self, job_id: int) -> None:
+        """Forget the job and wait for its edit in flight, so the final edit lands last."""
+        self.forget(job_id)
+        in_flight = self._in_flight.get(job_id)
+        if in_flight is not None:
+            await in_flight.wait()
+
+    async def _drain(self, channel_id: int) -> None:
         try:
-            while job_id in self._pending:
-                job = self._pending.pop(job_id)
+            loop = asyncio.get_running_loop()
+            queue = self._pending.get(channel_id, {})
+            while queue:
+                # Rate limiting, not synchronisation: updates meanwhile are merged.
+                wait = self._last_write.get(channel_id, -math.inf) + self.interval - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue  # the job may have been settled meanwhile
+                job_id = next(iter(queue))
+                job = queue.pop(job_id)
+                done = self._in_flight[job_id] = asyncio.Event()
                 try:
-                    await self._edit(job)  # type: ignore[misc]
+                    await self._edit(job)
                 except discord.HTTPException as error:
                     log.warning("status edit failed job=%d status=%s", job_id, error.status)
-                # Rate limiting, not synchronisation: later updates wait and are merged.
-                await asyncio.sleep(self.interval)
+                finally:
+                    self._in_flight.pop(job_id, None)
+                    done.set()
+                    self._last_write[channel_id] = loop.time()
         finally:
-            self._workers.pop(job_id, None)
+            self._workers.pop(channel_id, None)
+            if not self._pending.get(channel_id):
+                self._pending.pop(channel_id, None)
 
     async def close(self) -> None:
         workers = list(self._workers.values())
@@ -105,7 +143,7 @@ class DiscordNotifier:
         )
 
     async def _final_status(self, job: Job) -> None:
-        self.editor.forget(job.id)
+        await self.editor.settle(job.id)
         try:
             await self._edit_status(job)
         except discord.HTTPException as error:
@@ -131,6 +169,7 @@ class DiscordNotifier:
         message = await channel.send(
             status_text(job, self.clock()), allowed_mentions=discord.AllowedMentions.none()
         )
+        self.editor.posted(job.channel_id)
         if isinstance(self.bot.get_channel(job.channel_id), discord.Thread):
             return StatusRefs(status_message_id=message.id, thread_id=job.channel_id)
         try:
@@ -148,12 +187,39 @@ class DiscordNotifier:
         self.editor.submit(job)
 
     async def result_ready(self, job: Job, result: ArchivedResult) -> int:
+        # "Done" first: the engine records the delivery right after the post, so nothing
+        # may stand between them (a restart in that gap would post the video twice).
         await self._final_status(
             job.model_copy(update={"state": JobState.DELIVERED, "progress": 100})
         )
-        target = self._channel(job.thread_id or job.channel_id, job.guild_id)
+        try:
+            return await self._deliver(job, result)
+        except DeliveryFailed:
+            await self._final_status(job)  # not there yet: back to "Posting the result"
+            raise
+
+    async def _deliver(self, job: Job, result: ArchivedResult) -> int:
+        """Post the video in the thread, else in the channel (the thread may be closed to
+        the bot); attach it when it fits and the bot may attach, else link it."""
+        targets = list(dict.fromkeys(t for t in (job.thread_id, job.channel_id) if t))
+        for index, target_id in enumerate(targets):
+            try:
+                return await self._deliver_to(
+                    self._channel(target_id, job.guild_id), job, result
+                )
+            except DeliveryFailed as failure:
+                if failure.retryable or index == len(targets) - 1:
+                    raise
+                log.warning("delivery refused job=%d target=%d: trying the channel",
+                            job.id, target_id)
+        raise DeliveryFailed("The edit has nowhere to be posted.", retryable=False)
+
+    async def _deliver_to(
+        self, target: discord.PartialMessageable, job: Job, result: ArchivedResult
+    ) -> int:
         mention = f"<@{job.user_id}>"
         view = result_view(job.id)
+        why = "Too large to attach here"
         if result.media.size_bytes <= self._upload_limit(job.guild_id):
             try:
                 message = await target.send(
@@ -166,11 +232,17 @@ class DiscordNotifier:
                 if error.code not in (_MISSING_PERMISSIONS, _TOO_LARGE):
                     raise _delivery_failure(error) from error
                 log.info("attaching failed job=%d code=%s: sending a link", job.id, error.code)
-        until = f"<t:{int(result.expires_at)}:f>" if result.expires_at else "for a while"
+                if error.code == _MISSING_PERMISSIONS:
+                    why = "I can't attach files here (missing **Attach Files**)"
+        if result.expires_at:
+            expires = int(result.expires_at)
+            lifetime = f"until <t:{expires}:f> (<t:{expires}:R>)"
+        else:
+            lifetime = "for a limited time"
         try:
             message = await target.send(
                 f"{mention} your edit #{job.id} is ready: {result.public_url}\n"
-                f"-# Too large to attach here, so it is linked; the link works until {until}.",
+                f"-# {why}, so it is linked; the link works {lifetime}.",
                 view=view, allowed_mentions=only_user(job.user_id),
             )
         except discord.HTTPException as error:
@@ -180,10 +252,13 @@ class DiscordNotifier:
     async def failed(self, job: Job) -> None:
         await self._final_status(job)
         reason = job.error_message or "The edit failed."
-        await self._post_to_member(
-            job, f"<@{job.user_id}> edit #{job.id} did not work out. {reason}\n"
-            f"-# Prompt: {safe_prompt(job.prompt)}"
-        )
+        charge = charge_text(job) if job.state is JobState.FAILED else None
+        lines = [
+            f"<@{job.user_id}> edit #{job.id} did not work out. {reason}",
+            *([f"-# {charge}"] if charge else []),
+            f"-# Prompt: {safe_prompt(job.prompt)}",
+        ]
+        await self._post_to_member(job, "\n".join(lines))
 
     async def outcome_unknown(self, job: Job) -> None:
         await self.failed(job)

@@ -71,9 +71,22 @@ def status_text(job: Job, now: float) -> str:
         JobState.FAILED, JobState.REJECTED, JobState.SUBMISSION_UNKNOWN,
     ):
         lines.append(job.error_message)
-    if job.billed_seconds:
-        lines.append(f"-# Billed as {job.billed_seconds} s")
+    charge = charge_text(job)
+    if charge:
+        lines.append(f"-# {charge}")
     return "\n".join(lines)
+
+
+def charge_text(job: Job) -> str | None:
+    """What the edit costs its requester. A failure before the provider finished was
+    refunded (or released), so it must not read as billed."""
+    if not job.billed_seconds:
+        return None
+    if job.state is JobState.FAILED and job.completed_at is None:
+        return f"Nothing was charged: the {job.billed_seconds} s went back to the quota."
+    if job.state is JobState.SUBMISSION_UNKNOWN:
+        return f"{job.billed_seconds} s stay reserved until a moderator checks."
+    return f"Billed as {job.billed_seconds} s"
 
 
 def refusal_text(refusal: EditRefused) -> str:

@@ -31,6 +31,12 @@ def role_ids(interaction: discord.Interaction) -> list[int]:
     return [role.id for role in user.roles] if isinstance(user, discord.Member) else []
 
 
+def parent_channel_id(interaction: discord.Interaction) -> int | None:
+    """Inside a thread, channel rules apply to the channel the thread belongs to."""
+    channel = interaction.channel
+    return channel.parent_id if isinstance(channel, discord.Thread) else None
+
+
 def is_moderator(interaction: discord.Interaction, moderator_role_id: int | None) -> bool:
     user = interaction.user
     if not isinstance(user, discord.Member):
@@ -58,6 +64,11 @@ def permission_notes(interaction: discord.Interaction) -> list[str]:
             "I can't create threads here (missing **Create Public Threads**), so updates "
             "will appear in this channel."
         )
+    elif not in_thread and not perms.send_messages_in_threads:
+        notes.append(
+            "I can't post in threads here (missing **Send Messages in Threads**), so the "
+            "result will be posted in this channel."
+        )
     if not perms.attach_files:
         notes.append(
             "I can't attach files here (missing **Attach Files**), so the result will be a link."
@@ -80,8 +91,8 @@ async def run_edit(
     except EditRefused as refusal:
         await interaction.followup.send(refusal_text(refusal), ephemeral=True)
         return
-    if job.state is JobState.SUBMITTED:
-        text = accepted_text(job, notes)
-    else:
+    if job.state in (JobState.FAILED, JobState.REJECTED, JobState.SUBMISSION_UNKNOWN):
         text = f"❌ {job.error_message or 'The edit could not be started.'}"
+    else:
+        text = accepted_text(job, notes)
     await interaction.followup.send(text, ephemeral=True)

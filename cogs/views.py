@@ -6,31 +6,56 @@ restart without any state in memory.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 from typing import Any
 
 import discord
 
 from bot.jobs.errors import EditRefused
 from bot.jobs.models import EditRequest, InputFile
+from cogs.errors import answer_privately, apologise
 from cogs.render import refusal_text
 from cogs.submit import is_moderator, permission_notes, role_ids, run_edit, services_of
 from storage.models import Job, MediaRole
 
 PROMPT_MAX = 5000
+PROMPT_FORM_PREFIX = "kling:prompt:"
+STALE_FORM_GRACE_S = 2.5  # a live form defers at once; Discord allows 3 s
+
+
+async def answer_stale_form(interaction: discord.Interaction) -> None:
+    """A prompt form lives in memory: one opened before a restart reaches no handler, and
+    discord.py drops it silently. If nothing answered it in time, say what to do."""
+    if interaction.type is not discord.InteractionType.modal_submit or interaction.data is None:
+        return
+    if not str(interaction.data.get("custom_id", "")).startswith(PROMPT_FORM_PREFIX):
+        return
+    await asyncio.sleep(STALE_FORM_GRACE_S)
+    if not interaction.response.is_done():
+        await answer_privately(
+            interaction,
+            "This form was opened before the bot restarted, so it was lost and nothing was "
+            "started. Press the button (or use the menu) again.",
+        )
 
 
 class PromptModal(discord.ui.Modal):
     """Asks for a prompt, then runs `build(prompt)` as a new edit."""
 
     prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label="What should change?", style=discord.TextStyle.paragraph,
-        max_length=PROMPT_MAX, min_length=1,
+        label="What should change?",
+        style=discord.TextStyle.paragraph,
+        max_length=PROMPT_MAX,
+        min_length=1,
         placeholder="e.g. make it look like a snowy winter evening",
     )
 
     def __init__(self, title: str, request: EditRequest) -> None:
-        super().__init__(title=title, timeout=600)
+        super().__init__(
+            title=title, timeout=600, custom_id=f"{PROMPT_FORM_PREFIX}{secrets.token_hex(8)}"
+        )
         self.request = request
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -42,6 +67,11 @@ class PromptModal(discord.ui.Modal):
             return
         request = self.request.model_copy(update={"prompt": self.prompt.value.strip()})
         await run_edit(interaction, request, notes)
+
+    async def on_error(  # type: ignore[override]  # discord.py: Modal narrows BaseView
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
+        await apologise(interaction, error, f"modal {self.title}")
 
 
 async def _job_for(interaction: discord.Interaction, job_id: int) -> Job | None:
@@ -63,10 +93,18 @@ async def _job_for(interaction: discord.Interaction, job_id: int) -> Job | None:
 
 
 def _base_request(interaction: discord.Interaction, job: Job, video: InputFile) -> EditRequest:
+    # The buttons sit in the job's thread: the new edit belongs to the channel the first one
+    # was asked in (its channel rules apply, and it gets a thread of its own).
     return EditRequest(
-        guild_id=job.guild_id, channel_id=interaction.channel_id or job.channel_id,
-        user_id=interaction.user.id, role_ids=role_ids(interaction), prompt=job.prompt,
-        keep_audio=job.keep_audio, video=video, parent_job_id=job.id,
+        guild_id=job.guild_id,
+        channel_id=job.channel_id,
+        rules_channel_id=job.source.rules_channel_id,
+        user_id=interaction.user.id,
+        role_ids=role_ids(interaction),
+        prompt=job.prompt,
+        keep_audio=job.keep_audio,
+        video=video,
+        parent_job_id=job.id,
     )
 
 
@@ -76,7 +114,9 @@ class EditAgainButton(
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Edit again", emoji="✏️", style=discord.ButtonStyle.primary,
+                label="Edit again",
+                emoji="✏️",
+                style=discord.ButtonStyle.primary,
                 custom_id=f"kling:again:{job_id}",
             )
         )
@@ -89,6 +129,13 @@ class EditAgainButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        # Errors of dynamic items only reach a throwaway view's on_error: answer them here.
+        try:
+            await self._edit_again(interaction)
+        except Exception as error:
+            await apologise(interaction, error, f"button {self.item.custom_id}")
+
+    async def _edit_again(self, interaction: discord.Interaction) -> None:
         job = await _job_for(interaction, self.job_id)
         if job is None:
             return
@@ -110,7 +157,9 @@ class RerunButton(
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Re-run", emoji="🔁", style=discord.ButtonStyle.secondary,
+                label="Re-run",
+                emoji="🔁",
+                style=discord.ButtonStyle.secondary,
                 custom_id=f"kling:rerun:{job_id}",
             )
         )
@@ -123,13 +172,20 @@ class RerunButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self._rerun(interaction)
+        except Exception as error:
+            await apologise(interaction, error, f"button {self.item.custom_id}")
+
+    async def _rerun(self, interaction: discord.Interaction) -> None:
         job = await _job_for(interaction, self.job_id)
         if job is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         source = job.source
         request = _base_request(
-            interaction, job,
+            interaction,
+            job,
             InputFile(url=source.video_url, media_token=source.video_media_token),
         ).model_copy(
             update={

@@ -62,6 +62,7 @@ class JobSource(BaseModel):
     video_url: str
     video_is_user_link: bool = False
     video_media_token: str | None = None  # "edit again": a result we archived ourselves
+    rules_channel_id: int | None = None  # the parent channel when used inside a thread
     image_urls: list[str] = Field(default_factory=list)
     validated: list[ValidatedInput] = Field(default_factory=list)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from bot.admin.models import Period
 from bot.jobs.policy import Windows
-from storage.models import Job
+from storage.models import AuditEntry, Job
 
 CSV_HEADER = (
     "id",
@@ -20,6 +20,7 @@ CSV_HEADER = (
     "provider_task_id",
     "error_code",
 )
+AUDIT_CSV_HEADER = ("at", "actor_id", "action", "target", "detail")
 _DAY = 86_400.0
 
 
@@ -63,6 +64,19 @@ def jobs_csv(jobs: list[Job]) -> str:
                 _cell(job.provider_task_id),
                 _cell(job.error_code),
             ]
+        )
+    return buffer.getvalue()
+
+
+def audit_csv(entries: list[AuditEntry]) -> str:
+    """The audit entries as RFC 4180 text, in the order given, for a listing too long to show."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(AUDIT_CSV_HEADER)
+    for entry in entries:
+        writer.writerow(
+            [iso_utc(entry.at), entry.actor_id, entry.action, _cell(entry.target),
+             _cell(entry.detail)]
         )
     return buffer.getvalue()
 

@@ -86,7 +86,7 @@ class JobEngine:
             day_start=windows.day_start, month_start=windows.month_start,
         )
         self.policy.check(
-            snapshot, channel_id=request.channel_id,
+            snapshot, channel_id=request.rules_channel_id or request.channel_id,
             billed_seconds=self.config.min_billed_s, now=now, estimate=True,
         )
         try:
@@ -107,6 +107,7 @@ class JobEngine:
                     video_url=request.video.url,
                     video_is_user_link=request.video_is_user_link,
                     video_media_token=request.video.media_token,
+                    rules_channel_id=request.rules_channel_id,
                     image_urls=[image.url for image in request.images],
                 ),
             ),
@@ -142,7 +143,7 @@ class JobEngine:
                 await d.notifier.outcome_unknown(job)
             elif job.state is JobState.SUBMITTED:
                 if job.status_message_id is None:
-                    await self.announce(job)
+                    job = await self.announce(job)
                 # Nothing runs yet, so any lease left by the previous process is stale.
                 await d.jobs.update(job.id, now=now, next_poll_at=now)
             elif job.state is JobState.DOWNLOADING:
@@ -160,8 +161,16 @@ class JobEngine:
         await asyncio.gather(*self._background, return_exceptions=True)
 
     async def announce(self, job: Job) -> Job:
-        """Post the status message (once) and remember where it lives."""
-        refs = await self.deps.notifier.job_accepted(job)
+        """Post the status message (once) and remember where it lives.
+
+        A Discord failure here must not lose the job: it is running and billed, so the
+        result is then delivered to the channel instead.
+        """
+        try:
+            refs = await self.deps.notifier.job_accepted(job)
+        except Exception:
+            log.exception("status message failed job=%d; delivering to the channel", job.id)
+            return job
         return await self.deps.jobs.update(
             job.id, now=self.deps.clock(),
             status_message_id=refs.status_message_id, thread_id=refs.thread_id,
@@ -214,7 +223,8 @@ class JobEngine:
                 duration_s=checked.video.duration_s, role_ids=role_ids,
                 day_start=windows.day_start, month_start=windows.month_start, now=now,
                 decide=lambda snapshot: self.policy.check(
-                    snapshot, channel_id=job.channel_id, billed_seconds=billed, now=now
+                    snapshot, channel_id=job.source.rules_channel_id or job.channel_id,
+                    billed_seconds=billed, now=now,
                 ),
             )
         except MediaRejected as refusal:
@@ -248,7 +258,10 @@ class JobEngine:
             job = await self._publish(job)
         job = await self._create_task(job, interactive=interactive)
         if job.state is JobState.SUBMITTED:
-            job = await self.announce(job)
+            try:
+                job = await self.announce(job)
+            finally:
+                job = await self._start_tracking(job)
         return job
 
     async def _publish(self, job: Job) -> Job:
@@ -311,14 +324,21 @@ class JobEngine:
         now = d.clock()
         estimated = task.task_info.estimated_time if task.task_info else None
         log.info("task created job=%d task=%s estimated=%s", job.id, task.id, estimated)
-        job = await d.jobs.transition(
+        # Not due for polling yet: the status message and thread must be recorded first,
+        # or a fast provider's result would be delivered before we know where to post it.
+        return await d.jobs.transition(
             job.id, JobState.SUBMITTED, expected={JobState.SUBMITTING}, now=now,
             provider_task_id=task.id, provider_status=str(task.status), progress=task.progress,
-            estimated_time_s=estimated, submitted_at=now,
-            next_poll_at=now + first_poll_delay(
-                estimated, self.config.schedule, callbacks=self.callback_url(job) is not None
-            ),
+            estimated_time_s=estimated, submitted_at=now, next_poll_at=None,
         )
+
+    async def _start_tracking(self, job: Job) -> Job:
+        assert job.submitted_at is not None
+        first = job.submitted_at + first_poll_delay(
+            job.estimated_time_s, self.config.schedule,
+            callbacks=self.callback_url(job) is not None,
+        )
+        job = await self.deps.jobs.update(job.id, now=self.deps.clock(), next_poll_at=first)
         self._wake_scheduler()
         return job
 

@@ -14,6 +14,8 @@ class InputFile(BaseModel):
 class EditRequest(BaseModel):
     guild_id: int
     channel_id: int
+    # Channel rules apply to the parent channel when the command runs inside a thread.
+    rules_channel_id: int | None = None
     user_id: int
     role_ids: list[int] = Field(default_factory=list)
     prompt: str = Field(min_length=1, max_length=5000)

@@ -98,8 +98,11 @@ class Tracker:
             except Exception:
                 log.exception("tracker pass failed")
             delay = await self._seconds_until_next()
+            # Not asyncio.wait_for: on 3.11 it swallows a cancel that arrives as the wake
+            # event fires, and stop() would then wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self.wakeups += 1
 
     async def _seconds_until_next(self) -> float:
@@ -326,13 +329,14 @@ class Tracker:
 
     async def _give_up_delivery(self, job: Job, reason: str) -> None:
         d = self.deps
-        await d.jobs.transition(
+        job = await d.jobs.transition(
             job.id, JobState.FAILED, expected={JobState.ARCHIVED}, now=d.clock(),
             detail="delivery_failed", error_code="delivery_failed",
             error_message=f"The finished video could not be posted: {reason} "
             "A moderator can re-post it with /kling-admin jobs redeliver.",
             next_delivery_at=None,
         )
+        await d.notifier.failed(job)
 
     async def _housekeeping(self) -> None:
         await self.deps.store.remove_expired()

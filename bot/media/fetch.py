@@ -30,8 +30,10 @@ __all__ = ["FetchLimits", "FetchedFile", "UrlPolicy", "fetch_to_file"]
 _READ_CHUNK: Final = 64 * 1024
 # Chunks are batched and written (and hashed) in a worker thread per MiB. A disk write can
 # stall for a long time on a busy or network disk, so it must not run on the loop; batching
-# keeps the thread hops to ~100 for a 100 MB clip while memory per download stays ~1 MiB
-# (aiohttp stops reading the socket while we wait, so the buffer cannot grow behind us).
+# keeps the thread hops to ~100 for a 100 MB clip. One batch is written while the next one
+# is received (a second full batch waits for the first), so the network and the disk+hash
+# overlap and memory per download stays ~2 MiB (aiohttp stops reading the socket while we
+# wait, so the buffer cannot grow behind us).
 _WRITE_BATCH: Final = 1024 * 1024
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 
@@ -196,9 +198,12 @@ async def _request(
 class _PartFile:
     """A temporary file written and hashed in a worker thread, in batches.
 
+    At most one thread job runs at a time, and a batch write is not awaited when it starts:
+    the next batch is received meanwhile and waits for it (order, and the memory bound).
     Each thread job is shielded from cancellation and remembered, so :meth:`discard` can wait
     for a write that is still running before it closes and deletes the file; otherwise a
-    cancelled download could race its own cleanup and leave a stray file behind.
+    cancelled download could race its own cleanup and leave a stray file behind. A failed
+    write surfaces at the next flush or at commit.
     """
 
     def __init__(self, path: Path) -> None:
@@ -223,7 +228,7 @@ class _PartFile:
         if self._fh is None:  # empty body: _receive never opened the file
             await self.open()
         await self._flush()
-        await self._in_thread(self._finish_sync, dest)
+        await self._in_thread(self._finish_sync, dest)  # after the last write has finished
         self._committed = True
         return FetchedFile(path=dest, size=self.size, sha256=self._hash.hexdigest())
 
@@ -234,20 +239,31 @@ class _PartFile:
         await asyncio.shield(asyncio.ensure_future(self._discard()))
 
     async def _discard(self) -> None:
-        if self._inflight is not None:
-            await asyncio.wait([self._inflight])
+        inflight = self._inflight
+        if inflight is not None:
+            await asyncio.wait([inflight])
+            if not inflight.cancelled():
+                inflight.exception()  # retrieved: the download already failed for a reason
         await asyncio.to_thread(self._discard_sync)
 
     async def _flush(self) -> None:
+        """Start writing the buffered bytes; returns once the previous write has finished."""
         data, self._buffer = self._buffer, bytearray()
         if data:
-            await self._in_thread(self._write_sync, data)
+            await self._settle()
+            self._inflight = asyncio.ensure_future(asyncio.to_thread(self._write_sync, data))
+
+    async def _settle(self) -> None:
+        """Wait for the thread job in flight (if any); re-raises its error."""
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)
 
     async def _in_thread(self, fn: Callable[..., None], *args: Any) -> None:
+        await self._settle()
         self._inflight = asyncio.ensure_future(asyncio.to_thread(fn, *args))
         await asyncio.shield(self._inflight)
 
-    # Runs in worker threads, one at a time (each awaited before the next is started).
+    # Runs in worker threads, one at a time (each finished before the next is started).
     def _open_sync(self) -> None:
         self._fh = self._path.open("xb")
 

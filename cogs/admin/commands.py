@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.admin.errors import AdminRefused
 from bot.admin.models import Change
+from bot.admin.reports import audit_csv
 from bot.admin.service import AdminService
 from bot.jobs.notifier import ArchivedResult
 from cogs.admin import render
@@ -101,6 +102,37 @@ class AdminCog(
             raise ModeratorOnly()
         return True
 
+    @staticmethod
+    async def _work(interaction: discord.Interaction, work: Awaitable[T]) -> T | None:
+        """Defer, then run one service call; a refusal is answered here (and gives None).
+
+        Deferring first keeps the answer in Discord's 3 s window even when mirroring to the
+        log channel waits on its rate limit: a change that is committed but never confirmed
+        would invite the moderator to repeat it.
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            return await work
+        except AdminRefused as refusal:
+            await interaction.followup.send(
+                f"❌ {refusal}", ephemeral=True, allowed_mentions=QUIET
+            )
+            return None
+
+    @staticmethod
+    async def _send(
+        interaction: discord.Interaction, text: str, file: discord.File | None = None
+    ) -> None:
+        """The (deferred) interaction's ephemeral answer, pinging nobody."""
+        if file is None:
+            await interaction.followup.send(
+                render.clip(text), ephemeral=True, allowed_mentions=QUIET
+            )
+        else:
+            await interaction.followup.send(
+                render.clip(text), file=file, ephemeral=True, allowed_mentions=QUIET
+            )
+
     async def _reply(
         self,
         interaction: discord.Interaction,
@@ -108,10 +140,8 @@ class AdminCog(
         describe: Callable[[T], str] | None = None,
     ) -> None:
         """Run one service call and answer ephemerally with its text or its refusal."""
-        try:
-            result = await work
-        except AdminRefused as refusal:
-            await interaction.response.send_message(f"❌ {refusal}", ephemeral=True)
+        result = await self._work(interaction, work)
+        if result is None:
             return
         if describe is not None:
             text = describe(result)
@@ -119,9 +149,7 @@ class AdminCog(
             text = result.message
         else:
             raise TypeError(f"no text for {type(result).__name__}")
-        await interaction.response.send_message(
-            render.clip(text), ephemeral=True, allowed_mentions=QUIET
-        )
+        await self._send(interaction, text)
 
     @staticmethod
     def _ids(interaction: discord.Interaction) -> tuple[int, int]:
@@ -325,12 +353,11 @@ class AdminCog(
         self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
     ) -> None:
         guild_id, actor = self._ids(interaction)
-        try:
-            redelivery = await self.service.jobs_redeliver(guild_id, actor, job)
-        except AdminRefused as refusal:
-            await interaction.response.send_message(f"❌ {refusal}", ephemeral=True)
+        redelivery = await self._work(
+            interaction, self.service.jobs_redeliver(guild_id, actor, job)
+        )
+        if redelivery is None:
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         services, notifier = self.bot.services, self.bot.notifier
         assert services is not None and notifier is not None
         media = redelivery.media
@@ -343,7 +370,7 @@ class AdminCog(
                 expires_at=media.expires_at,
             ),
         )
-        await interaction.followup.send(redelivery.message, ephemeral=True)
+        await self._send(interaction, redelivery.message)
 
     @jobs.command(name="fail", description="Stop tracking a stuck job and refund its seconds")
     @app_commands.describe(job="The job number", reason="Shown to the member")
@@ -354,14 +381,10 @@ class AdminCog(
         reason: app_commands.Range[str, 1, 300],
     ) -> None:
         guild_id, actor = self._ids(interaction)
-        try:
-            failed = await self.service.jobs_fail(guild_id, actor, job, reason)
-        except AdminRefused as refusal:
-            await interaction.response.send_message(f"❌ {refusal}", ephemeral=True)
+        failed = await self._work(interaction, self.service.jobs_fail(guild_id, actor, job, reason))
+        if failed is None:
             return
-        await interaction.response.send_message(
-            failed.message, ephemeral=True, allowed_mentions=QUIET
-        )
+        await self._send(interaction, failed.message)
         if self.bot.notifier is not None and failed.job.state is JobState.FAILED:
             await self.bot.notifier.failed(failed.job)
 
@@ -375,15 +398,11 @@ class AdminCog(
         period: Literal["day", "week", "month"] | None = None,
     ) -> None:
         guild_id, _ = self._ids(interaction)
-        try:
-            report = await self.service.usage(guild_id, period)
-        except AdminRefused as refusal:
-            await interaction.response.send_message(f"❌ {refusal}", ephemeral=True)
+        report = await self._work(interaction, self.service.usage(guild_id, period))
+        if report is None:
             return
         csv_file = discord.File(io.BytesIO(report.csv_text.encode()), report.csv_filename)
-        await interaction.response.send_message(
-            render.usage_text(report), file=csv_file, ephemeral=True, allowed_mentions=QUIET
-        )
+        await self._send(interaction, render.usage_text(report), csv_file)
 
     @app_commands.command(name="pause", description="Stop all new edits on this server")
     @app_commands.describe(reason="Shown to members who try /edit")
@@ -406,7 +425,16 @@ class AdminCog(
         self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 50] = 20
     ) -> None:
         guild_id, _ = self._ids(interaction)
-        await self._reply(interaction, self.service.audit(guild_id, limit), render.audit_text)
+        page = await self._work(interaction, self.service.audit(guild_id, limit))
+        if page is None:
+            return
+        text, complete = render.audit_text(page)
+        listing = io.BytesIO(audit_csv(page.entries).encode())
+        await self._send(
+            interaction, text, None if complete else discord.File(
+                listing, f"kling-audit-{guild_id}.csv"
+            ),
+        )
 
     @log_channel.command(name="set", description="Mirror admin actions to a channel (empty: off)")
     @app_commands.describe(channel="The log channel; leave empty to stop mirroring")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.admin.models import AuditPage, ChannelsView, JobList, LimitsView, UsageReport, UserReport
 from bot.jobs.policy import Limit
+from storage.models import AuditEntry
 
 MAX_CHARS = 1900  # Discord's 2000 minus room for a footer
 
@@ -93,14 +94,27 @@ def usage_text(report: UsageReport) -> str:
     return clip("\n".join(lines))
 
 
-def audit_text(page: AuditPage) -> str:
-    if not page.entries:
-        return "No admin actions yet."
+def _audit_line(e: AuditEntry) -> str:
     return clip(
-        "\n".join(
-            f"<t:{int(e.at)}:f> · <@{e.actor_id}> · `{e.action}`"
-            + (f" · {e.target}" if e.target else "")
-            + (f" · {e.detail}" if e.detail else "")
-            for e in page.entries
-        )
+        f"<t:{int(e.at)}:f> · <@{e.actor_id}> · `{e.action}`"
+        + (f" · {e.target}" if e.target else "")
+        + (f" · {e.detail}" if e.detail else "")
     )
+
+
+def audit_text(page: AuditPage) -> tuple[str, bool]:
+    """Whole entries, newest first, as many as fit; False when some were left out (the
+    caller attaches them all as a file: a clipped listing would hide the oldest ones)."""
+    if not page.entries:
+        return "No admin actions yet.", True
+    lines: list[str] = []
+    for entry in page.entries:
+        line = _audit_line(entry)
+        if sum(len(shown) + 1 for shown in lines) + len(line) > MAX_CHARS - 80:
+            break
+        lines.append(line)
+    left_out = len(page.entries) - len(lines)
+    if left_out:
+        lines.append(f"-# {left_out} older entries did not fit: all {len(page.entries)} "
+                     "are in the attached file.")
+    return "\n".join(lines), not left_out

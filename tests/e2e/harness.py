@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
@@ -12,12 +13,14 @@ from bot.client import KlingBot
 from bot.jobs.config import EngineConfig
 from bot.settings import Settings
 from sandbox.discord_emulator import DiscordEmulator
+from sandbox.discord_emulator.interactions import InteractionRecord
 from sandbox.discord_emulator.testing import World, build_world, running_bot
 from sandbox.evolink_sim import EvolinkSimulator
 from sandbox.media_samples import make_mp4_bytes
 from tests.integration.engine_harness import API_KEY, FAST_SCHEDULE, free_port
 
 TOKEN = "test-token"
+STOP_LIMIT_S = 15.0  # the tracker alone may give running actions 5 s
 
 
 class Stack:
@@ -66,10 +69,15 @@ class Stack:
         return bot
 
     async def stop_bot(self) -> None:
+        """Close the bot as SIGTERM would; a shutdown that hangs fails the test instead."""
         if self._bot_context is not None:
-            await self._bot_context.__aexit__(None, None, None)
-            self._bot_context = None
+            context, self._bot_context = self._bot_context, None
             self.bot = None
+            try:
+                async with asyncio.timeout(STOP_LIMIT_S):
+                    await context.__aexit__(None, None, None)
+            except TimeoutError:
+                raise AssertionError(f"the bot did not shut down within {STOP_LIMIT_S} s") from None
 
     def clip(self, name: str = "clip.mp4", seconds: float = 4.0) -> Any:
         return self.emu.add_attachment(name, make_mp4_bytes(seconds), content_type="video/mp4")
@@ -78,6 +86,16 @@ class Stack:
         return await self.emu.send_slash_command(
             self.world.guild, self.world.channel, member or self.world.member, "edit", options
         )
+
+
+def text_input_id(opener: InteractionRecord) -> str:
+    """The custom_id of the (only) text input of the modal `opener` answered with."""
+    assert opener.modal is not None
+    for top in opener.modal["components"]:
+        for component in top.get("components", [top.get("component", {})]):
+            if component.get("type") == 4:
+                return str(component["custom_id"])
+    raise AssertionError(f"no text input in {opener.modal}")
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,182 @@
+"""/edit when things go wrong, seen from Discord: refusals, provider failures, mentions.
+
+Every test runs the real KlingBot against the Discord emulator and the EvoLink simulator
+over loopback and asserts what a member would see (and what they would be billed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.evolink_sim import TaskScript
+from sandbox.media_samples import make_gif, make_mp4_bytes, make_png
+from storage.models import JobState, LedgerKind
+from tests.e2e.harness import Stack, running_stack
+from tests.e2e.user_view import all_bot_messages, ephemeral_answer, ledger, pings, public_messages
+
+MB = 1_000_000
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path) as running:
+        yield running
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+def _gif_as_video(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    gif = make_gif(tmp_path / "funny.gif", 64, 64)
+    return {"video": stack.emu.add_attachment("funny.gif", gif, content_type="image/gif")}
+
+
+def _png_as_video(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    png = make_png(tmp_path / "still.png", 640, 360)
+    return {"video": stack.emu.add_attachment("still.png", png, content_type="image/png")}
+
+
+def _too_long(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    return {"video": stack.clip("long.mp4", seconds=12.0)}
+
+
+def _too_short(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    return {"video": stack.clip("short.mp4", seconds=1.5)}
+
+
+def _both_sources(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    return {"video": stack.clip(), "video_url": "https://example.com/clip.mp4"}
+
+
+def _no_source(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    return {}
+
+
+def _http_link(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    return {"video_url": f"{stack.emu.base_url.replace('https', 'http')}/clip.mp4"}
+
+
+def _declared_too_big(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    # The emulator declares an attachment's real length, so the file really is > 100 MB:
+    # a real mp4 header and zeros. The bot must refuse it from the declared size alone.
+    data = make_mp4_bytes(4.0).ljust(100 * MB + 1, b"\0")
+    return {"video": stack.emu.add_attachment("huge.mp4", data, content_type="video/mp4")}
+
+
+def _tiny_image(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    png = make_png(tmp_path / "tiny.png", 100, 100)
+    return {
+        "video": stack.clip(),
+        "image1": stack.emu.add_attachment("tiny.png", png, content_type="image/png"),
+    }
+
+
+Build = Callable[[Stack, Path], dict[str, Any]]
+# (test id, options builder, what the refusal must say, may the bot download anything?)
+REFUSALS: list[tuple[str, Build, list[str], bool]] = [
+    ("gif-as-video", _gif_as_video, ["GIF", "not a video", ".mp4 or .mov"], True),
+    ("png-as-video", _png_as_video, ["PNG", "not a video", ".mp4 or .mov"], True),
+    ("too-long", _too_long, ["12.0 s long", "3–10 s", "Trim"], True),
+    ("too-short", _too_short, ["1.5 s long", "3–10 s", "longer clip"], True),
+    ("video-and-link", _both_sources, ["exactly one clip"], False),
+    ("no-video", _no_source, ["exactly one clip"], False),
+    ("http-link", _http_link, ["https://"], False),
+    ("declared-over-100mb", _declared_too_big, ["100.1 MB", "limit is 100 MB"], False),
+    ("tiny-reference-image", _tiny_image, ["Reference image 1", "100×100", "300 px"], True),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "expected", "may_download"),
+    [case[1:] for case in REFUSALS],
+    ids=[case[0] for case in REFUSALS],
+)
+async def test_invalid_input_is_refused_privately_at_no_cost(
+    stack: Stack, tmp_path: Path, build: Build, expected: list[str], may_download: bool
+) -> None:
+    await stack.start_bot()
+    ix = await stack.edit({"prompt": "make it look like winter", **build(stack, tmp_path)})
+
+    reply = await ephemeral_answer(stack, ix)
+    assert reply.content.startswith("❌"), reply.content
+    for fragment in expected:
+        assert fragment in reply.content, (fragment, reply.content)
+    # Nobody else saw anything, nothing was billed, the provider was never called.
+    assert public_messages(stack) == []
+    assert stack.emu.threads(stack.world.channel) == []
+    assert await ledger(stack) == []
+    assert stack.sim.create_attempts == 0
+    if not may_download:  # refused from what Discord told us, before fetching a byte
+        assert stack.emu.downloads == []
+
+
+# --- mentions -----------------------------------------------------------------------------
+
+async def test_mentions_in_the_prompt_never_ping_anyone(stack: Stack) -> None:
+    emu, world = stack.emu, stack.world
+    bob = emu.create_member(world.guild.id, "bob")
+    crew = emu.create_role(world.guild.id, "crew", mentionable=True)
+    await stack.start_bot()
+    prompt = f"make it snow @everyone @here <@{bob.user.id}> <@!{bob.user.id}> <@&{crew.id}>"
+
+    ix = await stack.edit({"prompt": prompt, "video": stack.clip()})
+    reply = await ephemeral_answer(stack, ix)
+    assert "started" in reply.content
+    thread = await emu.wait_for_thread(world.channel)
+    await emu.wait_for_message(thread, lambda m: bool(m.attachments))
+
+    status = emu.messages(world.channel)[0]
+    assert "make it snow" in status.content and "everyone" in status.content  # shown as text
+    for raw in (f"<@{bob.user.id}>", f"<@!{bob.user.id}>", f"<@&{crew.id}>", "@everyone"):
+        assert raw not in status.content  # not even rendered as a (silent) mention
+    messages = all_bot_messages(stack, ix)
+    assert len(messages) >= 3  # status, delivery, ephemeral answer
+    requester = world.member.user.id
+    for message in messages:
+        seen = pings(message)
+        assert not seen["everyone"] and seen["roles"] == [], (message.content, seen)
+        assert set(seen["users"]) <= {requester}, (message.content, seen)
+    assert pings(status)["users"] == []
+    delivered = [m for m in messages if m.attachments]
+    assert [pings(m)["users"] for m in delivered] == [[requester]]
+
+
+# --- provider failure ---------------------------------------------------------------------
+
+async def test_provider_refusal_is_explained_in_the_thread_and_refunded(stack: Stack) -> None:
+    emu, world = stack.emu, stack.world
+    bob = emu.create_member(world.guild.id, "bob")
+    bot = await stack.start_bot()
+    stack.sim.script_next_task(
+        TaskScript(outcome="failed", error_code="content_policy_violation", processing_s=20)
+    )
+    ix = await stack.edit(
+        {"prompt": f"swap the face with <@{bob.user.id}>'s @everyone", "video": stack.clip()}
+    )
+    reply = await ephemeral_answer(stack, ix)
+    assert "started" in reply.content and "billed as 4 s" in reply.content
+
+    thread = await emu.wait_for_thread(world.channel)
+    notice = await emu.wait_for_message(thread, lambda m: "did not work out" in m.content)
+    assert "safety filter" in notice.content and "try again" in notice.content
+    assert "Nothing was charged" in notice.content
+    assert "{" not in notice.content and "content_policy_violation" not in notice.content
+    assert notice.pinged_user_ids == [world.member.user.id]
+    assert not notice.mention_everyone and not notice.mention_roles
+
+    status = emu.messages(world.channel)[0]
+    await emu.wait_for(lambda: "Failed" in status.content, description="failed status")
+    assert "safety filter" in status.content and "█" not in status.content
+    assert "Nothing was charged" in status.content and "Billed" not in status.content
+
+    assert bot.services is not None
+    [job] = await bot.services.jobs.search(world.guild.id)
+    assert job.state is JobState.FAILED
+    entries = await ledger(stack)
+    assert [(e.kind, e.seconds) for e in entries] == [
+        (LedgerKind.RESERVE, 4), (LedgerKind.REFUND, -4)
+    ]
+    assert stack.sim.create_attempts == 1

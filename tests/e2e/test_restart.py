@@ -1,0 +1,98 @@
+"""A restart in the middle of an edit: the result still arrives once, where it was promised."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.evolink_sim import TaskScript
+from storage.models import JobState
+from tests.e2e.harness import Stack, running_stack, text_input_id
+from tests.e2e.user_view import ephemeral_answer
+
+SLOW = TaskScript(processing_s=100_000.0)  # ~8 real minutes at the harness's time scale
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path) as running:
+        yield running
+
+
+async def test_restart_mid_job_delivers_exactly_once_into_the_original_thread(
+    stack: Stack,
+) -> None:
+    emu, sim, world = stack.emu, stack.sim, stack.world
+    sim.script_next_task(SLOW)
+    bot = await stack.start_bot()
+    ix = await stack.edit({"prompt": "make it rain", "video": stack.clip()})
+    started = await emu.wait_for_response(ix)
+    assert "started" in started.content and started.ephemeral
+    thread = await emu.wait_for_thread(world.channel)
+
+    assert bot.services is not None
+    [job] = await bot.services.jobs.search(world.guild.id)
+    assert job.state is JobState.SUBMITTED and job.thread_id == thread.id
+    assert job.status_message_id is not None and job.provider_task_id is not None
+    await stack.stop_bot()
+
+    # The provider finishes while the bot is down.
+    sim.complete_now(job.provider_task_id)
+    bot = await stack.start_bot()
+    assert bot.services is not None
+
+    delivered = await emu.wait_for_message(thread, lambda m: bool(m.attachments))
+    await bot.services.tracker.idle()  # the delivering action has recorded its outcome
+    job = await bot.services.jobs.get(job.id) or job
+    assert job.state is JobState.DELIVERED and job.delivered_message_id == delivered.id
+    assert f"edit #{job.id} is ready" in delivered.content
+    assert delivered.pinged_user_ids == [world.member.user.id]
+    assert delivered.attachments[0].data == (sim.results.default_path.read_bytes())
+
+    # Exactly one delivery anywhere: one message with a file, in the original thread.
+    assert [t.id for t in emu.threads(world.channel)] == [thread.id]
+    with_files = [
+        m for channel in (world.channel, thread) for m in emu.messages(channel) if m.attachments
+    ]
+    assert [m.id for m in with_files] == [delivered.id]
+    assert [m.id for m in emu.messages(thread) if "is ready" in m.content] == [delivered.id]
+
+    # The status message was edited to its final state, not posted again.
+    [status] = emu.messages(world.channel)
+    assert status.id == job.status_message_id
+    assert status.edited_timestamp is not None and "**Done**" in status.content
+    assert sim.create_attempts == 1
+
+
+async def test_the_bot_stops_promptly_when_its_tracker_was_just_woken(stack: Stack) -> None:
+    """A wake-up racing the shutdown must not swallow the cancel (a restart would hang)."""
+    bot = await stack.start_bot()
+    assert bot.services is not None
+    bot.services.tracker.wake()  # as a callback or a new job would, right before SIGTERM
+    await stack.stop_bot()  # the harness fails this if it takes longer than its limit
+    bot = await stack.start_bot()
+    assert bot.is_ready()
+
+
+async def test_a_prompt_form_left_open_across_a_restart_is_answered(stack: Stack) -> None:
+    """The form lives in the old process: the member must hear back, not "interaction failed"."""
+    emu, sim, world = stack.emu, stack.sim, stack.world
+    await stack.start_bot()
+    clip = stack.clip()
+    post = emu.post_user_message(world.channel.id, world.member.user.id, "", attachments=[clip])
+    menu = await emu.send_message_command(
+        world.guild, world.channel, world.member, "Edit with Kling", post
+    )
+    await emu.wait_for_ack(menu)
+    assert menu.modal is not None
+    await stack.stop_bot()
+    bot = await stack.start_bot()
+
+    submit = await emu.submit_modal(menu, {text_input_id(menu): "make it snow"})
+    answer = await ephemeral_answer(stack, submit)
+    assert "before the bot restarted" in answer.content and "again" in answer.content
+    assert bot.services is not None
+    assert await bot.services.jobs.search(world.guild.id) == []
+    assert sim.create_attempts == 0
