@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import discord
 
@@ -108,16 +108,26 @@ def _base_request(interaction: discord.Interaction, job: Job, video: InputFile) 
     )
 
 
-class EditAgainButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kling:again:(?P<job_id>[0-9]+)"
-):
+class _JobButton:
+    """What both result buttons share: the job id in the custom_id, errors answered.
+
+    A mixin rather than a base DynamicItem because DynamicItem wants each subclass to
+    bring its own custom_id template.
+    """
+
+    prefix: ClassVar[str]
+    label: ClassVar[str]
+    emoji: ClassVar[str]
+    style: ClassVar[discord.ButtonStyle]
+    item: discord.ui.Button[Any]
+
     def __init__(self, job_id: int) -> None:
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]
             discord.ui.Button(
-                label="Edit again",
-                emoji="✏️",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"kling:again:{job_id}",
+                label=self.label,
+                emoji=self.emoji,
+                style=self.style,
+                custom_id=f"{self.prefix}:{job_id}",
             )
         )
         self.job_id = job_id
@@ -125,17 +135,28 @@ class EditAgainButton(
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> EditAgainButton:
+    ) -> Self:
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         # Errors of dynamic items only reach a throwaway view's on_error: answer them here.
         try:
-            await self._edit_again(interaction)
+            await self.act(interaction)
         except Exception as error:
             await apologise(interaction, error, f"button {self.item.custom_id}")
 
-    async def _edit_again(self, interaction: discord.Interaction) -> None:
+    async def act(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
+
+
+class EditAgainButton(
+    _JobButton,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"kling:again:(?P<job_id>[0-9]+)",
+):
+    prefix, label, emoji, style = "kling:again", "Edit again", "✏️", discord.ButtonStyle.primary
+
+    async def act(self, interaction: discord.Interaction) -> None:
         job = await _job_for(interaction, self.job_id)
         if job is None:
             return
@@ -152,32 +173,13 @@ class EditAgainButton(
 
 
 class RerunButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"kling:rerun:(?P<job_id>[0-9]+)"
+    _JobButton,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"kling:rerun:(?P<job_id>[0-9]+)",
 ):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Re-run",
-                emoji="🔁",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"kling:rerun:{job_id}",
-            )
-        )
-        self.job_id = job_id
+    prefix, label, emoji, style = "kling:rerun", "Re-run", "🔁", discord.ButtonStyle.secondary
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> RerunButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            await self._rerun(interaction)
-        except Exception as error:
-            await apologise(interaction, error, f"button {self.item.custom_id}")
-
-    async def _rerun(self, interaction: discord.Interaction) -> None:
+    async def act(self, interaction: discord.Interaction) -> None:
         job = await _job_for(interaction, self.job_id)
         if job is None:
             return
