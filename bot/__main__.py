@@ -44,7 +44,7 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
-def _check_config(settings: Settings) -> int:
+def _check_config(settings: Settings, online: bool) -> int:
     missing = settings.missing_for_run()
     if missing:
         print("Missing settings needed to run: " + ", ".join(missing), file=sys.stderr)
@@ -52,7 +52,14 @@ def _check_config(settings: Settings) -> int:
     print(f"Configuration is valid (model {settings.evolink_model.value}).")
     if settings.callback_base_url is None:
         print("PUBLIC_BASE_URL is not public https: provider callbacks are off, polling only.")
-    return 0
+    if not online:
+        return 0
+    from bot.preflight import run_checks
+
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        print(check.line())
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="what to show (default: $DEMO_SCENARIO, else happy)",
     )
     commands.add_parser("migrate", help="apply pending database migrations")
-    commands.add_parser("check-config", help="validate the settings")
+    check = commands.add_parser("check-config", help="validate the settings")
+    check.add_argument(
+        "--online", action="store_true",
+        help="also reach Discord, EvoLink and PUBLIC_BASE_URL/healthz with these settings",
+    )
     sync = commands.add_parser("sync-commands", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to one guild (instant)")
     args = parser.parse_args(argv)
@@ -83,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "check-config":
-        return _check_config(settings)
+        return _check_config(settings, args.online)
     if args.command == "run":
         missing = settings.missing_for_run()
         if missing:
