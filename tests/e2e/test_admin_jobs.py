@@ -1,0 +1,118 @@
+"""/kling-admin jobs: re-posting an archived result, failing a stuck job, unknown ids."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.evolink_sim import TaskScript
+from storage.models import JobState, LedgerKind
+from tests.e2e.admin_view import (
+    actions_by,
+    add_moderator,
+    admin,
+    assert_refused,
+    audited,
+    edit_delivered,
+    jobs,
+    try_edit,
+)
+from tests.e2e.harness import Stack, running_stack
+from tests.e2e.user_view import ledger
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    # No Discord rate limits: several /edits in one channel within seconds are not the point.
+    async with running_stack(tmp_path, rate_limits=False) as running:
+        yield running
+
+
+async def test_redeliver_posts_the_archived_video_again_in_the_jobs_thread(
+    stack: Stack,
+) -> None:
+    mod = add_moderator(stack)
+    alice = stack.world.member
+    await stack.start_bot()
+    first = await edit_delivered(stack)
+    [job] = await jobs(stack)
+    assert job.thread_id == first.channel_id
+    billed = [(e.kind, e.seconds) for e in await ledger(stack)]
+    assert billed == [(LedgerKind.RESERVE, 4), (LedgerKind.SETTLE, 0)]  # settled as reserved
+    listed = await admin(stack, mod, "jobs list", {"member": alice})
+    assert listed.startswith(f"#{job.id} · delivered · <@{alice.user.id}> · 4 s")
+
+    answer = await admin(stack, mod, "jobs redeliver", {"job": job.id})
+    assert answer == f"Re-posting the result of job #{job.id} for <@{alice.user.id}>."
+    again = await stack.emu.wait_for_message(
+        first.channel_id, lambda m: bool(m.attachments) and m.id != first.id
+    )
+    [original], [reposted] = first.attachments, again.attachments
+    assert reposted.filename == original.filename
+    assert reposted.data == original.data and len(reposted.data) > 0
+    assert again.pinged_user_ids == [alice.user.id]  # the member hears about it
+    assert not again.mention_everyone and again.mention_roles == []
+
+    # A re-post is not a new edit: nothing re-run, nothing billed twice.
+    assert stack.sim.create_attempts == 1
+    assert [(e.kind, e.seconds) for e in await ledger(stack)] == billed
+    [job] = await jobs(stack)
+    assert job.state is JobState.DELIVERED
+    assert actions_by(await audited(stack, mod), mod.user.id) == ["jobs.redeliver"]
+
+
+async def test_fail_stops_a_stuck_job_refunds_it_and_tells_the_member(stack: Stack) -> None:
+    mod = add_moderator(stack)
+    alice = stack.world.member
+    await stack.start_bot()
+    stack.sim.script_next_task(TaskScript(processing_s=1_000_000))  # never finishes
+    assert "started" in await try_edit(stack)
+    [job] = await jobs(stack)
+    assert job.state is JobState.SUBMITTED and job.thread_id is not None
+
+    listed = await admin(stack, mod, "jobs list", {"state": "submitted"})
+    assert listed.startswith(f"#{job.id} · submitted")
+    assert_refused(await admin(stack, mod, "jobs redeliver", {"job": job.id}),
+                   f"Job #{job.id} is not finished (submitted)")
+
+    answer = await admin(
+        stack, mod, "jobs fail", {"job": job.id, "reason": "stuck at the provider"}
+    )
+    assert answer == (
+        f"Job #{job.id} is stopped and marked failed. 4 s went back to <@{alice.user.id}>."
+    )
+    notice = await stack.emu.wait_for_message(
+        job.thread_id, lambda m: "did not work out" in m.content
+    )
+    assert "Stopped by a moderator: stuck at the provider" in notice.content
+    assert "Nothing was charged" in notice.content
+    assert notice.pinged_user_ids == [alice.user.id]
+    status = stack.emu.messages(stack.world.channel)[0]
+    await stack.emu.wait_for(lambda: "Failed" in status.content, description="failed status")
+
+    [job] = await jobs(stack)
+    assert job.state is JobState.FAILED and job.error_code == "moderator_failed"
+    assert [(e.kind, e.seconds) for e in await ledger(stack)] == [
+        (LedgerKind.RESERVE, 4), (LedgerKind.REFUND, -4)
+    ]
+    shown = await admin(stack, mod, "user show", {"member": alice})
+    assert "Today: 0 s used" in shown and "Running: 0 of" in shown
+    assert_refused(
+        await admin(stack, mod, "jobs fail", {"job": job.id, "reason": "again"}),
+        f"Job #{job.id} is already finished (failed)",
+    )
+    assert actions_by(await audited(stack, mod), mod.user.id) == ["jobs.fail"]
+
+
+async def test_unknown_job_ids_get_a_clear_refusal(stack: Stack) -> None:
+    mod = add_moderator(stack)
+    await stack.start_bot()
+    for path, options in (
+        ("jobs redeliver", {"job": 424242}),
+        ("jobs fail", {"job": 424242, "reason": "stuck"}),
+    ):
+        answer = await admin(stack, mod, path, options)
+        assert answer == "❌ Job #424242 does not exist on this server.", (path, answer)
+    assert await audited(stack, mod) == []

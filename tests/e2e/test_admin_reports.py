@@ -1,0 +1,171 @@
+"""/kling-admin usage, audit and log-channel: what moderators read about the server."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.evolink_sim import TaskScript
+from storage.models import Job, JobState
+from tests.e2e.admin_view import (
+    add_moderator,
+    admin,
+    admin_interaction,
+    audited,
+    edit_delivered,
+    jobs,
+    try_edit,
+)
+from tests.e2e.harness import Stack, running_stack
+
+CSV_COLUMNS = [
+    "id", "created_at", "user_id", "state", "billed_seconds", "credits", "provider_task_id",
+    "error_code",
+]
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    # No Discord rate limits: several /edits in one channel within seconds are not the point.
+    async with running_stack(tmp_path, rate_limits=False) as running:
+        yield running
+
+
+def csv_row(job: Job) -> list[str]:
+    """A jobs-table row the way a spreadsheet would read it back."""
+    def cell(value: object) -> str:
+        return "" if value is None else str(value)
+
+    return [
+        str(job.id), datetime.fromtimestamp(job.created_at, UTC).isoformat(), str(job.user_id),
+        job.state.value, cell(job.billed_seconds), cell(job.credits),
+        cell(job.provider_task_id), cell(job.error_code),
+    ]
+
+
+async def test_usage_answers_a_leaderboard_and_a_csv_matching_the_jobs_table(
+    stack: Stack,
+) -> None:
+    emu, guild = stack.emu, stack.world.guild
+    mod = add_moderator(stack)
+    alice, bob = stack.world.member, emu.create_member(guild.id, "bob")
+    await stack.start_bot()
+    await edit_delivered(stack)
+    await edit_delivered(stack)
+    stack.sim.script_next_task(TaskScript(outcome="failed", error_code="content_policy_violation"))
+    assert "started" in await try_edit(stack, member=bob)
+    await emu.wait_for(
+        lambda: any("did not work out" in m.content for t in emu.threads(stack.world.channel)
+                    for m in emu.messages(t)),
+        description="bob's failure notice",
+    )
+    await edit_delivered(stack, member=bob)
+
+    for period in ("month", "day"):
+        _, reply = await admin_interaction(stack, mod, "usage", {"period": period})
+        [attachment] = reply.attachments
+        start = datetime.now(UTC).date().replace(**({"day": 1} if period == "month" else {}))
+        assert attachment.filename == f"kling-usage-{guild.id}-{period}-{start.isoformat()}.csv"
+        rows = list(csv.reader(io.StringIO(attachment.data.decode())))
+        table = sorted(await jobs(stack), key=lambda job: job.id)
+        assert [job.state for job in table] == [
+            JobState.DELIVERED, JobState.DELIVERED, JobState.FAILED, JobState.DELIVERED
+        ]
+        assert rows == [CSV_COLUMNS, *(csv_row(job) for job in table)]
+
+        billed = [job for job in table if job.state is JobState.DELIVERED]
+        credits = sum(job.credits or 0 for job in billed)
+        lines = reply.content.splitlines()
+        assert lines[0] == (
+            f"**Usage this {period}**: 4 jobs, 12 s billed, {credits:.0f} credits"
+        )
+        assert lines[1].startswith(f"1. <@{alice.user.id}> · 8 s · ")
+        assert lines[1].endswith("· 2/2 jobs billed")
+        assert lines[2].startswith(f"2. <@{bob.user.id}> · 4 s · ")
+        assert lines[2].endswith("· 1/2 jobs billed")  # the failed edit was refunded
+        assert len(lines) == 3
+
+
+async def test_every_change_is_audited_and_mirrored_to_the_log_channel(stack: Stack) -> None:
+    emu, guild = stack.emu, stack.world.guild
+    mod = add_moderator(stack)
+    alice, general = stack.world.member, stack.world.channel
+    log = emu.create_text_channel(guild.id, "mod-log")
+    studio = emu.create_text_channel(guild.id, "studio")
+    vip = emu.create_role(guild.id, "vip")
+    await stack.start_bot()
+
+    changes: list[tuple[str, dict[str, Any], str, str]] = [
+        ("log-channel set", {"channel": log}, "log_channel.set", f"channel:{log.id}"),
+        ("limits set", {"daily_seconds": 30, "cooldown_seconds": 5}, "limits.set", ""),
+        ("budget set", {"monthly_seconds": 3000}, "budget.set", ""),
+        ("user limit", {"member": alice, "daily_seconds": 20}, "user.limit", "user"),
+        ("user grant", {"member": alice, "seconds": 10}, "user.grant", "user"),
+        ("user reset", {"member": alice}, "user.reset", "user"),
+        ("user block", {"member": alice, "reason": "spam"}, "user.block", "user"),
+        ("user unblock", {"member": alice}, "user.unblock", "user"),
+        ("user limit", {"member": alice}, "user.limit.clear", "user"),
+        ("role limit", {"role": vip, "monthly_seconds": 900}, "role.limit", f"role:{vip.id}"),
+        ("role clear", {"role": vip}, "role.limit.clear", f"role:{vip.id}"),
+        ("channels allow", {"channel": studio}, "channels.allow", f"channel:{studio.id}"),
+        ("channels deny", {"channel": general}, "channels.deny", f"channel:{general.id}"),
+        ("channels remove", {"channel": general}, "channels.remove", f"channel:{general.id}"),
+        ("pause", {"reason": "upgrade"}, "pause", ""),
+        ("resume", {}, "resume", ""),
+        ("moderator-role set", {"role": vip}, "moderator_role.set", f"role:{vip.id}"),
+    ]
+    for path, options, _, _ in changes:
+        answer = await admin(stack, mod, path, options)
+        assert not answer.startswith("❌"), (path, answer)
+    for path in ("limits show", "channels list", "jobs list", "usage"):  # reading changes nothing
+        await admin(stack, mod, path)
+    await admin(stack, mod, "user show", {"member": alice})
+
+    assert await audited(stack, mod) == [(mod.user.id, action) for _, _, action, _ in changes]
+
+    # The log channel got each change as it happened, in order, pinging nobody.
+    mirrored = emu.messages(log)
+    assert len(mirrored) == len(changes)
+    for message, (path, _, action, target) in zip(mirrored, changes, strict=True):
+        assert message.content.startswith(f"🛡️ <@{mod.user.id}> · `{action}`"), path
+        if target == "user":
+            target = f"user:{alice.user.id}"
+        assert message.content.endswith(f" · {target}" if target else f"`{action}`"), path
+        assert message.mentions == [] and message.pinged_user_ids == [], path
+        assert not message.mention_everyone and message.mention_roles == [], path
+
+    # Switching mirroring off is the last thing the log channel hears about.
+    answer = await admin(stack, mod, "log-channel set")
+    assert "no longer mirrored" in answer
+    await admin(stack, mod, "pause")
+    last = emu.messages(log)
+    assert len(last) == len(changes) + 1 and "`log_channel.set`" in last[-1].content
+    assert [m.content for m in emu.messages(studio)] == []
+
+
+async def test_answers_stay_in_time_while_the_log_channel_is_rate_limited(
+    tmp_path: Path,
+) -> None:
+    # Discord's real limits: a channel takes 5 messages per 5 s, so the sixth mirrored
+    # change waits seconds for its slot. The moderator must still get an answer (not
+    # "The application did not respond", which invites a retry that applies it twice).
+    async with running_stack(tmp_path, rate_limits=True) as stack:
+        emu, guild = stack.emu, stack.world.guild
+        mod = add_moderator(stack)
+        alice = stack.world.member
+        log = emu.create_text_channel(guild.id, "mod-log")
+        await stack.start_bot()
+        await admin(stack, mod, "log-channel set", {"channel": log})
+        for seconds in range(1, 7):
+            answer = await admin(stack, mod, "user grant", {"member": alice, "seconds": seconds})
+            assert f"Granted <@{alice.user.id}> {seconds} extra s" in answer
+        mirrored = [m.content for m in emu.messages(log)]
+        assert len(mirrored) == 7 and all("`user.grant`" in m for m in mirrored[1:])
+        shown = await admin(stack, mod, "user show", {"member": alice})
+        assert "21 s granted" in shown  # each grant applied exactly once
