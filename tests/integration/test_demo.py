@@ -73,3 +73,20 @@ async def test_a_failing_step_stops_every_process_and_says_what_was_missing(
     assert_all_gone(result.child_pids)
     assert result.workdir is not None and (result.workdir / "bot.log").exists()
     assert f"Logs and data were kept in {result.workdir}" in out.getvalue()
+
+
+async def test_sigterm_mid_edit_loses_nothing_and_the_restarted_bot_delivers_once(
+    tmp_path: Path,
+) -> None:
+    """A real SIGTERM to the bot process mid-edit, then a fresh process on the same data."""
+    out = io.StringIO()
+    result = DemoResult("restart")
+    await run_demo("restart", tmp_path / "out", out=out, result=result, workdir_parent=tmp_path)
+    transcript = out.getvalue()
+    assert "bot exited cleanly on SIGTERM (code 0" in transcript
+    assert "checked: one thread, one status message, one delivered file, one provider task" in (
+        transcript
+    )
+    [saved] = result.saved
+    assert probe_video(saved).duration_s > 0
+    assert_all_gone(result.child_pids)
