@@ -25,6 +25,19 @@ def first_poll_delay(
     return _jitter(min(max(estimate / 3, config.min_interval_s), config.first_poll_max_s))
 
 
+def expected_duration(
+    elapsed: float, reported_remaining: float | None, previous: float | None
+) -> float | None:
+    """The task's expected total duration from submission.
+
+    The provider's estimated_time counts down: it is the time still to go. Read as a fixed
+    total, a task would look overdue half-way through and be polled at the minimum interval.
+    """
+    if reported_remaining is None:
+        return previous
+    return elapsed + max(0.0, reported_remaining)
+
+
 def next_poll_delay(
     estimated_time: float | None, elapsed: float, config: ScheduleConfig, *, callbacks: bool
 ) -> float:

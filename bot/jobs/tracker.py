@@ -21,7 +21,7 @@ from bot.jobs.messages import (
     explain_task_error,
 )
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed
-from bot.jobs.scheduling import next_poll_delay, retry_delay
+from bot.jobs.scheduling import expected_duration, next_poll_delay, retry_delay
 from bot.media.errors import MediaRejected
 from bot.media.fetch import FetchLimits, fetch_to_file
 from bot.media.sniff import MediaKind, sniff_file
@@ -203,10 +203,11 @@ class Tracker:
             code = task.error.code if task.error else str(task.status)
             await self._fail(job, LedgerKind.REFUND, code)
             return
-        estimated = (task.task_info.estimated_time if task.task_info else None) or (
-            job.estimated_time_s
-        )
         elapsed = now - (job.submitted_at or now)
+        estimated = expected_duration(
+            elapsed, task.task_info.estimated_time if task.task_info else None,
+            job.estimated_time_s,
+        )
         callbacks = self.engine.callback_url(job) is not None
         updated = await d.jobs.update(
             job.id, now=now, provider_status=str(task.status), progress=task.progress,

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 from bot.jobs.config import ScheduleConfig
-from bot.jobs.scheduling import first_poll_delay, next_poll_delay, retry_delay
+from bot.jobs.scheduling import (
+    expected_duration,
+    first_poll_delay,
+    next_poll_delay,
+    retry_delay,
+)
 
 CONFIG = ScheduleConfig(first_poll_max_s=60, min_interval_s=5, max_interval_s=60)
 
@@ -37,3 +42,22 @@ def test_retry_backoff_grows_and_is_capped() -> None:
     assert 4.5 <= retry_delay(1, config) <= 5.5
     assert 18 <= retry_delay(3, config) <= 22
     assert retry_delay(30, config) <= 990
+
+
+def test_a_counting_down_estimate_keeps_a_300_second_task_under_twelve_calls() -> None:
+    """The provider reports the time still to go at each poll; one create + polls ≤ 12."""
+    duration = 300.0
+    elapsed = first_poll_delay(duration, CONFIG, callbacks=False)
+    estimate: float | None = duration
+    polls = 1
+    while elapsed < duration:
+        estimate = expected_duration(elapsed, duration - elapsed, estimate)
+        elapsed += next_poll_delay(estimate, elapsed, CONFIG, callbacks=False)
+        polls += 1
+    assert 1 + polls <= 12
+
+
+def test_expected_duration_reads_the_estimate_as_time_remaining() -> None:
+    assert expected_duration(100, 200, 300) == 300
+    assert expected_duration(100, None, 250) == 250
+    assert expected_duration(400, 0, 300) == 400
