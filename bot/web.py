@@ -127,8 +127,7 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = True
     try:
         async with asyncio.timeout(2):
-            async with services.db.read() as conn:
-                await conn.execute("SELECT 1")
+            await services.db.ping()
         checks["database"] = "ok"
     except Exception:
         checks["database"] = "unavailable"

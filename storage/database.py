@@ -70,6 +70,11 @@ class Database:
         async with self._lock:
             await self._connection.close()
 
+    async def ping(self) -> None:
+        """A trivial query: raises if the database cannot answer."""
+        async with self.read() as conn:
+            await conn.execute("SELECT 1")
+
     async def schema_version(self) -> int:
         async with self.read() as conn:
             cursor = await conn.execute("PRAGMA user_version")

@@ -72,14 +72,17 @@ async def fetch_job(conn: aiosqlite.Connection, job_id: int) -> Job | None:
 async def transition_in(
     conn: aiosqlite.Connection,
     job_id: int,
-    to_state: JobState,
+    to_state: JobState | None,
     *,
     expected: Iterable[JobState] | None,
     now: float,
     detail: str | None = None,
     **fields: Any,
 ) -> Job:
-    """Move a job to `to_state` (and set `fields`) inside the caller's transaction."""
+    """Move a job to `to_state` (and set `fields`) inside the caller's transaction.
+
+    `to_state=None` keeps the current state and only sets `fields`.
+    """
     unknown = set(fields) - _UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -87,7 +90,9 @@ async def transition_in(
     allowed = set(expected) if expected is not None else None
     if current is None or (allowed is not None and current.state not in allowed):
         raise StaleTransition(job_id, current.state if current else None, allowed or ())
-    if to_state.is_terminal and "ended_at" not in fields:
+    if to_state is None:
+        to_state = current.state
+    elif to_state.is_terminal and "ended_at" not in fields:
         fields["ended_at"] = now
     assignments = ", ".join(f"{name} = ?" for name in fields)
     values = [_encode(name, value) for name, value in fields.items()]
@@ -170,12 +175,7 @@ class JobRepository:
     async def update(self, job_id: int, *, now: float, **fields: Any) -> Job:
         """Change bookkeeping fields without a state change (progress, schedules, ids)."""
         async with self._db.transaction() as conn:
-            current = await fetch_job(conn, job_id)
-            if current is None:
-                raise StaleTransition(job_id, None, ())
-            return await transition_in(
-                conn, job_id, current.state, expected=None, now=now, **fields
-            )
+            return await transition_in(conn, job_id, None, expected=None, now=now, **fields)
 
     async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
         async with self._db.read() as conn:

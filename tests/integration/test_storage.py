@@ -246,3 +246,12 @@ async def test_media_tokens_stop_resolving_when_expired_or_deleted(db: Database)
     await media.mark_deleted(stored.id, now=NOW + 61)
     assert await media.expired(now=NOW + 61) == []
     assert await media.for_job(job.id) == []
+
+
+async def test_bookkeeping_updates_keep_the_state_and_the_end_time(db: Database) -> None:
+    jobs = JobRepository(db)
+    job = await jobs.create(new_job(), now=NOW)
+    await jobs.transition(job.id, JobState.REJECTED, expected=None, now=NOW + 1)
+    updated = await jobs.update(job.id, now=NOW + 50, status_message_id=42)
+    assert updated.state is JobState.REJECTED and updated.ended_at == NOW + 1
+    assert updated.status_message_id == 42 and len(await jobs.events(job.id)) == 2

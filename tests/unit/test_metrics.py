@@ -181,7 +181,7 @@ async def test_a_slow_or_failing_refresh_serves_the_previous_values(
 
     async def count_by_state() -> dict[str, int]:
         if behaviour[0] == "slow":
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()  # a database that never answers
         if behaviour[0] == "fail":
             raise RuntimeError("database is locked")
         return {"submitted": 1}
