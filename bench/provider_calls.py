@@ -16,6 +16,7 @@ linearly, so the number of calls is what a real-time run makes (up to jitter).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -114,7 +115,10 @@ class Bot:
             EngineConfig.from_settings(settings), schedule=scaled_schedule(scale),
             callback_base_url=public if self.callbacks else None,
         )
-        self.services = await Services.start(settings, self.notifier, config=config)
+        self._running = contextlib.AsyncExitStack()
+        self.services = await self._running.enter_async_context(
+            Services.running(settings, self.notifier, config=config)
+        )
         client = self.services.client
         get_task = client.get_task
         polls = self.polls
@@ -130,8 +134,8 @@ class Bot:
 
     async def stop(self) -> None:
         if self.services is not None:
-            await self.services.close()
             self.services = None
+            await self._running.aclose()
 
 
 async def measure(ctx: Context) -> dict[tuple[int, bool], list[dict[str, Any]]]:

@@ -86,7 +86,7 @@ class NullNotifier:
     async def failed(self, job: Any) -> None:
         self.on_done()
 
-    async def outcome_unknown(self, job: Any) -> None:
+    async def outcome_unknown(self, job: Any, log_channel_id: int | None) -> None:
         self.on_done()
 
 
@@ -161,7 +161,10 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
         EngineConfig.from_settings(settings), schedule=scaled_schedule(scale)
     )
     notifier = NullNotifier()
-    services = await Services.start(settings, notifier, config=config)
+    running = contextlib.AsyncExitStack()
+    services = await running.enter_async_context(
+        Services.running(settings, notifier, config=config)
+    )
     timings = Timings()
     services.jobs.transition = timings.wrap("transition", services.jobs.transition)  # type: ignore[method-assign]
     services.jobs.update = timings.wrap("update", services.jobs.update)  # type: ignore[method-assign]
@@ -284,7 +287,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
             task.cancel()
         await asyncio.gather(*replacing, return_exceptions=True)
         await control.close()
-        await services.close()
+        await running.aclose()
 
 
 def child_main() -> None:

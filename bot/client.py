@@ -1,7 +1,9 @@
-"""KlingBot: discord.py glue that builds the services in setup_hook and closes them on exit."""
+"""KlingBot: discord.py glue that starts the services in setup_hook, before any cog loads,
+and closes them on exit."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import discord
@@ -12,7 +14,8 @@ from bot.jobs.config import EngineConfig
 from bot.services import Services
 from bot.settings import Settings
 from cogs.errors import answer_privately, apologise
-from cogs.notifier import DiscordNotifier
+from cogs.notifier import DiscordNotifier, LogChannelMirror
+from cogs.views import EditAgainButton, RerunButton, answer_stale_form
 
 log = logging.getLogger(__name__)
 
@@ -64,37 +67,40 @@ class KlingBot(commands.Bot):
         self.settings = settings
         self.engine_config = engine_config
         self.sync_only = sync_only
-        self.services: Services | None = None
-        self.notifier: DiscordNotifier | None = None
+        self.notifier = DiscordNotifier(self, edit_interval=settings.status_edit_interval_s)
+        self._running = contextlib.AsyncExitStack()
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        """Running from setup_hook on: before any cog loads or any interaction arrives."""
+        if self._services is None:
+            raise RuntimeError("the services are not running (sync-only bot, or closed)")
+        return self._services
 
     async def setup_hook(self) -> None:
-        from cogs.views import EditAgainButton, RerunButton
-
+        if not self.sync_only:
+            # Closed newest first: the services (and their last deliveries) before the notifier.
+            self._running.push_async_callback(self.notifier.close)
+            self._services = await self._running.enter_async_context(
+                Services.running(
+                    self.settings, self.notifier, config=self.engine_config,
+                    mirror=LogChannelMirror(self),
+                )
+            )
+            self.add_dynamic_items(EditAgainButton, RerunButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        if self.sync_only:
-            return
-        self.add_dynamic_items(EditAgainButton, RerunButton)
-        self.notifier = DiscordNotifier(self, edit_interval=self.settings.status_edit_interval_s)
-        self.services = await Services.start(
-            self.settings, self.notifier, config=self.engine_config
-        )
-        if self.settings.dev_guild_id is not None:
+        if self.settings.dev_guild_id is not None and not self.sync_only:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
             log.info("commands synced to dev guild=%d", self.settings.dev_guild_id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        from cogs.views import answer_stale_form
-
         await answer_stale_form(interaction)
 
     async def close(self) -> None:
-        if self.services is not None:
-            await self.services.close()
-            self.services = None
-        if self.notifier is not None:
-            await self.notifier.close()
+        await self._running.aclose()  # meanwhile the engine refuses new edits politely
+        self._services = None
         await super().close()
-

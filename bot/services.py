@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
 from aiolimiter import AsyncLimiter
 
+from bot.admin import AdminService, AuditMirror
 from bot.evolink import EvolinkClient
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.notifier import Notifier
 from bot.jobs.tracker import Tracker
-from bot.media.store import LocalMediaStore
+from bot.media.store import LocalMediaStore, MediaStore
 from bot.metrics import JobCountsSnapshot, Metrics
 from bot.settings import Settings
 from bot.web import LoopLagMonitor, WebServer, WebServices, create_web_app
+from storage.admin import AdminRepository
 from storage.database import Database
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
@@ -31,8 +34,10 @@ from storage.quota import QuotaRepository
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """Everything the front end may call, all running: nothing here is ever half-built."""
+
     settings: Settings
     config: EngineConfig
     db: Database
@@ -41,16 +46,17 @@ class Services:
     quota: QuotaRepository
     guilds: GuildRepository
     media: MediaRepository
-    store: LocalMediaStore
+    store: MediaStore
     client: EvolinkClient
     engine: JobEngine
     tracker: Tracker
+    admin: AdminService
     web: WebServer
-    lag: LoopLagMonitor
     metrics: Metrics
 
     @classmethod
-    async def start(
+    @contextlib.asynccontextmanager
+    async def running(
         cls,
         settings: Settings,
         notifier: Notifier,
@@ -58,15 +64,18 @@ class Services:
         config: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
         limiter: AsyncLimiter | None = None,
-    ) -> Services:
-        """Open everything, resume unfinished jobs, and start the tracker and web server."""
+        mirror: AuditMirror | None = None,
+    ) -> AsyncIterator[Services]:
+        """Open everything, resume unfinished jobs, start the tracker and web server; on exit
+        (or on a failure half-way) close whatever was opened, newest first."""
         config = config or EngineConfig.from_settings(settings)
         if settings.public_base_url is None:
             raise ValueError("PUBLIC_BASE_URL must be set: the provider fetches inputs there")
-        db = await Database.open(settings.database_path)
-        session = aiohttp.ClientSession()
-        try:
-            jobs, media = JobRepository(db), MediaRepository(db)
+        async with contextlib.AsyncExitStack() as opened:
+            db = await Database.open(settings.database_path)
+            opened.push_async_callback(db.close)
+            session = await opened.enter_async_context(aiohttp.ClientSession())
+            jobs, media, guilds = JobRepository(db), MediaRepository(db), GuildRepository(db)
             lag = LoopLagMonitor()
             job_counts = JobCountsSnapshot(jobs.count_by_state)
             metrics = Metrics(
@@ -82,9 +91,10 @@ class Services:
                 limiter=limiter or AsyncLimiter(settings.evolink_requests_per_second, 1.0),
             )
             deps = EngineDeps(
-                jobs=jobs, quota=QuotaRepository(db), media=media, store=store, client=client,
-                intake=Intake(session, config.intake, store), notifier=notifier, clock=clock,
-                metrics=metrics,
+                jobs=jobs, quota=QuotaRepository(db), media=media, guilds=guilds,
+                admin=AdminRepository(db), store=store,
+                client=client, intake=Intake(session, config.intake, store, media, clock),
+                notifier=notifier, clock=clock, metrics=metrics,
             )
             schedule_changed = asyncio.Event()
             engine = JobEngine(deps, config, wake=schedule_changed.set)
@@ -101,26 +111,20 @@ class Services:
             )
             services = cls(
                 settings=settings, config=config, db=db, session=session, jobs=jobs,
-                quota=deps.quota, guilds=GuildRepository(db), media=media, store=store,
-                client=client, engine=engine, tracker=tracker, web=web, lag=lag,
-                metrics=metrics,
+                quota=deps.quota, guilds=guilds, media=media, store=store, client=client,
+                engine=engine, tracker=tracker,
+                admin=AdminService(db, engine, clock=clock, mirror=mirror),
+                web=web, metrics=metrics,
             )
             lag.start()
+            opened.push_async_callback(lag.stop)
             await web.start()
+            opened.push_async_callback(web.stop)
+            # Stopping order matters: the engine refuses new work first, then the tracker
+            # lets running deliveries finish, then the web server and the rest close.
+            opened.push_async_callback(tracker.stop)
+            opened.push_async_callback(engine.stop)
             await engine.resume()
             tracker.start()
-        except BaseException:
-            await session.close()
-            await db.close()
-            raise
-        return services
-
-    async def close(self) -> None:
-        """Stop taking work, let running writes finish, then close the shared resources."""
-        await self.engine.stop()
-        await self.tracker.stop()
-        await self.web.stop()
-        await self.lag.stop()
-        await self.session.close()
-        await self.db.close()
+            yield services
         log.info("services closed")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.jobs.errors import EditRefused
-from bot.jobs.policy import Windows
 from cogs.render import progress_bar, state_label
-from cogs.submit import role_ids, services_of
+from cogs.submit import requester, services_of
 from storage.models import JobState
 
 
@@ -22,11 +18,7 @@ class AccountCog(commands.Cog):
     @app_commands.command(name="jobs", description="Your recent video edits and their state")
     @app_commands.guild_only()
     async def jobs(self, interaction: discord.Interaction) -> None:
-        try:
-            services = services_of(interaction)
-        except EditRefused as refusal:
-            await interaction.response.send_message(refusal.reason, ephemeral=True)
-            return
+        services = services_of(interaction.client)
         jobs = await services.jobs.recent_for_user(
             interaction.guild_id or 0, interaction.user.id, limit=10
         )
@@ -47,28 +39,18 @@ class AccountCog(commands.Cog):
     @app_commands.command(name="quota", description="How many seconds of editing you have left")
     @app_commands.guild_only()
     async def quota(self, interaction: discord.Interaction) -> None:
-        try:
-            services = services_of(interaction)
-        except EditRefused as refusal:
-            await interaction.response.send_message(refusal.reason, ephemeral=True)
-            return
-        now = time.time()
-        windows = Windows.at(now)
-        snapshot = await services.quota.snapshot(
-            guild_id=interaction.guild_id or 0, user_id=interaction.user.id,
-            role_ids=role_ids(interaction), day_start=windows.day_start,
-            month_start=windows.month_start,
+        services = services_of(interaction.client)
+        allowance = await services.engine.allowance(
+            interaction.guild_id or 0, requester(interaction)
         )
-        limits = services.engine.policy.limits(snapshot)
-        day_left = limits.daily.value + snapshot.granted_today - snapshot.used_today
-        month_left = limits.monthly.value + snapshot.granted_month - snapshot.used_month
+        limits, today, month = allowance.limits, allowance.today, allowance.month
         lines = [
-            f"**Today:** {snapshot.used_today} s used of {limits.daily.value} s"
-            f" ({max(day_left, 0)} s left) · resets <t:{int(windows.day_end)}:R>",
-            f"**This month:** {snapshot.used_month} s used of {limits.monthly.value} s"
-            f" ({max(month_left, 0)} s left) · resets <t:{int(windows.month_end)}:R>",
-            f"**Running now:** {snapshot.active_jobs} of {limits.max_concurrent.value}",
-            f"**Server budget this month:** {snapshot.guild_used_month} s of "
+            f"**Today:** {today.used} s used of {today.limit.value} s"
+            f" ({today.left} s left) · resets <t:{int(today.resets_at)}:R>",
+            f"**This month:** {month.used} s used of {month.limit.value} s"
+            f" ({month.left} s left) · resets <t:{int(month.resets_at)}:R>",
+            f"**Running now:** {allowance.active_jobs} of {limits.max_concurrent.value}",
+            f"**Server budget this month:** {allowance.guild_used_month} s of "
             f"{limits.guild_budget.value} s",
             f"-# A clip is billed by its length, rounded up: "
             f"{services.config.min_billed_s}–{services.config.max_billed_s} s per edit.",

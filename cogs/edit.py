@@ -6,10 +6,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.jobs.errors import EditRefused
 from bot.jobs.models import EditRequest, InputFile
-from cogs.render import refusal_text
-from cogs.submit import parent_channel_id, permission_notes, role_ids, run_edit
+from cogs.errors import Refused
+from cogs.submit import parent_channel_id, permission_notes, requester, run_edit
 from cogs.views import PromptModal
 
 VIDEO_EXTENSIONS = (".mp4", ".mov")
@@ -23,8 +22,7 @@ def _video_input(
     video: discord.Attachment | None, video_url: str | None
 ) -> tuple[InputFile, bool]:
     if (video is None) == (not video_url):
-        raise EditRefused(
-            "video_choice",
+        raise Refused(
             "Give exactly one clip: attach it as `video`, or paste a link as `video_url` "
             "(for files too big to attach).",
         )
@@ -33,7 +31,7 @@ def _video_input(
     assert video_url is not None
     url = video_url.strip()
     if not url.lower().startswith("https://"):
-        raise EditRefused("url_insecure", "Links must start with https://.")
+        raise Refused("Links must start with https://.")
     return InputFile(url=url), True
 
 
@@ -78,15 +76,16 @@ class EditCog(commands.Cog):
             notes = permission_notes(interaction)
             video_input, is_link = _video_input(video, video_url)
             if not prompt.strip():
-                raise EditRefused("prompt_empty", "The prompt is empty: say what should change.")
-        except EditRefused as refusal:
-            await interaction.followup.send(refusal_text(refusal), ephemeral=True)
+                raise Refused("The prompt is empty: say what should change.")
+        except Refused as refusal:
+            await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
             return
         images = [_attachment(a) for a in (image1, image2, image3, image4) if a is not None]
+        member = requester(interaction)
         request = EditRequest(
             guild_id=interaction.guild_id or 0, channel_id=interaction.channel_id or 0,
             rules_channel_id=parent_channel_id(interaction),
-            user_id=interaction.user.id, role_ids=role_ids(interaction), prompt=prompt,
+            user_id=member.user_id, role_ids=member.role_ids, prompt=prompt,
             keep_audio=keep_audio, video=video_input, video_is_user_link=is_link, images=images,
         )
         await run_edit(interaction, request, notes)
@@ -104,10 +103,11 @@ class EditCog(commands.Cog):
                 "That message has no video attachment to edit.", ephemeral=True
             )
             return
+        member = requester(interaction)
         request = EditRequest(
             guild_id=interaction.guild_id or 0, channel_id=interaction.channel_id or 0,
             rules_channel_id=parent_channel_id(interaction),
-            user_id=interaction.user.id, role_ids=role_ids(interaction), prompt="(pending)",
+            user_id=member.user_id, role_ids=member.role_ids, prompt="(pending)",
             video=_attachment(clips[0]),
         )
         await interaction.response.send_modal(PromptModal("Edit with Kling", request))

@@ -12,6 +12,14 @@ import discord
 log = logging.getLogger(__name__)
 
 
+class Refused(Exception):
+    """The front end turned the interaction down before asking the engine: nothing started."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
 async def answer_privately(interaction: discord.Interaction, text: str) -> None:
     """Reply ephemerally whether or not the interaction was already answered or deferred."""
     try:

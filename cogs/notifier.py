@@ -11,17 +11,14 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import discord
 
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, StatusRefs
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
 from cogs.views import result_view
-from storage.models import Job, JobState
-
-if TYPE_CHECKING:
-    from bot.client import KlingBot
+from storage.models import AuditEntry, Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +114,8 @@ class StatusEditor:
 
 class DiscordNotifier:
     def __init__(
-        self, bot: KlingBot, *, edit_interval: float, clock: Callable[[], float] = time.time
+        self, bot: discord.Client, *, edit_interval: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.bot = bot
         self.clock = clock
@@ -260,24 +258,21 @@ class DiscordNotifier:
         ]
         await self._post_to_member(job, "\n".join(lines))
 
-    async def outcome_unknown(self, job: Job) -> None:
+    async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
         await self.failed(job)
         await self._alert_moderators(
-            job, f"⚠️ Edit #{job.id}: the provider did not answer the submission, so it may "
-            "or may not be running and billed. Check the provider dashboard, then use "
+            job, log_channel_id,
+            f"⚠️ Edit #{job.id}: the provider did not answer the submission, so it may or "
+            "may not be running and billed. Check the provider dashboard, then use "
             f"`/kling-admin jobs fail job:{job.id}` to refund it if nothing was created."
         )
 
-    async def _alert_moderators(self, job: Job, text: str) -> None:
+    async def _alert_moderators(self, job: Job, log_channel_id: int | None, text: str) -> None:
         log.error("moderator alert job=%d guild=%d: %s", job.id, job.guild_id, text)
-        services = self.bot.services
-        if services is None:
-            return
-        settings = await services.guilds.settings(job.guild_id)
-        if settings.log_channel_id is None:
+        if log_channel_id is None:
             return
         try:
-            await self._channel(settings.log_channel_id, job.guild_id).send(
+            await self._channel(log_channel_id, job.guild_id).send(
                 text, allowed_mentions=discord.AllowedMentions.none()
             )
         except discord.HTTPException as error:
@@ -285,6 +280,21 @@ class DiscordNotifier:
 
     async def close(self) -> None:
         await self.editor.close()
+
+
+class LogChannelMirror:
+    """Copies each audit entry to the server's log channel, if one is set."""
+
+    def __init__(self, bot: discord.Client) -> None:
+        self.bot = bot
+
+    async def mirror(self, entry: AuditEntry, channel_id: int) -> None:
+        text = f"🛡️ <@{entry.actor_id}> · `{entry.action}`" + (
+            f" · {entry.target}" if entry.target else ""
+        )
+        await self.bot.get_partial_messageable(channel_id, guild_id=entry.guild_id).send(
+            text, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
 def _delivery_failure(error: discord.HTTPException) -> DeliveryFailed:

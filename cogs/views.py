@@ -14,11 +14,10 @@ from typing import Any, ClassVar, Self
 import discord
 
 from bot.jobs.errors import EditRefused
-from bot.jobs.models import EditRequest, InputFile
-from cogs.errors import answer_privately, apologise
+from bot.jobs.models import EditRequest
+from cogs.errors import Refused, answer_privately, apologise
 from cogs.render import refusal_text
-from cogs.submit import is_moderator, permission_notes, role_ids, run_edit, services_of
-from storage.models import Job, MediaRole
+from cogs.submit import accepted_text, permission_notes, requester, run_edit, services_of
 
 PROMPT_MAX = 5000
 PROMPT_FORM_PREFIX = "kling:prompt:"
@@ -62,8 +61,8 @@ class PromptModal(discord.ui.Modal):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             notes = permission_notes(interaction)
-        except EditRefused as refusal:
-            await interaction.followup.send(refusal_text(refusal), ephemeral=True)
+        except Refused as refusal:
+            await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
             return
         request = self.request.model_copy(update={"prompt": self.prompt.value.strip()})
         await run_edit(interaction, request, notes)
@@ -72,40 +71,6 @@ class PromptModal(discord.ui.Modal):
         self, interaction: discord.Interaction, error: Exception, /
     ) -> None:
         await apologise(interaction, error, f"modal {self.title}")
-
-
-async def _job_for(interaction: discord.Interaction, job_id: int) -> Job | None:
-    services = services_of(interaction)
-    job = await services.jobs.get(job_id)
-    if job is None or job.guild_id != interaction.guild_id:
-        await interaction.response.send_message("That edit no longer exists.", ephemeral=True)
-        return None
-    settings = await services.guilds.settings(job.guild_id)
-    if interaction.user.id != job.user_id and not is_moderator(
-        interaction, settings.moderator_role_id
-    ):
-        await interaction.response.send_message(
-            "Only the member who asked for this edit (or a moderator) can use these buttons.",
-            ephemeral=True,
-        )
-        return None
-    return job
-
-
-def _base_request(interaction: discord.Interaction, job: Job, video: InputFile) -> EditRequest:
-    # The buttons sit in the job's thread: the new edit belongs to the channel the first one
-    # was asked in (its channel rules apply, and it gets a thread of its own).
-    return EditRequest(
-        guild_id=job.guild_id,
-        channel_id=job.channel_id,
-        rules_channel_id=job.source.rules_channel_id,
-        user_id=interaction.user.id,
-        role_ids=role_ids(interaction),
-        prompt=job.prompt,
-        keep_audio=job.keep_audio,
-        video=video,
-        parent_job_id=job.id,
-    )
 
 
 class _JobButton:
@@ -157,19 +122,17 @@ class EditAgainButton(
     prefix, label, emoji, style = "kling:again", "Edit again", "✏️", discord.ButtonStyle.primary
 
     async def act(self, interaction: discord.Interaction) -> None:
-        job = await _job_for(interaction, self.job_id)
-        if job is None:
-            return
-        results = await services_of(interaction).media.for_job(job.id, MediaRole.RESULT)
-        if not results:
-            await interaction.response.send_message(
-                "The result of this edit is no longer kept, so it can't be edited again.",
-                ephemeral=True,
+        engine = services_of(interaction.client).engine
+        try:
+            request = await engine.edit_again(
+                self.job_id, interaction.guild_id or 0, requester(interaction)
             )
+        except EditRefused as refusal:
+            await interaction.response.send_message(refusal_text(refusal), ephemeral=True)
             return
-        video = InputFile(url="", media_token=results[0].token)
-        request = _base_request(interaction, job, video)
-        await interaction.response.send_modal(PromptModal(f"Edit #{job.id} again", request))
+        await interaction.response.send_modal(
+            PromptModal(f"Edit #{self.job_id} again", request)
+        )
 
 
 class RerunButton(
@@ -180,22 +143,16 @@ class RerunButton(
     prefix, label, emoji, style = "kling:rerun", "Re-run", "🔁", discord.ButtonStyle.secondary
 
     async def act(self, interaction: discord.Interaction) -> None:
-        job = await _job_for(interaction, self.job_id)
-        if job is None:
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        source = job.source
-        request = _base_request(
-            interaction,
-            job,
-            InputFile(url=source.video_url, media_token=source.video_media_token),
-        ).model_copy(
-            update={
-                "images": [InputFile(url=url) for url in source.image_urls],
-                "video_is_user_link": source.video_is_user_link,
-            }
-        )
-        await run_edit(interaction, request, [])
+        engine = services_of(interaction.client).engine
+        try:
+            job = await engine.rerun(
+                self.job_id, interaction.guild_id or 0, requester(interaction)
+            )
+        except EditRefused as refusal:
+            await interaction.followup.send(refusal_text(refusal), ephemeral=True)
+            return
+        await interaction.followup.send(accepted_text(job, []), ephemeral=True)
 
 
 def result_view(job_id: int) -> discord.ui.View:

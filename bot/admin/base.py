@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 from bot.admin.errors import AdminRefused
 from bot.admin.models import Change
 from bot.admin.validation import ceilings_from
-from bot.jobs.policy import QuotaDefaults, QuotaPolicy
+from bot.jobs.engine import JobEngine
 from storage.admin import AdminRepository
 from storage.database import Database
 from storage.guilds import GuildRepository
@@ -34,17 +34,17 @@ class AdminBase:
     def __init__(
         self,
         db: Database,
-        defaults: QuotaDefaults,
+        engine: JobEngine,
         *,
         clock: Callable[[], float] = time.time,
-        input_grace_s: float = 3600.0,
         mirror: AuditMirror | None = None,
     ) -> None:
-        self.policy = QuotaPolicy(defaults)
-        self.ceilings = ceilings_from(defaults)
+        # The engine's own policy, so moderators see exactly the limits /edit applies.
+        self.policy = engine.policy
+        self.ceilings = ceilings_from(engine.config.quota)
         self.mirror = mirror
+        self._engine = engine
         self._clock = clock
-        self._input_grace_s = input_grace_s
         self._admin = AdminRepository(db)
         self._guilds = GuildRepository(db)
         self._quota = QuotaRepository(db)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from bot.admin.base import AdminBase
 from bot.admin.errors import AdminRefused
 from bot.admin.models import (
@@ -23,7 +21,8 @@ from bot.admin.validation import (
     clean_reason,
     in_range,
 )
-from bot.jobs.policy import EffectiveLimits, Windows
+from bot.jobs.models import Requester
+from bot.jobs.policy import EffectiveLimits, Windows, is_moderator
 from storage.admin import NothingToChange
 from storage.models import ChannelRule, GuildSettings, UsageSnapshot
 
@@ -37,14 +36,8 @@ def _server_limits(policy_limits: EffectiveLimits) -> str:
 
 
 class GuildAdmin(AdminBase):
-    async def is_moderator(
-        self, guild_id: int, member_role_ids: Sequence[int], has_manage_guild: bool
-    ) -> bool:
-        """Manage Server always qualifies; otherwise the configured moderator role does."""
-        if has_manage_guild:
-            return True
-        role_id = (await self._guilds.settings(guild_id)).moderator_role_id
-        return role_id is not None and role_id in member_role_ids
+    async def is_moderator(self, guild_id: int, member: Requester) -> bool:
+        return is_moderator(await self._guilds.settings(guild_id), member)
 
     def _guild_limits(self, settings: GuildSettings) -> EffectiveLimits:
         # No user or role override: what the server setting or the bot default gives.

@@ -14,11 +14,10 @@ from bot.admin.validation import (
     parse_period,
     parse_state,
 )
+from bot.jobs.engine import can_redeliver
 from storage.admin import JobAlreadyFinished, UnknownJob
-from storage.models import JobState, MediaRole
-
-# Re-posting while the tracker still delivers would post the video twice.
-_REDELIVERABLE = frozenset({JobState.DELIVERED, JobState.FAILED})
+from storage.jobs import StaleTransition
+from storage.models import MediaRole
 
 
 class JobAdmin(AdminBase):
@@ -39,25 +38,36 @@ class JobAdmin(AdminBase):
         return JobList(jobs=jobs, state=parsed.value if parsed else None, user_id=user_id)
 
     async def jobs_redeliver(self, guild_id: int, actor_id: int, job_id: int) -> Redelivery:
-        """Check the job has a live archived result and audit the re-post; the caller posts."""
+        """Queue a finished job's live archived result to be posted again, and audit it."""
         job = await self._job_in_guild(guild_id, job_id)
-        if job.state not in _REDELIVERABLE:
+        if not job.state.is_terminal:
             raise AdminRefused(
                 f"Job #{job_id} is not finished ({job.state.value}); the bot delivers it "
                 "when it is."
+            )
+        if not can_redeliver(job):
+            raise AdminRefused(
+                f"Job #{job_id} failed before it had a video to post ({job.error_code})."
             )
         now = self._clock()
         results = await self._media.for_job(job_id, MediaRole.RESULT)
         live = [m for m in results if m.expires_at is None or m.expires_at > now]
         if not live:
             raise AdminRefused(f"Job #{job_id} has no archived result to re-post.")
+        try:
+            queued = await self._engine.redeliver(job)
+        except StaleTransition:
+            raise AdminRefused(f"Job #{job_id} is already being posted.") from None
         audit = await self._admin.record(
             guild_id, actor_id=actor_id, action="jobs.redeliver", target=f"job:{job_id}",
             detail={"media_id": live[0].id}, now=now,
         )
-        message = f"Re-posting the result of job #{job_id} for <@{job.user_id}>."
+        message = (
+            f"Re-posting the result of job #{job_id} for <@{job.user_id}>; it appears in the "
+            "job's thread in a moment."
+        )
         return await self._mirrored(
-            Redelivery(message=message, audit=audit, job=job, media=live[0])
+            Redelivery(message=message, audit=audit, job=queued, media=live[0])
         )
 
     async def jobs_fail(
@@ -66,12 +76,8 @@ class JobAdmin(AdminBase):
         """Stop tracking a stuck job and give the member's seconds back (exactly once)."""
         text = clean_reason(reason, required=True)
         assert text is not None
-        now = self._clock()
         try:
-            failure = await self._admin.fail_job(
-                guild_id, job_id, reason=text, actor_id=actor_id, now=now,
-                inputs_expire_at=now + self._input_grace_s,
-            )
+            failure = await self._engine.fail(guild_id, job_id, reason=text, actor_id=actor_id)
         except UnknownJob:
             raise AdminRefused(f"Job #{job_id} does not exist on this server.") from None
         except JobAlreadyFinished as finished:

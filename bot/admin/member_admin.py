@@ -6,18 +6,13 @@ from collections.abc import Sequence
 
 from bot.admin.base import AdminBase
 from bot.admin.errors import AdminRefused
-from bot.admin.models import BlockChanged, Change, OverrideChanged, UsageWindow, UserReport
+from bot.admin.models import BlockChanged, Change, OverrideChanged, UserReport
 from bot.admin.validation import check_id, check_quota_values, clean_reason, in_range
-from bot.jobs.policy import Limit, Windows
+from bot.jobs.policy import Windows
 from storage.admin import LimitTable, NothingToChange
 from storage.models import LimitOverride
 
 RECENT_JOBS = 5
-
-
-def _window(used: int, granted: int, limit: Limit, resets_at: float) -> UsageWindow:
-    left = max(limit.value + granted - used, 0)
-    return UsageWindow(used=used, granted=granted, limit=limit, left=left, resets_at=resets_at)
 
 
 def _describe(override: LimitOverride) -> str:
@@ -42,23 +37,17 @@ class MemberAdmin(AdminBase):
             guild_id=guild_id, user_id=user_id, role_ids=list(member_role_ids),
             day_start=windows.day_start, month_start=windows.month_start,
         )
-        limits = self.policy.limits(snapshot)
-        ready_at = (
-            snapshot.last_submit_at + limits.cooldown_s.value
-            if snapshot.last_submit_at is not None else None
-        )
+        allowance = self.policy.allowance(snapshot, now)
         return UserReport(
             guild_id=guild_id,
             user_id=user_id,
-            today=_window(snapshot.used_today, snapshot.granted_today, limits.daily,
-                          windows.day_end),
-            month=_window(snapshot.used_month, snapshot.granted_month, limits.monthly,
-                          windows.month_end),
-            limits=limits,
+            today=allowance.today,
+            month=allowance.month,
+            limits=allowance.limits,
             user_override=snapshot.user_override,
             role_overrides=snapshot.role_overrides,
             active_jobs=snapshot.active_jobs,
-            cooldown_until=ready_at if ready_at is not None and ready_at > now else None,
+            cooldown_until=allowance.cooldown_until,
             blocked=snapshot.blocked,
             recent_jobs=await self._jobs.recent_for_user(guild_id, user_id, RECENT_JOBS),
         )

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from bot.jobs.policy import EffectiveLimits, Limit
+from bot.jobs.policy import EffectiveLimits, Limit, UsageWindow
 from storage.models import (
     AuditEntry,
     BlockedUser,
@@ -77,16 +77,6 @@ class OverrideChanged(Change):
 
 class BlockChanged(Change):
     blocked: BlockedUser | None
-
-
-class UsageWindow(BaseModel):
-    """A member's spend in one window: billed net of refunds, grants on top of the limit."""
-
-    used: int
-    granted: int
-    limit: Limit
-    left: int
-    resets_at: float
 
 
 class UserReport(BaseModel):

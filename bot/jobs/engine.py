@@ -24,24 +24,58 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
 from bot.jobs.intake import Intake, discard_scratch, precheck_sizes
 from bot.jobs.messages import (
+    DELIVERY_FAILED,
+    JOB_GONE,
+    NOT_YOUR_JOB,
     RESTARTED_WHILE_CHECKING,
+    RESULT_GONE,
     SUBMISSION_UNKNOWN_MESSAGE,
     explain_submit_error,
 )
-from bot.jobs.models import EditRequest
-from bot.jobs.notifier import Notifier
-from bot.jobs.policy import QuotaPolicy, Windows
+from bot.jobs.models import EditRequest, InputFile, Requester
+from bot.jobs.notifier import ArchivedResult, Notifier
+from bot.jobs.policy import Allowance, QuotaPolicy, Windows, is_moderator
 from bot.jobs.scheduling import first_poll_delay
 from bot.media.billing import billed_seconds
 from bot.media.errors import MediaRejected
-from bot.media.store import LocalMediaStore
+from bot.media.store import MediaStore
 from bot.metrics import Metrics
-from storage.jobs import JobRepository
+from storage.admin import AdminRepository
+from storage.guilds import GuildRepository
+from storage.jobs import JobRepository, StaleTransition
 from storage.media import MediaRepository
-from storage.models import Job, JobSource, JobState, LedgerKind, MediaRole, NewJob
+from storage.models import (
+    Job,
+    JobFailure,
+    JobSource,
+    JobState,
+    LedgerKind,
+    MediaRole,
+    NewJob,
+)
 from storage.quota import QuotaRepository
 
 log = logging.getLogger(__name__)
+
+# A moderator may re-post a delivered result, or one whose posting gave up.
+REDELIVERABLE_STATES = frozenset({JobState.DELIVERED, JobState.FAILED})
+
+
+def can_redeliver(job: Job) -> bool:
+    return job.state is JobState.DELIVERED or (
+        job.state is JobState.FAILED and job.error_code == DELIVERY_FAILED
+    )
+
+
+def _follow_up(job: Job, requester: Requester, video: InputFile) -> EditRequest:
+    # The buttons sit in the job's thread: the new edit belongs to the channel the first one
+    # was asked in (its channel rules apply, and it gets a thread of its own).
+    return EditRequest(
+        guild_id=job.guild_id, channel_id=job.channel_id,
+        rules_channel_id=job.source.rules_channel_id, user_id=requester.user_id,
+        role_ids=requester.role_ids, prompt=job.prompt, keep_audio=job.keep_audio,
+        video=video, parent_job_id=job.id,
+    )
 
 _CREATE_OUTCOME_UNKNOWN = (SubmissionOutcomeUnknown, ServerError, MalformedResponse)
 
@@ -51,11 +85,13 @@ class EngineDeps:
     jobs: JobRepository
     quota: QuotaRepository
     media: MediaRepository
-    store: LocalMediaStore
+    guilds: GuildRepository
+    store: MediaStore
     client: EvolinkClient
     intake: Intake
     notifier: Notifier
     clock: Callable[[], float]
+    admin: AdminRepository
     metrics: Metrics | None = None
 
 
@@ -140,7 +176,7 @@ class JobEngine:
                     now=now, detail="restarted during submission",
                     error_code="submission_unknown", error_message=SUBMISSION_UNKNOWN_MESSAGE,
                 )
-                await d.notifier.outcome_unknown(job)
+                await self._report_outcome_unknown(job)
             elif job.state is JobState.SUBMITTED:
                 if job.status_message_id is None:
                     job = await self.announce(job)
@@ -174,6 +210,93 @@ class JobEngine:
         return await self.deps.jobs.update(
             job.id, now=self.deps.clock(),
             status_message_id=refs.status_message_id, thread_id=refs.thread_id,
+        )
+
+    async def _report_outcome_unknown(self, job: Job) -> None:
+        """Tell the member, and the moderators where the server has a log channel."""
+        settings = await self.deps.guilds.settings(job.guild_id)
+        await self.deps.notifier.outcome_unknown(job, settings.log_channel_id)
+
+    # --- follow-ups on an existing job ------------------------------------------------------
+
+    async def job_for(self, job_id: int, guild_id: int, requester: Requester) -> Job:
+        """The job, if it belongs to this server and the requester may act on it."""
+        job = await self.deps.jobs.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise EditRefused("job_gone", JOB_GONE)
+        if requester.user_id != job.user_id:
+            settings = await self.deps.guilds.settings(guild_id)
+            if not is_moderator(settings, requester):
+                raise EditRefused("not_your_job", NOT_YOUR_JOB)
+        return job
+
+    async def rerun(self, job_id: int, guild_id: int, requester: Requester) -> Job:
+        """The same clip, images and prompt once more, as a new edit billed to the requester."""
+        job = await self.job_for(job_id, guild_id, requester)
+        source = job.source
+        return await self.submit(
+            _follow_up(job, requester, InputFile(
+                url=source.video_url, media_token=source.video_media_token
+            )).model_copy(update={
+                "images": [InputFile(url=url) for url in source.image_urls],
+                "video_is_user_link": source.video_is_user_link,
+            })
+        )
+
+    async def edit_again(self, job_id: int, guild_id: int, requester: Requester) -> EditRequest:
+        """A new edit of this job's result; the caller fills in the prompt and submits it."""
+        job = await self.job_for(job_id, guild_id, requester)
+        results = await self.deps.media.for_job(job.id, MediaRole.RESULT)
+        if not results:
+            raise EditRefused("result_gone", RESULT_GONE)
+        return _follow_up(job, requester, InputFile(url="", media_token=results[0].token))
+
+    async def allowance(self, guild_id: int, member: Requester) -> Allowance:
+        """What the member may still spend here, as the next submit would see it."""
+        now = self.deps.clock()
+        windows = Windows.at(now)
+        snapshot = await self.deps.quota.snapshot(
+            guild_id=guild_id, user_id=member.user_id, role_ids=member.role_ids,
+            day_start=windows.day_start, month_start=windows.month_start,
+        )
+        return self.policy.allowance(snapshot, now)
+
+    async def redeliver(self, job: Job) -> Job:
+        """Queue a finished job's archived result for the tracker to post again.
+
+        The tracker's delivery path retries, falls back and records the new message, exactly
+        as for a first delivery. Callers check `can_redeliver` and that the archive lives.
+        """
+        if not can_redeliver(job):
+            raise StaleTransition(job.id, job.state, REDELIVERABLE_STATES)
+        now = self.deps.clock()
+        queued = await self.deps.jobs.transition(
+            job.id, JobState.ARCHIVED, expected=REDELIVERABLE_STATES, now=now,
+            detail="redeliver", next_delivery_at=now, delivery_attempts=0,
+            error_code=None, error_message=None,
+        )
+        self._wake_scheduler()
+        return queued
+
+    async def fail(self, guild_id: int, job_id: int, *, reason: str, actor_id: int) -> JobFailure:
+        """A moderator stops a job: failed, reservation refunded, audited, member told."""
+        now = self.deps.clock()
+        failure = await self.deps.admin.fail_job(
+            guild_id, job_id, reason=reason, actor_id=actor_id, now=now,
+            inputs_expire_at=now + self.config.input_grace_s,
+        )
+        await self.deps.notifier.failed(failure.job)
+        return failure
+
+    async def archived_result(self, job: Job) -> ArchivedResult | None:
+        """The job's archived video as the notifier posts it, if it is still kept."""
+        results = await self.deps.media.for_job(job.id, MediaRole.RESULT)
+        if not results:
+            return None
+        media = results[0]
+        return ArchivedResult(
+            media=media, path=self.deps.store.path_of(media),
+            public_url=self.deps.store.public_url(media), expires_at=media.expires_at,
         )
 
     # --- the pipeline -------------------------------------------------------------------
@@ -308,14 +431,14 @@ class JobEngine:
                 now=d.clock(), detail=type(error).__name__, error_code="submission_unknown",
                 error_message=SUBMISSION_UNKNOWN_MESSAGE,
             )
-            await d.notifier.outcome_unknown(job)
+            await self._report_outcome_unknown(job)
             return job
         except EvolinkError as error:
             log.warning("create refused job=%d error=%r", job.id, error)
             job = await d.quota.close_job(
                 job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.SUBMITTING},
                 now=d.clock(), detail=type(error).__name__, error_code=type(error).__name__,
-                error_message=explain_submit_error(type(error).__name__),
+                error_message=explain_submit_error(error),
             )
             await self.expire_inputs(job)
             if not interactive:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from bot.media.fetch import FetchedFile, FetchLimits, UrlPolicy, fetch_to_file
 from bot.media.info import VideoInfo
 from bot.media.probe import probe_image, probe_video
 from bot.media.sniff import sniff_file
-from bot.media.store import LocalMediaStore
+from bot.media.store import MediaStore
 from bot.media.validation import (
     ClipRules,
     ImageRules,
@@ -25,6 +25,7 @@ from bot.media.validation import (
     check_video,
     check_video_kind,
 )
+from storage.media import MediaRepository
 from storage.models import JobSource, MediaRole, ValidatedInput
 
 
@@ -66,11 +67,18 @@ def precheck_sizes(
 
 class Intake:
     def __init__(
-        self, session: aiohttp.ClientSession, config: IntakeConfig, store: LocalMediaStore
+        self,
+        session: aiohttp.ClientSession,
+        config: IntakeConfig,
+        store: MediaStore,
+        media: MediaRepository,
+        clock: Callable[[], float],
     ) -> None:
         self.session = session
         self.config = config
         self.store = store
+        self.media = media
+        self.clock = clock
 
     async def gather(self, source: JobSource, scratch: Path) -> CheckedInputs:
         """Fetch and check every input; on refusal nothing is left in `scratch`."""
@@ -119,7 +127,7 @@ class Intake:
         return validated, info
 
     async def _copy_archived(self, token: str, dest: Path) -> FetchedFile:
-        media = await self.store.repository.live_by_token(token, now=time.time())
+        media = await self.media.live_by_token(token, now=self.clock())
         if media is None:
             raise MediaRejected(
                 "That video is no longer kept by the bot; attach it again to edit it.",

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from bot.evolink import (
+    AccessDenied,
+    AuthenticationFailed,
+    EvolinkError,
+    InsufficientCredits,
+    InvalidRequest,
+    NotFound,
+    ProviderUnreachable,
+    RateLimited,
+    UpstreamUnavailable,
+)
+
 # EVOLINK_API.md §4.2: one message per task error code.
 TASK_ERROR_MESSAGES: dict[str, str] = {
     "content_policy_violation": (
@@ -41,15 +53,15 @@ TASK_ERROR_MESSAGES: dict[str, str] = {
 GENERIC_TASK_FAILURE = "The provider could not complete this edit. Try again shortly."
 
 # Create-call failures that provably created nothing: the reservation is released.
-SUBMIT_ERROR_MESSAGES: dict[str, str] = {
-    "InvalidRequest": "The provider refused the request as invalid. A moderator has the details.",
-    "AuthenticationFailed": "The bot's provider key is not working. A moderator must fix it.",
-    "InsufficientCredits": "The bot's provider account is out of credits. Tell a moderator.",
-    "AccessDenied": "The bot's provider account may not use this model. Tell a moderator.",
-    "NotFound": "The provider does not offer this model right now. Tell a moderator.",
-    "RateLimited": "The provider is busy. Nothing was charged; try again in a minute.",
-    "UpstreamUnavailable": "The provider is unavailable. Nothing was charged; try again later.",
-    "ProviderUnreachable": "The provider cannot be reached. Nothing was charged; try again later.",
+SUBMIT_ERROR_MESSAGES: dict[type[EvolinkError], str] = {
+    InvalidRequest: "The provider refused the request as invalid. A moderator has the details.",
+    AuthenticationFailed: "The bot's provider key is not working. A moderator must fix it.",
+    InsufficientCredits: "The bot's provider account is out of credits. Tell a moderator.",
+    AccessDenied: "The bot's provider account may not use this model. Tell a moderator.",
+    NotFound: "The provider does not offer this model right now. Tell a moderator.",
+    RateLimited: "The provider is busy. Nothing was charged; try again in a minute.",
+    UpstreamUnavailable: "The provider is unavailable. Nothing was charged; try again later.",
+    ProviderUnreachable: "The provider cannot be reached. Nothing was charged; try again later.",
 }
 GENERIC_SUBMIT_FAILURE = "The provider refused the request. Nothing was charged; try again later."
 
@@ -65,6 +77,10 @@ RESULT_EXPIRED_MESSAGE = (
 RESULT_INVALID_MESSAGE = (
     "The provider returned something that is not a playable video. Moderators have been alerted."
 )
+DELIVERY_FAILED = "delivery_failed"  # the error code of a job whose posting gave up
+JOB_GONE = "That edit no longer exists."
+NOT_YOUR_JOB = "Only the member who asked for this edit (or a moderator) can use these buttons."
+RESULT_GONE = "The result of this edit is no longer kept, so it can't be edited again."
 RESTARTED_WHILE_CHECKING = (
     "The bot restarted while checking your files, so this edit was stopped before anything "
     "was charged. Please run /edit again."
@@ -75,5 +91,5 @@ def explain_task_error(code: str | None) -> str:
     return TASK_ERROR_MESSAGES.get(code or "", GENERIC_TASK_FAILURE)
 
 
-def explain_submit_error(error_class_name: str) -> str:
-    return SUBMIT_ERROR_MESSAGES.get(error_class_name, GENERIC_SUBMIT_FAILURE)
+def explain_submit_error(error: EvolinkError) -> str:
+    return SUBMIT_ERROR_MESSAGES.get(type(error), GENERIC_SUBMIT_FAILURE)

@@ -31,3 +31,11 @@ class EditRequest(BaseModel):
         if not value.strip():
             raise ValueError("the prompt is empty")
         return value.strip()
+
+
+class Requester(BaseModel):
+    """Who asks, as far as the engine's permission rules care."""
+
+    user_id: int
+    role_ids: list[int] = Field(default_factory=list)
+    manages_guild: bool = False  # Discord's Manage Server permission

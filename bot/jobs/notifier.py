@@ -46,7 +46,9 @@ class Notifier(Protocol):
 
     async def failed(self, job: Job) -> None: ...
 
-    async def outcome_unknown(self, job: Job) -> None: ...
+    async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
+        """Tell the member, and alert the moderators in `log_channel_id` if there is one."""
+        ...
 
 
 class RecordingNotifier:
@@ -99,5 +101,5 @@ class RecordingNotifier:
     async def failed(self, job: Job) -> None:
         await self._record("failed", job.id)
 
-    async def outcome_unknown(self, job: Job) -> None:
+    async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
         await self._record("unknown", job.id)

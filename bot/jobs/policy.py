@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from bot.jobs.errors import EditRefused
-from storage.models import ChannelRule, UsageSnapshot
+from bot.jobs.models import Requester
+from storage.models import ChannelRule, GuildSettings, UsageSnapshot
+
+
+def is_moderator(guild: GuildSettings, member: Requester) -> bool:
+    """Manage Server always qualifies; otherwise the server's moderator role does."""
+    if member.manages_guild:
+        return True
+    return guild.moderator_role_id is not None and guild.moderator_role_id in member.role_ids
 
 
 class QuotaDefaults(BaseModel):
@@ -35,6 +43,31 @@ class EffectiveLimits(BaseModel):
     max_concurrent: Limit
     cooldown_s: Limit
     guild_budget: Limit
+
+
+class UsageWindow(BaseModel):
+    """A member's spend in one window: billed net of refunds, grants on top of the limit."""
+
+    used: int
+    granted: int
+    limit: Limit
+    resets_at: float
+
+    @property
+    def left(self) -> int:
+        """Seconds still spendable in this window (never negative)."""
+        return max(self.limit.value + self.granted - self.used, 0)
+
+
+class Allowance(BaseModel):
+    """What a member may still spend, as /quota and the moderators' user report show it."""
+
+    limits: EffectiveLimits
+    today: UsageWindow
+    month: UsageWindow
+    active_jobs: int
+    guild_used_month: int
+    cooldown_until: float | None  # None when the member may submit now
 
 
 class Windows(BaseModel):
@@ -112,6 +145,24 @@ class QuotaPolicy:
             ),
         )
 
+    def allowance(self, snapshot: UsageSnapshot, now: float) -> Allowance:
+        limits = self.limits(snapshot)
+        windows = Windows.at(now)
+        ready_at = (
+            snapshot.last_submit_at + limits.cooldown_s.value
+            if snapshot.last_submit_at is not None else None
+        )
+        return Allowance(
+            limits=limits,
+            today=UsageWindow(used=snapshot.used_today, granted=snapshot.granted_today,
+                              limit=limits.daily, resets_at=windows.day_end),
+            month=UsageWindow(used=snapshot.used_month, granted=snapshot.granted_month,
+                              limit=limits.monthly, resets_at=windows.month_end),
+            active_jobs=snapshot.active_jobs,
+            guild_used_month=snapshot.guild_used_month,
+            cooldown_until=ready_at if ready_at is not None and ready_at > now else None,
+        )
+
     def check_access(self, snapshot: UsageSnapshot, channel_id: int) -> None:
         """Blocks, pause and channel rules: refusals that no amount of quota changes."""
         if snapshot.blocked is not None:
@@ -138,49 +189,38 @@ class QuotaPolicy:
         cost = (f"an edit costs at least {billed_seconds} s" if estimate
                 else f"this clip is billed as {billed_seconds} s")
         self.check_access(snapshot, channel_id)
-        limits = self.limits(snapshot)
-        windows = Windows.at(now)
+        allowance = self.allowance(snapshot, now)
+        limits = allowance.limits
         if snapshot.active_jobs >= limits.max_concurrent.value:
             raise EditRefused(
                 "too_many_jobs",
                 f"You already have {snapshot.active_jobs} edit(s) running; the limit is "
                 f"{limits.max_concurrent.value}. Wait for one to finish.",
             )
-        cooldown = limits.cooldown_s.value
-        if snapshot.last_submit_at is not None and now < snapshot.last_submit_at + cooldown:
-            ready = snapshot.last_submit_at + cooldown
+        if allowance.cooldown_until is not None:
+            ready = allowance.cooldown_until
             raise EditRefused(
                 "cooldown",
                 f"Please wait {ready - now:.0f} s between edits.",
                 retry_at=ready,
             )
-        self._check_window(
-            "daily", snapshot.used_today, snapshot.granted_today, limits.daily,
-            billed_seconds, windows.day_end, "today", cost,
-        )
-        self._check_window(
-            "monthly", snapshot.used_month, snapshot.granted_month, limits.monthly,
-            billed_seconds, windows.month_end, "this month", cost,
-        )
+        self._check_window("daily", allowance.today, billed_seconds, "today", cost)
+        self._check_window("monthly", allowance.month, billed_seconds, "this month", cost)
         budget_left = limits.guild_budget.value - snapshot.guild_used_month
         if billed_seconds > budget_left:
             raise EditRefused(
                 "guild_budget",
                 f"This server has used its monthly budget of {limits.guild_budget.value} s "
                 f"({max(budget_left, 0)} s left; {cost}).",
-                retry_at=windows.month_end,
+                retry_at=allowance.month.resets_at,
             )
 
     @staticmethod
-    def _check_window(
-        name: str, used: int, granted: int, limit: Limit, needed: int, resets_at: float,
-        label: str, cost: str,
-    ) -> None:
-        left = limit.value + granted - used
-        if needed > left:
+    def _check_window(name: str, window: UsageWindow, needed: int, label: str, cost: str) -> None:
+        if needed > window.left:
             raise EditRefused(
                 f"{name}_quota",
-                f"You have {max(left, 0)} s of editing left {label} (limit {limit.value} s); "
-                f"{cost}.",
-                retry_at=resets_at,
+                f"You have {window.left} s of editing left {label} (limit "
+                f"{window.limit.value} s); {cost}.",
+                retry_at=window.resets_at,
             )

@@ -16,11 +16,12 @@ from bot.evolink import EvolinkError, NotFound, Task, TaskStatus
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.messages import (
+    DELIVERY_FAILED,
     RESULT_EXPIRED_MESSAGE,
     RESULT_INVALID_MESSAGE,
     explain_task_error,
 )
-from bot.jobs.notifier import ArchivedResult, DeliveryFailed
+from bot.jobs.notifier import DeliveryFailed
 from bot.jobs.scheduling import expected_duration, next_poll_delay, retry_delay
 from bot.media.errors import MediaRejected
 from bot.media.fetch import FetchLimits, fetch_to_file
@@ -294,15 +295,10 @@ class Tracker:
 
     async def deliver(self, job: Job) -> None:
         d, schedule = self.deps, self.config.schedule
-        results = await d.media.for_job(job.id, MediaRole.RESULT)
-        if not results:
+        archived = await self.engine.archived_result(job)
+        if archived is None:
             await self._give_up_delivery(job, "The archived video is gone.")
             return
-        media = results[0]
-        archived = ArchivedResult(
-            media=media, path=d.store.path_of(media), public_url=d.store.public_url(media),
-            expires_at=media.expires_at,
-        )
         try:
             message_id = await d.notifier.result_ready(job, archived)
         except DeliveryFailed as error:
@@ -332,7 +328,7 @@ class Tracker:
         d = self.deps
         job = await d.jobs.transition(
             job.id, JobState.FAILED, expected={JobState.ARCHIVED}, now=d.clock(),
-            detail="delivery_failed", error_code="delivery_failed",
+            detail=DELIVERY_FAILED, error_code=DELIVERY_FAILED,
             error_message=f"The finished video could not be posted: {reason} "
             "A moderator can re-post it with /kling-admin jobs redeliver.",
             next_delivery_at=None,

@@ -24,6 +24,12 @@ def new_token() -> str:
 
 
 class MediaStore(Protocol):
+    """Where inputs are rehosted for the provider and results archived for members."""
+
+    def incoming_dir(self, job_id: int) -> Path:
+        """Local scratch space for a job's downloads before they are checked and published."""
+        ...
+
     async def publish(
         self,
         source: Path,
@@ -43,6 +49,8 @@ class MediaStore(Protocol):
     def path_of(self, media: MediaObject) -> Path: ...
 
     async def delete(self, media: MediaObject) -> None: ...
+
+    async def remove_expired(self) -> int: ...
 
 
 class LocalMediaStore:

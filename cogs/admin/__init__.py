@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from discord.ext import commands
 
 from cogs.admin.commands import AdminCog
 
-if TYPE_CHECKING:
-    from bot.client import KlingBot
 
-
-async def setup(bot: KlingBot) -> None:
+async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(AdminCog(bot))

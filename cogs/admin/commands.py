@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import discord
 from discord import app_commands
@@ -15,12 +15,8 @@ from bot.admin.errors import AdminRefused
 from bot.admin.models import Change
 from bot.admin.reports import audit_csv
 from bot.admin.service import AdminService
-from bot.jobs.notifier import ArchivedResult
 from cogs.admin import render
-from storage.models import AuditEntry, JobState
-
-if TYPE_CHECKING:
-    from bot.client import KlingBot
+from cogs.submit import requester, services_of
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +30,6 @@ class ModeratorOnly(app_commands.CheckFailure):
         super().__init__(
             "Only moderators can use /kling-admin: you need Manage Server or the server's "
             "moderator role."
-        )
-
-
-class LogChannelMirror:
-    """Copies each audit entry to the server's log channel, if one is set."""
-
-    def __init__(self, bot: KlingBot) -> None:
-        self.bot = bot
-
-    async def mirror(self, entry: AuditEntry, channel_id: int) -> None:
-        text = f"🛡️ <@{entry.actor_id}> · `{entry.action}`" + (
-            f" · {entry.target}" if entry.target else ""
-        )
-        await self.bot.get_partial_messageable(channel_id, guild_id=entry.guild_id).send(
-            text, allowed_mentions=QUIET
         )
 
 
@@ -70,35 +51,17 @@ class AdminCog(
         name="moderator-role", description="A role that may use these commands"
     )
 
-    def __init__(self, bot: KlingBot) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self._service: AdminService | None = None
 
     @property
     def service(self) -> AdminService:
-        # Built on first use: the cog loads before the services start in setup_hook.
-        if self._service is None:
-            services = self.bot.services
-            if services is None:
-                raise AdminRefused("The bot is still starting; try again in a moment.")
-            self._service = AdminService(
-                services.db,
-                services.config.quota,
-                input_grace_s=services.config.input_grace_s,
-                mirror=LogChannelMirror(self.bot),
-            )
-        return self._service
+        return services_of(self.bot).admin
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        member = interaction.user
-        if not isinstance(member, discord.Member) or interaction.guild_id is None:
+        if not isinstance(interaction.user, discord.Member) or interaction.guild_id is None:
             raise ModeratorOnly()
-        allowed = await self.service.is_moderator(
-            interaction.guild_id,
-            [role.id for role in member.roles],
-            member.guild_permissions.manage_guild,
-        )
-        if not allowed:
+        if not await self.service.is_moderator(interaction.guild_id, requester(interaction)):
             raise ModeratorOnly()
         return True
 
@@ -356,21 +319,8 @@ class AdminCog(
         redelivery = await self._work(
             interaction, self.service.jobs_redeliver(guild_id, actor, job)
         )
-        if redelivery is None:
-            return
-        services, notifier = self.bot.services, self.bot.notifier
-        assert services is not None and notifier is not None
-        media = redelivery.media
-        await notifier.result_ready(
-            redelivery.job,
-            ArchivedResult(
-                media=media,
-                path=services.store.path_of(media),
-                public_url=services.store.public_url(media),
-                expires_at=media.expires_at,
-            ),
-        )
-        await self._send(interaction, redelivery.message)
+        if redelivery is not None:
+            await self._send(interaction, redelivery.message)
 
     @jobs.command(name="fail", description="Stop tracking a stuck job and refund its seconds")
     @app_commands.describe(job="The job number", reason="Shown to the member")
@@ -382,11 +332,8 @@ class AdminCog(
     ) -> None:
         guild_id, actor = self._ids(interaction)
         failed = await self._work(interaction, self.service.jobs_fail(guild_id, actor, job, reason))
-        if failed is None:
-            return
-        await self._send(interaction, failed.message)
-        if self.bot.notifier is not None and failed.job.state is JobState.FAILED:
-            await self.bot.notifier.failed(failed.job)
+        if failed is not None:
+            await self._send(interaction, failed.message)
 
     # --- reports and switches ------------------------------------------------------------
 

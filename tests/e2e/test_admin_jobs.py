@@ -45,10 +45,15 @@ async def test_redeliver_posts_the_archived_video_again_in_the_jobs_thread(
     assert listed.startswith(f"#{job.id} · delivered · <@{alice.user.id}> · 4 s")
 
     answer = await admin(stack, mod, "jobs redeliver", {"job": job.id})
-    assert answer == f"Re-posting the result of job #{job.id} for <@{alice.user.id}>."
+    assert answer == (
+        f"Re-posting the result of job #{job.id} for <@{alice.user.id}>; it appears in the "
+        "job's thread in a moment."
+    )
     again = await stack.emu.wait_for_message(
         first.channel_id, lambda m: bool(m.attachments) and m.id != first.id
     )
+    assert stack.bot is not None
+    await stack.bot.services.tracker.idle()  # the tracker posted it: let it record the post
     [original], [reposted] = first.attachments, again.attachments
     assert reposted.filename == original.filename
     assert reposted.data == original.data and len(reposted.data) > 0
@@ -59,7 +64,7 @@ async def test_redeliver_posts_the_archived_video_again_in_the_jobs_thread(
     assert stack.sim.create_attempts == 1
     assert [(e.kind, e.seconds) for e in await ledger(stack)] == billed
     [job] = await jobs(stack)
-    assert job.state is JobState.DELIVERED
+    assert job.state is JobState.DELIVERED and job.delivered_message_id == again.id
     assert actions_by(await audited(stack, mod), mod.user.id) == ["jobs.redeliver"]
 
 

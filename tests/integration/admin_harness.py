@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
 
 from bot.admin import AdminService
+from bot.evolink import EvolinkClient
+from bot.jobs.config import EngineConfig
+from bot.jobs.engine import EngineDeps, JobEngine
+from bot.jobs.intake import Intake
+from bot.jobs.notifier import RecordingNotifier
 from bot.jobs.policy import QuotaDefaults
+from bot.media.store import LocalMediaStore
+from bot.settings import Settings
+from storage.admin import AdminRepository
 from storage.database import Database
+from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
 from storage.media import MediaRepository, NewMediaObject
 from storage.models import AuditEntry, Job, JobSource, JobState, LedgerKind, MediaRole, NewJob
@@ -50,16 +65,33 @@ class RecordingMirror:
 
 
 class Harness:
-    def __init__(self, db: Database) -> None:
+    """The admin service over a real engine whose provider and files are never reached."""
+
+    def __init__(self, db: Database, session: aiohttp.ClientSession, data_dir: Path) -> None:
         self.db = db
         self.clock = Clock()
         self.mirror = RecordingMirror()
-        self.service = AdminService(
-            db, DEFAULTS, clock=self.clock, input_grace_s=600.0, mirror=self.mirror
-        )
+        self.notifier = RecordingNotifier()
         self.jobs = JobRepository(db)
         self.quota = QuotaRepository(db)
         self.media = MediaRepository(db)
+        settings = Settings(_env_file=None, DATA_DIR=str(data_dir))  # type: ignore[call-arg]
+        config = dataclasses.replace(
+            EngineConfig.from_settings(settings), quota=DEFAULTS, input_grace_s=600.0
+        )
+        store = LocalMediaStore(settings.media_dir, "https://bot.example", self.media, self.clock)
+        self.engine = JobEngine(
+            EngineDeps(
+                jobs=self.jobs, quota=self.quota, media=self.media, guilds=GuildRepository(db),
+                admin=AdminRepository(db), store=store,
+                client=EvolinkClient(session, base_url="https://api.example", api_key="k"),
+                intake=Intake(session, config.intake, store, self.media, self.clock),
+                notifier=self.notifier, clock=self.clock,
+            ),
+            config,
+            wake=lambda: None,
+        )
+        self.service = AdminService(db, self.engine, clock=self.clock, mirror=self.mirror)
         self._tasks = 0
 
     async def job(
@@ -71,6 +103,7 @@ class Harness:
         seconds: int = 10,
         at: float = NOW,
         ledger: LedgerKind | None = None,
+        error_code: str | None = None,
     ) -> Job:
         """A job reserved at `at` and moved on to `state`, closing its reservation by `ledger`.
 
@@ -110,7 +143,9 @@ class Harness:
                 raise ValueError("a closed reservation needs a later state")
             return await self.quota.close_job(
                 job.id, ledger, state, expected={JobState.SUBMITTED}, now=at,
-                error_code=None if ledger is LedgerKind.SETTLE else "content_policy",
+                error_code=error_code or (
+                    None if ledger is LedgerKind.SETTLE else "content_policy"
+                ),
             )
         return await self.jobs.transition(job.id, state, expected=None, now=at)
 
@@ -136,3 +171,9 @@ class Harness:
         async with self.db.read() as conn:
             cursor = await conn.execute(sql, params)
             return [dict(row) for row in await cursor.fetchall()]
+
+
+@asynccontextmanager
+async def admin_harness(db: Database, data_dir: Path) -> AsyncIterator[Harness]:
+    async with aiohttp.ClientSession() as session:
+        yield Harness(db, session, data_dir)

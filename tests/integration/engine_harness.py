@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 from collections.abc import AsyncIterator
@@ -85,6 +86,7 @@ class Harness:
         self.notifier = RecordingNotifier()
         self.callbacks = False
         self.services: Services | None = None
+        self._running: contextlib.AsyncExitStack | None = None
 
     @property
     def public_base_url(self) -> str:
@@ -112,15 +114,17 @@ class Harness:
             # The simulator accepts loopback callbacks when started insecure; real EvoLink won't.
             callback_base_url=self.public_base_url if self.callbacks else None,
         )
-        self.services = await Services.start(
-            settings, self.notifier, config=config, limiter=limiter
+        running = contextlib.AsyncExitStack()
+        self.services = await running.enter_async_context(
+            Services.running(settings, self.notifier, config=config, limiter=limiter)
         )
+        self._running = running
         return self.services
 
     async def stop(self) -> None:
-        if self.services is not None:
-            await self.services.close()
-            self.services = None
+        if self._running is not None:
+            running, self._running, self.services = self._running, None, None
+            await running.aclose()
 
     @property
     def live(self) -> Services:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -25,12 +27,14 @@ from tests.integration.admin_harness import (
     NOW,
     OTHER_GUILD,
     Harness,
+    admin_harness,
 )
 
 
 @pytest.fixture
-def h(db: Database) -> Harness:
-    return Harness(db)
+async def h(db: Database, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with admin_harness(db, tmp_path) as harness:
+        yield harness
 
 
 def _boom(*_: object, **__: object) -> None:
@@ -60,10 +64,19 @@ async def test_redeliver_returns_the_live_result_and_audits(h: Harness) -> None:
     assert redelivery.job.id == job.id and redelivery.media.id == media_id
     assert redelivery.audit.action == "jobs.redeliver"
     assert redelivery.audit.target == f"job:{job.id}"
-    # A job whose delivery gave up (FAILED) still has its archive and can be re-posted.
-    gave_up = await h.job(JobState.FAILED, ledger=LedgerKind.SETTLE)
+    # Queued for the tracker, which posts it and records the new message as for a first post.
+    assert redelivery.job.state is JobState.ARCHIVED
+    assert redelivery.job.next_delivery_at == NOW and redelivery.job.delivery_attempts == 0
+    # A job whose posting gave up (FAILED) still has its archive and can be re-posted.
+    gave_up = await h.job(JobState.FAILED, ledger=LedgerKind.SETTLE, error_code="delivery_failed")
     await h.result(gave_up)
-    assert (await h.service.jobs_redeliver(GUILD, MOD, gave_up.id)).job.id == gave_up.id
+    queued = (await h.service.jobs_redeliver(GUILD, MOD, gave_up.id)).job
+    assert (queued.id, queued.state, queued.error_code) == (gave_up.id, JobState.ARCHIVED, None)
+    # One that failed at the provider has nothing to post, whatever files are left.
+    refused = await h.job(JobState.FAILED, ledger=LedgerKind.REFUND)
+    await h.result(refused)
+    with pytest.raises(AdminRefused, match="failed before it had a video to post"):
+        await h.service.jobs_redeliver(GUILD, MOD, refused.id)
 
 
 async def test_redeliver_refusals(h: Harness) -> None:

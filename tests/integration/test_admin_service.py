@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bot.admin import AdminRefused
 from bot.jobs.errors import EditRefused
+from bot.jobs.models import Requester
 from storage.database import Database
 from storage.models import JobState, LedgerKind, UsageSnapshot
-from tests.integration.admin_harness import ALICE, BOB, CHANNEL, DAY, GUILD, MOD, NOW, Harness
+from tests.integration.admin_harness import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    DAY,
+    GUILD,
+    MOD,
+    NOW,
+    Harness,
+    admin_harness,
+)
 
 ROLE_SMALL, ROLE_BIG = 500, 501
 
 
 @pytest.fixture
-def h(db: Database) -> Harness:
-    return Harness(db)
+async def h(db: Database, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with admin_harness(db, tmp_path) as harness:
+        yield harness
 
 
 async def snapshot(h: Harness, user_id: int, roles: list[int]) -> UsageSnapshot:
@@ -28,16 +42,20 @@ async def snapshot(h: Harness, user_id: int, roles: list[int]) -> UsageSnapshot:
     )
 
 
+def member(*role_ids: int, manages_guild: bool = False) -> Requester:
+    return Requester(user_id=ALICE, role_ids=list(role_ids), manages_guild=manages_guild)
+
+
 async def test_moderators_are_manage_guild_or_the_configured_role(h: Harness) -> None:
     s = h.service
-    assert await s.is_moderator(GUILD, [], has_manage_guild=True)
-    assert not await s.is_moderator(GUILD, [ROLE_SMALL], has_manage_guild=False)
+    assert await s.is_moderator(GUILD, member(manages_guild=True))
+    assert not await s.is_moderator(GUILD, member(ROLE_SMALL))
     change = await s.moderator_role_set(GUILD, MOD, ROLE_SMALL)
     assert change.audit.action == "moderator_role.set" and change.audit.target == "role:500"
-    assert await s.is_moderator(GUILD, [ROLE_BIG, ROLE_SMALL], has_manage_guild=False)
-    assert not await s.is_moderator(GUILD, [ROLE_BIG], has_manage_guild=False)
+    assert await s.is_moderator(GUILD, member(ROLE_BIG, ROLE_SMALL))
+    assert not await s.is_moderator(GUILD, member(ROLE_BIG))
     await s.moderator_role_set(GUILD, MOD, None)
-    assert not await s.is_moderator(GUILD, [ROLE_SMALL], has_manage_guild=False)
+    assert not await s.is_moderator(GUILD, member(ROLE_SMALL))
 
 
 async def test_limits_show_then_set_reports_values_sources_and_audits(h: Harness) -> None:
