@@ -432,7 +432,6 @@ class Stack:
         self.sim: SimulatorControl
         self.sim_url = ""
         self.bot: Child | None = None
-        self.bot_data: Path | None = None
         self.web_url: str | None = None  # the bot's own web server (/healthz, /m/...)
         self.db: BotDb | None = None
         self._bots = 0
@@ -506,7 +505,6 @@ class Stack:
         data_dir = self.workdir / f"bot-data-{self._bots}"
         port = free_port()
         env = self.kling_env(port, data_dir, **extra)
-        self.bot_data = data_dir
         self.web_url = f"http://127.0.0.1:{port}"
         self.db = BotDb(data_dir / "kling.sqlite3")
         if timings is None:

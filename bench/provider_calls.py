@@ -33,12 +33,12 @@ from bench.common import (
 )
 from bot.jobs.config import EngineConfig, ScheduleConfig
 from bot.jobs.models import EditRequest, InputFile
-from bot.jobs.notifier import RecordingNotifier
 from bot.services import Services
 from bot.settings import Settings
 from sandbox.demo.processes import free_port
 from sandbox.evolink_sim import EvolinkSimulator, TaskScript
 from storage.models import JobState
+from tests.doubles import RecordingNotifier
 
 NAME = "provider calls per task"
 DURATIONS = (60, 300)

@@ -124,23 +124,6 @@ class GuildRepository:
         async with self._db.read() as conn:
             return await read_guild_settings(conn, guild_id)
 
-    async def update_settings(
-        self, guild_id: int, *, actor_id: int, action: str, now: float, **changes: Any
-    ) -> GuildSettings:
-        """Upsert guild settings and audit the change in the same transaction."""
-        async with self._db.transaction() as conn:
-            settings = await update_settings_in(conn, guild_id, now=now, changes=changes)
-            await write_audit(
-                conn,
-                guild_id=guild_id,
-                actor_id=actor_id,
-                action=action,
-                target=None,
-                detail=changes,
-                now=now,
-            )
-            return settings
-
     async def blocked(self, guild_id: int, user_id: int) -> BlockedUser | None:
         async with self._db.read() as conn:
             return await read_blocked(conn, guild_id, user_id)

@@ -151,12 +151,6 @@ class JobRepository:
         async with self._db.read() as conn:
             return await fetch_job(conn, job_id)
 
-    async def get_by_task_id(self, task_id: str) -> Job | None:
-        async with self._db.read() as conn:
-            cursor = await conn.execute("SELECT * FROM jobs WHERE provider_task_id = ?", (task_id,))
-            row = await cursor.fetchone()
-        return row_to_job(row) if row else None
-
     async def transition(
         self,
         job_id: int,

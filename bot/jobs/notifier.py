@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -49,57 +47,3 @@ class Notifier(Protocol):
     async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
         """Tell the member, and alert the moderators in `log_channel_id` if there is one."""
         ...
-
-
-class RecordingNotifier:
-    """Keeps every notification in order; tests assert on it instead of on Discord."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, int]] = []
-        self.delivered: dict[int, list[ArchivedResult]] = {}
-        self.fail_deliveries = 0
-        self._next_id = 1000
-        self._changed = asyncio.Condition()
-
-    async def _record(self, kind: str, job_id: int) -> None:
-        async with self._changed:
-            self.events.append((kind, job_id))
-            self._changed.notify_all()
-
-    async def wait_for(self, predicate: Callable[[], bool], limit_s: float = 20.0) -> None:
-        """Wait until `predicate` holds, re-checking after every recorded notification."""
-        async with asyncio.timeout(limit_s), self._changed:
-            await self._changed.wait_for(predicate)
-
-    async def wait_for_event(self, kind: str, job_id: int, limit_s: float = 20.0) -> None:
-        await self.wait_for(lambda: (kind, job_id) in self.events, limit_s)
-
-    def _id(self) -> int:
-        self._next_id += 1
-        return self._next_id
-
-    def kinds(self, job_id: int) -> list[str]:
-        return [kind for kind, jid in self.events if jid == job_id]
-
-    async def job_accepted(self, job: Job) -> StatusRefs:
-        await self._record("accepted", job.id)
-        message_id = self._id()
-        return StatusRefs(status_message_id=message_id, thread_id=message_id)
-
-    async def progress(self, job: Job) -> None:
-        await self._record("progress", job.id)
-
-    async def result_ready(self, job: Job, result: ArchivedResult) -> int:
-        if self.fail_deliveries > 0:
-            self.fail_deliveries -= 1
-            await self._record("delivery_failed", job.id)
-            raise DeliveryFailed("Discord is unavailable")
-        self.delivered.setdefault(job.id, []).append(result)
-        await self._record("delivered", job.id)
-        return self._id()
-
-    async def failed(self, job: Job) -> None:
-        await self._record("failed", job.id)
-
-    async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
-        await self._record("unknown", job.id)

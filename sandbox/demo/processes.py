@@ -75,7 +75,6 @@ class Child:
         self.cwd = cwd
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
-        self.started_at = 0.0
         self.exit_code: int | None = None
         self._log: Any = None
         self._pump: asyncio.Task[None] | None = None
@@ -90,7 +89,6 @@ class Child:
 
     async def start(self) -> None:
         self._log = self.log_path.open("ab")
-        self.started_at = time.monotonic()
         self.proc = await asyncio.create_subprocess_exec(
             *self.argv,
             stdin=asyncio.subprocess.DEVNULL,

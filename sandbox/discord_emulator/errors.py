@@ -28,10 +28,6 @@ def unauthorized() -> DiscordError:
     return DiscordError(401, 0, "401: Unauthorized")
 
 
-def not_found_route() -> DiscordError:
-    return DiscordError(404, 0, "404: Not Found")
-
-
 def unknown_channel() -> DiscordError:
     return DiscordError(404, 10003, "Unknown Channel")
 

@@ -73,11 +73,6 @@ class SimTask:
         return self.request.model
 
     @property
-    def request_body(self) -> dict[str, Any]:
-        """Alias of `body`: the JSON object exactly as the client sent it."""
-        return self.body
-
-    @property
     def callback_url(self) -> str | None:
         return self.request.callback_url
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -14,17 +12,11 @@ from bot.jobs.models import EditRequest
 from bot.jobs.policy import Windows
 from sandbox.evolink_sim import TaskScript
 from storage.models import Job, JobState
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer
 
 SLOW = TaskScript(processing_s=100_000.0)  # minutes of real time, ended by complete_now
 SECRET_DETAIL = "database exploded at 0xdeadbeef"
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as running:
-        yield running
 
 
 async def command(stack: Stack, name: str, member: object = None) -> str:

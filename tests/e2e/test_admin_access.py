@@ -8,9 +8,7 @@ change something if the invocation went through.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +29,7 @@ from tests.e2e.admin_view import (
     jobs,
     try_edit,
 )
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 
 # What the project issue lists; the tree may grow, never shrink below this.
 DOCUMENTED = {
@@ -48,11 +46,8 @@ ADMIN_TABLES = (
 POST_MESSAGE = ("POST", "/channels/{channel_id}/messages")
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    # No Discord rate limits: several /edits in one channel within seconds are not the point.
-    async with running_stack(tmp_path, rate_limits=False) as running:
-        yield running
+# No Discord rate limits: several /edits in one channel within seconds are not the point.
+pytestmark = pytest.mark.stack(rate_limits=False)
 
 
 @dataclass

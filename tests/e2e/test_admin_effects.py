@@ -6,9 +6,6 @@ refused with the reason, or accepted and delivered. Every change must also be in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from tests.e2e.admin_view import (
@@ -20,13 +17,9 @@ from tests.e2e.admin_view import (
     edit_delivered,
     try_edit,
 )
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path, rate_limits=False) as running:
-        yield running
+pytestmark = pytest.mark.stack(rate_limits=False)
 
 
 async def test_daily_limit_grant_and_reset_decide_the_next_edit(stack: Stack) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from sandbox.evolink_sim import TaskScript
@@ -19,15 +16,11 @@ from tests.e2e.admin_view import (
     jobs,
     try_edit,
 )
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 from tests.e2e.user_view import ledger
 
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    # No Discord rate limits: several /edits in one channel within seconds are not the point.
-    async with running_stack(tmp_path, rate_limits=False) as running:
-        yield running
+# No Discord rate limits: several /edits in one channel within seconds are not the point.
+pytestmark = pytest.mark.stack(rate_limits=False)
 
 
 async def test_redeliver_posts_the_archived_video_again_in_the_jobs_thread(

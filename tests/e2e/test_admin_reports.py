@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from tests.e2e.admin_view import (
     jobs,
     try_edit,
 )
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 
 CSV_COLUMNS = [
     "id", "created_at", "user_id", "state", "billed_seconds", "credits", "provider_task_id",
@@ -30,11 +28,8 @@ CSV_COLUMNS = [
 ]
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    # No Discord rate limits: several /edits in one channel within seconds are not the point.
-    async with running_stack(tmp_path, rate_limits=False) as running:
-        yield running
+# No Discord rate limits: several /edits in one channel within seconds are not the point.
+pytestmark = pytest.mark.stack(rate_limits=False)
 
 
 def csv_row(job: Job) -> list[str]:
@@ -149,23 +144,24 @@ async def test_every_change_is_audited_and_mirrored_to_the_log_channel(stack: St
     assert [m.content for m in emu.messages(studio)] == []
 
 
+# Discord's real limits: a channel takes 5 messages per 5 s, so the sixth mirrored
+# change waits seconds for its slot. The moderator must still get an answer (not
+# "The application did not respond", which invites a retry that applies it twice).
+@pytest.mark.stack(rate_limits=True)
 async def test_answers_stay_in_time_while_the_log_channel_is_rate_limited(
-    tmp_path: Path,
+    stack: Stack,
 ) -> None:
-    # Discord's real limits: a channel takes 5 messages per 5 s, so the sixth mirrored
-    # change waits seconds for its slot. The moderator must still get an answer (not
-    # "The application did not respond", which invites a retry that applies it twice).
-    async with running_stack(tmp_path, rate_limits=True) as stack:
-        emu, guild = stack.emu, stack.world.guild
-        mod = add_moderator(stack)
-        alice = stack.world.member
-        log = emu.create_text_channel(guild.id, "mod-log")
-        await stack.start_bot()
-        await admin(stack, mod, "log-channel set", {"channel": log})
-        for seconds in range(1, 7):
-            answer = await admin(stack, mod, "user grant", {"member": alice, "seconds": seconds})
-            assert f"Granted <@{alice.user.id}> {seconds} extra s" in answer
-        mirrored = [m.content for m in emu.messages(log)]
-        assert len(mirrored) == 7 and all("`user.grant`" in m for m in mirrored[1:])
-        shown = await admin(stack, mod, "user show", {"member": alice})
-        assert "21 s granted" in shown  # each grant applied exactly once
+    emu, guild = stack.emu, stack.world.guild
+    mod = add_moderator(stack)
+    alice = stack.world.member
+    log = emu.create_text_channel(guild.id, "mod-log")
+    await stack.start_bot()
+    await admin(stack, mod, "log-channel set", {"channel": log})
+    for seconds in range(1, 7):
+        answer = await admin(stack, mod, "user grant", {"member": alice, "seconds": seconds})
+        assert f"Granted <@{alice.user.id}> {seconds} extra s" in answer
+    mirrored = [m.content for m in emu.messages(log)]
+    assert len(mirrored) == 7 and all("`user.grant`" in m for m in mirrored[1:])
+    shown = await admin(stack, mod, "user show", {"member": alice})
+    assert "21 s granted" in shown  # each grant applied exactly once
+

@@ -3,7 +3,6 @@ the prompt form they share, who may use them, and that they work after a restart
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,10 @@ from sandbox.discord_emulator.permissions import Permissions
 from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_mp4, make_png
 from storage.models import Job, JobState
-from tests.e2e.harness import Stack, running_stack, text_input_id
+from tests.e2e.harness import Stack, text_input_id
 from tests.e2e.user_view import ephemeral_answer, public_messages
 
 SLOW_S = 100_000.0  # provider seconds: minutes of real time, ended by complete_now
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as running:
-        yield running
 
 
 async def jobs(stack: Stack) -> list[Job]:

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from sandbox.discord_emulator.ratelimit import DEFAULT_RULES
 from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_mp4_bytes
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer
 
 # Long enough that no job finishes during a test: only submission is under test here.
 ENDLESS = TaskScript(processing_s=1_000_000, estimated_time=1_000_000)
 OTHER_RULES = [rule for rule in DEFAULT_RULES if rule.name != "channel-messages"]
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as running:
-        yield running
 
 
 async def test_a_burst_of_thirty_edits_is_acknowledged_and_answered(stack: Stack) -> None:

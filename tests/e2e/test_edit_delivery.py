@@ -5,26 +5,18 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_mp4, pad_file
 from storage.models import Job, JobState
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer
 
 MIB = 1024 * 1024
 RETENTION_S = 7 * 86400  # RESULT_RETENTION_SECONDS default
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as running:
-        yield running
 
 
 async def _download(url: str) -> bytes:

@@ -6,7 +6,7 @@ over loopback and asserts what a member would see (and what they would be billed
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +15,10 @@ import pytest
 from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_gif, make_mp4_bytes, make_png
 from storage.models import JobState, LedgerKind
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 from tests.e2e.user_view import all_bot_messages, ephemeral_answer, ledger, pings, public_messages
 
 MB = 1_000_000
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as running:
-        yield running
 
 
 # --- refusals -----------------------------------------------------------------------------

@@ -1,20 +1,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from sandbox.media_samples import make_png
 from storage.models import JobState
-from tests.e2e.harness import Stack, running_stack
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as running:
-        yield running
+from tests.e2e.harness import Stack
 
 
 async def test_edit_with_video_and_two_images_delivers_the_file_in_a_thread(

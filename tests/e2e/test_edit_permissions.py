@@ -8,22 +8,13 @@ every interaction and for each REST call the bot makes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
-import pytest
 
 from sandbox.discord_emulator.permissions import Permissions
 from storage.models import JobState
-from tests.e2e.harness import Stack, running_stack
+from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer, ledger, public_messages
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as running:
-        yield running
 
 
 def deny_bot(stack: Stack, permission: Permissions) -> None:

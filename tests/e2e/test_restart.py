@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from sandbox.evolink_sim import TaskScript
 from storage.models import JobState
-from tests.e2e.harness import Stack, running_stack, text_input_id
+from tests.e2e.harness import Stack, text_input_id
 from tests.e2e.user_view import ephemeral_answer
 
 SLOW = TaskScript(processing_s=100_000.0)  # ~8 real minutes at the harness's time scale
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path) as running:
-        yield running
 
 
 async def test_restart_mid_job_delivers_exactly_once_into_the_original_thread(

@@ -15,7 +15,6 @@ from bot.evolink import EvolinkClient
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
-from bot.jobs.notifier import RecordingNotifier
 from bot.jobs.policy import QuotaDefaults
 from bot.media.store import LocalMediaStore
 from bot.settings import Settings
@@ -26,6 +25,7 @@ from storage.jobs import JobRepository
 from storage.media import MediaRepository, NewMediaObject
 from storage.models import AuditEntry, Job, JobSource, JobState, LedgerKind, MediaRole, NewJob
 from storage.quota import QuotaRepository
+from tests.doubles import RecordingNotifier
 
 GUILD, OTHER_GUILD = 100, 200
 MOD, ALICE, BOB = 1, 7, 8

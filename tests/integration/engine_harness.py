@@ -14,12 +14,12 @@ from aiolimiter import AsyncLimiter
 
 from bot.jobs.config import EngineConfig, ScheduleConfig
 from bot.jobs.models import EditRequest, InputFile
-from bot.jobs.notifier import RecordingNotifier
 from bot.services import Services
 from bot.settings import Settings
 from sandbox.evolink_sim import EvolinkSimulator
 from sandbox.media_samples import make_mp4, make_png
 from storage.models import Job
+from tests.doubles import RecordingNotifier
 
 API_KEY = "sk-evo-test"
 FAST_SCHEDULE = ScheduleConfig(

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,7 @@ import pytest
 from bot.jobs.errors import EditRefused
 from sandbox.evolink_sim import TaskScript
 from storage.models import JobState, LedgerKind
-from tests.integration.engine_harness import Harness, running_harness
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_harness(tmp_path) as running:
-        yield running
+from tests.integration.engine_harness import Harness
 
 
 async def test_valid_submit_creates_one_task_and_archives_the_exact_result(

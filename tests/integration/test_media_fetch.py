@@ -107,9 +107,6 @@ async def server() -> AsyncIterator[Server]:
     await runner.cleanup()
 
 
-RawResponder = Callable[[asyncio.StreamWriter], Awaitable[None]]
-
-
 @pytest.fixture
 async def raw_server() -> AsyncIterator[Callable[[bytes], str]]:
     """A server that answers any request with fixed raw bytes and closes: lets us lie."""

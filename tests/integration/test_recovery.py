@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.jobs.notifier import RecordingNotifier
 from sandbox.evolink_sim import TaskScript
 from storage.jobs import JobRepository
 from storage.models import JobSource, JobState, LedgerKind, NewJob
 from storage.quota import QuotaRepository
-from tests.integration.engine_harness import Harness, running_harness
+from tests.doubles import RecordingNotifier
+from tests.integration.engine_harness import Harness
 
 
 class SimulatedCrash(BaseException):
     """Stands in for the process dying right after a state was committed."""
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_harness(tmp_path) as running:
-        yield running
 
 
 class Crashes:

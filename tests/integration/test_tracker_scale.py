@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from aiolimiter import AsyncLimiter
 
 from bot.evolink import EditTaskRequest
 from sandbox.evolink_sim import TaskScript
 from storage.models import JobSource, JobState, NewJob
-from tests.integration.engine_harness import Harness, running_harness
+from tests.integration.engine_harness import Harness
 
 JOBS = 200
 RATE = 100.0
@@ -29,12 +26,6 @@ class CountingLimiter(AsyncLimiter):
     async def acquire(self, amount: float = 1) -> None:
         await super().acquire(amount)
         self.granted.append(asyncio.get_running_loop().time())
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_harness(tmp_path) as running:
-        yield running
 
 
 async def test_two_hundred_jobs_are_tracked_by_one_loop_within_the_rate_limit(

@@ -1,20 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import aiohttp
-import pytest
 
 from sandbox.evolink_sim import TaskScript
 from storage.models import JobState, MediaRole
-from tests.integration.engine_harness import Harness, running_harness
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_harness(tmp_path) as running:
-        yield running
+from tests.integration.engine_harness import Harness
 
 
 async def test_rehosted_media_is_served_with_safe_headers_and_ranges(harness: Harness) -> None:

@@ -43,12 +43,6 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def media(media_dir: Path) -> AsyncIterator[MediaServer]:
-    async with MediaServer(media_dir) as server:
-        yield server
-
-
-@pytest.fixture
 async def sim() -> AsyncIterator[EvolinkSimulator]:
     async with EvolinkSimulator(api_key=API_KEY, time_scale=1000, allow_private_urls=True) as s:
         yield s
@@ -59,12 +53,6 @@ async def frozen() -> AsyncIterator[EvolinkSimulator]:
     """A simulator whose clock only moves with advance()."""
     async with EvolinkSimulator(api_key=API_KEY, time_scale=0, allow_private_urls=True) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def make_body(video_url: str = UNUSED_URL, **fields: Any) -> dict[str, Any]:

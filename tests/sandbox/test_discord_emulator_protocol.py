@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 import zlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -21,25 +20,8 @@ AUTH = {"Authorization": f"Bot {TOKEN}"}
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[DiscordEmulator]:
-    emulator = DiscordEmulator()
-    await emulator.start()
-    try:
-        yield emulator
-    finally:
-        await emulator.stop()
-    assert emulator.state.internal_errors == []
-
-
-@pytest.fixture
 def world(emu: DiscordEmulator) -> World:
     return build_world(emu, token=TOKEN)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def _json(resp: aiohttp.ClientResponse) -> Any:

@@ -16,7 +16,7 @@ import discord
 import pytest
 
 from sandbox.discord_emulator.testing import Probe, running_bot
-from tests.integration.test_discord_emulator import ProbeBot, ProbeCog
+from tests.sandbox.test_discord_emulator import ProbeBot, ProbeCog
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,7 @@
 """A real discord.py ``commands.Bot`` against the Discord emulator: the core flows.
 
-The fixtures here (``env``) are shared with ``test_discord_emulator_rules.py``.
+``ProbeBot`` and ``ProbeCog`` here are shared with ``test_discord_emulator_rules.py`` and
+``test_discord_emulator_process.py``; the ``emu`` fixture is in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -175,17 +176,6 @@ async def _bot(probe: Probe) -> commands.Bot:
         probe.record("resumed")
 
     return bot
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[DiscordEmulator]:
-    emulator = DiscordEmulator()
-    await emulator.start()
-    try:
-        yield emulator
-    finally:
-        await emulator.stop()
-    assert emulator.state.internal_errors == []
 
 
 @pytest.fixture

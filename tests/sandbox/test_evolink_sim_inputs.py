@@ -51,21 +51,9 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def media(media_dir: Path) -> AsyncIterator[MediaServer]:
-    async with MediaServer(media_dir) as server:
-        yield server
-
-
-@pytest.fixture
 async def sim() -> AsyncIterator[EvolinkSimulator]:
     async with EvolinkSimulator(api_key=API_KEY, time_scale=1000, allow_private_urls=True) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def run_task(

@@ -17,8 +17,7 @@ from discord.ext import commands
 
 from sandbox.discord_emulator import DiscordEmulator, RateLimitRule
 from sandbox.discord_emulator.testing import Probe, World, build_world, running_bot
-from tests.integration.test_discord_emulator import ProbeBot, ProbeCog
-from tests.integration.test_discord_emulator import emu as emu
+from tests.sandbox.test_discord_emulator import ProbeBot, ProbeCog
 
 
 class RulesCog(commands.Cog):

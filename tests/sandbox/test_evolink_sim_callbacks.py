@@ -27,12 +27,6 @@ async def sim() -> AsyncIterator[EvolinkSimulator]:
         yield s
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def create(
     http: aiohttp.ClientSession, sim: EvolinkSimulator, callback_url: str | None
 ) -> tuple[int, dict[str, Any]]:

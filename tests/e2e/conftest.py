@@ -1,0 +1,28 @@
+"""The e2e layer's fixture: the bot against the Discord emulator and the EvoLink simulator.
+
+A module (or a test) changes how its stack is built with a ``stack`` mark whose keyword
+arguments go to ``running_stack``, e.g. ``pytestmark = pytest.mark.stack(rate_limits=False)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Stack, running_stack
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "stack(**options): keyword arguments for running_stack (e.g. rate_limits=False)"
+    )
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    marker = request.node.get_closest_marker("stack")
+    options = marker.kwargs if marker is not None else {}
+    async with running_stack(tmp_path, **options) as running:
+        yield running
