@@ -33,6 +33,9 @@ MediaObject.deleted_at
 MediaStore
 JobState.is_active
 
+# discord.py reads a string option's max_length from its parameter's max_value.
+discord.app_commands.transformers.CommandParameter.max_value
+
 # Attributes PyAV reads when encoding sample media.
 av.VideoStream.pix_fmt
 av.AudioStream.layout

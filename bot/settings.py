@@ -8,7 +8,6 @@ out as aliases rather than derived from field names.
 from __future__ import annotations
 
 import ipaddress
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import urlsplit
@@ -23,28 +22,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.evolink.spec import MODEL_SPECS, EditModel, ModelSpec
+
 DISCORD_API_BASE_DEFAULT = "https://discord.com/api/v10"
 EVOLINK_BASE_URL_DEFAULT = "https://api.evolink.ai"
-
-
-class EditModel(StrEnum):
-    STANDARD = "kling-o1-video-edit"
-    FAST = "kling-o1-video-edit-fast"
-
-
-class ModelLimits:
-    """What EvoLink accepts and bills for one model (EVOLINK_API.md §6, §7)."""
-
-    def __init__(self, min_seconds: int, max_seconds: int, credits_per_second: float) -> None:
-        self.min_seconds = min_seconds
-        self.max_seconds = max_seconds
-        self.credits_per_second = credits_per_second
-
-
-MODEL_LIMITS: dict[EditModel, ModelLimits] = {
-    EditModel.STANDARD: ModelLimits(3, 10, 12.0),
-    EditModel.FAST: ModelLimits(6, 20, 6.8),
-}
 
 
 def _absolute_http_url(name: str, value: str) -> str:
@@ -165,8 +146,9 @@ class Settings(BaseSettings):
 
     # --- derived values ---
     @property
-    def limits(self) -> ModelLimits:
-        return MODEL_LIMITS[self.evolink_model]
+    def model_spec(self) -> ModelSpec:
+        """What the chosen model accepts and bills (bot/evolink/spec.py)."""
+        return MODEL_SPECS[self.evolink_model]
 
     @property
     def uses_real_discord(self) -> bool:

@@ -24,7 +24,9 @@ class AccountCog(commands.Cog):
         )
         if not jobs:
             await interaction.response.send_message(
-                "You have no edits yet. Try `/edit` with a 3–10 s clip!", ephemeral=True
+                "You have no edits yet. Try `/edit` with a "
+                f"{services.config.spec.duration_range_text} clip!",
+                ephemeral=True,
             )
             return
         lines = []
@@ -53,7 +55,7 @@ class AccountCog(commands.Cog):
             f"**Server budget this month:** {allowance.guild_used_month} s of "
             f"{limits.guild_budget.value} s",
             f"-# A clip is billed by its length, rounded up: "
-            f"{services.config.min_billed_s}–{services.config.max_billed_s} s per edit.",
+            f"{services.config.spec.duration_range_text} per edit.",
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 

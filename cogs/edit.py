@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.evolink.spec import MAX_PROMPT_CHARS, ModelSpec
 from bot.jobs.models import EditRequest, InputFile
+from bot.media.errors import MediaRejected
+from bot.media.urlpolicy import require_https
 from cogs.errors import Refused
-from cogs.submit import parent_channel_id, permission_notes, requester, run_edit
+from cogs.submit import parent_channel_id, permission_notes, requester, run_edit, settings_of
 from cogs.views import PromptModal
 
 VIDEO_EXTENSIONS = (".mp4", ".mov")
+
+
+def edit_description(spec: ModelSpec) -> str:
+    return f"Edit a {spec.duration_range_text} video clip with Kling AI"
+
+
+def edit_option_descriptions(spec: ModelSpec) -> dict[str, str]:
+    return {
+        "prompt": f"What should change in the clip (up to {spec.max_prompt_chars} characters)",
+        "video": f"The clip: .mp4 or .mov, {spec.duration_range_text}, up to {spec.max_clip_text}",
+        "video_url": "Or an https link to the clip, for files too big to attach",
+        "image1": f"Optional reference image (JPEG, PNG or WebP, up to {spec.max_image_text})",
+        "image2": "Optional second reference image",
+        "image3": "Optional third reference image",
+        "image4": "Optional fourth reference image",
+        "keep_audio": "Keep the clip's original sound (default: yes)",
+    }
+
+
+def _describe(command: app_commands.Command[Any, ..., Any], spec: ModelSpec) -> None:
+    """Word /edit for the configured model. discord.py fixes descriptions when the class is
+    defined and shares its parameter objects among cog instances, so each is copied first."""
+    command.description = edit_description(spec)
+    for name, text in edit_option_descriptions(spec).items():
+        parameter = copy.copy(command._params[name])
+        parameter.description = text
+        if name == "prompt":
+            parameter.max_value = spec.max_prompt_chars  # a string option's max_length
+        command._params[name] = parameter
 
 
 def _attachment(attachment: discord.Attachment) -> InputFile:
@@ -30,14 +65,17 @@ def _video_input(
         return _attachment(video), False
     assert video_url is not None
     url = video_url.strip()
-    if not url.lower().startswith("https://"):
-        raise Refused("Links must start with https://.")
+    try:
+        require_https(url)
+    except MediaRejected as refusal:
+        raise Refused(refusal.reason) from None
     return InputFile(url=url), True
 
 
 class EditCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        _describe(self.edit, settings_of(bot).model_spec)
         self.menu = app_commands.ContextMenu(name="Edit with Kling", callback=self.edit_message)
         self.menu.guild_only = True
 
@@ -47,22 +85,13 @@ class EditCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    @app_commands.command(name="edit", description="Edit a 3–10 s video clip with Kling AI")
+    # Described for the configured model in __init__ (_describe).
+    @app_commands.command(name="edit", description="Edit a video clip with Kling AI")
     @app_commands.guild_only()
-    @app_commands.describe(
-        prompt="What should change in the clip (up to 5000 characters)",
-        video="The clip: .mp4 or .mov, 3–10 s, up to 100 MB",
-        video_url="Or an https link to the clip, for files too big to attach",
-        image1="Optional reference image (JPEG, PNG or WebP, up to 10 MB)",
-        image2="Optional second reference image",
-        image3="Optional third reference image",
-        image4="Optional fourth reference image",
-        keep_audio="Keep the clip's original sound (default: yes)",
-    )
     async def edit(
         self,
         interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, 5000],
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
         video: discord.Attachment | None = None,
         video_url: str | None = None,
         image1: discord.Attachment | None = None,

@@ -15,6 +15,7 @@ from storage.models import Job, JobState
 
 if TYPE_CHECKING:
     from bot.services import Services
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,14 @@ log = logging.getLogger(__name__)
 class _RunningBot(Protocol):
     """What the cogs need of bot.client.KlingBot, without importing it (it imports them)."""
 
+    settings: Settings
+
     @property
     def services(self) -> Services: ...
+
+
+def settings_of(client: discord.Client) -> Settings:
+    return cast(_RunningBot, client).settings
 
 
 def services_of(client: discord.Client) -> Services:

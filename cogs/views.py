@@ -13,13 +13,15 @@ from typing import Any, ClassVar, Self
 
 import discord
 
+from bot.evolink.spec import MAX_PROMPT_CHARS
 from bot.jobs.errors import EditRefused
 from bot.jobs.models import EditRequest
 from cogs.errors import Refused, answer_privately, apologise
 from cogs.render import refusal_text
 from cogs.submit import accepted_text, permission_notes, requester, run_edit, services_of
 
-PROMPT_MAX = 5000
+# Discord refuses a form whose text input allows more than this (400), whatever the model takes.
+DISCORD_TEXT_INPUT_MAX = 4000
 PROMPT_FORM_PREFIX = "kling:prompt:"
 STALE_FORM_GRACE_S = 2.5  # a live form defers at once; Discord allows 3 s
 
@@ -46,7 +48,7 @@ class PromptModal(discord.ui.Modal):
     prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
         label="What should change?",
         style=discord.TextStyle.paragraph,
-        max_length=PROMPT_MAX,
+        max_length=min(MAX_PROMPT_CHARS, DISCORD_TEXT_INPUT_MAX),
         min_length=1,
         placeholder="e.g. make it look like a snowy winter evening",
     )

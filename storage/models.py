@@ -110,7 +110,7 @@ class NewJob(BaseModel):
     channel_id: int
     user_id: int
     model: str
-    prompt: str = Field(min_length=1, max_length=5000)
+    prompt: str = Field(min_length=1)  # its length limit is the model's; the engine checks it
     keep_audio: bool = True
     source: JobSource
     callback_secret: str

@@ -27,20 +27,36 @@ from .models import (
     TaskStatus,
     TaskUsage,
 )
+from .spec import (
+    MAX_IMAGES,
+    MAX_PROMPT_CHARS,
+    MB,
+    MODEL_SPECS,
+    EditModel,
+    ModelSpec,
+    format_limit_mb,
+    format_seconds_range,
+)
 
 __all__ = [
+    "MAX_IMAGES",
+    "MAX_PROMPT_CHARS",
+    "MB",
+    "MODEL_SPECS",
     "RETRYABLE_TASK_ERROR_CODES",
     "AccessDenied",
     "AuthenticationFailed",
     "CreditBalance",
     "Credits",
     "CreditsData",
+    "EditModel",
     "EditTaskRequest",
     "EvolinkClient",
     "EvolinkError",
     "InsufficientCredits",
     "InvalidRequest",
     "MalformedResponse",
+    "ModelSpec",
     "NotFound",
     "ProviderUnreachable",
     "RateLimited",
@@ -52,4 +68,6 @@ __all__ = [
     "TaskStatus",
     "TaskUsage",
     "UpstreamUnavailable",
+    "format_limit_mb",
+    "format_seconds_range",
 ]

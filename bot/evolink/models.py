@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .spec import MAX_IMAGES, MAX_PROMPT_CHARS
+
 logger = logging.getLogger(__name__)
 
 _RESPONSE_CONFIG = ConfigDict(extra="ignore", frozen=True)
@@ -30,9 +32,9 @@ class EditTaskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field(min_length=1)
-    prompt: str = Field(min_length=1, max_length=5000)
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     video_url: str = Field(min_length=1)
-    image_urls: list[str] = Field(default_factory=list, max_length=4)
+    image_urls: list[str] = Field(default_factory=list, max_length=MAX_IMAGES)
     keep_original_sound: bool = True
     callback_url: str | None = Field(default=None, max_length=2048)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.evolink.spec import ModelSpec
 from bot.jobs.intake import IntakeConfig
 from bot.jobs.policy import QuotaDefaults
 from bot.media.urlpolicy import UrlPolicy
@@ -27,10 +28,7 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    model: str
-    min_billed_s: int
-    max_billed_s: int
-    credits_per_second: float
+    spec: ModelSpec  # the provider model: its limits, billing clamp and price
     callback_base_url: str | None
     intake: IntakeConfig
     quota: QuotaDefaults
@@ -39,18 +37,19 @@ class EngineConfig:
     result_retention_s: float = 7 * 86400.0
     max_result_bytes: int = 500_000_000
 
+    @property
+    def model(self) -> str:
+        return self.spec.name
+
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
-        limits = settings.limits
+        spec = settings.model_spec
         return cls(
-            model=settings.evolink_model.value,
-            min_billed_s=limits.min_seconds,
-            max_billed_s=limits.max_seconds,
-            credits_per_second=limits.credits_per_second,
+            spec=spec,
             callback_base_url=settings.callback_base_url,
             intake=IntakeConfig(
-                clip_rules=ClipRules(min_s=limits.min_seconds, max_s=limits.max_seconds),
-                image_rules=ImageRules(),
+                clip_rules=ClipRules.for_model(spec),
+                image_rules=ImageRules.for_model(spec),
                 link_policy=UrlPolicy(
                     allow_http=settings.allow_insecure_media_links,
                     allow_private=settings.allow_insecure_media_links,

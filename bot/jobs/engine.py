@@ -36,7 +36,6 @@ from bot.jobs.models import EditRequest, InputFile, Requester
 from bot.jobs.notifier import ArchivedResult, Notifier
 from bot.jobs.policy import Allowance, QuotaPolicy, Windows, is_moderator
 from bot.jobs.scheduling import first_poll_delay
-from bot.media.billing import billed_seconds
 from bot.media.errors import MediaRejected
 from bot.media.store import MediaStore
 from bot.metrics import Metrics
@@ -123,7 +122,7 @@ class JobEngine:
         )
         self.policy.check(
             snapshot, channel_id=request.rules_channel_id or request.channel_id,
-            billed_seconds=self.config.min_billed_s, now=now, estimate=True,
+            billed_seconds=self.config.spec.min_seconds, now=now, estimate=True,
         )
         try:
             precheck_sizes(
@@ -332,9 +331,7 @@ class JobEngine:
             )
         try:
             checked = await d.intake.gather(job.source, scratch)
-            billed = billed_seconds(
-                checked.video.duration_s, self.config.min_billed_s, self.config.max_billed_s
-            )
+            billed = self.config.spec.billed_seconds(checked.video.duration_s)
             now = d.clock()
             windows = Windows.at(now)
             job = await d.jobs.update(
@@ -342,7 +339,8 @@ class JobEngine:
                 source=job.source.model_copy(update={"validated": checked.validated}),
             )
             return await d.quota.reserve(
-                job, billed_seconds=billed, credits=billed * self.config.credits_per_second,
+                job, billed_seconds=billed,
+                credits=self.config.spec.credits_for(checked.video.duration_s),
                 duration_s=checked.video.duration_s, role_ids=role_ids,
                 day_start=windows.day_start, month_start=windows.month_start, now=now,
                 decide=lambda snapshot: self.policy.check(

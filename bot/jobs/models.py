@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
+from bot.evolink.spec import MAX_PROMPT_CHARS
+
 
 class InputFile(BaseModel):
     url: str
@@ -18,7 +20,7 @@ class EditRequest(BaseModel):
     rules_channel_id: int | None = None
     user_id: int
     role_ids: list[int] = Field(default_factory=list)
-    prompt: str = Field(min_length=1, max_length=5000)
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     keep_audio: bool = True
     video: InputFile
     video_is_user_link: bool = False

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import math
 
-# EvoLink states its caps as "100 MB" and "10 MB" without saying which megabyte. We read them
-# as decimal megabytes (1 MB = 1,000,000 bytes): if EvoLink meant MiB we refuse a few files it
-# would have taken, which is cheap; the other reading would let files through that it refuses
-# after the user has waited. Every size shown to users uses the same unit.
-MB = 1_000_000
+from bot.evolink.spec import MB as MB  # re-exported: the megabyte every size is shown in
+from bot.evolink.spec import format_limit_mb as format_limit_mb
 
 
 class MediaRejected(Exception):
@@ -33,23 +30,18 @@ class MediaRejected(Exception):
 def format_mb(size_bytes: int, *, round_up: bool = False) -> str:
     """``140_200_000`` → ``"140.2 MB"``.
 
-    ``round_up`` is for sizes over a limit: plain rounding would show 100,000,001 bytes as
-    "100.0 MB; the limit is 100 MB", which reads like a contradiction.
+    ``round_up`` is for sizes over a limit: plain rounding would show 2,500,001 bytes as
+    "2.5 MB; the limit is 2.5 MB", which reads like a contradiction.
     """
     tenths = size_bytes / (MB / 10)
     tenths = math.ceil(tenths) if round_up else round(tenths)
     return f"{tenths / 10:.1f} MB"
 
 
-def format_limit_mb(limit_bytes: int) -> str:
-    """A cap as people write it: ``100_000_000`` → ``"100 MB"``, ``2_500_000`` → ``"2.5 MB"``."""
-    return f"{limit_bytes / MB:g} MB"
-
-
 def format_seconds(seconds: float, *, direction: int = 0) -> str:
     """One decimal; ``direction`` rounds away from a violated bound (+1 up, -1 down).
 
-    Rounding toward the bound would show a 10.07 s clip as "10.0 s" next to "3–10 s".
+    Rounding toward the bound would show a 10.07 s clip as "10.0 s" next to a 10 s limit.
     """
     tenths = seconds * 10
     if direction > 0:

@@ -30,7 +30,7 @@ __all__ = ["FetchLimits", "FetchedFile", "UrlPolicy", "fetch_to_file"]
 _READ_CHUNK: Final = 64 * 1024
 # Chunks are batched and written (and hashed) in a worker thread per MiB. A disk write can
 # stall for a long time on a busy or network disk, so it must not run on the loop; batching
-# keeps the thread hops to ~100 for a 100 MB clip. One batch is written while the next one
+# keeps the thread hops to ~100 for a clip at the size cap. One batch is written while the next one
 # is received (a second full batch waits for the first), so the network and the disk+hash
 # overlap and memory per download stays ~2 MiB (aiohttp stops reading the socket while we
 # wait, so the buffer cannot grow behind us).
@@ -46,7 +46,7 @@ class FetchLimits(BaseModel):
     read_timeout: float = Field(default=30, gt=0)  # longest silence between received bytes
     max_redirects: int = Field(default=3, ge=0)
     # A server dripping one byte every few seconds never trips read_timeout; this bounds the
-    # whole download (100 MB in 5 min needs ~330 kB/s, far below any CDN).
+    # whole download (a clip at the size cap in 5 min needs ~330 kB/s, far below any CDN).
     total_timeout: float = Field(default=300, gt=0)
 
 

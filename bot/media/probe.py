@@ -28,7 +28,7 @@ __all__ = ["ImageInfo", "VideoInfo", "probe_image", "probe_video"]
 # Missing more than this much of the declared video means the file is incomplete.
 _TRUNCATION_SLACK_S: Final = 0.5
 # Decoding a whole image allocates width×height×4 bytes. 50 MP (e.g. 8660×5773) covers
-# high-end phone photos that fit in 10 MB, and bounds memory per probe to ~200 MB.
+# high-end phone photos that fit under the image size cap, and bounds memory per probe to ~200 MB.
 MAX_IMAGE_PIXELS: Final = 50_000_000
 _PILLOW_FORMATS: Final = {
     MediaKind.JPEG: "JPEG",

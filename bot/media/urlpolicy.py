@@ -47,7 +47,7 @@ class UrlPolicy(BaseModel):
         if url.scheme not in allowed:
             raise MediaRejected("Links must use https://", code="url_insecure")
         if not url.raw_host:
-            raise MediaRejected("That link is not a valid web address", code="url_invalid")
+            raise _invalid()
 
     def address_allowed(self, address: IPAddress) -> bool:
         if any(address in network for network in self.allowed_networks):
@@ -73,6 +73,24 @@ class UrlPolicy(BaseModel):
         if not all(self.address_allowed(a) for a in addresses):
             raise MediaRejected("That link points to a private network address", code="url_private")
         return [str(a) for a in addresses]
+
+
+_STRICT: Final = UrlPolicy()
+
+
+def require_https(url: str) -> None:
+    """The link rule a front end applies as a link is typed (https, a host), before the
+    engine's full checks: the strict policy's :meth:`UrlPolicy.check_url`, whatever the
+    deployment allows for fetching."""
+    try:
+        parsed = URL(url.strip())
+    except ValueError:
+        raise _invalid() from None
+    _STRICT.check_url(parsed)
+
+
+def _invalid() -> MediaRejected:
+    return MediaRejected("That link is not a valid web address", code="url_invalid")
 
 
 def is_public_address(address: IPAddress) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.media.errors import MB, MediaRejected, format_limit_mb, format_mb, format_seconds
+from bot.evolink.spec import ModelSpec, format_seconds_range
+from bot.media.errors import MediaRejected, format_limit_mb, format_mb, format_seconds
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.sniff import MediaKind
 
@@ -32,13 +33,13 @@ _IMAGE_HINT = "use JPEG, PNG or WebP"
 
 
 class ClipRules(BaseModel):
-    """Limits for the one input clip. ``min_s``/``max_s`` come from the model (3–10 s, 6–20 s)."""
+    """Limits for the one input clip: length and size are the model's (:meth:`for_model`)."""
 
     model_config = ConfigDict(frozen=True)
 
     min_s: float = Field(gt=0)
     max_s: float = Field(gt=0)
-    max_bytes: int = Field(default=100 * MB, gt=0)
+    max_bytes: int = Field(gt=0)
     # EvoLink states no resolution limit for O1 edit and Kling's 720–2160 px may not apply on
     # EvoLink's route, so real-world sizes go to the provider; only sizes no camera or editor
     # produces for this purpose are refused here.
@@ -46,6 +47,10 @@ class ClipRules(BaseModel):
     max_side: int = Field(default=4096, gt=0)
     # Containers round durations (a 10 s clip can report 10.02 s); don't refuse those.
     duration_tolerance_s: float = Field(default=0.05, ge=0)
+
+    @classmethod
+    def for_model(cls, spec: ModelSpec) -> ClipRules:
+        return cls(min_s=spec.min_seconds, max_s=spec.max_seconds, max_bytes=spec.max_clip_bytes)
 
     @model_validator(mode="after")
     def _ordered(self) -> ClipRules:
@@ -55,14 +60,19 @@ class ClipRules(BaseModel):
 
 
 class ImageRules(BaseModel):
-    """Limits for reference images: EvoLink's 10 MB and 4 images, Kling's 300 px and 1:2.5."""
+    """Limits for reference images: size and count are the model's (:meth:`for_model`),
+    the 300 px and 1:2.5 are Kling's."""
 
     model_config = ConfigDict(frozen=True)
 
-    max_bytes: int = Field(default=10 * MB, gt=0)
+    max_bytes: int = Field(gt=0)
+    max_count: int = Field(ge=0)
     min_side: int = Field(default=300, gt=0)
     max_aspect: float = Field(default=2.5, ge=1)  # long side / short side
-    max_count: int = Field(default=4, ge=0)
+
+    @classmethod
+    def for_model(cls, spec: ModelSpec) -> ImageRules:
+        return cls(max_bytes=spec.max_image_bytes, max_count=spec.max_images)
 
 
 def check_video_kind(kind: MediaKind) -> None:
@@ -85,7 +95,7 @@ def check_video(info: VideoInfo, rules: ClipRules) -> None:
             f"the limit is {format_limit_mb(rules.max_bytes)}",
             code="video_too_large",
         )
-    span = f"this model edits clips of {rules.min_s:g}–{rules.max_s:g} s"
+    span = f"this model edits clips of {format_seconds_range(rules.min_s, rules.max_s)}"
     if info.duration_s > rules.max_s + rules.duration_tolerance_s:
         raise MediaRejected(
             f"The clip is {format_seconds(info.duration_s, direction=1)} long; {span}. "

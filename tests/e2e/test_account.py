@@ -152,3 +152,28 @@ async def test_a_command_that_breaks_before_answering_still_answers_the_member(
     answer = await ephemeral_answer(stack, ix)
     assert not ix.deferred and ix.original is answer  # answered directly, not as a followup
     assert_apology(answer.content, caplog)
+
+
+# --- the configured model ------------------------------------------------------------------
+
+
+async def test_the_fast_model_changes_every_range_a_member_sees_and_every_check(
+    stack: Stack,
+) -> None:
+    await stack.start_bot(EVOLINK_MODEL="kling-o1-video-edit-fast")
+    synced = stack.world.app.guild_commands[stack.world.guild.id]
+    [edit] = [command for command in synced if command["name"] == "edit"]
+    options = {option["name"]: option["description"] for option in edit["options"]}
+    assert edit["description"] == "Edit a 6–20 s video clip with Kling AI"
+    assert options["video"] == "The clip: .mp4 or .mov, 6–20 s, up to 100 MB"
+    assert "Try `/edit` with a 6–20 s clip!" in await command(stack, "jobs")
+    assert "rounded up: 6–20 s per edit." in await command(stack, "quota")
+    assert "3–10" not in str(edit)
+
+    short = await stack.edit({"prompt": "make it snow", "video": stack.clip(seconds=4.0)})
+    refusal = (await ephemeral_answer(stack, short)).content
+    assert "4.0 s long; this model edits clips of 6–20 s" in refusal
+    long = await stack.edit({"prompt": "make it snow", "video": stack.clip(seconds=15.0)})
+    assert "started (billed as 15 s)" in (await ephemeral_answer(stack, long)).content
+    [task] = stack.sim.tasks.values()
+    assert task.model == "kling-o1-video-edit-fast"

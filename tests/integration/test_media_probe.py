@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.evolink.spec import MODEL_SPECS, EditModel
 from bot.media import probe as probe_module
 from bot.media.errors import MediaRejected
 from bot.media.probe import ImageInfo, probe_image, probe_video
@@ -59,7 +60,7 @@ async def test_mov_with_audio(tmp_path: Path) -> None:
 async def test_probed_long_clip_is_refused_by_the_rules(tmp_path: Path) -> None:
     info = await probe_video(make_mp4(tmp_path / "long.mp4", seconds=12))
     with pytest.raises(MediaRejected) as caught:
-        check_video(info, ClipRules(min_s=3, max_s=10))
+        check_video(info, ClipRules.for_model(MODEL_SPECS[EditModel.STANDARD]))
     assert caught.value.reason.startswith(
         "The clip is 12.0 s long; this model edits clips of 3–10 s"
     )

@@ -11,11 +11,11 @@ import pytest
 from pydantic import ValidationError
 from yarl import URL
 
-from bot.media.billing import billed_seconds
+from bot.evolink.spec import MODEL_SPECS, EditModel, ModelSpec
 from bot.media.errors import MB, MediaRejected, format_limit_mb, format_mb, format_seconds
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.sniff import SNIFF_BYTES, MediaKind, sniff_kind
-from bot.media.urlpolicy import UrlPolicy, is_public_address
+from bot.media.urlpolicy import UrlPolicy, is_public_address, require_https
 from bot.media.validation import (
     ClipRules,
     ImageRules,
@@ -26,8 +26,11 @@ from bot.media.validation import (
     check_video_kind,
 )
 
-STANDARD = ClipRules(min_s=3, max_s=10)
-FAST = ClipRules(min_s=6, max_s=20)
+STANDARD_SPEC = MODEL_SPECS[EditModel.STANDARD]
+FAST_SPEC = MODEL_SPECS[EditModel.FAST]
+STANDARD = ClipRules.for_model(STANDARD_SPEC)
+FAST = ClipRules.for_model(FAST_SPEC)
+IMAGES = ImageRules.for_model(STANDARD_SPEC)
 
 
 def ftyp(major: bytes, *compatible: bytes) -> bytes:
@@ -230,7 +233,7 @@ def test_resolution_is_left_to_the_provider_except_absurd_sizes() -> None:
 
 def test_clip_rules_refuse_inverted_ranges() -> None:
     with pytest.raises(ValidationError):
-        ClipRules(min_s=10, max_s=3)
+        ClipRules(min_s=10, max_s=3, max_bytes=MB)
     assert STANDARD.max_bytes == 100_000_000
 
 
@@ -239,7 +242,7 @@ def test_clip_rules_refuse_inverted_ranges() -> None:
 
 @pytest.mark.parametrize("kind", [MediaKind.JPEG, MediaKind.PNG, MediaKind.WEBP])
 def test_supported_images_pass(kind: MediaKind) -> None:
-    check_image(image(kind=kind), ImageRules(), 1)
+    check_image(image(kind=kind), IMAGES, 1)
 
 
 @pytest.mark.parametrize(
@@ -258,31 +261,31 @@ def test_wrong_image_kinds_are_named(kind: MediaKind, reason: str) -> None:
 
 
 def test_oversized_image() -> None:
-    error = rejection(check_image, image(size_bytes=14_100_000), ImageRules(), 3)
+    error = rejection(check_image, image(size_bytes=14_100_000), IMAGES, 3)
     assert (error.reason, error.code) == (
         "Reference image 3 is 14.1 MB; the limit is 10 MB",
         "image_too_large",
     )
-    check_image(image(size_bytes=10 * MB), ImageRules(), 3)
+    check_image(image(size_bytes=10 * MB), IMAGES, 3)
 
 
 def test_small_image() -> None:
-    error = rejection(check_image, image(width=200, height=150), ImageRules(), 1)
+    error = rejection(check_image, image(width=200, height=150), IMAGES, 1)
     assert (error.reason, error.code) == (
         "Reference image 1 is 200×150 px; images must be at least 300 px on each side",
         "image_too_small",
     )
-    check_image(image(width=300, height=300), ImageRules(), 1)
+    check_image(image(width=300, height=300), IMAGES, 1)
 
 
 @pytest.mark.parametrize(("width", "height"), [(750, 300), (300, 750), (1000, 1000)])
 def test_aspect_ratio_limits_are_inclusive(width: int, height: int) -> None:
-    check_image(image(width=width, height=height), ImageRules(), 1)
+    check_image(image(width=width, height=height), IMAGES, 1)
 
 
 @pytest.mark.parametrize(("width", "height"), [(751, 300), (300, 751), (4000, 400)])
 def test_extreme_aspect_ratios_are_refused(width: int, height: int) -> None:
-    error = rejection(check_image, image(width=width, height=height), ImageRules(), 4)
+    error = rejection(check_image, image(width=width, height=height), IMAGES, 4)
     assert error.code == "image_bad_aspect"
     assert error.reason == (
         f"Reference image 4 is {width}×{height} px; "
@@ -291,8 +294,8 @@ def test_extreme_aspect_ratios_are_refused(width: int, height: int) -> None:
 
 
 def test_image_count() -> None:
-    check_image_count(4, ImageRules())
-    error = rejection(check_image_count, 5, ImageRules())
+    check_image_count(4, IMAGES)
+    error = rejection(check_image_count, 5, IMAGES)
     assert (error.reason, error.code) == (
         "You attached 5 reference images; the limit is 4 images",
         "too_many_images",
@@ -325,20 +328,24 @@ def test_sizes_use_decimal_megabytes() -> None:
     ],
 )
 def test_billed_seconds_standard(duration: float, expected: int) -> None:
-    assert billed_seconds(duration, 3, 10) == expected
+    assert STANDARD_SPEC.billed_seconds(duration) == expected
 
 
 @pytest.mark.parametrize(("duration", "expected"), [(2.0, 6), (6.2, 7), (19.5, 20), (25.0, 20)])
 def test_billed_seconds_fast(duration: float, expected: int) -> None:
-    assert billed_seconds(duration, 6, 20) == expected
+    assert FAST_SPEC.billed_seconds(duration) == expected
 
 
-@pytest.mark.parametrize(
-    ("duration", "low", "high"), [(-1.0, 3, 10), (float("nan"), 3, 10), (5.0, 10, 3), (5.0, 0, 3)]
-)
-def test_billed_seconds_rejects_nonsense(duration: float, low: int, high: int) -> None:
+@pytest.mark.parametrize("duration", [-1.0, float("nan"), float("inf")])
+def test_billed_seconds_rejects_nonsense_durations(duration: float) -> None:
     with pytest.raises(ValueError):
-        billed_seconds(duration, low, high)
+        STANDARD_SPEC.billed_seconds(duration)
+
+
+@pytest.mark.parametrize(("low", "high"), [(10, 3), (0, 3)])
+def test_model_specs_refuse_nonsense_billing_ranges(low: int, high: int) -> None:
+    with pytest.raises(ValueError):
+        ModelSpec("broken", low, high, 1.0)
 
 
 def test_media_rejected_carries_reason_and_code() -> None:
@@ -392,9 +399,21 @@ def test_insecure_message() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [("http://x.test/clip.mp4", "url_insecure"), ("ftp://x.test/a", "url_insecure"),
+     ("https://", "url_invalid"), ("https://[bad", "url_invalid")],
+)
+def test_require_https_is_the_strict_policys_link_rule(url: str, code: str) -> None:
+    error = rejection(require_https, url)
+    assert error.code == code
+    assert error.reason == rejection(UrlPolicy().check_url, URL(url.replace("[bad", ""))).reason
+    require_https(" HTTPS://cdn.example/clip.mp4 ")
+
+
 def test_media_package_never_imports_discord() -> None:
     code = (
-        "import sys, bot.media.fetch, bot.media.probe, bot.media.validation, bot.media.billing;"
+        "import sys, bot.media.fetch, bot.media.probe, bot.media.validation, bot.evolink.spec;"
         "sys.exit('discord' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

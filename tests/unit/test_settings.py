@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import EditModel, Settings, describe_validation_error
+from bot.evolink.spec import EditModel
+from bot.settings import Settings, describe_validation_error
 
 
 def load(**env: str) -> Settings:
@@ -58,8 +59,8 @@ def test_reads_dotenv_file(tmp_path: Path) -> None:
     [("kling-o1-video-edit", 3, 10), ("kling-o1-video-edit-fast", 6, 20)],
 )
 def test_model_limits_follow_the_model(model: str, low: int, high: int) -> None:
-    limits = load(EVOLINK_MODEL=model).limits
-    assert (limits.min_seconds, limits.max_seconds) == (low, high)
+    spec = load(EVOLINK_MODEL=model).model_spec
+    assert (spec.name, spec.min_seconds, spec.max_seconds) == (model, low, high)
 
 
 @pytest.mark.parametrize(

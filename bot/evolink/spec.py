@@ -1,0 +1,114 @@
+"""What each EvoLink edit model accepts and bills: the one statement of those rules.
+
+Validation, billing, the engine's request models and every member-facing text (command
+descriptions, refusals, the /quota footer) read them from here, so switching ``EVOLINK_MODEL``
+changes all of them at once. Numbers from shared/EVOLINK_API.md: prompt and image count §1.1,
+input limits §6, price and billing clamp §7. The simulator (sandbox/evolink_sim/contract.py)
+keeps its own table, taken from the document, and a test compares the two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+__all__ = [
+    "MAX_IMAGES",
+    "MAX_PROMPT_CHARS",
+    "MB",
+    "MODEL_SPECS",
+    "EditModel",
+    "ModelSpec",
+    "format_limit_mb",
+    "format_seconds_range",
+]
+
+# EvoLink states its caps in "MB" without saying which megabyte. We read them as decimal
+# megabytes (1 MB = 1,000,000 bytes): if EvoLink meant MiB we refuse a few files it would have
+# taken, which is cheap; the other reading would let files through that it refuses after the
+# user has waited. Every size shown to users uses the same unit.
+MB: Final = 1_000_000
+
+MAX_PROMPT_CHARS: Final = 5000  # §1.1, every model
+MAX_IMAGES: Final = 4  # §1.1, every model
+_MAX_CLIP_BYTES: Final = 100 * MB  # §6, every model
+_MAX_IMAGE_BYTES: Final = 10 * MB  # §6, every model
+
+# Container durations are floats built from timestamps (e.g. 120/24 = 5.000000000001); a
+# millisecond of slack keeps float noise from billing a whole extra second.
+_FLOAT_SLACK_S: Final = 1e-3
+
+
+class EditModel(StrEnum):
+    STANDARD = "kling-o1-video-edit"
+    FAST = "kling-o1-video-edit-fast"
+
+
+def format_limit_mb(limit_bytes: int) -> str:
+    """A cap as people write it: ``2_500_000`` → ``"2.5 MB"``."""
+    return f"{limit_bytes / MB:g} MB"
+
+
+def format_seconds_range(low: float, high: float) -> str:
+    """A duration range as members read it: ``(3, 10)`` → ``"3–10 s"``."""
+    return f"{low:g}–{high:g} s"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model's limits (§1.1, §6) and price (§7).
+
+    ``min_seconds``/``max_seconds`` are both the clip lengths the model edits and the billing
+    clamp: a clip is billed as its length rounded up, within that range.
+    """
+
+    name: str
+    min_seconds: int
+    max_seconds: int
+    credits_per_second: float
+    max_clip_bytes: int = _MAX_CLIP_BYTES
+    max_image_bytes: int = _MAX_IMAGE_BYTES
+    max_images: int = MAX_IMAGES
+    max_prompt_chars: int = MAX_PROMPT_CHARS
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_seconds <= self.max_seconds:
+            raise ValueError(f"invalid billing range {self.min_seconds}..{self.max_seconds}")
+        if self.credits_per_second < 0:
+            raise ValueError(f"invalid price {self.credits_per_second!r}")
+        limits = (self.max_clip_bytes, self.max_image_bytes, self.max_prompt_chars)
+        if min(limits) <= 0 or self.max_images < 0:
+            raise ValueError(f"invalid limits for {self.name}")
+
+    def billed_seconds(self, duration_s: float) -> int:
+        """``ceil(duration)`` clamped to the billing range ``[min_seconds, max_seconds]``."""
+        if not math.isfinite(duration_s) or duration_s < 0:
+            raise ValueError(f"invalid duration {duration_s!r}")
+        billed = math.ceil(duration_s - _FLOAT_SLACK_S)
+        return min(self.max_seconds, max(self.min_seconds, billed))
+
+    def credits_for(self, duration_s: float) -> float:
+        """Credits the provider charges for a clip of ``duration_s`` seconds."""
+        # Rounded so a fast-model clip costs 47.6 credits, not 47.599999999999994.
+        return round(self.credits_per_second * self.billed_seconds(duration_s), 4)
+
+    @property
+    def duration_range_text(self) -> str:
+        """The clip lengths this model edits, as members read them."""
+        return format_seconds_range(self.min_seconds, self.max_seconds)
+
+    @property
+    def max_clip_text(self) -> str:
+        return format_limit_mb(self.max_clip_bytes)
+
+    @property
+    def max_image_text(self) -> str:
+        return format_limit_mb(self.max_image_bytes)
+
+
+MODEL_SPECS: Final[dict[EditModel, ModelSpec]] = {
+    EditModel.STANDARD: ModelSpec(EditModel.STANDARD.value, 3, 10, 12.0),
+    EditModel.FAST: ModelSpec(EditModel.FAST.value, 6, 20, 6.8),
+}

@@ -1,0 +1,195 @@
+"""One ModelSpec per provider model: checked against the simulator's reading of the contract,
+and shown to drive every range and check when EVOLINK_MODEL changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+from discord import app_commands
+
+from bot.client import KlingBot
+from bot.evolink import EditTaskRequest
+from bot.evolink.spec import MAX_IMAGES, MAX_PROMPT_CHARS, MB, MODEL_SPECS, EditModel, ModelSpec
+from bot.jobs.config import EngineConfig
+from bot.jobs.intake import precheck_sizes
+from bot.jobs.models import EditRequest, InputFile
+from bot.media.errors import MediaRejected
+from bot.media.info import VideoInfo
+from bot.media.sniff import MediaKind
+from bot.media.validation import check_image_count, check_video
+from bot.settings import Settings
+from cogs.views import DISCORD_TEXT_INPUT_MAX, PromptModal
+from sandbox.evolink_sim import contract
+
+STANDARD = MODEL_SPECS[EditModel.STANDARD]
+FAST = MODEL_SPECS[EditModel.FAST]
+MIB = 1024 * 1024
+README = Path(__file__).resolve().parents[2] / "README.md"
+# Every 0.05 s from 0 to 25 s, plus float noise from container timestamps.
+SWEEP = [i / 20 for i in range(501)] + [120 / 24, 5.0000000001, 9.9999999999, 10.04, 20.04]
+
+
+def settings_for(model: EditModel) -> Settings:
+    return Settings(_env_file=None, EVOLINK_MODEL=model.value)  # type: ignore[call-arg]
+
+
+def clip(seconds: float, size_bytes: int = MB) -> VideoInfo:
+    return VideoInfo(
+        kind=MediaKind.MP4, size_bytes=size_bytes, duration_s=seconds, width=1280, height=720,
+        fps=30.0, has_audio=True,
+    )
+
+
+# --- the spec against the simulator's contract table ----------------------------------------
+
+
+def test_the_same_models_as_the_simulator() -> None:
+    assert {spec.name for spec in MODEL_SPECS.values()} == set(contract.MODELS)
+    assert all(spec.name == model.value for model, spec in MODEL_SPECS.items())
+
+
+@pytest.mark.parametrize("name", sorted(contract.MODELS))
+def test_limits_and_price_match_the_simulator(name: str) -> None:
+    spec, sim = MODEL_SPECS[EditModel(name)], contract.MODELS[name]
+    assert (spec.min_seconds, spec.max_seconds) == (sim.min_seconds, sim.max_seconds)
+    assert spec.credits_per_second == sim.credits_per_second
+    assert spec.max_prompt_chars == contract.MAX_PROMPT_CHARS
+    assert spec.max_images == contract.MAX_IMAGES
+    # The document says "100 MB" and "10 MB". The simulator reads MiB, we read decimal MB
+    # (stricter, see bot/evolink/spec.py): the same stated number, and never looser.
+    for ours, theirs in (
+        (spec.max_clip_bytes, contract.MAX_VIDEO_BYTES),
+        (spec.max_image_bytes, contract.MAX_IMAGE_BYTES),
+    ):
+        assert ours / MB == theirs / MIB and ours <= theirs
+
+
+@pytest.mark.parametrize("name", sorted(contract.MODELS))
+def test_billed_seconds_and_credits_match_the_simulator(name: str) -> None:
+    spec, sim = MODEL_SPECS[EditModel(name)], contract.MODELS[name]
+    assert [spec.billed_seconds(d) for d in SWEEP] == [sim.billed_seconds(d) for d in SWEEP]
+    assert [spec.credits_for(d) for d in SWEEP] == [sim.credits_for(d) for d in SWEEP]
+
+
+def test_request_models_state_the_prompt_and_image_limits_from_the_spec() -> None:
+    assert (MAX_PROMPT_CHARS, MAX_IMAGES) == (contract.MAX_PROMPT_CHARS, contract.MAX_IMAGES)
+    request = EditTaskRequest(model=STANDARD.name, prompt="x" * MAX_PROMPT_CHARS, video_url="u")
+    assert len(request.prompt) == MAX_PROMPT_CHARS
+    with pytest.raises(ValueError):
+        EditTaskRequest(model=STANDARD.name, prompt="x" * (MAX_PROMPT_CHARS + 1), video_url="u")
+    with pytest.raises(ValueError):
+        EditTaskRequest(
+            model=STANDARD.name, prompt="x", video_url="u", image_urls=["i"] * (MAX_IMAGES + 1)
+        )
+    video = InputFile(url="https://cdn.example/clip.mp4")
+    EditRequest(guild_id=1, channel_id=2, user_id=3, prompt="x" * MAX_PROMPT_CHARS, video=video)
+    with pytest.raises(ValueError):
+        EditRequest(
+            guild_id=1, channel_id=2, user_id=3, prompt="x" * (MAX_PROMPT_CHARS + 1), video=video
+        )
+
+
+def test_texts() -> None:
+    assert (STANDARD.duration_range_text, FAST.duration_range_text) == ("3–10 s", "6–20 s")
+    assert (STANDARD.max_clip_text, STANDARD.max_image_text) == ("100 MB", "10 MB")
+    assert FAST.credits_for(7) == 47.6 and STANDARD.credits_for(41.2) == 120
+
+
+def test_the_readme_states_each_models_range_and_limits() -> None:
+    [row] = [line for line in README.read_text(encoding="utf-8").splitlines()
+             if line.startswith("| `/edit` |")]
+    for spec in MODEL_SPECS.values():
+        assert f"{spec.duration_range_text} with `{spec.name}`" in row
+        assert f"≤ {spec.max_clip_text}" in row and f"≤ {spec.max_image_text} each" in row
+        assert f"≤ {spec.max_prompt_chars} chars" in row
+
+
+def test_a_spec_refuses_nonsense() -> None:
+    with pytest.raises(ValueError):
+        ModelSpec("broken", 3, 10, 1.0, max_images=-1)
+    with pytest.raises(ValueError):
+        ModelSpec("broken", 3, 10, -1.0)
+
+
+def test_the_prompt_form_stays_within_discords_text_input_limit() -> None:
+    """Discord answers 400 to a form whose text input allows more than 4000 characters."""
+    request = EditRequest(
+        guild_id=1, channel_id=2, user_id=3, prompt="(pending)", video=InputFile(url="u")
+    )
+    modal = PromptModal("Edit with Kling", request)
+    assert modal.prompt.max_length == min(STANDARD.max_prompt_chars, DISCORD_TEXT_INPUT_MAX)
+    assert modal.prompt.max_length <= 4000
+
+
+# --- switching EVOLINK_MODEL changes every range and every check ------------------------------
+
+
+@pytest.fixture
+async def bots() -> AsyncIterator[dict[EditModel, KlingBot]]:
+    """One bot per model, both alive at once: a description must not leak between them."""
+    built = {model: KlingBot(settings_for(model), sync_only=True) for model in EditModel}
+    for bot in built.values():
+        await bot.setup_hook()
+    try:
+        yield built
+    finally:
+        for bot in built.values():
+            await bot.close()
+
+
+def edit_payload(bot: KlingBot) -> dict[str, Any]:
+    command = bot.tree.get_command("edit", type=discord.AppCommandType.chat_input)
+    assert isinstance(command, app_commands.Command)
+    payload: dict[str, Any] = command.to_dict(bot.tree)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("model", "span", "other"),
+    [(EditModel.STANDARD, "3–10 s", "6–20"), (EditModel.FAST, "6–20 s", "3–10")],
+)
+async def test_edit_command_texts_follow_the_model(
+    bots: dict[EditModel, KlingBot], model: EditModel, span: str, other: str
+) -> None:
+    payload = edit_payload(bots[model])
+    options = {option["name"]: option for option in payload["options"]}
+    assert payload["description"] == f"Edit a {span} video clip with Kling AI"
+    assert options["video"]["description"] == f"The clip: .mp4 or .mov, {span}, up to 100 MB"
+    assert options["prompt"]["description"].endswith("(up to 5000 characters)")
+    assert options["prompt"]["max_length"] == MODEL_SPECS[model].max_prompt_chars
+    assert "up to 10 MB" in options["image1"]["description"]
+    assert other not in str(payload)
+
+
+@pytest.mark.parametrize(
+    ("model", "accepted", "refused", "billed"),
+    [
+        (EditModel.STANDARD, [3.0, 4.0, 10.04], [2.9, 15.0, 20.0], {4.0: 4, 9.2: 10}),
+        (EditModel.FAST, [6.0, 15.0, 20.04], [4.0, 5.9, 21.0], {4.0: 6, 15.0: 15, 19.2: 20}),
+    ],
+)
+def test_engine_checks_and_billing_follow_the_model(
+    model: EditModel, accepted: list[float], refused: list[float], billed: dict[float, int]
+) -> None:
+    config = EngineConfig.from_settings(settings_for(model))
+    spec = MODEL_SPECS[model]
+    assert config.spec is spec and config.model == model.value
+    rules = config.intake.clip_rules
+    for seconds in accepted:
+        check_video(clip(seconds), rules)
+    for seconds in refused:
+        with pytest.raises(MediaRejected, match=spec.duration_range_text):
+            check_video(clip(seconds), rules)
+    assert {seconds: config.spec.billed_seconds(seconds) for seconds in billed} == billed
+    # Sizes and counts come from the same spec.
+    check_image_count(spec.max_images, config.intake.image_rules)
+    with pytest.raises(MediaRejected, match=f"the limit is {spec.max_images} images"):
+        check_image_count(spec.max_images + 1, config.intake.image_rules)
+    with pytest.raises(MediaRejected, match=f"the limit is {spec.max_clip_text}"):
+        precheck_sizes(spec.max_clip_bytes + 1, [], config.intake)
+    with pytest.raises(MediaRejected, match=f"the limit is {spec.max_image_text}"):
+        precheck_sizes(None, [spec.max_image_bytes + 1], config.intake)
