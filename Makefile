@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint typecheck deadcode pytest demo run bench clean
+.PHONY: setup test lint typecheck imports deadcode pytest demo run bench clean
 
 setup: $(STAMP)
 
@@ -24,10 +24,14 @@ typecheck: $(STAMP)
 deadcode: $(STAMP)
 	$(BIN)/vulture
 
+# Dependency arrows point one way: the contracts are [tool.importlinter] in pyproject.toml.
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck deadcode pytest
+test: lint typecheck imports deadcode pytest
 
 demo: $(STAMP)
 	$(BIN)/python -m bot demo
