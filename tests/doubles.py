@@ -15,6 +15,7 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.events: list[tuple[str, int]] = []
         self.delivered: dict[int, list[ArchivedResult]] = {}
+        self.delivered_message_ids: dict[int, list[int]] = {}
         self.fail_deliveries = 0
         self._next_id = 1000
         self._changed = asyncio.Condition()
@@ -53,8 +54,10 @@ class RecordingNotifier:
             await self._record("delivery_failed", job.id)
             raise DeliveryFailed("Discord is unavailable")
         self.delivered.setdefault(job.id, []).append(result)
+        message_id = self._id()
+        self.delivered_message_ids.setdefault(job.id, []).append(message_id)
         await self._record("delivered", job.id)
-        return self._id()
+        return message_id
 
     async def failed(self, job: Job) -> None:
         await self._record("failed", job.id)

@@ -1,0 +1,71 @@
+"""Moderators' and members' follow-ups go through the engine, like the bot's own work."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.admin import AdminRefused
+from bot.jobs.errors import EditRefused
+from bot.jobs.models import Requester
+from sandbox.evolink_sim import TaskScript
+from storage.models import JobState
+from tests.integration.engine_harness import Harness
+
+MODERATOR = 99
+
+
+async def test_redeliver_of_a_failed_post_retries_and_records_the_message_id(
+    harness: Harness,
+) -> None:
+    services = await harness.start()
+    notifier = harness.notifier
+    attempts = services.config.schedule.max_delivery_attempts
+    notifier.fail_deliveries = attempts  # Discord down for the whole first delivery
+    job = await services.engine.submit(harness.request(harness.files.clip()))
+    await notifier.wait_for_event("failed", job.id)
+    gave_up = await harness.job(job.id)
+    assert (gave_up.state, gave_up.error_code) == (JobState.FAILED, "delivery_failed")
+    assert gave_up.delivered_message_id is None
+    assert notifier.kinds(job.id).count("delivery_failed") == attempts
+
+    notifier.fail_deliveries = 1  # the re-post meets one more hiccup and retries it
+    redelivery = await services.admin.jobs_redeliver(job.guild_id, MODERATOR, job.id)
+    assert redelivery.job.state is JobState.ARCHIVED
+    await notifier.wait_for_event("delivered", job.id)
+    await services.tracker.idle()
+
+    done = await harness.job(job.id)
+    assert done.state is JobState.DELIVERED and done.error_code is None
+    assert done.delivered_message_id == notifier.delivered_message_ids[job.id][-1]
+    assert notifier.kinds(job.id).count("delivery_failed") == attempts + 1
+    states = [e.to_state for e in await services.jobs.events(job.id)]
+    assert states[-3:] == [JobState.FAILED, JobState.ARCHIVED, JobState.DELIVERED]
+    assert harness.sim.create_attempts == 1  # a re-post is never a new paid task
+
+
+async def test_fail_goes_through_the_engine_and_tells_the_member(harness: Harness) -> None:
+    services = await harness.start()
+    harness.sim.script_next_task(TaskScript(processing_s=1_000_000))  # never finishes
+    job = await services.engine.submit(harness.request(harness.files.clip()))
+    assert job.state is JobState.SUBMITTED
+
+    failed = await services.admin.jobs_fail(job.guild_id, MODERATOR, job.id, "stuck")
+    assert failed.job.state is JobState.FAILED and failed.refunded_seconds == job.billed_seconds
+    await harness.notifier.wait_for_event("failed", job.id)
+    assert (await harness.job(job.id)).error_code == "moderator_failed"
+    with pytest.raises(AdminRefused, match="already finished"):
+        await services.admin.jobs_fail(job.guild_id, MODERATOR, job.id, "again")
+    assert harness.notifier.kinds(job.id).count("failed") == 1
+
+
+async def test_rerun_is_only_for_the_requester_or_a_moderator(harness: Harness) -> None:
+    services = await harness.start()
+    job = await services.engine.submit(harness.request(harness.files.clip(), user_id=7))
+    await harness.notifier.wait_for_event("delivered", job.id)
+    with pytest.raises(EditRefused) as refused:
+        await services.engine.rerun(job.id, job.guild_id, Requester(user_id=8))
+    assert refused.value.code == "not_your_job" and harness.sim.create_attempts == 1
+    moderator = Requester(user_id=9, manages_guild=True)
+    again = await services.engine.rerun(job.id, job.guild_id, moderator)
+    assert again.user_id == 9 and again.parent_job_id == job.id
+    assert harness.sim.create_attempts == 2
