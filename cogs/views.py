@@ -109,6 +109,8 @@ class _JobButton:
         # Errors of dynamic items only reach a throwaway view's on_error: answer them here.
         try:
             await self.act(interaction)
+        except EditRefused as refusal:  # nothing started: say why, before or after deferring
+            await answer_privately(interaction, refusal_text(refusal))
         except Exception as error:
             await apologise(interaction, error, f"button {self.item.custom_id}")
 
@@ -124,14 +126,9 @@ class EditAgainButton(
     prefix, label, emoji, style = "kling:again", "Edit again", "✏️", discord.ButtonStyle.primary
 
     async def act(self, interaction: discord.Interaction) -> None:
-        engine = services_of(interaction.client).engine
-        try:
-            request = await engine.edit_again(
-                self.job_id, interaction.guild_id or 0, requester(interaction)
-            )
-        except EditRefused as refusal:
-            await interaction.response.send_message(refusal_text(refusal), ephemeral=True)
-            return
+        request = await services_of(interaction.client).engine.edit_again(
+            self.job_id, interaction.guild_id or 0, requester(interaction)
+        )
         await interaction.response.send_modal(
             PromptModal(f"Edit #{self.job_id} again", request)
         )
@@ -146,14 +143,9 @@ class RerunButton(
 
     async def act(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        engine = services_of(interaction.client).engine
-        try:
-            job = await engine.rerun(
-                self.job_id, interaction.guild_id or 0, requester(interaction)
-            )
-        except EditRefused as refusal:
-            await interaction.followup.send(refusal_text(refusal), ephemeral=True)
-            return
+        job = await services_of(interaction.client).engine.rerun(
+            self.job_id, interaction.guild_id or 0, requester(interaction)
+        )
         await interaction.followup.send(accepted_text(job, []), ephemeral=True)
 
 
