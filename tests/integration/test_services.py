@@ -1,0 +1,39 @@
+"""Starting the services is all or nothing: a failure half-way closes what was opened."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from bot.jobs.engine import JobEngine
+from tests.integration.engine_harness import Harness
+
+
+def running_coroutines() -> set[str]:
+    return {
+        task.get_coro().__qualname__  # type: ignore[union-attr]
+        for task in asyncio.all_tasks()
+        if not task.done()
+    }
+
+
+async def test_a_failure_while_resuming_closes_the_web_server_and_the_lag_monitor(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_resume(self: JobEngine) -> int:
+        assert "LoopLagMonitor._run" in running_coroutines()  # opened before resuming
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(JobEngine, "resume", broken_resume)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        await harness.start()
+
+    assert "LoopLagMonitor._run" not in running_coroutines()
+    with socket.socket() as probe:  # the web server let go of its port
+        probe.bind(("127.0.0.1", harness.port))
+    # and the same settings start cleanly afterwards
+    monkeypatch.undo()
+    services = await harness.start()
+    assert await services.jobs.count_by_state() == {}
