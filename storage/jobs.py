@@ -1,43 +1,35 @@
-"""Jobs and their append-only event history."""
+"""Jobs and their append-only event history.
+
+Every change of a job's state goes through `transition_sync`, which enforces the
+`TRANSITIONS` table and records a `job_events` row, in one guarded
+`UPDATE … RETURNING` (the row is read once, by the statement that changes it).
+"""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Unpack
 
 import aiosqlite
 
-from storage.database import Database
-from storage.models import Job, JobEvent, JobSource, JobState, NewJob
-
-# Columns a transition may set besides `state`; anything else is a programming error.
-_UPDATABLE = frozenset(
-    {
-        "duration_s",
-        "billed_seconds",
-        "credits",
-        "provider_task_id",
-        "provider_status",
-        "progress",
-        "estimated_time_s",
-        "result_url",
-        "status_message_id",
-        "thread_id",
-        "delivered_message_id",
-        "error_code",
-        "error_message",
-        "submitted_at",
-        "completed_at",
-        "delivered_at",
-        "ended_at",
-        "next_poll_at",
-        "poll_count",
-        "download_attempts",
-        "delivery_attempts",
-        "next_delivery_at",
-        "source",
-    }
+from storage.database import Database, run_in
+from storage.models import (
+    DELIVERY_STATES,
+    TRACKED_STATES,
+    Job,
+    JobChanges,
+    JobEvent,
+    JobSource,
+    JobState,
+    NewJob,
+    sources_of,
 )
+
+# Columns a transition may set besides `state`, from the typed `JobChanges`.
+_UPDATABLE = JobChanges.__optional_keys__
 
 
 class StaleTransition(RuntimeError):
@@ -50,11 +42,27 @@ class StaleTransition(RuntimeError):
         self.actual = actual
 
 
-def row_to_job(row: aiosqlite.Row) -> Job:
+class IllegalTransition(ValueError):
+    """A change of state that `TRANSITIONS` does not allow: a programming error."""
+
+    def __init__(self, job_id: int, sources: Iterable[JobState], to_state: JobState):
+        names = ", ".join(sorted(state.value for state in sources))
+        super().__init__(f"job {job_id}: no transition from {names} to {to_state.value}")
+        self.job_id = job_id
+        self.to_state = to_state
+
+
+def row_to_job(row: aiosqlite.Row | sqlite3.Row) -> Job:
     data = dict(row)
     data["source"] = JobSource.model_validate_json(data["source"])
     data["keep_audio"] = bool(data["keep_audio"])
     return Job.model_validate(data)
+
+
+def _in(states: Iterable[JobState]) -> tuple[str, list[str]]:
+    """`state IN (?, …)` and its parameters."""
+    values = sorted(state.value for state in states)
+    return f"state IN ({', '.join('?' for _ in values)})", values
 
 
 def _encode(name: str, value: Any) -> Any:
@@ -69,6 +77,71 @@ async def fetch_job(conn: aiosqlite.Connection, job_id: int) -> Job | None:
     return row_to_job(row) if row else None
 
 
+def transition_sync(
+    raw: sqlite3.Connection,
+    job_id: int,
+    to_state: JobState | None,
+    *,
+    expected: Iterable[JobState] | None,
+    now: float,
+    detail: str | None,
+    changes: JobChanges,
+) -> Job:
+    """Move a job to `to_state` and set `changes`, inside the caller's transaction.
+
+    `to_state=None` keeps the state and only sets the changes (`expected` then guards
+    the current state, if given). Moving to the state the job is already in is allowed
+    (and records no event); any other move must be in `TRANSITIONS`. `expected` narrows
+    the states the job may be in, as an optimistic check against concurrent writers.
+    """
+    unknown = changes.keys() - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    fields: dict[str, Any] = dict(changes)
+    guard = None if expected is None else frozenset(expected)
+    assignments: list[str] = ["updated_at = ?"]
+    values: list[Any] = [now]
+    if to_state is not None:
+        legal = sources_of(to_state) | {to_state}
+        if guard is None:
+            guard = legal
+        elif not guard <= legal:
+            raise IllegalTransition(job_id, guard - legal, to_state)
+        if to_state.is_terminal and "ended_at" not in fields:
+            fields["ended_at"] = now
+        assignments.append("state = ?")
+        values.append(to_state.value)
+        moves = guard - {to_state}
+        if moves:
+            # Recorded first, under the same guard: if the UPDATE below matches nothing,
+            # this matched nothing either (same transaction), and the caller rolls back.
+            clause, from_states = _in(moves)
+            raw.execute(
+                "INSERT INTO job_events (job_id, at, from_state, to_state, detail)"
+                f" SELECT id, ?, state, ?, ? FROM jobs WHERE id = ? AND {clause}",
+                (now, to_state.value, detail, job_id, *from_states),
+            )
+    assignments += [f"{name} = ?" for name in fields]
+    values += [_encode(name, value) for name, value in fields.items()]
+    where = "id = ?"
+    params: list[Any] = [job_id]
+    if guard is not None:
+        clause, states = _in(guard)
+        where += f" AND {clause}"
+        params += states
+    rows = raw.execute(
+        f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",
+        (*values, *params),
+    ).fetchall()
+    if rows:
+        return row_to_job(rows[0])
+    found = raw.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    actual = JobState(found[0]) if found else None
+    if actual is not None and to_state is not None and expected is None:
+        raise IllegalTransition(job_id, {actual}, to_state)  # the guard was the table's
+    raise StaleTransition(job_id, actual, guard or ())
+
+
 async def transition_in(
     conn: aiosqlite.Connection,
     job_id: int,
@@ -77,39 +150,90 @@ async def transition_in(
     expected: Iterable[JobState] | None,
     now: float,
     detail: str | None = None,
-    **fields: Any,
+    **changes: Unpack[JobChanges],
 ) -> Job:
-    """Move a job to `to_state` (and set `fields`) inside the caller's transaction.
-
-    `to_state=None` keeps the current state and only sets `fields`.
-    """
-    unknown = set(fields) - _UPDATABLE
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    current = await fetch_job(conn, job_id)
-    allowed = set(expected) if expected is not None else None
-    if current is None or (allowed is not None and current.state not in allowed):
-        raise StaleTransition(job_id, current.state if current else None, allowed or ())
-    if to_state is None:
-        to_state = current.state
-    elif to_state.is_terminal and "ended_at" not in fields:
-        fields["ended_at"] = now
-    assignments = ", ".join(f"{name} = ?" for name in fields)
-    values = [_encode(name, value) for name, value in fields.items()]
-    await conn.execute(
-        f"UPDATE jobs SET state = ?, updated_at = ?{', ' if fields else ''}{assignments} "
-        "WHERE id = ?",
-        (to_state.value, now, *values, job_id),
+    """`transition_sync` inside the caller's `Database.transaction()`, one round trip."""
+    return await run_in(
+        conn,
+        lambda raw: transition_sync(
+            raw, job_id, to_state, expected=expected, now=now, detail=detail, changes=changes
+        ),
     )
-    if current.state is not to_state:
-        await conn.execute(
-            "INSERT INTO job_events (job_id, at, from_state, to_state, detail) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (job_id, now, current.state.value, to_state.value, detail),
+
+
+@dataclass(frozen=True)
+class DueWork:
+    """What the tracker should start now, and when it should look again."""
+
+    polls: list[Job]
+    deliveries: list[Job]
+    next_due: float | None  # earliest next_poll_at / next_delivery_at after the leases
+
+
+# Due-time column, its partial index (without INDEXED BY, SQLite prefers the state index
+# and sorts every tracked job on each pass), and the states it schedules.
+_DUE = (
+    ("next_poll_at", "jobs_due_poll", TRACKED_STATES),
+    ("next_delivery_at", "jobs_due_delivery", DELIVERY_STATES),
+)
+
+
+def _lease_sync(
+    raw: sqlite3.Connection, now: float, until: float, limit: int, skip: Iterable[int]
+) -> DueWork:
+    busy = json.dumps(sorted(skip))
+    leased: list[list[Job]] = []
+    for column, index, states in _DUE:
+        clause, params = _in(states)
+        rows = raw.execute(
+            f"UPDATE jobs SET {column} = ? WHERE id IN ("
+            f" SELECT id FROM jobs INDEXED BY {index} WHERE {column} <= ? AND {clause}"
+            "  AND id NOT IN (SELECT value FROM json_each(?))"
+            f" ORDER BY {column} LIMIT ?) RETURNING *",
+            (until, now, *params, busy, limit),
+        ).fetchall()
+        leased.append(sorted((row_to_job(row) for row in rows), key=lambda job: job.id))
+    # Each side walks its partial index in due order and stops at the first job in state.
+    firsts: list[str] = []
+    values: list[str] = []
+    for column, index, states in _DUE:
+        clause, params = _in(states)
+        values += params
+        firsts.append(
+            f"SELECT * FROM (SELECT {column} AS due FROM jobs INDEXED BY {index}"
+            f" WHERE {column} IS NOT NULL AND {clause} ORDER BY {column} LIMIT 1)"
         )
-    updated = await fetch_job(conn, job_id)
-    assert updated is not None
-    return updated
+    row = raw.execute(f"SELECT MIN(due) FROM ({' UNION ALL '.join(firsts)})", values).fetchone()
+    next_due = float(row[0]) if row and row[0] is not None else None
+    return DueWork(polls=leased[0], deliveries=leased[1], next_due=next_due)
+
+
+def _create_sync(raw: sqlite3.Connection, new: NewJob, now: float) -> Job:
+    rows = raw.execute(
+        "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, keep_audio,"
+        " source, parent_job_id, callback_secret, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        (
+            new.guild_id,
+            new.channel_id,
+            new.user_id,
+            JobState.RECEIVED.value,
+            new.model,
+            new.prompt,
+            int(new.keep_audio),
+            new.source.model_dump_json(),
+            new.parent_job_id,
+            new.callback_secret,
+            now,
+            now,
+        ),
+    ).fetchall()
+    job = row_to_job(rows[0])
+    raw.execute(
+        "INSERT INTO job_events (job_id, at, from_state, to_state) VALUES (?, ?, NULL, ?)",
+        (job.id, now, JobState.RECEIVED.value),
+    )
+    return job
 
 
 class JobRepository:
@@ -117,39 +241,11 @@ class JobRepository:
         self._db = db
 
     async def create(self, new: NewJob, *, now: float) -> Job:
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, keep_audio,"
-                " source, parent_job_id, callback_secret, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new.guild_id,
-                    new.channel_id,
-                    new.user_id,
-                    JobState.RECEIVED.value,
-                    new.model,
-                    new.prompt,
-                    int(new.keep_audio),
-                    new.source.model_dump_json(),
-                    new.parent_job_id,
-                    new.callback_secret,
-                    now,
-                    now,
-                ),
-            )
-            job_id = cursor.lastrowid
-            assert job_id is not None
-            await conn.execute(
-                "INSERT INTO job_events (job_id, at, from_state, to_state) VALUES (?, ?, NULL, ?)",
-                (job_id, now, JobState.RECEIVED.value),
-            )
-            job = await fetch_job(conn, job_id)
-        assert job is not None
-        return job
+        return await self._db.run(lambda raw: _create_sync(raw, new, now))
 
     async def get(self, job_id: int) -> Job | None:
-        async with self._db.read() as conn:
-            return await fetch_job(conn, job_id)
+        rows = await self._db.fetch("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return row_to_job(rows[0]) if rows else None
 
     async def transition(
         self,
@@ -159,60 +255,54 @@ class JobRepository:
         expected: Iterable[JobState] | None,
         now: float,
         detail: str | None = None,
-        **fields: Any,
+        **changes: Unpack[JobChanges],
     ) -> Job:
-        async with self._db.transaction() as conn:
-            return await transition_in(
-                conn, job_id, to_state, expected=expected, now=now, detail=detail, **fields
-            )
+        """Move a job along `TRANSITIONS` (and set `changes`) in one transaction.
 
-    async def update(self, job_id: int, *, now: float, **fields: Any) -> Job:
-        """Change bookkeeping fields without a state change (progress, schedules, ids)."""
-        async with self._db.transaction() as conn:
-            return await transition_in(conn, job_id, None, expected=None, now=now, **fields)
+        Raises `IllegalTransition` for a move the table does not allow and
+        `StaleTransition` when the job is not in `expected` (someone moved it first).
+        """
+        return await self._db.run(
+            lambda raw: transition_sync(
+                raw, job_id, to_state, expected=expected, now=now, detail=detail,
+                changes=changes,
+            )
+        )
+
+    async def update(
+        self,
+        job_id: int,
+        *,
+        now: float,
+        expected: Iterable[JobState] | None = None,
+        **changes: Unpack[JobChanges],
+    ) -> Job:
+        """Change bookkeeping fields without a state change (progress, schedules, ids).
+
+        With `expected`, only while the job is in one of those states (else
+        `StaleTransition`).
+        """
+        return await self._db.run(
+            lambda raw: transition_sync(
+                raw, job_id, None, expected=expected, now=now, detail=None, changes=changes
+            )
+        )
+
+    async def lease_due(
+        self, now: float, *, until: float, limit: int, skip: Iterable[int] = ()
+    ) -> DueWork:
+        """Take the jobs due for a poll and for a delivery (at most `limit` of each, most
+        overdue first, none in `skip`) by pushing their due time to `until`, so a crash
+        mid-action retries later instead of never; all in one transaction."""
+        skipped = list(skip)
+        return await self._db.run(lambda raw: _lease_sync(raw, now, until, limit, skipped))
 
     async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        async with self._db.read() as conn:
-            cursor = await conn.execute(sql, params)
-            rows = await cursor.fetchall()
-        return [row_to_job(row) for row in rows]
-
-    async def due_for_poll(self, now: float, limit: int) -> list[Job]:
-        return await self._select(
-            "SELECT * FROM jobs WHERE state IN ('submitted', 'downloading') AND next_poll_at <= ?"
-            " ORDER BY next_poll_at LIMIT ?",
-            (now, limit),
-        )
-
-    async def next_poll_at(self) -> float | None:
-        async with self._db.read() as conn:
-            cursor = await conn.execute(
-                "SELECT MIN(next_poll_at) FROM jobs WHERE state IN ('submitted', 'downloading')"
-            )
-            row = await cursor.fetchone()
-        return float(row[0]) if row and row[0] is not None else None
-
-    async def due_for_delivery(self, now: float, limit: int) -> list[Job]:
-        return await self._select(
-            "SELECT * FROM jobs WHERE state = 'archived' AND next_delivery_at <= ?"
-            " ORDER BY next_delivery_at LIMIT ?",
-            (now, limit),
-        )
-
-    async def next_delivery_at(self) -> float | None:
-        async with self._db.read() as conn:
-            cursor = await conn.execute(
-                "SELECT MIN(next_delivery_at) FROM jobs WHERE state = 'archived'"
-            )
-            row = await cursor.fetchone()
-        return float(row[0]) if row and row[0] is not None else None
+        return [row_to_job(row) for row in await self._db.fetch(sql, params)]
 
     async def in_states(self, states: Iterable[JobState]) -> list[Job]:
-        names = [state.value for state in states]
-        marks = ", ".join("?" for _ in names)
-        return await self._select(
-            f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id", tuple(names)
-        )
+        clause, params = _in(states)
+        return await self._select(f"SELECT * FROM jobs WHERE {clause} ORDER BY id", tuple(params))
 
     async def recent_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
         return await self._select(
@@ -245,15 +335,11 @@ class JobRepository:
         )
 
     async def events(self, job_id: int) -> list[JobEvent]:
-        async with self._db.read() as conn:
-            cursor = await conn.execute(
-                "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)
-            )
-            rows = await cursor.fetchall()
+        rows = await self._db.fetch(
+            "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)
+        )
         return [JobEvent.model_validate(dict(row)) for row in rows]
 
     async def count_by_state(self) -> dict[JobState, int]:
-        async with self._db.read() as conn:
-            cursor = await conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-            rows = await cursor.fetchall()
+        rows = await self._db.fetch("SELECT state, COUNT(*) FROM jobs GROUP BY state")
         return {JobState(row[0]): int(row[1]) for row in rows}

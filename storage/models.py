@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
+from typing import TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,11 +30,63 @@ class JobState(StrEnum):
 
     @property
     def is_active(self) -> bool:
-        """Counts against a member's concurrent-job limit."""
+        """Counts against a member's concurrent-job limit (the one definition of "active")."""
         return self not in TERMINAL_STATES and self is not JobState.SUBMISSION_UNKNOWN
 
 
-TERMINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.REJECTED})
+_S = JobState
+
+# The job state machine: state -> the states it may move to. Storage refuses any other
+# change of state. Every non-terminal state may go to FAILED: a moderator's `jobs fail`.
+TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
+    {
+        _S.RECEIVED: frozenset({_S.FETCHING, _S.REJECTED, _S.FAILED}),
+        _S.FETCHING: frozenset({_S.RESERVED, _S.REJECTED, _S.FAILED}),
+        _S.RESERVED: frozenset({_S.REHOSTED, _S.FAILED}),
+        _S.REHOSTED: frozenset({_S.SUBMITTING, _S.FAILED}),
+        # Provider refused (FAILED, nothing billed) or the answer was lost.
+        _S.SUBMITTING: frozenset({_S.SUBMITTED, _S.SUBMISSION_UNKNOWN, _S.FAILED}),
+        _S.SUBMITTED: frozenset({_S.DOWNLOADING, _S.FAILED}),
+        _S.SUBMISSION_UNKNOWN: frozenset({_S.FAILED}),  # a moderator resolves it
+        _S.DOWNLOADING: frozenset({_S.ARCHIVED, _S.FAILED}),
+        _S.ARCHIVED: frozenset({_S.DELIVERED, _S.FAILED}),
+        _S.DELIVERED: frozenset(),
+        _S.FAILED: frozenset(),
+        _S.REJECTED: frozenset(),
+    }
+)
+
+TERMINAL_STATES = frozenset(state for state, following in TRANSITIONS.items() if not following)
+
+# The one way back from a finished job: a moderator's re-post (`jobs redeliver`) puts a
+# delivered result, or one whose posting gave up, back in the delivery queue. The bot never
+# takes these edges on its own, so a finished job stays finished unless a moderator acts.
+REPOST_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
+    {_S.DELIVERED: frozenset({_S.ARCHIVED}), _S.FAILED: frozenset({_S.ARCHIVED})}
+)
+ACTIVE_STATES = frozenset(state for state in JobState if state.is_active)
+# Polled by the tracker (`next_poll_at`): waiting for the provider, or archiving its result.
+TRACKED_STATES = frozenset({_S.SUBMITTED, _S.DOWNLOADING})
+# Waiting to be posted (`next_delivery_at`).
+DELIVERY_STATES = frozenset({_S.ARCHIVED})
+
+
+def sources_of(state: JobState) -> frozenset[JobState]:
+    """The states from which a job may move to `state`."""
+    return _SOURCES[state]
+
+
+_SOURCES: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
+    {
+        target: frozenset(
+            source
+            for table in (TRANSITIONS, REPOST_TRANSITIONS)
+            for source, nexts in table.items()
+            if target in nexts
+        )
+        for target in JobState
+    }
+)
 
 
 class MediaRole(StrEnum):
@@ -103,6 +158,44 @@ class Job(_Row):
     download_attempts: int
     delivery_attempts: int
     next_delivery_at: float | None
+
+
+class JobChanges(TypedDict, total=False):
+    """The columns a state change or a bookkeeping update may set (besides `state`).
+
+    Repositories take these as typed keyword arguments (`**changes: Unpack[JobChanges]`);
+    only the keys given are written.
+    """
+
+    # checked inputs and what they cost
+    source: JobSource
+    duration_s: float | None
+    billed_seconds: int | None
+    credits: float | None
+    # the provider's task
+    provider_task_id: str | None
+    provider_status: str | None
+    progress: int
+    estimated_time_s: float | None
+    result_url: str | None
+    # where the member sees it
+    status_message_id: int | None
+    thread_id: int | None
+    delivered_message_id: int | None
+    # milestones
+    submitted_at: float | None
+    completed_at: float | None
+    delivered_at: float | None
+    ended_at: float | None
+    # schedules and retries
+    next_poll_at: float | None
+    poll_count: int
+    next_delivery_at: float | None
+    delivery_attempts: int
+    download_attempts: int
+    # why it failed
+    error_code: str | None
+    error_message: str | None
 
 
 class NewJob(BaseModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
+from typing import Unpack
 
 import aiosqlite
 
@@ -14,8 +16,24 @@ from storage.guilds import (
     read_overrides,
     write_audit,
 )
-from storage.jobs import transition_in
-from storage.models import AuditEntry, Job, JobState, LedgerEntry, LedgerKind, UsageSnapshot
+from storage.jobs import transition_in, transition_sync
+from storage.models import (
+    ACTIVE_STATES,
+    AuditEntry,
+    Job,
+    JobChanges,
+    JobState,
+    LedgerEntry,
+    LedgerKind,
+    UsageSnapshot,
+)
+
+# Jobs that count against the concurrent-job limit: `JobState.is_active`, as bound values.
+_ACTIVE = sorted(state.value for state in ACTIVE_STATES)
+_COUNT_ACTIVE = (
+    "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ?"
+    f" AND state IN ({', '.join('?' for _ in _ACTIVE)})"
+)
 
 # A job's refund/release/settle entries count at the time of its reservation, so a
 # refund issued after midnight gives back yesterday's seconds, not today's.
@@ -75,12 +93,7 @@ async def read_snapshot(
 ) -> UsageSnapshot:
     reset_at = await _last_reset(conn, guild_id, user_id)
     day_from, month_from = max(day_start, reset_at), max(month_start, reset_at)
-    active = await _scalar(
-        conn,
-        "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state NOT IN"
-        " ('delivered', 'failed', 'rejected', 'submission_unknown')",
-        (guild_id, user_id),
-    )
+    active = await _scalar(conn, _COUNT_ACTIVE, (guild_id, user_id, *_ACTIVE))
     last_submit = await _scalar(
         conn,
         "SELECT MAX(at) FROM quota_ledger WHERE guild_id = ? AND user_id = ? AND kind = 'reserve'",
@@ -130,12 +143,19 @@ async def _reserved_seconds(conn: aiosqlite.Connection, job_id: int) -> int | No
     return int(row[0]) if row else None
 
 
-async def _has_closing_entry(conn: aiosqlite.Connection, job_id: int) -> bool:
-    cursor = await conn.execute(
-        "SELECT 1 FROM quota_ledger WHERE job_id = ? AND kind IN ('settle', 'refund', 'release')",
-        (job_id,),
+def _close_reservation_sync(
+    raw: sqlite3.Connection, job_id: int, kind: LedgerKind, now: float
+) -> None:
+    """Settle (0 s), refund or release (the reserved seconds back) a job's reservation,
+    unless it has none or it is closed already: one statement."""
+    raw.execute(
+        "INSERT INTO quota_ledger (guild_id, user_id, job_id, kind, seconds, at)"
+        " SELECT guild_id, user_id, job_id, ?, CASE WHEN ? THEN 0 ELSE -seconds END, ?"
+        " FROM quota_ledger WHERE job_id = ? AND kind = 'reserve' AND NOT EXISTS ("
+        "  SELECT 1 FROM quota_ledger WHERE job_id = ?"
+        "  AND kind IN ('settle', 'refund', 'release'))",
+        (kind.value, kind is LedgerKind.SETTLE, now, job_id, job_id),
     )
-    return await cursor.fetchone() is not None
 
 
 async def refund_in(
@@ -243,31 +263,25 @@ class QuotaRepository:
         expected: set[JobState],
         now: float,
         detail: str | None = None,
-        **fields: object,
+        **changes: Unpack[JobChanges],
     ) -> Job:
         """End a job's reservation (settle, refund or release) together with its transition.
 
         Idempotent on the ledger: a job's reservation is closed at most once.
+        One transaction, one round trip to the database thread.
         """
         if kind not in (LedgerKind.SETTLE, LedgerKind.REFUND, LedgerKind.RELEASE):
             raise ValueError(f"{kind} does not close a reservation")
-        async with self._db.transaction() as conn:
-            job = await transition_in(
-                conn, job_id, to_state, expected=expected, now=now, detail=detail, **fields
+
+        def work(raw: sqlite3.Connection) -> Job:
+            job = transition_sync(
+                raw, job_id, to_state, expected=expected, now=now, detail=detail,
+                changes=changes,
             )
-            reserved = await _reserved_seconds(conn, job_id)
-            if reserved is not None and not await _has_closing_entry(conn, job_id):
-                seconds = 0 if kind is LedgerKind.SETTLE else -reserved
-                await _add_entry(
-                    conn,
-                    guild_id=job.guild_id,
-                    user_id=job.user_id,
-                    kind=kind,
-                    seconds=seconds,
-                    now=now,
-                    job_id=job_id,
-                )
+            _close_reservation_sync(raw, job_id, kind, now)
             return job
+
+        return await self._db.run(work)
 
     async def grant(
         self,

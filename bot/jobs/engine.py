@@ -44,6 +44,7 @@ from storage.guilds import GuildRepository
 from storage.jobs import JobRepository, StaleTransition
 from storage.media import MediaRepository
 from storage.models import (
+    REPOST_TRANSITIONS,
     Job,
     JobFailure,
     JobSource,
@@ -56,11 +57,11 @@ from storage.quota import QuotaRepository
 
 log = logging.getLogger(__name__)
 
-# A moderator may re-post a delivered result, or one whose posting gave up.
-REDELIVERABLE_STATES = frozenset({JobState.DELIVERED, JobState.FAILED})
+REDELIVERABLE_STATES = frozenset(REPOST_TRANSITIONS)
 
 
 def can_redeliver(job: Job) -> bool:
+    """A delivered result, or one whose posting gave up; not one that never existed."""
     return job.state is JobState.DELIVERED or (
         job.state is JobState.FAILED and job.error_code == DELIVERY_FAILED
     )

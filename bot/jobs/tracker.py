@@ -48,6 +48,7 @@ class Tracker:
         self._actions: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._next_housekeeping = 0.0
+        self._next_due: float | None = None  # from the last pass; every change wakes us
         self.wakeups = 0
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -60,10 +61,13 @@ class Tracker:
         if job_id in self._busy:
             self._hinted.add(job_id)  # the running poll may have missed it: poll once more
             return
-        job = await self.deps.jobs.get(job_id)
-        if job is not None and job.state is JobState.SUBMITTED:
-            await self.deps.jobs.update(job.id, now=self.deps.clock(), next_poll_at=0.0)
-            self.wake()
+        try:
+            await self.deps.jobs.update(
+                job_id, now=self.deps.clock(), expected={JobState.SUBMITTED}, next_poll_at=0.0
+            )
+        except StaleTransition:
+            return  # unknown, or not waiting for the provider any more
+        self.wake()
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="job-tracker")
@@ -107,36 +111,31 @@ class Tracker:
             self.wakeups += 1
 
     async def _seconds_until_next(self) -> float:
-        d = self.deps
-        candidates = [
-            t for t in (await d.jobs.next_poll_at(), await d.jobs.next_delivery_at())
-            if t is not None
-        ]
-        candidates.append(self._next_housekeeping)
-        now = d.clock()
-        return min(max(0.0, min(candidates) - now), IDLE_WAKE_S)
+        candidates = [self._next_housekeeping]
+        if self._next_due is not None:
+            candidates.append(self._next_due)
+        return min(max(0.0, min(candidates) - self.deps.clock()), IDLE_WAKE_S)
 
     async def run_due(self) -> None:
-        """Start every action that is due now (each job at most once at a time)."""
+        """Start every action that is due now (each job at most once at a time).
+
+        One database round trip: the due jobs are leased (their due time pushed out, so a
+        crash mid-action retries later instead of never) and the next due time is read.
+        """
         d, schedule = self.deps, self.config.schedule
         now = d.clock()
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + schedule.housekeeping_every_s
             self._start("housekeeping", None, self._housekeeping)
-        for job in await d.jobs.due_for_poll(now, limit=schedule.concurrency * 4):
-            if job.id not in self._busy:
-                handler = self.poll if job.state is JobState.SUBMITTED else self.archive
-                await self._lease(job, "next_poll_at")
-                self._start(f"poll-{job.id}", job.id, partial(handler, job))
-        for job in await d.jobs.due_for_delivery(now, limit=schedule.concurrency * 4):
-            if job.id not in self._busy:
-                await self._lease(job, "next_delivery_at")
-                self._start(f"deliver-{job.id}", job.id, partial(self.deliver, job))
-
-    async def _lease(self, job: Job, column: str) -> None:
-        """Push the due time out so a crash mid-action retries later instead of never."""
-        now = self.deps.clock()
-        await self.deps.jobs.update(job.id, now=now, **{column: now + self.config.schedule.lease_s})
+        due = await d.jobs.lease_due(
+            now, until=now + schedule.lease_s, limit=schedule.concurrency * 4, skip=self._busy
+        )
+        self._next_due = due.next_due
+        for job in due.polls:
+            handler = self.poll if job.state is JobState.SUBMITTED else self.archive
+            self._start(f"poll-{job.id}", job.id, partial(handler, job))
+        for job in due.deliveries:
+            self._start(f"deliver-{job.id}", job.id, partial(self.deliver, job))
 
     def _start(
         self, name: str, job_id: int | None, action: Callable[[], Awaitable[None]]
@@ -263,11 +262,12 @@ class Tracker:
             expires_at=now + config.result_retention_s,
         )
         log.info("result archived job=%d bytes=%d", job.id, media.size_bytes)
-        await d.jobs.transition(
+        # Delivered right away by this same action; the lease covers a crash meanwhile.
+        job = await d.jobs.transition(
             job.id, JobState.ARCHIVED, expected={JobState.DOWNLOADING}, now=now,
-            next_poll_at=None, next_delivery_at=now,
+            next_poll_at=None, next_delivery_at=now + config.schedule.lease_s,
         )
-        self.wake()
+        await self.deliver(job)
 
     async def _download_failed(self, job: Job, error: MediaRejected) -> None:
         d, schedule = self.deps, self.config.schedule

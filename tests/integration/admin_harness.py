@@ -23,7 +23,16 @@ from storage.database import Database
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
 from storage.media import MediaRepository, NewMediaObject
-from storage.models import AuditEntry, Job, JobSource, JobState, LedgerKind, MediaRole, NewJob
+from storage.models import (
+    TRANSITIONS,
+    AuditEntry,
+    Job,
+    JobSource,
+    JobState,
+    LedgerKind,
+    MediaRole,
+    NewJob,
+)
 from storage.quota import QuotaRepository
 from tests.doubles import RecordingNotifier
 
@@ -134,15 +143,24 @@ class Harness:
         if state is JobState.RESERVED:
             return job
         self._tasks += 1
+        for step in (JobState.REHOSTED, JobState.SUBMITTING):
+            job = await self.jobs.transition(job.id, step, expected=None, now=at)
+        if state is JobState.SUBMISSION_UNKNOWN:
+            return await self.jobs.transition(job.id, state, expected=None, now=at)
         job = await self.jobs.transition(
             job.id, JobState.SUBMITTED, expected=None, now=at,
             provider_task_id=f"task-{self._tasks}", submitted_at=at,
         )
+        # Along TRANSITIONS up to the step before `state`.
+        for step in (JobState.DOWNLOADING, JobState.ARCHIVED):
+            if state in TRANSITIONS[job.state] or state is job.state:
+                break
+            job = await self.jobs.transition(job.id, step, expected=None, now=at)
         if ledger is not None:
             if state is JobState.SUBMITTED:
                 raise ValueError("a closed reservation needs a later state")
             return await self.quota.close_job(
-                job.id, ledger, state, expected={JobState.SUBMITTED}, now=at,
+                job.id, ledger, state, expected={job.state}, now=at,
                 error_code=error_code or (
                     None if ledger is LedgerKind.SETTLE else "content_policy"
                 ),

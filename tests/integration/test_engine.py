@@ -146,6 +146,8 @@ async def test_expired_result_link_ends_in_a_clear_failed_state(harness: Harness
     services = await harness.start()
     harness.sim.script_next_task(TaskScript(processing_s=30, estimated_time=3000))
     job = await services.engine.submit(harness.request(harness.files.clip()))
+    task = harness.sim.tasks[job.provider_task_id or ""]
+    await harness.sim.wait_until(lambda: task.terminal_at is not None)  # inputs checked
     harness.sim.advance(2 * 86400)  # the provider finished and its link died meanwhile
     await services.tracker.job_hint(job.id)
     await harness.notifier.wait_for_event("failed", job.id)

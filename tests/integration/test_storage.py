@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from storage.database import Database, MigrationError, load_migrations
-from storage.jobs import JobRepository, StaleTransition
+from storage.jobs import IllegalTransition, JobRepository, StaleTransition
 from storage.media import MediaRepository, NewMediaObject
 from storage.models import JobSource, JobState, LedgerKind, MediaRole, NewJob, UsageSnapshot
 from storage.quota import QuotaRepository
@@ -255,3 +255,59 @@ async def test_bookkeeping_updates_keep_the_state_and_the_end_time(db: Database)
     updated = await jobs.update(job.id, now=NOW + 50, status_message_id=42)
     assert updated.state is JobState.REJECTED and updated.ended_at == NOW + 1
     assert updated.status_message_id == 42 and len(await jobs.events(job.id)) == 2
+
+
+async def test_the_transitions_table_is_enforced(db: Database) -> None:
+    jobs = JobRepository(db)
+    job = await jobs.create(new_job(), now=NOW)
+    with pytest.raises(IllegalTransition, match="no transition from received to submitted"):
+        await jobs.transition(job.id, JobState.SUBMITTED, expected=None, now=NOW)
+    with pytest.raises(IllegalTransition):  # refused up front, whatever the job's state
+        await jobs.transition(job.id, JobState.ARCHIVED, expected={JobState.SUBMITTED}, now=NOW)
+    rejected = await jobs.transition(job.id, JobState.REJECTED, expected=None, now=NOW + 1)
+    for state in JobState:  # a terminal state is final
+        if state is not JobState.REJECTED:
+            with pytest.raises(IllegalTransition):
+                await jobs.transition(job.id, state, expected=None, now=NOW + 2)
+    assert await jobs.get(job.id) == rejected
+    assert len(await jobs.events(job.id)) == 2
+
+
+async def test_a_stale_field_update_writes_nothing(db: Database) -> None:
+    jobs = JobRepository(db)
+    job = await jobs.create(new_job(), now=NOW)
+    with pytest.raises(StaleTransition):
+        await jobs.update(job.id, now=NOW + 1, expected={JobState.SUBMITTED}, next_poll_at=0.0)
+    with pytest.raises(StaleTransition):
+        await jobs.update(job.id + 1, now=NOW + 1, next_poll_at=0.0)
+    assert await jobs.get(job.id) == job
+
+
+async def submitted_job(jobs: JobRepository, next_poll_at: float) -> int:
+    job = await jobs.create(new_job(), now=NOW)
+    for step in (JobState.FETCHING, JobState.RESERVED, JobState.REHOSTED, JobState.SUBMITTING):
+        await jobs.transition(job.id, step, expected=None, now=NOW)
+    await jobs.transition(
+        job.id, JobState.SUBMITTED, expected=None, now=NOW, next_poll_at=next_poll_at
+    )
+    return job.id
+
+
+async def test_lease_due_takes_due_jobs_once_and_says_when_to_look_again(db: Database) -> None:
+    jobs = JobRepository(db)
+    late, busy, early, later = [
+        await submitted_job(jobs, at) for at in (NOW - 5, NOW - 9, NOW - 1, NOW + 30)
+    ]
+    archived = await submitted_job(jobs, NOW - 2)
+    for step in (JobState.DOWNLOADING, JobState.ARCHIVED):
+        await jobs.transition(archived, step, expected=None, now=NOW, next_delivery_at=NOW)
+    due = await jobs.lease_due(NOW, until=NOW + 60, limit=1, skip={busy})
+    assert [job.id for job in due.polls] == [late]  # most overdue first, busy skipped
+    assert [job.id for job in due.deliveries] == [archived]
+    assert due.polls[0].next_poll_at == NOW + 60 and due.next_due == NOW - 9
+    due = await jobs.lease_due(NOW, until=NOW + 60, limit=10, skip={busy})
+    assert [job.id for job in due.polls] == [early] and due.deliveries == []
+    assert due.next_due == NOW - 9
+    due = await jobs.lease_due(NOW, until=NOW + 60, limit=10)
+    assert [job.id for job in due.polls] == [busy] and due.next_due == NOW + 30
+    assert later not in [job.id for job in due.polls]

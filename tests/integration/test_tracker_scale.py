@@ -55,6 +55,8 @@ async def test_two_hundred_jobs_are_tracked_by_one_loop_within_the_rate_limit(
             ),
             now=0.0,
         )
+        for step in (JobState.FETCHING, JobState.RESERVED, JobState.REHOSTED, JobState.SUBMITTING):
+            await services.jobs.transition(job.id, step, expected=None, now=0.0)
         await services.jobs.transition(
             job.id,
             JobState.SUBMITTED,
