@@ -14,6 +14,7 @@ from aiolimiter import AsyncLimiter
 
 from bot.admin import AdminService, AuditMirror
 from bot.evolink import EvolinkClient
+from bot.jobs.actions import JobActions
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
@@ -49,6 +50,7 @@ class Services:
     store: MediaStore
     client: EvolinkClient
     engine: JobEngine
+    actions: JobActions
     tracker: Tracker
     admin: AdminService
     web: WebServer
@@ -99,6 +101,7 @@ class Services:
             schedule_changed = asyncio.Event()
             engine = JobEngine(deps, config, wake=schedule_changed.set)
             tracker = Tracker(engine, deps, config, schedule_changed)
+            actions = JobActions(engine)
             web = WebServer(
                 create_web_app(
                     WebServices(
@@ -112,8 +115,8 @@ class Services:
             services = cls(
                 settings=settings, config=config, db=db, session=session, jobs=jobs,
                 quota=deps.quota, guilds=guilds, media=media, store=store, client=client,
-                engine=engine, tracker=tracker,
-                admin=AdminService(db, engine, clock=clock, mirror=mirror),
+                engine=engine, actions=actions, tracker=tracker,
+                admin=AdminService(db, actions, clock=clock, mirror=mirror),
                 web=web, metrics=metrics,
             )
             lag.start()

@@ -42,7 +42,7 @@ class AccountCog(commands.Cog):
     @app_commands.guild_only()
     async def quota(self, interaction: discord.Interaction) -> None:
         services = services_of(interaction.client)
-        allowance = await services.engine.allowance(
+        allowance = await services.actions.allowance(
             interaction.guild_id or 0, requester(interaction)
         )
         limits, today, month = allowance.limits, allowance.today, allowance.month

@@ -126,7 +126,7 @@ class EditAgainButton(
     prefix, label, emoji, style = "kling:again", "Edit again", "✏️", discord.ButtonStyle.primary
 
     async def act(self, interaction: discord.Interaction) -> None:
-        request = await services_of(interaction.client).engine.edit_again(
+        request = await services_of(interaction.client).actions.edit_again(
             self.job_id, interaction.guild_id or 0, requester(interaction)
         )
         await interaction.response.send_modal(
@@ -143,7 +143,7 @@ class RerunButton(
 
     async def act(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await services_of(interaction.client).engine.rerun(
+        job = await services_of(interaction.client).actions.rerun(
             self.job_id, interaction.guild_id or 0, requester(interaction)
         )
         await interaction.followup.send(accepted_text(job, []), ephemeral=True)

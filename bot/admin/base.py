@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 from bot.admin.errors import AdminRefused
 from bot.admin.models import Change
 from bot.admin.validation import ceilings_from
-from bot.jobs.engine import JobEngine
+from bot.jobs.actions import JobActions
 from storage.admin import AdminRepository
 from storage.database import Database
 from storage.guilds import GuildRepository
@@ -34,16 +34,16 @@ class AdminBase:
     def __init__(
         self,
         db: Database,
-        engine: JobEngine,
+        actions: JobActions,
         *,
         clock: Callable[[], float] = time.time,
         mirror: AuditMirror | None = None,
     ) -> None:
         # The engine's own policy, so moderators see exactly the limits /edit applies.
-        self.policy = engine.policy
-        self.ceilings = ceilings_from(engine.config.quota)
+        self.policy = actions.engine.policy
+        self.ceilings = ceilings_from(actions.engine.config.quota)
         self.mirror = mirror
-        self._engine = engine
+        self._actions = actions
         self._clock = clock
         self._admin = AdminRepository(db)
         self._guilds = GuildRepository(db)

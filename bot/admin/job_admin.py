@@ -14,7 +14,7 @@ from bot.admin.validation import (
     parse_period,
     parse_state,
 )
-from bot.jobs.engine import can_redeliver
+from bot.jobs.actions import can_redeliver
 from storage.admin import JobAlreadyFinished, UnknownJob
 from storage.jobs import StaleTransition
 from storage.models import MediaRole
@@ -55,7 +55,7 @@ class JobAdmin(AdminBase):
         if not live:
             raise AdminRefused(f"Job #{job_id} has no archived result to re-post.")
         try:
-            queued = await self._engine.redeliver(job)
+            queued = await self._actions.redeliver(job)
         except StaleTransition:
             raise AdminRefused(f"Job #{job_id} is already being posted.") from None
         audit = await self._admin.record(
@@ -77,7 +77,7 @@ class JobAdmin(AdminBase):
         text = clean_reason(reason, required=True)
         assert text is not None
         try:
-            failure = await self._engine.fail(guild_id, job_id, reason=text, actor_id=actor_id)
+            failure = await self._actions.fail(guild_id, job_id, reason=text, actor_id=actor_id)
         except UnknownJob:
             raise AdminRefused(f"Job #{job_id} does not exist on this server.") from None
         except JobAlreadyFinished as finished:

@@ -13,5 +13,5 @@ from bot.admin.member_admin import MemberAdmin
 
 
 class AdminService(GuildAdmin, MemberAdmin, JobAdmin):
-    """Constructed as AdminService(db, engine, clock=..., mirror=...): job actions (re-post,
+    """Constructed as AdminService(db, actions, clock=..., mirror=...): job actions (re-post,
     fail) are the engine's, so a moderator's fix takes the same path as the bot's own work."""

@@ -24,29 +24,23 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
 from bot.jobs.intake import Intake, discard_scratch, precheck_sizes
 from bot.jobs.messages import (
-    DELIVERY_FAILED,
-    JOB_GONE,
-    NOT_YOUR_JOB,
     RESTARTED_WHILE_CHECKING,
-    RESULT_GONE,
     SUBMISSION_UNKNOWN_MESSAGE,
     explain_submit_error,
 )
-from bot.jobs.models import EditRequest, InputFile, Requester
+from bot.jobs.models import EditRequest
 from bot.jobs.notifier import ArchivedResult, Notifier
-from bot.jobs.policy import Allowance, QuotaPolicy, Windows, is_moderator
+from bot.jobs.policy import QuotaPolicy, Windows
 from bot.jobs.scheduling import first_poll_delay
 from bot.media.errors import MediaRejected
 from bot.media.store import MediaStore
 from bot.metrics import Metrics
 from storage.admin import AdminRepository
 from storage.guilds import GuildRepository
-from storage.jobs import JobRepository, StaleTransition
+from storage.jobs import JobRepository
 from storage.media import MediaRepository
 from storage.models import (
-    REPOST_TRANSITIONS,
     Job,
-    JobFailure,
     JobSource,
     JobState,
     LedgerKind,
@@ -56,26 +50,6 @@ from storage.models import (
 from storage.quota import QuotaRepository
 
 log = logging.getLogger(__name__)
-
-REDELIVERABLE_STATES = frozenset(REPOST_TRANSITIONS)
-
-
-def can_redeliver(job: Job) -> bool:
-    """A delivered result, or one whose posting gave up; not one that never existed."""
-    return job.state is JobState.DELIVERED or (
-        job.state is JobState.FAILED and job.error_code == DELIVERY_FAILED
-    )
-
-
-def _follow_up(job: Job, requester: Requester, video: InputFile) -> EditRequest:
-    # The buttons sit in the job's thread: the new edit belongs to the channel the first one
-    # was asked in (its channel rules apply, and it gets a thread of its own).
-    return EditRequest(
-        guild_id=job.guild_id, channel_id=job.channel_id,
-        rules_channel_id=job.source.rules_channel_id, user_id=requester.user_id,
-        role_ids=requester.role_ids, prompt=job.prompt, keep_audio=job.keep_audio,
-        video=video, parent_job_id=job.id,
-    )
 
 _CREATE_OUTCOME_UNKNOWN = (SubmissionOutcomeUnknown, ServerError, MalformedResponse)
 
@@ -103,6 +77,10 @@ class JobEngine:
         self._wake_scheduler = wake
         self._stopping = False
         self._background: set[asyncio.Task[None]] = set()
+
+    def wake_scheduler(self) -> None:
+        """Something became due now: the tracker re-reads its schedule."""
+        self._wake_scheduler()
 
     # --- public entry points -------------------------------------------------------------
 
@@ -186,7 +164,7 @@ class JobEngine:
                 await d.jobs.update(job.id, now=now, next_poll_at=now)
             elif job.state is JobState.ARCHIVED:
                 await d.jobs.update(job.id, now=now, next_delivery_at=now)
-        self._wake_scheduler()
+        self.wake_scheduler()
         return len(unfinished)
 
     async def stop(self) -> None:
@@ -216,77 +194,6 @@ class JobEngine:
         """Tell the member, and the moderators where the server has a log channel."""
         settings = await self.deps.guilds.settings(job.guild_id)
         await self.deps.notifier.outcome_unknown(job, settings.log_channel_id)
-
-    # --- follow-ups on an existing job ------------------------------------------------------
-
-    async def job_for(self, job_id: int, guild_id: int, requester: Requester) -> Job:
-        """The job, if it belongs to this server and the requester may act on it."""
-        job = await self.deps.jobs.get(job_id)
-        if job is None or job.guild_id != guild_id:
-            raise EditRefused("job_gone", JOB_GONE)
-        if requester.user_id != job.user_id:
-            settings = await self.deps.guilds.settings(guild_id)
-            if not is_moderator(settings, requester):
-                raise EditRefused("not_your_job", NOT_YOUR_JOB)
-        return job
-
-    async def rerun(self, job_id: int, guild_id: int, requester: Requester) -> Job:
-        """The same clip, images and prompt once more, as a new edit billed to the requester."""
-        job = await self.job_for(job_id, guild_id, requester)
-        source = job.source
-        return await self.submit(
-            _follow_up(job, requester, InputFile(
-                url=source.video_url, media_token=source.video_media_token
-            )).model_copy(update={
-                "images": [InputFile(url=url) for url in source.image_urls],
-                "video_is_user_link": source.video_is_user_link,
-            })
-        )
-
-    async def edit_again(self, job_id: int, guild_id: int, requester: Requester) -> EditRequest:
-        """A new edit of this job's result; the caller fills in the prompt and submits it."""
-        job = await self.job_for(job_id, guild_id, requester)
-        results = await self.deps.media.for_job(job.id, MediaRole.RESULT)
-        if not results:
-            raise EditRefused("result_gone", RESULT_GONE)
-        return _follow_up(job, requester, InputFile(url="", media_token=results[0].token))
-
-    async def allowance(self, guild_id: int, member: Requester) -> Allowance:
-        """What the member may still spend here, as the next submit would see it."""
-        now = self.deps.clock()
-        windows = Windows.at(now)
-        snapshot = await self.deps.quota.snapshot(
-            guild_id=guild_id, user_id=member.user_id, role_ids=member.role_ids,
-            day_start=windows.day_start, month_start=windows.month_start,
-        )
-        return self.policy.allowance(snapshot, now)
-
-    async def redeliver(self, job: Job) -> Job:
-        """Queue a finished job's archived result for the tracker to post again.
-
-        The tracker's delivery path retries, falls back and records the new message, exactly
-        as for a first delivery. Callers check `can_redeliver` and that the archive lives.
-        """
-        if not can_redeliver(job):
-            raise StaleTransition(job.id, job.state, REDELIVERABLE_STATES)
-        now = self.deps.clock()
-        queued = await self.deps.jobs.transition(
-            job.id, JobState.ARCHIVED, expected=REDELIVERABLE_STATES, now=now,
-            detail="redeliver", next_delivery_at=now, delivery_attempts=0,
-            error_code=None, error_message=None,
-        )
-        self._wake_scheduler()
-        return queued
-
-    async def fail(self, guild_id: int, job_id: int, *, reason: str, actor_id: int) -> JobFailure:
-        """A moderator stops a job: failed, reservation refunded, audited, member told."""
-        now = self.deps.clock()
-        failure = await self.deps.admin.fail_job(
-            guild_id, job_id, reason=reason, actor_id=actor_id, now=now,
-            inputs_expire_at=now + self.config.input_grace_s,
-        )
-        await self.deps.notifier.failed(failure.job)
-        return failure
 
     async def archived_result(self, job: Job) -> ArchivedResult | None:
         """The job's archived video as the notifier posts it, if it is still kept."""
@@ -461,7 +368,7 @@ class JobEngine:
             callbacks=self.callback_url(job) is not None,
         )
         job = await self.deps.jobs.update(job.id, now=self.deps.clock(), next_poll_at=first)
-        self._wake_scheduler()
+        self.wake_scheduler()
         return job
 
     async def expire_inputs(self, job: Job) -> None:

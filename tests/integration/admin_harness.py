@@ -12,6 +12,7 @@ import aiohttp
 
 from bot.admin import AdminService
 from bot.evolink import EvolinkClient
+from bot.jobs.actions import JobActions
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
@@ -100,7 +101,9 @@ class Harness:
             config,
             wake=lambda: None,
         )
-        self.service = AdminService(db, self.engine, clock=self.clock, mirror=self.mirror)
+        self.service = AdminService(
+            db, JobActions(self.engine), clock=self.clock, mirror=self.mirror
+        )
         self._tasks = 0
 
     async def job(

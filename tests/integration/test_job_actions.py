@@ -63,9 +63,9 @@ async def test_rerun_is_only_for_the_requester_or_a_moderator(harness: Harness) 
     job = await services.engine.submit(harness.request(harness.files.clip(), user_id=7))
     await harness.notifier.wait_for_event("delivered", job.id)
     with pytest.raises(EditRefused) as refused:
-        await services.engine.rerun(job.id, job.guild_id, Requester(user_id=8))
+        await services.actions.rerun(job.id, job.guild_id, Requester(user_id=8))
     assert refused.value.code == "not_your_job" and harness.sim.create_attempts == 1
     moderator = Requester(user_id=9, manages_guild=True)
-    again = await services.engine.rerun(job.id, job.guild_id, moderator)
+    again = await services.actions.rerun(job.id, job.guild_id, moderator)
     assert again.user_id == 9 and again.parent_job_id == job.id
     assert harness.sim.create_attempts == 2

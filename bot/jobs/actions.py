@@ -1,0 +1,108 @@
+"""What members and moderators do with an existing job: re-run it, edit its result again,
+re-post it, stop it, or ask what they may still spend. Each is one call from a front end, and
+each takes the same path as the bot's own work (submit, the tracker's delivery, the ledger).
+"""
+
+from __future__ import annotations
+
+from bot.jobs.engine import JobEngine
+from bot.jobs.errors import EditRefused
+from bot.jobs.messages import DELIVERY_FAILED, JOB_GONE, NOT_YOUR_JOB, RESULT_GONE
+from bot.jobs.models import EditRequest, InputFile, Requester
+from bot.jobs.policy import Allowance, Windows, is_moderator
+from storage.jobs import StaleTransition
+from storage.models import REPOST_TRANSITIONS, Job, JobFailure, JobState, MediaRole
+
+REDELIVERABLE_STATES = frozenset(REPOST_TRANSITIONS)
+
+
+def can_redeliver(job: Job) -> bool:
+    """A delivered result, or one whose posting gave up; not one that never existed."""
+    return job.state is JobState.DELIVERED or (
+        job.state is JobState.FAILED and job.error_code == DELIVERY_FAILED
+    )
+
+
+def _follow_up(job: Job, requester: Requester, video: InputFile) -> EditRequest:
+    # The buttons sit in the job's thread: the new edit belongs to the channel the first one
+    # was asked in (its channel rules apply, and it gets a thread of its own).
+    return EditRequest(
+        guild_id=job.guild_id, channel_id=job.channel_id,
+        rules_channel_id=job.source.rules_channel_id, user_id=requester.user_id,
+        role_ids=requester.role_ids, prompt=job.prompt, keep_audio=job.keep_audio,
+        video=video, parent_job_id=job.id,
+    )
+
+
+class JobActions:
+    def __init__(self, engine: JobEngine) -> None:
+        self.engine = engine
+        self._deps = engine.deps
+
+    async def job_for(self, job_id: int, guild_id: int, requester: Requester) -> Job:
+        """The job, if it belongs to this server and the requester may act on it."""
+        job = await self._deps.jobs.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise EditRefused("job_gone", JOB_GONE)
+        if requester.user_id != job.user_id:
+            settings = await self._deps.guilds.settings(guild_id)
+            if not is_moderator(settings, requester):
+                raise EditRefused("not_your_job", NOT_YOUR_JOB)
+        return job
+
+    async def rerun(self, job_id: int, guild_id: int, requester: Requester) -> Job:
+        """The same clip, images and prompt once more, as a new edit billed to the requester."""
+        job = await self.job_for(job_id, guild_id, requester)
+        source = job.source
+        video = InputFile(url=source.video_url, media_token=source.video_media_token)
+        return await self.engine.submit(
+            _follow_up(job, requester, video).model_copy(update={
+                "images": [InputFile(url=url) for url in source.image_urls],
+                "video_is_user_link": source.video_is_user_link,
+            })
+        )
+
+    async def edit_again(self, job_id: int, guild_id: int, requester: Requester) -> EditRequest:
+        """A new edit of this job's result; the caller fills in the prompt and submits it."""
+        job = await self.job_for(job_id, guild_id, requester)
+        results = await self._deps.media.for_job(job.id, MediaRole.RESULT)
+        if not results:
+            raise EditRefused("result_gone", RESULT_GONE)
+        return _follow_up(job, requester, InputFile(url="", media_token=results[0].token))
+
+    async def allowance(self, guild_id: int, member: Requester) -> Allowance:
+        """What the member may still spend here, as the next submit would see it."""
+        now = self._deps.clock()
+        windows = Windows.at(now)
+        snapshot = await self._deps.quota.snapshot(
+            guild_id=guild_id, user_id=member.user_id, role_ids=member.role_ids,
+            day_start=windows.day_start, month_start=windows.month_start,
+        )
+        return self.engine.policy.allowance(snapshot, now)
+
+    async def redeliver(self, job: Job) -> Job:
+        """Queue a finished job's archived result for the tracker to post again.
+
+        The tracker's delivery path retries, falls back and records the new message, exactly
+        as for a first delivery. Callers check `can_redeliver` and that the archive lives.
+        """
+        if not can_redeliver(job):
+            raise StaleTransition(job.id, job.state, REDELIVERABLE_STATES)
+        now = self._deps.clock()
+        queued = await self._deps.jobs.transition(
+            job.id, JobState.ARCHIVED, expected=REDELIVERABLE_STATES, now=now,
+            detail="redeliver", next_delivery_at=now, delivery_attempts=0,
+            error_code=None, error_message=None,
+        )
+        self.engine.wake_scheduler()
+        return queued
+
+    async def fail(self, guild_id: int, job_id: int, *, reason: str, actor_id: int) -> JobFailure:
+        """A moderator stops a job: failed, reservation refunded, audited, member told."""
+        now = self._deps.clock()
+        failure = await self._deps.admin.fail_job(
+            guild_id, job_id, reason=reason, actor_id=actor_id, now=now,
+            inputs_expire_at=now + self.engine.config.input_grace_s,
+        )
+        await self._deps.notifier.failed(failure.job)
+        return failure
