@@ -159,8 +159,8 @@ async def run(ctx: Context) -> list[Figure]:
             fixed = median(tiny) if tiny else float("nan")
             limit = (
                 f"fixed work per delivery: a result of a few kB takes {ms(fixed)} from "
-                "completion to posted (about six SQLite transactions, the tracker hand-off, "
-                "the status edit); and archiving streams the file through SHA-256 and fsyncs "
+                "completion to posted (a few database round trips, the status edit); and "
+                "archiving streams the file through SHA-256 and fsyncs "
                 f"it before the rename (archive {ms(median(s['bot_archive']))} vs plain get "
                 f"{ms(median(s['plain_download']))}), which the plain copy does not do"
             )

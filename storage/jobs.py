@@ -208,7 +208,7 @@ def _lease_sync(
     return DueWork(polls=leased[0], deliveries=leased[1], next_due=next_due)
 
 
-def _create_sync(raw: sqlite3.Connection, new: NewJob, now: float) -> Job:
+def create_sync(raw: sqlite3.Connection, new: NewJob, now: float) -> Job:
     rows = raw.execute(
         "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, keep_audio,"
         " source, parent_job_id, callback_secret, created_at, updated_at)"
@@ -241,7 +241,7 @@ class JobRepository:
         self._db = db
 
     async def create(self, new: NewJob, *, now: float) -> Job:
-        return await self._db.run(lambda raw: _create_sync(raw, new, now))
+        return await self._db.run(lambda raw: create_sync(raw, new, now))
 
     async def get(self, job_id: int) -> Job | None:
         rows = await self._db.fetch("SELECT * FROM jobs WHERE id = ?", (job_id,))
