@@ -185,16 +185,24 @@ class DiscordNotifier:
         self.editor.submit(job)
 
     async def result_ready(self, job: Job, result: ArchivedResult) -> int:
-        # "Done" first: the engine records the delivery right after the post, so nothing
-        # may stand between them (a restart in that gap would post the video twice).
-        await self._final_status(
-            job.model_copy(update={"state": JobState.DELIVERED, "progress": 100})
+        # "Done" goes out alongside the post, not after it: the engine records the delivery
+        # right after the post, and nothing may stand between them (a restart in that gap
+        # would post the video twice). Alongside rather than before, it costs no extra wait.
+        done = asyncio.create_task(
+            self._final_status(job.model_copy(update={"state": JobState.DELIVERED,
+                                                      "progress": 100}))
         )
         try:
-            return await self._deliver(job, result)
+            message_id = await self._deliver(job, result)
         except DeliveryFailed:
+            await done
             await self._final_status(job)  # not there yet: back to "Posting the result"
             raise
+        except BaseException:
+            done.cancel()
+            raise
+        await done
+        return message_id
 
     async def _deliver(self, job: Job, result: ArchivedResult) -> int:
         """Post the video in the thread, else in the channel (the thread may be closed to

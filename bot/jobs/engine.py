@@ -374,5 +374,6 @@ class JobEngine:
     async def expire_inputs(self, job: Job) -> None:
         """Inputs stay public for a grace period after the provider is done with them."""
         expires = self.deps.clock() + self.config.input_grace_s
-        for role in (MediaRole.INPUT_VIDEO, MediaRole.INPUT_IMAGE):
-            await self.deps.media.set_expiry_for_job(job.id, role, expires)
+        await self.deps.media.set_expiry_for_job(
+            job.id, (MediaRole.INPUT_VIDEO, MediaRole.INPUT_IMAGE), expires
+        )

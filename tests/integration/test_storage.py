@@ -239,7 +239,7 @@ async def test_media_tokens_stop_resolving_when_expired_or_deleted(db: Database)
         now=NOW,
     )
     assert await media.live_by_token("a" * 32, now=NOW) == stored
-    await media.set_expiry_for_job(job.id, MediaRole.INPUT_VIDEO, NOW + 60)
+    await media.set_expiry_for_job(job.id, [MediaRole.INPUT_VIDEO], NOW + 60)
     assert await media.live_by_token("a" * 32, now=NOW + 59) is not None
     assert await media.live_by_token("a" * 32, now=NOW + 60) is None
     assert [m.id for m in await media.expired(now=NOW + 61)] == [stored.id]
