@@ -24,6 +24,8 @@ from .errors import (
     MalformedResponse,
     ProviderUnreachable,
     SubmissionOutcomeUnknown,
+    body_excerpt,
+    create_error_from_response,
     error_from_response,
     sanitize_message,
 )
@@ -38,9 +40,34 @@ CREDITS_PATH: Final = "/v1/credits"
 _MAX_BODY_BYTES: Final = 1024 * 1024
 _USER_AGENT: Final = "kling-edit-bot (+aiohttp)"
 
-# Raised by aiohttp before any byte of the request is written: nothing can exist
-# on the provider's side, so even a create may be retried.
-_BEFORE_SEND_ERRORS: Final = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Which aiohttp failures happen before the request leaves this process (aiohttp 3.14,
+# ClientSession._request -> _connect_and_send_request):
+#   1. ``connector.connect()`` resolves the host, opens the TCP socket and does the TLS
+#      handshake. Everything it raises is a ClientConnectorError (refused/unreachable,
+#      ClientConnectorDNSError, ClientConnectorSSLError/CertificateError,
+#      ClientProxyConnectionError) or ServerFingerprintMismatch, and a timeout there
+#      (connect/sock_connect, including the wait for a pooled connection) is re-raised
+#      as ConnectionTimeoutError. No HTTP byte has been written yet: nothing can exist
+#      at the provider, so even a create may be retried.
+#   2. ``req.send(conn)`` then writes the headers and starts the body writer; a write
+#      failure surfaces as ClientOSError ("Can not write request body"),
+#      ClientConnectionResetError ("Cannot write to closing transport") or a bare
+#      ClientConnectionError. Part of the request may already be at the provider.
+#   3. ``resp.start(conn)`` waits for the status line: a peer that closes the socket
+#      gives ServerDisconnectedError, a reset gives ClientOSError, a garbled answer a
+#      ClientResponseError, and sock_read (armed once the body is fully written) gives
+#      SocketTimeoutError. Reading the body can add ClientPayloadError.
+# Phases 2 and 3 are "after sending": the request may have been acted on. The class
+# hierarchy does not follow the phases (ClientConnectorError is itself a ClientOSError),
+# so only the phase-1 classes below count as "before", and they are caught first.
+# One false alarm remains on the safe side: a pooled keep-alive connection the server
+# closed just before reuse fails in phase 2/3 although nothing arrived; aiohttp retries
+# that itself only for idempotent methods, so a create reports it as an uncertain outcome.
+_BEFORE_SEND_ERRORS: Final = (
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+    aiohttp.ServerFingerprintMismatch,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +83,11 @@ class EvolinkClient:
     """EvoLink API calls with the retry policy of DESIGN.md §4.
 
     GETs retry 429/5xx/network failures up to ``get_attempts``. The create call retries
-    only 429, 502, 503 and failures to connect (up to ``create_attempts``); a 500 raises
-    ServerError and a lost answer raises SubmissionOutcomeUnknown, both at once.
+    only 429 and failures to connect (up to ``create_attempts``), then raises RateLimited
+    or ProviderUnreachable; 400/401/402/403/404/413 raise their refusal class at once.
+    Every other failure of a create (any 5xx or unlisted status, a timeout or dropped
+    connection after sending, a 2xx it cannot read) raises SubmissionOutcomeUnknown at
+    once and is never retried: the task may exist and be billed (EVOLINK_API.md §4.1).
     Backoff is full-jitter exponential from ``backoff_initial`` up to ``backoff_max``,
     never shorter than a provider's Retry-After (itself capped at ``backoff_max``).
     ``limiter`` is acquired before every HTTP attempt, retries included.
@@ -128,7 +158,13 @@ class EvolinkClient:
         return await self._get(f"/v1/tasks/{quote(task_id, safe='')}", Task)
 
     async def get_credits(self) -> Credits:
-        return await self._get(CREDITS_PATH, Credits)
+        """``GET /v1/credits`` (§3): the key's and the account's balance."""
+        credits = await self._get(CREDITS_PATH, Credits)
+        if credits.success is False:
+            # Not documented on a 2xx; without this the balance would just read "unknown".
+            detail = sanitize_message(credits.message or "no message", self._secret)
+            raise MalformedResponse(f"EvoLink reported a failure: {detail}", status=200)
+        return credits
 
     async def _get(self, path: str, model: type[ModelT]) -> ModelT:
         retrying = self._retrying("GET", path, self._get_attempts, get_may_retry)
@@ -197,9 +233,8 @@ class EvolinkClient:
 
     def _parse(self, answer: _Answer, model: type[ModelT], *, creating: bool) -> ModelT:
         if not 200 <= answer.status < 300:
-            raise error_from_response(
-                answer.status, answer.body, answer.headers, secret=self._secret
-            )
+            classify = create_error_from_response if creating else error_from_response
+            raise classify(answer.status, answer.body, answer.headers, secret=self._secret)
         try:
             return model.model_validate_json(answer.body)
         except ValidationError as exc:
@@ -212,6 +247,7 @@ class EvolinkClient:
                 raise SubmissionOutcomeUnknown(
                     f"EvoLink accepted the create request but its answer is unreadable ({problem})",
                     status=answer.status,
+                    body_excerpt=body_excerpt(answer.body, self._secret),
                 ) from None
             raise MalformedResponse(
                 sanitize_message(problem, self._secret), status=answer.status

@@ -87,7 +87,7 @@ class RateLimited(EvolinkError):
 
 
 class ServerError(EvolinkError):
-    """HTTP 500 (or an unlisted 5xx). On create the task may or may not exist."""
+    """HTTP 500 (or an unlisted 5xx) on a GET. A create raises SubmissionOutcomeUnknown."""
 
     retryable = True
     default_message = "EvoLink internal server error"
@@ -113,10 +113,30 @@ class SubmissionOutcomeUnknown(EvolinkError):
     """The create request left this process but no usable answer came back.
 
     The task may exist and be billed. Never retry automatically: resubmitting could
-    charge twice (DESIGN.md §4).
+    charge twice (DESIGN.md §4). ``status`` is the HTTP status when one arrived (a
+    proxy's 5xx, a 2xx with an unreadable body), ``None`` after a timeout or a dropped
+    connection; ``body_excerpt`` is the start of that answer's body for the logs
+    (whitespace collapsed, the key redacted, at most _MAX_EXCERPT_CHARS), never shown
+    to members. The task id, if the provider made one, is not known to us.
     """
 
     default_message = "EvoLink may or may not have created the task (no usable answer)"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        body_excerpt: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status)
+        self.body_excerpt = body_excerpt or None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, message={self.message!r}, "
+            f"body_excerpt={self.body_excerpt!r})"
+        )
 
 
 _BY_STATUS: Mapping[int, type[EvolinkError]] = {
@@ -132,6 +152,14 @@ _BY_STATUS: Mapping[int, type[EvolinkError]] = {
     503: UpstreamUnavailable,
 }
 
+# HTTP answers to a create that provably created nothing. The provider documents
+# 400/401/402/403 (and, on its legacy pages, 404/413) as refusals; a proxy in front of it
+# answers these only for requests it refused to forward. 429 is also "nothing created"
+# but is retried, not a refusal. Every other status on create (any 5xx, 3xx, an unlisted
+# 4xx such as 408) may come after the provider created the task: an uncertain outcome.
+CREATE_REFUSAL_STATUSES: frozenset[int] = frozenset({400, 401, 402, 403, 404, 413})
+_MAX_EXCERPT_CHARS = 200
+
 _RETRY_AFTER_HINT = re.compile(r"retry\s+after\s+(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)", re.I)
 
 
@@ -140,7 +168,7 @@ def error_class_for_status(status: int) -> type[EvolinkError]:
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if 500 <= status <= 599:
-        # 501/504/...: a proxy or gateway failure; on create the outcome is uncertain.
+        # 501/504/...: a proxy or gateway failure (create_error_from_response handles create).
         return ServerError
     if 400 <= status <= 499:
         return InvalidRequest
@@ -190,13 +218,13 @@ def parse_retry_after(headers: Mapping[str, str], body: ApiErrorBody | None) -> 
     return None
 
 
-def sanitize_message(text: str, secret: str | None) -> str:
+def sanitize_message(text: str, secret: str | None, limit: int = _MAX_MESSAGE_CHARS) -> str:
     """Strip the API key (should the provider echo it) and bound the length."""
     if secret:
         text = text.replace(secret, _REDACTED)
     text = " ".join(text.split())
-    if len(text) > _MAX_MESSAGE_CHARS:
-        text = text[: _MAX_MESSAGE_CHARS - 1] + "…"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     return text
 
 
@@ -221,4 +249,28 @@ def error_from_response(
         error_type=body.type,
         param=body.param,
         retry_after=parse_retry_after(headers, body),
+    )
+
+
+def body_excerpt(raw: bytes, secret: str | None) -> str | None:
+    """The start of a body for the logs: decoded leniently, key redacted, bounded."""
+    # The whole (already capped) body is decoded so a key cut in half cannot slip past.
+    text = sanitize_message(raw.decode("utf-8", errors="replace"), secret, _MAX_EXCERPT_CHARS)
+    return text or None
+
+
+def create_error_from_response(
+    status: int, raw: bytes, headers: Mapping[str, str], *, secret: str | None = None
+) -> EvolinkError:
+    """A non-2xx answer to a create: a definite refusal, a 429, or an uncertain outcome.
+
+    The status alone decides (whoever wrote the body): a refusal status means the request
+    was refused whether the body is EvoLink's envelope or a proxy's HTML page.
+    """
+    if status == 429 or status in CREATE_REFUSAL_STATUSES:
+        return error_from_response(status, raw, headers, secret=secret)
+    return SubmissionOutcomeUnknown(
+        f"EvoLink create answered HTTP {status}, which may come after the task was created",
+        status=status,
+        body_excerpt=body_excerpt(raw, secret),
     )

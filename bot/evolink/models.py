@@ -11,15 +11,23 @@ from __future__ import annotations
 import logging
 import math
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .spec import MAX_IMAGES, MAX_PROMPT_CHARS
 
 logger = logging.getLogger(__name__)
 
 _RESPONSE_CONFIG = ConfigDict(extra="ignore", frozen=True)
+_SubModelT = TypeVar("_SubModelT", bound=BaseModel)
 
 
 class EditTaskRequest(BaseModel):
@@ -103,9 +111,15 @@ class TaskInfo(BaseModel):
 
 
 class TaskUsage(BaseModel):
-    model_config = _RESPONSE_CONFIG
+    """``usage`` of a task (§1.2): what the provider holds for it.
 
-    billing_rule: str | None = None
+    Unknown figures (e.g. the legacy ``estimated_cost``) are kept in ``model_extra`` so a
+    caller can record the provider's side of the bill as it was sent.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    billing_rule: str | None = None  # per_call | per_token | per_second (a str: tolerant)
     credits_reserved: float | None = None
     user_group: str | None = None
 
@@ -189,12 +203,22 @@ class Task(BaseModel):
     @field_validator("task_info", mode="before")
     @classmethod
     def _task_info_or_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
+        # Informational only: a garbled task_info must not make a paid task unreadable.
+        return _lenient(TaskInfo, value, "task_info") or TaskInfo()
+
+    @field_validator("usage", mode="before")
+    @classmethod
+    def _usage_or_none(cls, value: Any) -> Any:
+        return _lenient(TaskUsage, value, "usage")
 
     @field_validator("results", mode="before")
     @classmethod
     def _results_or_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]  # one bare URL instead of a one-item list
+        return value
 
     @property
     def is_terminal(self) -> bool:
@@ -202,9 +226,34 @@ class Task(BaseModel):
 
     @property
     def result_url(self) -> str | None:
-        """The output video, only once the task is completed (§2.1: one URL, valid 24 h)."""
+        """The output video, only once the task is completed (§2.1: one URL, valid 24 h).
+
+        ``None`` on a completed task whose ``results`` is missing or empty: the caller
+        must treat that as "completed without results", not as a failure.
+        """
         if self.status is TaskStatus.COMPLETED and self.results:
             return self.results[0]
+        return None
+
+    @property
+    def credits_reserved(self) -> float | None:
+        """The provider's credit figure for this task (``usage``, create response)."""
+        return self.usage.credits_reserved if self.usage is not None else None
+
+    @property
+    def video_duration(self) -> float | None:
+        """The length in seconds the provider reports (``task_info.video_duration``)."""
+        return self.task_info.video_duration
+
+
+def _lenient(model: type[_SubModelT], value: Any, name: str) -> _SubModelT | None:
+    """Parse an informational sub-object; log and drop it instead of failing the task."""
+    if value is None or isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        logger.warning("EvoLink sent an unreadable task %s; ignoring it", name)
         return None
 
 
@@ -243,16 +292,38 @@ class Credits(BaseModel):
         return data
 
     @property
-    def remaining_credits(self) -> float | None:
-        """What this API key can still spend: the token's balance, else the account's."""
-        for balance in (self.data.token, self.data.user):
-            if balance is not None and balance.remaining_credits is not None:
-                return balance.remaining_credits
-        return None
+    def unlimited(self) -> bool:
+        """The key has no credit cap of its own (``token.unlimited_credits``)."""
+        return bool(self.data.token and self.data.token.unlimited_credits)
 
     @property
-    def unlimited(self) -> bool:
-        return bool(self.data.token and self.data.token.unlimited_credits)
+    def remaining_credits(self) -> float | None:
+        """The key's (``token``'s) remaining credits.
+
+        ``None`` when the key is unlimited (then its own figure means nothing; see
+        ``unlimited`` and ``spendable_credits``) or the provider did not report it.
+        """
+        token = self.data.token
+        if token is None or token.unlimited_credits:
+            return None
+        return token.remaining_credits
+
+    @property
+    def spendable_credits(self) -> float | None:
+        """What this key can actually spend: the smaller of the key's and the account's
+        balances, ignoring the key's when it is unlimited ([INFERRED]: an unlimited key
+        draws on the account). ``None`` when neither figure was reported.
+        """
+        user = self.data.user
+        known = [
+            balance
+            for balance in (
+                self.remaining_credits,
+                user.remaining_credits if user is not None else None,
+            )
+            if balance is not None
+        ]
+        return min(known) if known else None
 
 
 class ApiErrorBody(BaseModel):

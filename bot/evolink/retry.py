@@ -8,12 +8,7 @@ from collections.abc import Awaitable, Callable
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_random_exponential
 
-from .errors import (
-    EvolinkError,
-    ProviderUnreachable,
-    RateLimited,
-    UpstreamUnavailable,
-)
+from .errors import EvolinkError, ProviderUnreachable, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +21,14 @@ def get_may_retry(exc: BaseException) -> bool:
 
 
 def create_may_retry(exc: BaseException) -> bool:
-    """Retry a create only when it provably created nothing.
+    """Retry a create only when it provably created nothing (EVOLINK_API.md §4.1).
 
-    429 and 502/503 are answers without a task; ProviderUnreachable is raised on create
-    only for failures before the request was sent. 500 is absent on purpose: the task
-    may exist, so the caller must treat it as an uncertain outcome.
+    That is a 429, or ProviderUnreachable, which the client raises on create only for
+    failures before the request was sent (see client._BEFORE_SEND_ERRORS). Every failure
+    after sending (5xx, timeout, dropped connection, unreadable 2xx) arrives here as
+    SubmissionOutcomeUnknown and is never retried: the task may exist and be billed.
     """
-    return isinstance(exc, RateLimited | UpstreamUnavailable | ProviderUnreachable)
+    return isinstance(exc, RateLimited | ProviderUnreachable)
 
 
 class RetryAfterAwareWait(wait_base):

@@ -16,8 +16,6 @@ from bot.evolink import (
     EditTaskRequest,
     EvolinkClient,
     EvolinkError,
-    MalformedResponse,
-    ServerError,
     SubmissionOutcomeUnknown,
 )
 from bot.jobs.config import EngineConfig
@@ -51,7 +49,7 @@ from storage.quota import QuotaRepository
 
 log = logging.getLogger(__name__)
 
-_CREATE_OUTCOME_UNKNOWN = (SubmissionOutcomeUnknown, ServerError, MalformedResponse)
+_CREATE_OUTCOME_UNKNOWN = (SubmissionOutcomeUnknown,)
 
 
 @dataclass

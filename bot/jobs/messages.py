@@ -11,7 +11,6 @@ from bot.evolink import (
     NotFound,
     ProviderUnreachable,
     RateLimited,
-    UpstreamUnavailable,
 )
 
 # EVOLINK_API.md §4.2: one message per task error code.
@@ -52,7 +51,8 @@ TASK_ERROR_MESSAGES: dict[str, str] = {
 
 GENERIC_TASK_FAILURE = "The provider could not complete this edit. Try again shortly."
 
-# Create-call failures that provably created nothing: the reservation is released.
+# Create-call failures that provably created nothing: the reservation is released. These
+# are every class EvolinkClient.create_edit_task raises besides SubmissionOutcomeUnknown.
 SUBMIT_ERROR_MESSAGES: dict[type[EvolinkError], str] = {
     InvalidRequest: "The provider refused the request as invalid. A moderator has the details.",
     AuthenticationFailed: "The bot's provider key is not working. A moderator must fix it.",
@@ -60,7 +60,6 @@ SUBMIT_ERROR_MESSAGES: dict[type[EvolinkError], str] = {
     AccessDenied: "The bot's provider account may not use this model. Tell a moderator.",
     NotFound: "The provider does not offer this model right now. Tell a moderator.",
     RateLimited: "The provider is busy. Nothing was charged; try again in a minute.",
-    UpstreamUnavailable: "The provider is unavailable. Nothing was charged; try again later.",
     ProviderUnreachable: "The provider cannot be reached. Nothing was charged; try again later.",
 }
 GENERIC_SUBMIT_FAILURE = "The provider refused the request. Nothing was charged; try again later."

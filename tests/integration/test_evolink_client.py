@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from bot.evolink import (
     TaskStatus,
     UpstreamUnavailable,
 )
+from bot.jobs.messages import SUBMIT_ERROR_MESSAGES
 from sandbox.evolink_sim import EvolinkSimulator, TaskScript
 from sandbox.media_samples import make_mp4, make_png
 
@@ -170,6 +172,18 @@ TASK_JSON = (
 )
 
 
+# Create answers that provably created nothing (429 too, once retries run out).
+CREATE_FAULTS: dict[int, tuple[type[EvolinkError], str]] = {
+    400: (InvalidRequest, "invalid_request"),
+    401: (AuthenticationFailed, "unauthorized"),
+    402: (InsufficientCredits, "insufficient_quota"),
+    403: (AccessDenied, "model_access_denied"),
+    404: (NotFound, "model_not_found"),
+    413: (InvalidRequest, "request_too_large"),
+    429: (RateLimited, "rate_limit_exceeded"),
+}
+
+
 def _request(video_url: str = "https://media.example/in.mp4") -> EditTaskRequest:
     return EditTaskRequest(model=MODEL, prompt="make it snow", video_url=video_url)
 
@@ -214,18 +228,98 @@ async def test_html_502_is_typed_and_retried_on_get(
     assert len(fault_server.seen) == 3
 
 
-async def test_html_502_then_success_on_create(
+PROXY_PAGE = (
+    b"<html><head><title>%d Bad Gateway</title></head><body>cloudflare "
+    + API_KEY.encode()
+    + b"</body></html>"
+)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 302, 408])
+async def test_proxy_answer_on_create_is_unknown_and_never_retried(
+    session: aiohttp.ClientSession, fault_server: FaultServer, status: int
+) -> None:
+    """EvoLink never answers 502 on create and folds 503 into 400 (§4.1): such a page comes
+    from a proxy, maybe after the task was created. One POST, then an uncertain outcome."""
+    fault_server.script = [reply(status, PROXY_PAGE % status, "text/html"), reply(200, TASK_JSON)]
+    client = make_client(session, fault_server.base_url, create_attempts=5)
+    with pytest.raises(SubmissionOutcomeUnknown) as info:
+        await client.create_edit_task(_request())
+    assert len(fault_server.seen) == 1
+    exc = info.value
+    assert exc.status == status and not exc.retryable
+    # The excerpt is for the logs: bounded, and the key is redacted even there.
+    assert exc.body_excerpt is not None and "Bad Gateway" in exc.body_excerpt
+    assert len(exc.body_excerpt) <= 200
+    for text in (str(exc), repr(exc), exc.body_excerpt):
+        assert API_KEY not in text
+    assert "cloudflare" not in str(exc)  # the message itself never quotes the body
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(status, cls) for status, (cls, _) in CREATE_FAULTS.items() if status != 429],
+)
+async def test_refusal_status_on_create_is_definite_whatever_the_body(
+    session: aiohttp.ClientSession,
+    fault_server: FaultServer,
+    status: int,
+    cls: type[EvolinkError],
+) -> None:
+    # A WAF's HTML 403 or a proxy's 413 refuses the request before forwarding it.
+    fault_server.script = [reply(status, b"<html>Forbidden</html>", "text/html")]
+    with pytest.raises(cls) as info:
+        await make_client(session, fault_server.base_url).create_edit_task(_request())
+    assert type(info.value) is cls and info.value.status == status
+    assert len(fault_server.seen) == 1
+
+
+def connection_reset() -> Handler:
+    """The request arrives, then the server resets the socket (RST, not a clean close)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        sock = request.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        request.transport.abort()
+        await asyncio.Event().wait()  # never reached: the closed transport cancels us
+        raise AssertionError
+
+    return handler
+
+
+async def test_connection_reset_after_send_on_create_is_unknown(
     session: aiohttp.ClientSession, fault_server: FaultServer
 ) -> None:
-    fault_server.script = [
-        reply(502, b"<html>Bad Gateway</html>", "text/html"),
-        reply(200, TASK_JSON),
-    ]
-    task = await make_client(session, fault_server.base_url).create_edit_task(_request())
-    assert task.id == "task-unified-1757169743-abcdefgh"
-    assert len(fault_server.seen) == 2
-    # Both attempts carried the same, complete payload.
-    assert fault_server.bodies[0] == fault_server.bodies[1]
+    fault_server.script = [connection_reset(), reply(200, TASK_JSON)]
+    with pytest.raises(SubmissionOutcomeUnknown) as info:
+        await make_client(session, fault_server.base_url).create_edit_task(_request())
+    assert isinstance(info.value.__cause__, aiohttp.ClientOSError)
+    assert info.value.status is None
+    assert len(fault_server.seen) == 1
+
+
+async def test_connection_reset_on_get_is_retried(
+    session: aiohttp.ClientSession, fault_server: FaultServer
+) -> None:
+    fault_server.script = [connection_reset(), reply(200, TASK_JSON)]
+    task = await make_client(session, fault_server.base_url).get_task("task-unified-1-abcdefgh")
+    assert task.progress == 40 and len(fault_server.seen) == 2
+
+
+@pytest.mark.parametrize("results", ["", ',"results":[]', ',"results":null'])
+async def test_completed_without_results_parses(
+    session: aiohttp.ClientSession, fault_server: FaultServer, results: str
+) -> None:
+    body = (
+        '{"id":"task-unified-1-abcdefgh","status":"completed","progress":100'
+        + results
+        + ',"task_info":{"can_cancel":false,"video_duration":7}}'
+    )
+    fault_server.script = [reply(200, body.encode())]
+    task = await make_client(session, fault_server.base_url).get_task("task-unified-1-abcdefgh")
+    assert task.status is TaskStatus.COMPLETED and task.is_terminal
+    assert task.result_url is None and task.video_duration == 7
 
 
 async def test_get_read_timeout_is_retried(
@@ -288,7 +382,8 @@ class ScriptedResolver(AbstractResolver):
     """Resolves every name to 127.0.0.1; each call takes the next scripted behaviour.
 
     "refuse" points the connection at a closed port, "stall" never answers (so the
-    connect timeout fires), "ok" lets the connection through to the real port.
+    connect timeout fires), "nxdomain" fails the lookup, "ok" lets the connection
+    through to the real port.
     """
 
     def __init__(self, script: list[str]) -> None:
@@ -303,6 +398,8 @@ class ScriptedResolver(AbstractResolver):
         action = self.script.pop(0) if self.script else "ok"
         if action == "stall":
             await self._never.wait()
+        if action == "nxdomain":
+            raise OSError(socket.EAI_NONAME, "Name or service not known")
         if action == "refuse":
             port = _closed_port()
         return [
@@ -354,6 +451,29 @@ async def test_connection_refused_exhausts_attempts(resolver_session: SessionFac
     with pytest.raises(ProviderUnreachable):
         await client.get_credits()
     assert resolver.calls == 3 + 4
+
+
+async def test_nothing_listening_on_create_is_retried_then_unreachable(
+    session: aiohttp.ClientSession,
+) -> None:
+    sleep = SleepRecorder()
+    client = make_client(
+        session, f"http://127.0.0.1:{_closed_port()}", create_attempts=4, sleep=sleep
+    )
+    with pytest.raises(ProviderUnreachable) as info:
+        await client.create_edit_task(_request())
+    assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+    assert len(sleep.waits) == 3  # 4 attempts, 3 backoffs between them
+
+
+async def test_dns_failure_then_create_succeeds(
+    resolver_session: SessionFactory, fault_server: FaultServer
+) -> None:
+    http, resolver = resolver_session(["nxdomain", "nxdomain"])
+    fault_server.script = [reply(200, TASK_JSON)]
+    task = await make_client(http, _named(fault_server.base_url)).create_edit_task(_request())
+    assert task.id.startswith("task-unified-")
+    assert resolver.calls == 3 and len(fault_server.seen) == 1
 
 
 async def test_connection_refused_then_create_succeeds(
@@ -480,6 +600,9 @@ async def test_full_lifecycle(
     )
     created = await client.create_edit_task(request)
     assert created.status is TaskStatus.PENDING and created.usage is not None
+    # The provider's own figures (held before the clip is probed: at most 10 s × 12/s).
+    assert created.usage.billing_rule == "per_second"
+    assert created.credits_reserved is not None and 0 < created.credits_reserved <= 120
     # The strict simulator accepted exactly what we sent.
     assert sim.tasks[created.id].body == request.to_payload()
 
@@ -489,7 +612,7 @@ async def test_full_lifecycle(
     await sim.wait_until_settled(created.id)
     done = await client.get_task(created.id)
     assert done.status is TaskStatus.COMPLETED and done.progress == 100
-    assert done.result_url is not None
+    assert done.result_url is not None and done.video_duration == 4
     async with session.get(done.result_url) as result:
         assert result.status == 200
         assert (await result.read())[4:8] == b"ftyp"
@@ -514,17 +637,6 @@ async def test_failed_task_carries_task_error(
     assert not failed.error.retryable
 
 
-CREATE_FAULTS: dict[int, tuple[type[EvolinkError], str]] = {
-    400: (InvalidRequest, "invalid_request"),
-    402: (InsufficientCredits, "insufficient_quota"),
-    403: (AccessDenied, "model_access_denied"),
-    404: (NotFound, "model_not_found"),
-    413: (InvalidRequest, "request_too_large"),
-    429: (RateLimited, "rate_limit_exceeded"),
-    500: (ServerError, "internal_error"),
-    502: (UpstreamUnavailable, "upstream_error"),
-    503: (UpstreamUnavailable, "service_unavailable"),
-}
 GET_FAULTS: dict[int, tuple[type[EvolinkError], str]] = {
     400: (InvalidRequest, "invalid_task_id"),
     402: (InsufficientCredits, "quota_exceeded"),
@@ -544,8 +656,12 @@ def _check(exc: EvolinkError, status: int, code: str, envelope: str) -> None:
     assert exc.message and API_KEY not in str(exc)
 
 
+# 5xx on create: EvoLink's simulator created nothing, but the client cannot know that.
+CREATE_UNCERTAIN = [500, 502, 503]
+
+
 @pytest.mark.parametrize("envelope", ENVELOPES)
-@pytest.mark.parametrize("status", sorted(CREATE_FAULTS))
+@pytest.mark.parametrize("status", sorted([*CREATE_FAULTS, *CREATE_UNCERTAIN]))
 async def test_create_error_classes(
     session: aiohttp.ClientSession,
     sim: EvolinkSimulator,
@@ -554,14 +670,23 @@ async def test_create_error_classes(
     status: int,
 ) -> None:
     sim.error_envelope = envelope  # type: ignore[assignment]
-    sim.fail_next_create(status)
-    client = make_client(session, sim.base_url, create_attempts=1)
-    cls, code = CREATE_FAULTS[status]
-    with pytest.raises(cls) as info:
+    sim.fail_next_create(status, count=3)
+    client = make_client(session, sim.base_url, create_attempts=3)
+    with pytest.raises(EvolinkError) as info:
         await client.create_edit_task(edit)
+    # Only a 429 is worth repeating; a refusal or a 5xx is answered by one POST.
+    assert sim.create_attempts == (3 if status == 429 else 1) and not sim.tasks
+    if status in CREATE_UNCERTAIN:
+        # §4.1: a 5xx on create may follow a created (and billed) task.
+        assert isinstance(info.value, SubmissionOutcomeUnknown)
+        assert info.value.status == status
+        assert info.value.body_excerpt is not None and "error" in info.value.body_excerpt
+        return
+    cls, code = CREATE_FAULTS[status]
     assert type(info.value) is cls
     _check(info.value, status, code, envelope)
-    assert sim.create_attempts == 1 and not sim.tasks
+    # The engine releases the reservation with a message for every definite refusal.
+    assert cls in SUBMIT_ERROR_MESSAGES
 
 
 @pytest.mark.parametrize("envelope", ENVELOPES)
@@ -632,6 +757,57 @@ async def test_insufficient_credits_is_not_retried(
         assert poor.create_attempts == 1 and not poor.tasks
 
 
+# --- credits ---------------------------------------------------------------------------
+
+
+async def test_credits_from_the_simulator(
+    session: aiohttp.ClientSession, sim: EvolinkSimulator, edit: EditTaskRequest
+) -> None:
+    sim.credits = 1234.5
+    client = make_client(session, sim.base_url)
+    fresh = await client.get_credits()
+    assert fresh.success is True and not fresh.unlimited
+    assert fresh.remaining_credits == 1234.5 and fresh.spendable_credits == 1234.5
+    assert fresh.data.token is not None and fresh.data.token.used_credits == 0
+
+    task = await client.create_edit_task(edit)
+    await sim.wait_until_settled(task.id)
+    spent = await client.get_credits()
+    assert spent.remaining_credits == pytest.approx(1234.5 - 48)
+    assert spent.data.token is not None and spent.data.token.used_credits == pytest.approx(48)
+
+
+CREDITS_JSON = (
+    b'{"success":true,"message":"","data":{"token":{"remaining_credits":0,'
+    b'"used_credits":12,"unlimited_credits":true,"note":"x"},'
+    b'"user":{"remaining_credits":95.5,"used_credits":4.5}},"request_id":"r1"}'
+)
+
+
+async def test_credits_get_is_retried_and_unlimited_key_says_so(
+    session: aiohttp.ClientSession, fault_server: FaultServer
+) -> None:
+    fault_server.script = [
+        reply(503, b"<html>busy</html>", "text/html"),
+        reply(429, b""),
+        reply(200, CREDITS_JSON),
+    ]
+    credits = await make_client(session, fault_server.base_url).get_credits()
+    assert fault_server.seen == [("GET", "/v1/credits")] * 3
+    assert credits.unlimited and credits.remaining_credits is None
+    assert credits.spendable_credits == 95.5  # an unlimited key draws on the account
+
+
+async def test_credits_success_false_is_malformed(
+    session: aiohttp.ClientSession, fault_server: FaultServer
+) -> None:
+    fault_server.script = [reply(200, b'{"success":false,"message":"token disabled"}')]
+    with pytest.raises(MalformedResponse) as info:
+        await make_client(session, fault_server.base_url).get_credits()
+    assert "token disabled" in str(info.value)
+    assert len(fault_server.seen) == 1
+
+
 # --- retry policy against the simulator ----------------------------------------------
 
 
@@ -670,13 +846,12 @@ async def test_get_429_honours_retry_after(
     assert sim.request_counts(task.id)["get"] == 2
 
 
-@pytest.mark.parametrize("status", [429, 502, 503])
-async def test_create_retries_when_nothing_was_created(
-    session: aiohttp.ClientSession, sim: EvolinkSimulator, edit: EditTaskRequest, status: int
+async def test_create_429_then_200_is_two_posts(
+    session: aiohttp.ClientSession, sim: EvolinkSimulator, edit: EditTaskRequest
 ) -> None:
-    sim.fail_next_create(status, count=2)
+    sim.fail_next_create(429)
     task = await make_client(session, sim.base_url).create_edit_task(edit)
-    assert sim.create_attempts == 3 and list(sim.tasks) == [task.id]
+    assert sim.create_attempts == 2 and list(sim.tasks) == [task.id]
 
 
 async def test_create_gives_up_after_create_attempts(
@@ -686,22 +861,13 @@ async def test_create_gives_up_after_create_attempts(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bot.evolink")
-    sim.fail_next_create(503, count=5)
-    with pytest.raises(UpstreamUnavailable):
+    sim.fail_next_create(429, count=5)
+    with pytest.raises(RateLimited):
         await make_client(session, sim.base_url, create_attempts=3).create_edit_task(edit)
     assert sim.create_attempts == 3 and not sim.tasks
     retry_lines = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retry_lines) == 2
-    assert "POST /v1/videos/generations" in retry_lines[0] and "status=503" in retry_lines[0]
-
-
-async def test_create_500_is_not_retried(
-    session: aiohttp.ClientSession, sim: EvolinkSimulator, edit: EditTaskRequest
-) -> None:
-    sim.fail_next_create(500)
-    with pytest.raises(ServerError):
-        await make_client(session, sim.base_url).create_edit_task(edit)
-    assert sim.create_attempts == 1
+    assert "POST /v1/videos/generations" in retry_lines[0] and "status=429" in retry_lines[0]
 
 
 async def test_create_hang_after_send_is_unknown_and_never_retried(
@@ -723,8 +889,9 @@ async def test_create_dropped_connection_is_unknown(
     # The simulator created nothing here, but from the client's side a socket closed
     # after sending is indistinguishable from the hang above.
     sim.drop_next_create_connection()
-    with pytest.raises(SubmissionOutcomeUnknown):
+    with pytest.raises(SubmissionOutcomeUnknown) as info:
         await make_client(session, sim.base_url).create_edit_task(edit)
+    assert isinstance(info.value.__cause__, aiohttp.ServerDisconnectedError)
     assert sim.create_attempts == 1
 
 

@@ -29,7 +29,7 @@ from bot.evolink import (
     TaskStatus,
     UpstreamUnavailable,
 )
-from bot.evolink.errors import error_from_response, parse_retry_after
+from bot.evolink.errors import create_error_from_response, error_from_response, parse_retry_after
 from bot.evolink.retry import RetryAfterAwareWait, create_may_retry, get_may_retry
 
 # §1.2, verbatim.
@@ -177,6 +177,57 @@ def test_null_collections_and_integer_error_code_are_tolerated() -> None:
     assert task.error is not None and task.error.code == "500" and task.error.message == ""
 
 
+def test_usage_on_query_with_extra_fields_is_kept() -> None:
+    body = {
+        **COMPLETED_EXAMPLE,
+        "task_info": {"can_cancel": False, "video_duration": 12},
+        "usage": {
+            "billing_rule": "per_second",
+            "credits_reserved": 144.5,
+            "user_group": "vip",
+            "estimated_cost": 0.42,
+        },
+    }
+    task = Task.model_validate_json(_json(body))
+    assert task.usage is not None
+    assert task.usage.billing_rule == "per_second" and task.usage.user_group == "vip"
+    assert task.credits_reserved == 144.5 and task.video_duration == 12
+    # The legacy dollar figure survives for whoever records the provider's side.
+    assert task.usage.model_extra == {"estimated_cost": 0.42}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"usage": None, "task_info": None},
+        {"usage": {}, "task_info": {}},
+        {"usage": "per_second", "task_info": ["can_cancel"]},  # garbled: dropped, logged
+        {"usage": {"credits_reserved": "lots"}, "task_info": {"video_duration": "long"}},
+    ],
+)
+def test_usage_and_duration_may_be_absent_or_garbled(extra: dict[str, Any]) -> None:
+    # A create answer must stay readable (it carries the id of a paid task) even when
+    # the informational parts are missing or odd.
+    body = {"id": "task-unified-1-a", "status": "pending", **extra}
+    task = Task.model_validate_json(_json(body))
+    assert task.id == "task-unified-1-a"
+    assert task.credits_reserved is None and task.video_duration is None
+
+
+@pytest.mark.parametrize("results", [{}, {"results": []}, {"results": None}])
+def test_completed_without_results_parses(results: dict[str, Any]) -> None:
+    body = {k: v for k, v in COMPLETED_EXAMPLE.items() if k != "results"} | results
+    task = Task.model_validate_json(_json(body))
+    assert task.status is TaskStatus.COMPLETED and task.is_terminal
+    assert task.results == [] and task.result_url is None
+
+
+def test_bare_result_string_is_one_result() -> None:
+    task = Task.model_validate({**COMPLETED_EXAMPLE, "results": "https://cdn.example/a.mp4"})
+    assert task.result_url == "https://cdn.example/a.mp4"
+
+
 def test_retryable_task_error_codes() -> None:
     task = Task.model_validate(
         {"id": "task-unified-1-a", "status": "failed", "error": {"code": "service_error"}}
@@ -251,22 +302,55 @@ def test_prompt_of_exactly_5000_chars_is_allowed() -> None:
 
 def test_credits_example_parses() -> None:
     credits = Credits.model_validate_json(_json(CREDITS_EXAMPLE))
-    assert credits.success is True
+    assert credits.success is True and credits.message == ""
     assert credits.remaining_credits == pytest.approx(99416.4429)
     assert not credits.unlimited
+    token, user = credits.data.token, credits.data.user
+    assert token is not None and token.used_credits == pytest.approx(583.5571)
+    assert user is not None and user.remaining_credits == pytest.approx(1095.3996)
+    # The account holds less than the key may spend: the account is the limit.
+    assert credits.spendable_credits == pytest.approx(1095.3996)
 
 
 @pytest.mark.parametrize(
-    ("body", "remaining"),
+    ("body", "remaining", "spendable", "unlimited"),
     [
-        ({"token": {"remaining_credits": 5}}, 5),
-        ({"success": True, "data": None}, None),
-        ({"data": {"user": {"remaining_credits": 12.5}}}, 12.5),
-        ({"success": True, "data": {"token": {"unlimited_credits": True}}, "extra": 1}, None),
+        ({"token": {"remaining_credits": 5}}, 5, 5, False),
+        ({"success": True, "data": None}, None, None, False),
+        ({"data": {"user": {"remaining_credits": 12.5}}}, None, 12.5, False),
+        (
+            {"success": True, "data": {"token": {"unlimited_credits": True}}, "extra": 1},
+            None,
+            None,
+            True,
+        ),
+        (
+            {
+                "data": {
+                    "token": {"remaining_credits": 0, "unlimited_credits": True, "new": 1},
+                    "user": {"remaining_credits": "40", "used_credits": 2, "more": {}},
+                    "team": {},
+                }
+            },
+            None,
+            40,
+            True,
+        ),
+        (
+            {"data": {"token": {"remaining_credits": 3}, "user": {"remaining_credits": 9}}},
+            3,
+            3,
+            False,
+        ),
     ],
 )
-def test_credits_tolerant_shapes(body: dict[str, Any], remaining: float | None) -> None:
-    assert Credits.model_validate(body).remaining_credits == remaining
+def test_credits_tolerant_shapes(
+    body: dict[str, Any], remaining: float | None, spendable: float | None, unlimited: bool
+) -> None:
+    credits = Credits.model_validate(body)
+    assert credits.remaining_credits == remaining
+    assert credits.spendable_credits == spendable
+    assert credits.unlimited is unlimited
 
 
 # --- HTTP errors ---------------------------------------------------------------------
@@ -376,6 +460,41 @@ def test_error_text_never_contains_the_key() -> None:
     assert len(exc.message) <= 300
 
 
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, InvalidRequest),
+        (401, AuthenticationFailed),
+        (402, InsufficientCredits),
+        (403, AccessDenied),
+        (404, NotFound),
+        (413, InvalidRequest),
+        (429, RateLimited),
+    ],
+)
+@pytest.mark.parametrize(
+    "raw", [b"<html>Forbidden</html>", b"", _json({"error": {"code": "x", "message": "m"}})]
+)
+def test_create_refusals_keep_their_class(status: int, cls: type[EvolinkError], raw: bytes) -> None:
+    assert type(create_error_from_response(status, raw, {})) is cls
+
+
+@pytest.mark.parametrize("status", [500, 501, 502, 503, 504, 520, 301, 304, 405, 408, 409, 422])
+def test_other_create_answers_are_uncertain(status: int) -> None:
+    key = "sk-evo-SECRET123"
+    raw = b"<html>\n  <title>Bad   Gateway</title> " + key.encode() + b"x" * 5000 + b"</html>"
+    exc = create_error_from_response(status, raw, {}, secret=key)
+    assert type(exc) is SubmissionOutcomeUnknown
+    assert exc.status == status and not exc.retryable
+    assert exc.body_excerpt is not None
+    assert exc.body_excerpt.startswith("<html> <title>Bad Gateway</title> [redacted]")
+    assert len(exc.body_excerpt) == 200
+    for text in (str(exc), repr(exc), exc.body_excerpt):
+        assert key not in text
+    empty = create_error_from_response(status, b"", {})
+    assert isinstance(empty, SubmissionOutcomeUnknown) and empty.body_excerpt is None
+
+
 # --- retry policy --------------------------------------------------------------------
 
 
@@ -383,8 +502,9 @@ def test_error_text_never_contains_the_key() -> None:
     ("exc", "on_create", "on_get"),
     [
         (RateLimited(status=429), True, True),
-        (UpstreamUnavailable(status=502), True, True),
-        (UpstreamUnavailable(status=503), True, True),
+        # Never raised by a create any more, and not retried by it if it were.
+        (UpstreamUnavailable(status=502), False, True),
+        (UpstreamUnavailable(status=503), False, True),
         (ProviderUnreachable(), True, True),
         (ServerError(status=500), False, True),
         (SubmissionOutcomeUnknown(), False, False),
