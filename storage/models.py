@@ -49,7 +49,8 @@ TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
         _S.SUBMITTED: frozenset({_S.DOWNLOADING, _S.FAILED}),
         _S.SUBMISSION_UNKNOWN: frozenset({_S.FAILED}),  # a moderator resolves it
         _S.DOWNLOADING: frozenset({_S.ARCHIVED, _S.FAILED}),
-        _S.ARCHIVED: frozenset({_S.DELIVERED, _S.FAILED}),
+        # Back to DOWNLOADING when a crash left the archive damaged: fetch it again.
+        _S.ARCHIVED: frozenset({_S.DELIVERED, _S.DOWNLOADING, _S.FAILED}),
         _S.DELIVERED: frozenset(),
         _S.FAILED: frozenset(),
         _S.REJECTED: frozenset(),

@@ -42,6 +42,7 @@ from storage.models import (
     JobSource,
     JobState,
     LedgerKind,
+    MediaObject,
     MediaRole,
     NewJob,
 )
@@ -193,12 +194,16 @@ class JobEngine:
         settings = await self.deps.guilds.settings(job.guild_id)
         await self.deps.notifier.outcome_unknown(job, settings.log_channel_id)
 
-    async def archived_result(self, job: Job) -> ArchivedResult | None:
-        """The job's archived video as the notifier posts it, if it is still kept."""
-        results = await self.deps.media.for_job(job.id, MediaRole.RESULT)
-        if not results:
-            return None
-        media = results[0]
+    async def archived_result(
+        self, job: Job, media: MediaObject | None = None
+    ) -> ArchivedResult | None:
+        """The job's archived video (`media`, else looked up) as the notifier posts it, if
+        it is still kept."""
+        if media is None:
+            results = await self.deps.media.for_job(job.id, MediaRole.RESULT)
+            if not results:
+                return None
+            media = results[0]
         return ArchivedResult(
             media=media, path=self.deps.store.path_of(media),
             public_url=self.deps.store.public_url(media), expires_at=media.expires_at,

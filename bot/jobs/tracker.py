@@ -25,9 +25,9 @@ from bot.jobs.notifier import DeliveryFailed
 from bot.jobs.scheduling import expected_duration, next_poll_delay, retry_delay
 from bot.media.errors import MediaRejected
 from bot.media.fetch import FetchLimits, fetch_to_file
-from bot.media.sniff import MediaKind, sniff_file
+from bot.media.sniff import MediaKind, sniff_kind
 from storage.jobs import StaleTransition
-from storage.models import Job, JobState, LedgerKind, MediaRole
+from storage.models import Job, JobState, LedgerKind, MediaObject, MediaRole
 
 log = logging.getLogger(__name__)
 
@@ -244,12 +244,12 @@ class Tracker:
                 FetchLimits(
                     max_bytes=config.max_result_bytes, read_timeout=120.0, total_timeout=3600.0
                 ),
-                label="The finished video",
+                label="The finished video", durable=False,
             )
         except MediaRejected as error:
             await self._download_failed(job, error)
             return
-        kind = await sniff_file(fetched.path)
+        kind = sniff_kind(fetched.head)
         if kind not in (MediaKind.MP4, MediaKind.MOV):
             await asyncio.to_thread(fetched.path.unlink, True)
             await self._give_up(job, "result_invalid", RESULT_INVALID_MESSAGE)
@@ -262,12 +262,15 @@ class Tracker:
             expires_at=now + config.result_retention_s,
         )
         log.info("result archived job=%d bytes=%d", job.id, media.size_bytes)
+        # The post need not wait for the disk: the file reaches it meanwhile, and a delivery
+        # after a crash checks the copy first (`deliver`).
+        self._start(f"persist-{job.id}", None, partial(d.store.persist, media))
         # Delivered right away by this same action; the lease covers a crash meanwhile.
         job = await d.jobs.transition(
             job.id, JobState.ARCHIVED, expected={JobState.DOWNLOADING}, now=now,
             next_poll_at=None, next_delivery_at=now + config.schedule.lease_s,
         )
-        await self.deliver(job)
+        await self.deliver(job, fresh=media)
 
     async def _download_failed(self, job: Job, error: MediaRejected) -> None:
         d, schedule = self.deps, self.config.schedule
@@ -293,11 +296,15 @@ class Tracker:
         log.error("result lost job=%d code=%s", job.id, code)
         await d.notifier.failed(job)
 
-    async def deliver(self, job: Job) -> None:
+    async def deliver(self, job: Job, fresh: MediaObject | None = None) -> None:
+        """Post the archived result; `fresh` is the one this process has just written."""
         d, schedule = self.deps, self.config.schedule
-        archived = await self.engine.archived_result(job)
+        archived = await self.engine.archived_result(job, fresh)
         if archived is None:
             await self._give_up_delivery(job, "The archived video is gone.")
+            return
+        if fresh is None and not await d.store.intact(archived.media):
+            await self._archive_damaged(job, archived.media)
             return
         try:
             message_id = await d.notifier.result_ready(job, archived)
@@ -323,6 +330,20 @@ class Tracker:
         if d.metrics is not None and job.completed_at is not None:
             d.metrics.observe_delivery_delay(now - job.completed_at)
         log.info("job delivered job=%d message=%d", job.id, message_id)
+
+    async def _archive_damaged(self, job: Job, media: MediaObject) -> None:
+        """A crash cut the archive short before it reached the disk: fetch it again while the
+        provider's link lives (the download's own rules apply if it does not)."""
+        d = self.deps
+        log.error("archived result damaged job=%d media=%d: fetching again", job.id, media.id)
+        await d.store.delete(media)
+        now = d.clock()
+        await d.jobs.transition(
+            job.id, JobState.DOWNLOADING, expected={JobState.ARCHIVED}, now=now,
+            detail="archive_damaged", next_delivery_at=None, next_poll_at=now,
+            download_attempts=0,
+        )
+        self.wake()
 
     async def _give_up_delivery(self, job: Job, reason: str) -> None:
         d = self.deps

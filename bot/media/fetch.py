@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
 from bot.media.errors import MediaRejected, format_limit_mb, format_mb
+from bot.media.sniff import SNIFF_BYTES
 from bot.media.urlpolicy import UrlPolicy, unresolvable
 
 __all__ = ["FetchLimits", "FetchedFile", "UrlPolicy", "fetch_to_file"]
@@ -56,6 +57,7 @@ class FetchedFile(BaseModel):
     path: Path
     size: int
     sha256: str  # hex digest of exactly the bytes written to ``path``
+    head: bytes = b""  # its first SNIFF_BYTES, to tell its type without reading it again
 
 
 async def fetch_to_file(
@@ -66,15 +68,18 @@ async def fetch_to_file(
     *,
     url_policy: UrlPolicy | None = None,
     label: str = "The file",
+    durable: bool = True,
 ) -> FetchedFile:
     """Stream ``url`` into ``dest`` (replaced atomically) and return its size and SHA-256.
 
     ``url_policy`` must be given for links typed by users; Discord attachment URLs come from
     Discord and skip it. ``label`` names the file in refusals ("The clip", "Reference image 2").
+    ``durable=False`` skips the fsync before the rename: for a caller that syncs the file
+    later and checks it before trusting it after a crash (see :func:`sync_file`).
     Raises :class:`MediaRejected` for anything the user can fix or retry.
     """
     noun = label[:1].lower() + label[1:]
-    part = _PartFile(dest.with_name(f"{dest.name}.{secrets.token_hex(8)}.part"))
+    part = _PartFile(dest.with_name(f"{dest.name}.{secrets.token_hex(8)}.part"), durable)
     try:
         async with asyncio.timeout(limits.total_timeout):
             async with _final_response(session, URL(url), limits, url_policy) as resp:
@@ -195,6 +200,12 @@ async def _request(
     return await session.get(url.with_host(addresses[-1]), **options)
 
 
+def sync_file(path: Path) -> None:
+    """Make a file written with ``durable=False`` durable (blocking: run it in a thread)."""
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
 class _PartFile:
     """A temporary file written and hashed in a worker thread, in batches.
 
@@ -206,8 +217,10 @@ class _PartFile:
     write surfaces at the next flush or at commit.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durable: bool) -> None:
         self._path = path
+        self._durable = durable
+        self._head = b""
         self._fh: IO[bytes] | None = None
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
@@ -219,6 +232,8 @@ class _PartFile:
         await self._in_thread(self._open_sync)
 
     async def write(self, chunk: bytes) -> None:
+        if len(self._head) < SNIFF_BYTES:
+            self._head += chunk[: SNIFF_BYTES - len(self._head)]
         self._buffer += chunk
         self.size += len(chunk)
         if len(self._buffer) >= _WRITE_BATCH:
@@ -230,7 +245,9 @@ class _PartFile:
         await self._flush()
         await self._in_thread(self._finish_sync, dest)  # after the last write has finished
         self._committed = True
-        return FetchedFile(path=dest, size=self.size, sha256=self._hash.hexdigest())
+        return FetchedFile(
+            path=dest, size=self.size, sha256=self._hash.hexdigest(), head=self._head
+        )
 
     async def discard(self) -> None:
         if self._committed:
@@ -275,8 +292,9 @@ class _PartFile:
     def _finish_sync(self, dest: Path) -> None:
         assert self._fh is not None
         self._fh.flush()
-        # Durable before the rename, so a crash cannot leave a complete-looking empty file.
-        os.fsync(self._fh.fileno())
+        if self._durable:
+            # Durable before the rename, so a crash cannot leave a complete-looking empty file.
+            os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self._path, dest)
 

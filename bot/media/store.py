@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
+from bot.media.fetch import sync_file
+from bot.media.sniff import sniff_file_sync
 from storage.media import MediaRepository, NewMediaObject
 from storage.models import MediaObject, MediaRole
 
@@ -51,6 +53,14 @@ class MediaStore(Protocol):
     async def delete(self, media: MediaObject) -> None: ...
 
     async def remove_expired(self) -> int: ...
+
+    async def persist(self, media: MediaObject) -> None:
+        """Make a file published from a non-durable download durable."""
+        ...
+
+    async def intact(self, media: MediaObject) -> bool:
+        """Whether the stored copy still looks like what was published (size, type)."""
+        ...
 
 
 class LocalMediaStore:
@@ -124,6 +134,24 @@ class LocalMediaStore:
     async def delete(self, media: MediaObject) -> None:
         await asyncio.to_thread(self.path_of(media).unlink, True)
         await self.repository.mark_deleted(media.id, now=self._clock())
+
+    async def persist(self, media: MediaObject) -> None:
+        await asyncio.to_thread(sync_file, self.path_of(media))
+
+    async def intact(self, media: MediaObject) -> bool:
+        return await asyncio.to_thread(self._intact_sync, media)
+
+    def _intact_sync(self, media: MediaObject) -> bool:
+        # A power cut before the data reached the disk leaves a short file, or one of the
+        # right length full of zeros: the size and the leading bytes tell both apart.
+        path = self.path_of(media)
+        try:
+            if path.stat().st_size != media.size_bytes:
+                return False
+            kind = sniff_file_sync(path)
+        except OSError:
+            return False
+        return kind.mime_type == media.content_type
 
     async def remove_expired(self) -> int:
         """Delete files whose retention ended; returns how many went."""

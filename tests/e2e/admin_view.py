@@ -90,7 +90,10 @@ async def edit_delivered(stack: Stack, member: Any = None, channel: Any = None) 
     match = _CHANNEL_MENTION.search(answer)
     assert match, answer
     thread_id = int(match.group(1))
-    return await stack.emu.wait_for_message(thread_id, lambda m: bool(m.attachments))
+    message = await stack.emu.wait_for_message(thread_id, lambda m: bool(m.attachments))
+    assert stack.bot is not None
+    await stack.bot.services.tracker.idle()  # the post is recorded right after it is made
+    return message
 
 
 async def jobs(stack: Stack) -> list[Job]:

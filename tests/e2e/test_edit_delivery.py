@@ -74,7 +74,8 @@ async def test_result_over_the_servers_upload_limit_is_linked_not_attached(
     assert "Too large to attach" in content
     # The bot knew the limit: it never pushed 11 MiB at Discord to be refused.
     assert stack.emu.rest_calls(status=413) == []
-    assert stack.bot is not None and stack.bot.services is not None
+    assert stack.bot is not None
+    await stack.bot.services.tracker.idle()  # the post is recorded right after it is made
     [job] = await stack.bot.services.jobs.search(stack.world.guild.id)
     assert job.state is JobState.DELIVERED
 

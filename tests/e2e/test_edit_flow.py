@@ -32,6 +32,7 @@ async def test_edit_with_video_and_two_images_delivers_the_file_in_a_thread(
     assert "make it snow" in status.content and not status.pinged_user_ids
 
     assert bot.services is not None
+    await bot.services.tracker.idle()  # the post is recorded right after it is made
     [job] = await bot.services.jobs.search(stack.world.guild.id)
     assert job.state is JobState.DELIVERED and job.thread_id == thread.id
     task = await bot.services.client.get_task(job.provider_task_id or "")

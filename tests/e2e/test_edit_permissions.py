@@ -23,7 +23,8 @@ def deny_bot(stack: Stack, permission: Permissions) -> None:
 
 
 async def only_job(stack: Stack) -> JobState:
-    assert stack.bot is not None and stack.bot.services is not None
+    assert stack.bot is not None
+    await stack.bot.services.tracker.idle()  # a post is recorded right after it is made
     [job] = await stack.bot.services.jobs.search(stack.world.guild.id)
     return job.state
 
@@ -43,7 +44,8 @@ async def test_without_thread_permission_updates_and_result_stay_in_the_channel(
     assert delivered.pinged_user_ids == [stack.world.member.user.id]
     assert f"<#{channel.id}>" in reply.content  # "Follow it in #general"
     status = stack.emu.messages(channel)[0]
-    assert "**Done**" in status.content and status.edits >= 1
+    await stack.emu.wait_for(lambda: "**Done**" in status.content, description="Done status")
+    assert status.edits >= 1
     assert stack.emu.threads(channel) == []
     assert await only_job(stack) is JobState.DELIVERED
 

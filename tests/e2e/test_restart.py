@@ -51,7 +51,8 @@ async def test_restart_mid_job_delivers_exactly_once_into_the_original_thread(
     # The status message was edited to its final state, not posted again.
     [status] = emu.messages(world.channel)
     assert status.id == job.status_message_id
-    assert status.edited_timestamp is not None and "**Done**" in status.content
+    await emu.wait_for(lambda: "**Done**" in status.content, description="Done status")
+    assert status.edited_timestamp is not None
     assert sim.create_attempts == 1
 
 
