@@ -12,7 +12,7 @@ See README.md in this package for behaviour, the `/_sim/` control API and a curl
 from .clock import SimClock
 from .contract import MODELS, TASK_ERROR_MESSAGES, ModelSpec
 from .media_check import InputVerdict
-from .script import TaskScript
+from .script import ResultOutage, TaskScript
 from .simulator import EvolinkSimulator
 from .tasks import CallbackAttempt, SimTask
 
@@ -23,6 +23,7 @@ __all__ = [
     "EvolinkSimulator",
     "InputVerdict",
     "ModelSpec",
+    "ResultOutage",
     "SimClock",
     "SimTask",
     "TaskScript",

@@ -6,7 +6,6 @@ line by line; section numbers refer to that file.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -21,6 +20,7 @@ MAX_CALLBACK_URL_CHARS: Final = 2048  # §5
 MAX_VIDEO_BYTES: Final = 100 * 1024 * 1024  # §6
 MAX_IMAGE_BYTES: Final = 10 * 1024 * 1024  # §6
 DURATION_TOLERANCE_S: Final = 0.05  # encoders round the last frame; §6 gives whole seconds
+MICROSECONDS: Final = 1_000_000  # FFmpeg's AV_TIME_BASE: container durations are whole µs
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,14 @@ class ModelSpec:
     credits_per_second: float
 
     def billed_seconds(self, duration_s: float) -> int:
-        """§7: ceil the input length, then clamp to the billing range."""
-        return max(self.min_seconds, min(self.max_seconds, math.ceil(duration_s - 1e-9)))
+        """§7: ceil the input length, then clamp to the billing range.
+
+        §7 states no rounding for O1; the O3 pages say "rounded up", so any part of a second
+        is billed (3.0005 s → 4 s, the reading hardest on a client). The length is the
+        container duration PyAV reports, a whole number of µs: the ceil is taken on that
+        integer, so float noise can neither add nor drop a second.
+        """
+        return max(self.min_seconds, min(self.max_seconds, whole_seconds_up(duration_s)))
 
     def credits_for(self, duration_s: float) -> float:
         return round_credits(self.credits_per_second * self.billed_seconds(duration_s))
@@ -49,6 +55,12 @@ MODELS: Final[dict[str, ModelSpec]] = {
     "kling-o1-video-edit": ModelSpec("kling-o1-video-edit", 3, 10, 12.0),
     "kling-o1-video-edit-fast": ModelSpec("kling-o1-video-edit-fast", 6, 20, 6.8),
 }
+
+
+def whole_seconds_up(duration_s: float) -> int:
+    """`ceil` of a duration measured in whole microseconds (AV_TIME_BASE)."""
+    microseconds = round(duration_s * MICROSECONDS)
+    return -(-microseconds // MICROSECONDS)
 
 
 def round_credits(value: float) -> float:

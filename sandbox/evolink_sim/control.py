@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .script import TaskScript
+from .proxy import ProxyStyle
+from .script import ResultsMode, TaskScript
+from .stats import simulator_stats
 
 if TYPE_CHECKING:
     from .simulator import EvolinkSimulator
@@ -40,6 +42,29 @@ class DelayBody(_Body):
     count: int = Field(default=1, ge=1)
 
 
+class ProxyFailBody(_Body):
+    status: int = Field(default=502, ge=500, le=599)
+    count: int = Field(default=1, ge=1)
+    created: bool = True
+    style: ProxyStyle = "nginx"
+
+
+class NotFoundBody(_Body):
+    count: int | None = Field(default=None, ge=1)
+    task_id: str | None = None
+    for_seconds: float | None = Field(default=None, ge=0)
+
+
+class BreakResultBody(_Body):
+    status: Literal["reset"] | int = 503
+    for_requests: int | None = Field(default=None, ge=1)
+    for_seconds: float | None = Field(default=None, ge=0)
+
+
+class CompleteBody(_Body):
+    results: ResultsMode | None = None
+
+
 class FailTaskBody(_Body):
     code: str = "service_error"
     message: str | None = None
@@ -59,6 +84,7 @@ class ConfigBody(_Body):
     result_ttl_s: float | None = Field(default=None, ge=0)
     task_retention_s: float | None = Field(default=None, ge=0)
     denied_models: list[str] | None = None
+    echo_usage: bool | None = None
 
 
 def _problem(status: int, message: str) -> web.Response:
@@ -93,9 +119,14 @@ class ControlApi:
             "/_sim/hang-next-create": self.hang_next_create,
             "/_sim/drop-next-create-connection": self.drop_next_create_connection,
             "/_sim/delay-next-create": self.delay_next_create,
+            "/_sim/proxy-fail-next-create": self.proxy_fail_next_create,
+            "/_sim/drop-after-create-next": self.drop_after_create_next,
             "/_sim/fail-next-get": self.fail_next_get,
             "/_sim/delay-next-get": self.delay_next_get,
+            "/_sim/proxy-fail-next-get": self.proxy_fail_next_get,
+            "/_sim/not-found-next-get": self.not_found_next_get,
             "/_sim/clear-faults": self.clear_faults,
+            "/_sim/break-result/{task_id}": self.break_result,
             "/_sim/expire-result/{task_id}": self.expire_result,
             "/_sim/expire-task/{task_id}": self.expire_task,
             "/_sim/complete/{task_id}": self.complete,
@@ -146,6 +177,17 @@ class ControlApi:
         self._sim.delay_next_create(body.seconds, body.count)
         return self._ok()
 
+    async def proxy_fail_next_create(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request, ProxyFailBody)
+        self._sim.proxy_fail_next_create(
+            body.status, body.count, created=body.created, style=body.style
+        )
+        return self._ok()
+
+    async def drop_after_create_next(self, request: web.Request) -> web.StreamResponse:
+        self._sim.drop_after_create_next((await self._body(request, CountBody)).count)
+        return self._ok()
+
     async def fail_next_get(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request, FailBody)
         self._sim.fail_next_get(body.status, body.count, body.retry_after)
@@ -154,6 +196,28 @@ class ControlApi:
     async def delay_next_get(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request, DelayBody)
         self._sim.delay_next_get(body.seconds, body.count)
+        return self._ok()
+
+    async def proxy_fail_next_get(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request, ProxyFailBody)
+        if not body.created:
+            raise ValueError("'created' only applies to creates")
+        self._sim.proxy_fail_next_get(body.status, body.count, style=body.style)
+        return self._ok()
+
+    async def not_found_next_get(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request, NotFoundBody)
+        self._sim.not_found_next_get(body.count, body.task_id, for_seconds=body.for_seconds)
+        return self._ok()
+
+    async def break_result(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request, BreakResultBody)
+        self._sim.break_result(
+            request.match_info["task_id"],
+            body.status,
+            for_requests=body.for_requests,
+            for_seconds=body.for_seconds,
+        )
         return self._ok()
 
     async def clear_faults(self, request: web.Request) -> web.StreamResponse:
@@ -169,7 +233,8 @@ class ControlApi:
         return self._ok()
 
     async def complete(self, request: web.Request) -> web.StreamResponse:
-        self._sim.complete_now(request.match_info["task_id"])
+        body = await self._body(request, CompleteBody)
+        self._sim.complete_now(request.match_info["task_id"], body.results)
         return self._ok()
 
     async def fail(self, request: web.Request) -> web.StreamResponse:
@@ -192,6 +257,7 @@ class ControlApi:
             "allow_unknown_fields",
             "result_ttl_s",
             "task_retention_s",
+            "echo_usage",
         ):
             value = getattr(body, name)
             if value is not None:
@@ -205,42 +271,16 @@ class ControlApi:
         return self._ok(provider_now=self._sim.clock.now())
 
     async def list_tasks(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"tasks": [t.snapshot() for t in self._sim.tasks.values()]})
+        usage = self._sim.echo_usage
+        return web.json_response(
+            {"tasks": [t.snapshot(usage=usage) for t in self._sim.tasks.values()]}
+        )
 
     async def task(self, request: web.Request) -> web.StreamResponse:
         task_id = request.match_info["task_id"]
         if task_id not in self._sim.tasks:
             return _problem(404, f"unknown task {task_id}")
-        return web.json_response(self._sim.tasks[task_id].snapshot())
+        return web.json_response(self._sim.tasks[task_id].snapshot(usage=self._sim.echo_usage))
 
     async def stats(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(simulator_stats(self._sim))
-
-
-def simulator_stats(sim: EvolinkSimulator) -> dict[str, Any]:
-    """Counters a benchmark or demo can read without walking every task itself."""
-    now = sim.clock.now()
-    by_status: dict[str, int] = {}
-    for task in sim.tasks.values():
-        status = "expired" if task.expired(now) else task.status_at(now)
-        by_status[status] = by_status.get(status, 0) + 1
-    return {
-        "create_attempts": sim.create_attempts,
-        "tasks": len(sim.tasks),
-        "tasks_by_status": by_status,
-        "callbacks_sent": sum(t.counts["callback"] for t in sim.tasks.values()),
-        "gets": sum(t.counts["get"] for t in sim.tasks.values()),
-        "credits": {
-            "total": sim.ledger.total,
-            "remaining": sim.ledger.remaining,
-            "used": sim.ledger.used,
-            "reserved": sim.ledger.reserved,
-        },
-        "clock": {"provider_now": now, "time_scale": sim.time_scale},
-        "error_envelope": sim.error_envelope,
-        "queued_scripts": len(sim.queued_scripts),
-        "pending_faults": {
-            "create": sim.create_faults.pending(),
-            "get": sim.get_faults.pending(),
-        },
-    }

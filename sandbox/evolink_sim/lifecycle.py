@@ -56,17 +56,24 @@ class TaskRunner:
             return
         task.finalized = True
         if task.outcome == "completed":
-            name = self._sim.results.publish(
-                task.script.result_path, task.terminal_at + self._sim.result_ttl_s
-            )
-            task.result_token = name
-            task.result_url = f"{self._sim.base_url}/files/{name}"
+            if task.results_mode == "normal":
+                self._publish(task, task.terminal_at)
+            # Billed whether or not results came with it: §5 reports completion only
+            # after billing is confirmed.
             self._sim.ledger.settle(task.credits_reserved, billed=task.credits_reserved)
         else:
             self._sim.ledger.release(task.credits_reserved)
         copies = _CALLBACK_COPIES[task.script.callback] if task.callback_url else 0
         self._spawn(self._deliver(task, copies))
         self._sim.changed.notify()
+
+    def _publish(self, task: SimTask, completed_at: float) -> None:
+        results = self._sim.results
+        name = results.publish(task.script.result_path, completed_at + self._sim.result_ttl_s)
+        task.result_token = name
+        task.result_url = f"{self._sim.base_url}/files/{name}"
+        if task.result_outage is not None:
+            results.break_link(name, task.result_outage, start=completed_at)
 
     def observe(self, task: SimTask) -> None:
         """A client looked: if the clock says the task is over, make it so right now."""
@@ -119,7 +126,7 @@ class TaskRunner:
     async def _deliver(self, task: SimTask, copies: int) -> None:
         try:
             if copies and self._session is not None and task.callback_url:
-                payload = task.query_json()
+                payload = task.query_json(usage=self._sim.echo_usage)
                 send = partial(
                     deliver_callback,
                     self._session,

@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass
 
 import aiohttp
+import av
 from PIL import Image
 from yarl import URL
 
-from ..media_samples import probe_video
-from .contract import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES, ModelSpec
+from .contract import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES, MICROSECONDS, ModelSpec
 from .netguard import classify_host
 from .validation import CreateRequest
 
@@ -56,6 +56,31 @@ def sniff_image(data: bytes) -> str | None:
 def is_iso_bmff(data: bytes) -> bool:
     """mp4 and mov both open with an `ftyp` box: 4-byte size, then the type."""
     return len(data) >= 12 and data[4:8] == b"ftyp"
+
+
+def container_duration_s(data: bytes) -> float:
+    """The clip's length as billed: the container duration PyAV/FFmpeg reports.
+
+    That is the movie header's length in whole µs (for fragmented files FFmpeg's estimate
+    from the tracks), which can exceed the video track's own length (a longer audio track,
+    fragmented MP4). It is the figure the bot bills on too (bot/media/probe.py). With no
+    container duration, the longest stream counts (billing the most: the reading hardest on
+    the client). Raises when the data is not a video or tells no length.
+    """
+    # "mov" is FFmpeg's MP4/MOV demuxer: the only formats EvoLink accepts (§1.1).
+    with av.open(io.BytesIO(data), "r", format="mov", metadata_errors="ignore") as container:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        if container.duration:
+            return float(container.duration / MICROSECONDS)
+        lengths = [
+            float(stream.duration * stream.time_base)
+            for stream in container.streams
+            if stream.duration and stream.time_base
+        ]
+        if not lengths:
+            raise ValueError("no duration")
+        return max(lengths)
 
 
 def _decode_image(data: bytes) -> None:
@@ -106,16 +131,16 @@ class InputChecker:
         if not is_iso_bmff(data):
             return failed("is not an MP4/MOV file (no ftyp box)")
         try:
-            info = await asyncio.to_thread(probe_video, data)
+            duration_s = await asyncio.to_thread(container_duration_s, data)
         except Exception as exc:  # PyAV raises many error types for corrupt input
             log.debug("probe failed for %s: %r", url, exc)
             return failed("could not be decoded as a video")
-        if not spec.accepts_duration(info.duration_s):
+        if not spec.accepts_duration(duration_s):
             return failed(
-                f"is {info.duration_s:.2f} s long; {spec.name} accepts "
+                f"is {duration_s:.2f} s long; {spec.name} accepts "
                 f"{spec.min_seconds}-{spec.max_seconds} s"
             )
-        return InputVerdict(ok=True, duration_s=info.duration_s)
+        return InputVerdict(ok=True, duration_s=duration_s)
 
     async def _image_problem(self, url: str) -> str | None:
         try:

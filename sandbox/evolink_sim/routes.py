@@ -11,6 +11,7 @@ from aiohttp import web
 from .contract import TASK_ID_PREFIX
 from .errors import Endpoint, error_response
 from .ledger import InsufficientCredits
+from .proxy import drop_connection, proxy_error_page
 from .script import Fault
 from .validation import RequestInvalid, validate_create
 
@@ -38,8 +39,9 @@ class PublicApi:
     async def create(self, request: web.Request) -> web.StreamResponse:
         sim = self._sim
         sim.create_attempts += 1
-        if sim.create_faults.pop_if("drop"):
-            return _drop_connection(request)
+        early = sim.create_faults.pop_if("drop", "proxy_before")
+        if early is not None:  # nothing read, nothing created
+            return _answer_fault(request, early)
         if not sim.authorized(request.headers.get("Authorization")):
             return self._error("create", 401)
         failure = sim.create_faults.pop_if("fail")
@@ -67,7 +69,7 @@ class PublicApi:
             task = sim.create_task(parsed, body)
         except InsufficientCredits:
             return self._error("create", 402)
-        late = sim.create_faults.pop_if("hang", "delay")
+        late = sim.create_faults.pop_if("hang", "delay", "proxy", "drop_after")
         if late is not None:
             return await self._misbehave(request, late, task.create_json())
         return web.json_response(task.create_json())
@@ -75,14 +77,15 @@ class PublicApi:
     async def _misbehave(
         self, request: web.Request, fault: Fault, answer: dict[str, Any]
     ) -> web.StreamResponse:
-        """The task exists; now answer late (delay) or never (hang)."""
+        """The task exists (and is billed); now answer late, never, or not as EvoLink."""
         if fault.kind == "delay":
             await asyncio.sleep(fault.delay_s)
             return web.json_response(answer)
-        # hang: hold the socket open until the client gives up (which cancels this handler)
-        # or the simulator stops, then close it without a response.
-        await self._sim.stopping.wait()
-        return _drop_connection(request)
+        if fault.kind == "hang":
+            # Hold the socket open until the client gives up (which cancels this handler)
+            # or the simulator stops, then close it without a response.
+            await self._sim.stopping.wait()
+        return _answer_fault(request, fault)
 
     async def get_task(self, request: web.Request) -> web.StreamResponse:
         sim = self._sim
@@ -92,17 +95,20 @@ class PublicApi:
             task.counts["get"] += 1
         if not sim.authorized(request.headers.get("Authorization")):
             return self._error("query", 401)
-        fault = sim.get_faults.pop_if("fail", "delay")
+        fault = sim.get_faults.pop_if("fail", "delay", "proxy")
         if fault is not None and fault.kind == "fail":
             return self._error("query", fault.status, retry_after=fault.retry_after)
+        if fault is not None and fault.kind == "proxy":
+            return _answer_fault(request, fault)
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(fault.delay_s)
         if not task_id.startswith(TASK_ID_PREFIX):
             return self._error("query", 400)
-        if task is None or task.expired(sim.clock.now()):
+        # §2 404 means "not found or expired"; a lagging replica or proxy says it transiently.
+        if task is None or task.expired(sim.clock.now()) or sim.not_found_hit(task_id):
             return self._error("query", 404)
         sim.runner.observe(task)
-        return web.json_response(task.query_json())
+        return web.json_response(task.query_json(usage=sim.echo_usage))
 
     async def credits(self, request: web.Request) -> web.StreamResponse:
         if not self._sim.authorized(request.headers.get("Authorization")):
@@ -114,9 +120,8 @@ class PublicApi:
         return await self._sim.results.handle(request)
 
 
-def _drop_connection(request: web.Request) -> web.Response:
-    """Close the socket without answering; the response below is never written."""
-    transport = request.transport
-    if transport is not None:
-        transport.close()
-    return web.Response(status=499)
+def _answer_fault(request: web.Request, fault: Fault) -> web.Response:
+    """What a proxy in front of EvoLink sends: an HTML error page, or no answer at all."""
+    if fault.kind in ("proxy", "proxy_before"):
+        return proxy_error_page(fault.status, fault.style)
+    return drop_connection(request)

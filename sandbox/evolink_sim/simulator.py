@@ -13,11 +13,10 @@ import logging
 import shutil
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from aiohttp import web
 
@@ -25,18 +24,20 @@ from .app import build_app
 from .callbacks import DEFAULT_RETRY_DELAYS
 from .clock import Signal, SimClock
 from .contract import MODELS, TASK_ERROR_MESSAGES, Envelope
-from .control import simulator_stats
+from .injection import FaultInjection
 from .ledger import CreditLedger, InsufficientCredits
 from .lifecycle import TaskRunner
 from .results import ResultStore
-from .script import Fault, FaultQueue, TaskScript
-from .tasks import CallbackAttempt, Outcome, SimTask, new_task_id
+from .script import ResultOutage, ResultsMode
+from .stats import simulator_stats
+from .tasks import Outcome, SimTask, lookup_task, new_task_id
 from .validation import CreateRequest
+from .waiting import Waiters
 
 log = logging.getLogger(__name__)
 
 
-class EvolinkSimulator:
+class EvolinkSimulator(FaultInjection, Waiters):
     """An EvoLink API peer on loopback; see README.md in this package for the behaviour."""
 
     def __init__(
@@ -57,6 +58,7 @@ class EvolinkSimulator:
         callback_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         fetch_timeout_s: float = 30.0,
         work_dir: Path | None = None,
+        echo_usage: bool = True,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -73,15 +75,13 @@ class EvolinkSimulator:
         self.callback_timeout_s = callback_timeout_s
         self.callback_retry_delays = tuple(callback_retry_delays)
         self.fetch_timeout_s = fetch_timeout_s
+        self.echo_usage = echo_usage  # §2.1: usage "may or may not be echoed" on queries
 
         self.tasks: dict[str, SimTask] = {}
         self.create_attempts = 0
-        self.create_faults = FaultQueue()
-        self.get_faults = FaultQueue()
+        self._init_injection()
         self.changed = Signal()  # any task made progress a waiter may care about
         self.stopping = asyncio.Event()
-        self._scripts: deque[TaskScript] = deque()
-        self._default_script = TaskScript()
         self._work_dir_arg = work_dir
         self._work_dir: Path | None = None
         self.runner = TaskRunner(self)
@@ -164,59 +164,10 @@ class EvolinkSimulator:
         """Move provider time forward (pairs with time_scale=0 for step-by-step tests)."""
         self.clock.advance(seconds)
 
-    # -- scripting and fault injection --------------------------------------------------
-
-    def script_next_task(self, script: TaskScript) -> None:
-        self._check_result_path(script)
-        self._scripts.append(script)
-
-    def set_default_script(self, script: TaskScript) -> None:
-        self._check_result_path(script)
-        self._default_script = script
-
-    @staticmethod
-    def _check_result_path(script: TaskScript) -> None:
-        if script.result_path is not None and not script.result_path.is_file():
-            raise FileNotFoundError(f"result_path does not exist: {script.result_path}")
-
-    def fail_next_create(
-        self, status: int, count: int = 1, retry_after: float | None = None
-    ) -> None:
-        self.create_faults.push(Fault("fail", status=status, retry_after=retry_after), count)
-
-    def hang_next_create(self, count: int = 1) -> None:
-        self.create_faults.push(Fault("hang"), count)
-
-    def drop_next_create_connection(self, count: int = 1) -> None:
-        self.create_faults.push(Fault("drop"), count)
-
-    def delay_next_create(self, seconds: float, count: int = 1) -> None:
-        """Create the task, then answer only after `seconds` real seconds."""
-        self.create_faults.push(Fault("delay", delay_s=seconds), count)
-
-    def fail_next_get(self, status: int, count: int = 1, retry_after: float | None = None) -> None:
-        self.get_faults.push(Fault("fail", status=status, retry_after=retry_after), count)
-
-    def delay_next_get(self, seconds: float, count: int = 1) -> None:
-        self.get_faults.push(Fault("delay", delay_s=seconds), count)
-
-    @property
-    def queued_scripts(self) -> list[TaskScript]:
-        return list(self._scripts)
-
-    def clear_faults(self) -> None:
-        """Forget queued faults and task scripts (the default script stays)."""
-        self.create_faults.clear()
-        self.get_faults.clear()
-        self._scripts.clear()
-
     # -- task control ------------------------------------------------------------------
 
     def _task(self, task_id: str) -> SimTask:
-        try:
-            return self.tasks[task_id]
-        except KeyError:
-            raise KeyError(f"unknown task {task_id}") from None
+        return lookup_task(self.tasks, task_id)
 
     def request_counts(self, task_id: str) -> dict[str, int]:
         return dict(self._task(task_id).counts)
@@ -232,8 +183,33 @@ class EvolinkSimulator:
         task = self._task(task_id)
         task.record_expires_at = min(task.record_expires_at, self.clock.now())
 
-    def complete_now(self, task_id: str) -> None:
-        self._force(self._task(task_id), "completed")
+    def break_result(
+        self,
+        task_id: str,
+        status: int | Literal["reset"] = 503,
+        *,
+        for_requests: int | None = None,
+        for_seconds: float | None = None,
+    ) -> None:
+        """The task's result link answers `status` (or resets the connection) for the next
+        `for_requests` downloads (default 1) or `for_seconds` provider seconds, then serves
+        the file until it expires. Armed before completion, it starts when the link is
+        published."""
+        task = self._task(task_id)
+        outage = ResultOutage(status=status, requests=for_requests, seconds=for_seconds)
+        if task.result_token is not None:
+            self.results.break_link(task.result_token, outage)
+        elif task.finalized or task.results_mode != "normal":
+            raise ValueError(f"task {task_id} has no result link and will get none")
+        else:
+            task.result_outage = outage
+
+    def complete_now(self, task_id: str, results: ResultsMode | None = None) -> None:
+        """Complete now (billed); `results` overrides the script's "normal"/"missing"/"empty"."""
+        task = self._task(task_id)
+        if results is not None and not task.finalized:
+            task.results_mode = results
+        self._force(task, "completed")
 
     def fail_now(
         self, task_id: str, code: str = "service_error", message: str | None = None
@@ -251,51 +227,6 @@ class EvolinkSimulator:
         task.inputs_checked = True
         self.runner.finalize(task)
 
-    # -- waiting helpers for tests -----------------------------------------------------
-
-    # The `timeout` parameters are part of the API other tests use, hence the noqa.
-    async def wait_for_callbacks(
-        self,
-        task_id: str,
-        n: int,
-        timeout: float = 10.0,  # noqa: ASYNC109
-        *,
-        successful: bool = False,
-    ) -> list[CallbackAttempt]:
-        """Wait until `n` callback attempts (or `n` 2xx deliveries) were made for the task."""
-        task = self._task(task_id)
-
-        def count() -> int:
-            return sum(1 for a in task.callback_log if a.ok or not successful)
-
-        def done() -> bool:
-            if count() < n and task.settled.is_set():
-                raise AssertionError(
-                    f"callback delivery for {task_id} finished after {count()} of {n} callbacks"
-                )
-            return count() >= n
-
-        await self.changed.wait_for(done, timeout)
-        return list(task.callback_log)
-
-    async def wait_until_settled(
-        self,
-        task_id: str,
-        timeout: float = 10.0,  # noqa: ASYNC109
-    ) -> SimTask:
-        """Wait until the task is terminal and all its callback deliveries have ended."""
-        task = self._task(task_id)
-        await asyncio.wait_for(task.settled.wait(), timeout)
-        return task
-
-    async def wait_until(
-        self,
-        predicate: Callable[[], bool],
-        timeout: float = 10.0,  # noqa: ASYNC109
-    ) -> None:
-        """Re-check `predicate` whenever a task changes (inputs checked, terminal, callback)."""
-        await self.changed.wait_for(predicate, timeout)
-
     # -- used by the HTTP layer --------------------------------------------------------
 
     def authorized(self, header: str | None) -> bool:
@@ -305,7 +236,7 @@ class EvolinkSimulator:
     def create_task(self, request: CreateRequest, body: dict[str, Any]) -> SimTask:
         """Register a task for a valid request (raises InsufficientCredits → 402)."""
         spec = MODELS[request.model]
-        script = self._scripts[0] if self._scripts else self._default_script
+        script = self._next_script()
         # Until the video is probed the length is unknown: hold the worst case (§7).
         duration = script.video_duration
         reserve = spec.credits_for(duration if duration is not None else spec.max_seconds)
@@ -330,6 +261,8 @@ class EvolinkSimulator:
             record_expires_at=now + self.task_retention_s,
             video_duration_s=duration,
             credits_reserved=reserve,
+            results_mode=script.results,
+            result_outage=script.result_outage,
         )
         self.tasks[task_id] = task
         self.runner.start(task)

@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .clock import SimClock
-from .contract import TASK_ERROR_MESSAGES, TASK_ID_PREFIX, ModelSpec, TaskStatus
-from .script import TaskScript
+from .contract import (
+    TASK_ERROR_MESSAGES,
+    TASK_ID_PREFIX,
+    ModelSpec,
+    TaskStatus,
+    whole_seconds_up,
+)
+from .script import ResultOutage, ResultsMode, TaskScript
 from .validation import CreateRequest
 
 Outcome = Literal["completed", "failed"]
@@ -26,6 +32,14 @@ def new_task_id(now_unix: float | None = None) -> str:
     stamp = int(time.time() if now_unix is None else now_unix)
     suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
     return f"{TASK_ID_PREFIX}{stamp}-{suffix}"
+
+
+def lookup_task(tasks: dict[str, SimTask], task_id: str) -> SimTask:
+    """The task, or a KeyError that names it (the control API turns it into a 404)."""
+    try:
+        return tasks[task_id]
+    except KeyError:
+        raise KeyError(f"unknown task {task_id}") from None
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,8 @@ class SimTask:
     finalized: bool = False  # terminal state reached and its side effects applied
     result_url: str | None = None
     result_token: str | None = None
+    results_mode: ResultsMode = "normal"  # from the script, or complete_now's override
+    result_outage: ResultOutage | None = None  # applied to the link when it is published
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # terminal + callbacks done
 
     @property
@@ -129,7 +145,7 @@ class SimTask:
         if self.video_duration_s is None:
             # Not probed yet: report the longest billable input, matching the reservation.
             return self.spec.max_seconds
-        return max(1, math.ceil(self.video_duration_s - 1e-9))
+        return max(1, whole_seconds_up(self.video_duration_s))
 
     def _task_info(self, status: TaskStatus, now: float) -> dict[str, Any]:
         if status in ("completed", "failed"):
@@ -166,8 +182,12 @@ class SimTask:
             "usage": self._usage(),
         }
 
-    def query_json(self, now: float | None = None) -> dict[str, Any]:
-        """The `GET /v1/tasks/{id}` body (§2.1), also the callback payload (§5)."""
+    def query_json(self, now: float | None = None, *, usage: bool = True) -> dict[str, Any]:
+        """The `GET /v1/tasks/{id}` body (§2.1), also the callback payload (§5).
+
+        `usage` is not in the query schema and "may or may not be echoed" (§2.1): the
+        simulator's `echo_usage` switch decides.
+        """
         now = self.clock.now() if now is None else now
         status = self.status_at(now)
         body: dict[str, Any] = {"created": self.created}
@@ -183,17 +203,14 @@ class SimTask:
             object="video.generation.task",
             progress=self.progress_at(now),
         )
-        if status == "completed":
+        if status == "completed" and self.results_mode != "missing":
             body["results"] = [self.result_url] if self.result_url else []
-        body.update(
-            status=status,
-            task_info=self._task_info(status, now),
-            type="video",
-            usage=self._usage(),
-        )
+        body.update(status=status, task_info=self._task_info(status, now), type="video")
+        if usage:
+            body["usage"] = self._usage()
         return body
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, *, usage: bool = True) -> dict[str, Any]:
         """Everything a test or the control API may want to inspect."""
         now = self.clock.now()
         return {
@@ -218,5 +235,6 @@ class SimTask:
                 for a in self.callback_log
             ],
             "settled": self.settled.is_set(),
-            "task": self.query_json(now),
+            "results_mode": self.results_mode,
+            "task": self.query_json(now, usage=usage),
         }
