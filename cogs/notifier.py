@@ -120,7 +120,6 @@ class DiscordNotifier:
         self.bot = bot
         self.clock = clock
         self.editor = StatusEditor(edit_interval, self._edit_status)
-        self._final_edits: set[asyncio.Task[None]] = set()
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -186,21 +185,10 @@ class DiscordNotifier:
         self.editor.submit(job)
 
     async def result_ready(self, job: Job, result: ArchivedResult) -> int:
-        # "Done" goes out alongside the post: the engine records the delivery right after the
-        # post, and nothing may stand between them (a restart in that gap would post the
-        # video twice), so the edit can neither come after the post nor hold it up.
-        done = asyncio.create_task(
-            self._final_status(job.model_copy(update={"state": JobState.DELIVERED,
-                                                      "progress": 100}))
-        )
-        self._final_edits.add(done)
-        done.add_done_callback(self._final_edits.discard)
-        try:
-            return await self._deliver(job, result)
-        except DeliveryFailed:
-            await done
-            await self._final_status(job)  # not there yet: back to "Posting the result"
-            raise
+        # Only the post: the engine records the delivery right after it, and nothing may
+        # stand between them (a restart in that gap would post the video twice). The status
+        # message says "Done" once that is recorded (the engine's progress call).
+        return await self._deliver(job, result)
 
     async def _deliver(self, job: Job, result: ArchivedResult) -> int:
         """Post the video in the thread, else in the channel (the thread may be closed to
@@ -285,7 +273,6 @@ class DiscordNotifier:
             log.warning("moderator alert failed guild=%d status=%s", job.guild_id, error.status)
 
     async def close(self) -> None:
-        await asyncio.gather(*self._final_edits, return_exceptions=True)
         await self.editor.close()
 
 
