@@ -13,6 +13,7 @@ import aiosqlite
 from storage.database import Database
 from storage.guilds import read_guild_settings, update_settings_in, write_audit
 from storage.jobs import fetch_job, row_to_job, transition_in
+from storage.media import EXPIRE_INPUTS_SQL
 from storage.models import (
     AuditEntry,
     BlockedUser,
@@ -285,13 +286,7 @@ class AdminRepository:
                 next_delivery_at=None,
             )
             refunded = await refund_in(conn, job, now=now, actor_id=actor_id, note=reason)
-            # Only ever shortens a lifetime: inputs already expiring sooner stay that way.
-            await conn.execute(
-                "UPDATE media_objects SET expires_at = ? WHERE job_id = ?"
-                " AND role IN ('input_video', 'input_image') AND deleted_at IS NULL"
-                " AND (expires_at IS NULL OR expires_at > ?)",
-                (inputs_expire_at, job_id, inputs_expire_at),
-            )
+            await conn.execute(EXPIRE_INPUTS_SQL, (inputs_expire_at, job_id, inputs_expire_at))
             entry = await write_audit(
                 conn, guild_id=guild_id, actor_id=actor_id, action="jobs.fail",
                 target=f"job:{job_id}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
 
 import aiosqlite
 from pydantic import BaseModel
@@ -26,6 +26,19 @@ class NewMediaObject(BaseModel):
 
 def _row(row: aiosqlite.Row) -> MediaObject:
     return MediaObject.model_validate(dict(row))
+
+
+# The SQL of "the provider is done with this job's inputs": they stay public for a grace
+# period, and a lifetime is only ever shortened (inputs already expiring sooner stay so).
+EXPIRE_INPUTS_SQL = (
+    "UPDATE media_objects SET expires_at = ? WHERE job_id = ?"
+    " AND role IN ('input_video', 'input_image') AND deleted_at IS NULL"
+    " AND (expires_at IS NULL OR expires_at > ?)"
+)
+
+
+def expire_inputs_sync(raw: sqlite3.Connection, job_id: int, at: float) -> None:
+    raw.execute(EXPIRE_INPUTS_SQL, (at, job_id, at))
 
 
 class MediaRepository:
@@ -83,18 +96,6 @@ class MediaRepository:
                 )
             rows = await cursor.fetchall()
         return [_row(row) for row in rows]
-
-    async def set_expiry_for_job(
-        self, job_id: int, roles: Iterable[MediaRole], expires_at: float
-    ) -> None:
-        """One statement, so one round trip, whatever the number of roles."""
-        names = [role.value for role in roles]
-        marks = ", ".join("?" for _ in names)
-        await self._db.fetch(
-            f"UPDATE media_objects SET expires_at = ? WHERE job_id = ? AND role IN ({marks})"
-            " AND deleted_at IS NULL",
-            (expires_at, job_id, *names),
-        )
 
     async def expired(self, *, now: float, limit: int = 500) -> list[MediaObject]:
         async with self._db.read() as conn:

@@ -17,6 +17,7 @@ from storage.guilds import (
     write_audit,
 )
 from storage.jobs import transition_in, transition_sync
+from storage.media import expire_inputs_sync
 from storage.models import (
     ACTIVE_STATES,
     AuditEntry,
@@ -263,9 +264,11 @@ class QuotaRepository:
         expected: set[JobState],
         now: float,
         detail: str | None = None,
+        inputs_expire_at: float,
         **changes: Unpack[JobChanges],
     ) -> Job:
-        """End a job's reservation (settle, refund or release) together with its transition.
+        """End a job's reservation (settle, refund or release) together with its transition;
+        the provider is then done with the job's inputs, which expire at `inputs_expire_at`.
 
         Idempotent on the ledger: a job's reservation is closed at most once.
         One transaction, one round trip to the database thread.
@@ -279,6 +282,7 @@ class QuotaRepository:
                 changes=changes,
             )
             _close_reservation_sync(raw, job_id, kind, now)
+            expire_inputs_sync(raw, job_id, inputs_expire_at)
             return job
 
         return await self._db.run(work)

@@ -102,7 +102,7 @@ class JobActions:
         now = self._deps.clock()
         failure = await self._deps.admin.fail_job(
             guild_id, job_id, reason=reason, actor_id=actor_id, now=now,
-            inputs_expire_at=now + self.engine.config.input_grace_s,
+            inputs_expire_at=self.engine.inputs_expire_at(),
         )
         await self._deps.notifier.failed(failure.job)
         return failure

@@ -348,8 +348,8 @@ class JobEngine:
                 job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.SUBMITTING},
                 now=d.clock(), detail=type(error).__name__, error_code=type(error).__name__,
                 error_message=explain_submit_error(error),
+                inputs_expire_at=self.inputs_expire_at(),
             )
-            await self.expire_inputs(job)
             if not interactive:
                 await d.notifier.failed(job)
             return job
@@ -374,9 +374,6 @@ class JobEngine:
         self.wake_scheduler()
         return job
 
-    async def expire_inputs(self, job: Job) -> None:
+    def inputs_expire_at(self) -> float:
         """Inputs stay public for a grace period after the provider is done with them."""
-        expires = self.deps.clock() + self.config.input_grace_s
-        await self.deps.media.set_expiry_for_job(
-            job.id, (MediaRole.INPUT_VIDEO, MediaRole.INPUT_IMAGE), expires
-        )
+        return self.deps.clock() + self.config.input_grace_s

@@ -192,11 +192,10 @@ class Tracker:
                 job.id, LedgerKind.SETTLE, JobState.DOWNLOADING, expected={JobState.SUBMITTED},
                 now=now, provider_status=str(task.status), progress=100,
                 result_url=task.result_url, completed_at=now, next_poll_at=now,
-                poll_count=job.poll_count + 1,
+                poll_count=job.poll_count + 1, inputs_expire_at=self.engine.inputs_expire_at(),
             )
             if d.metrics is not None and job.billed_seconds:
                 d.metrics.record_billed_seconds(job.billed_seconds)
-            await self.engine.expire_inputs(job)
             await self.archive(job)
             return
         if task.is_terminal:
@@ -225,8 +224,8 @@ class Tracker:
             job.id, ledger, JobState.FAILED,
             expected={JobState.SUBMITTED, JobState.DOWNLOADING}, now=d.clock(), detail=code,
             error_code=code, error_message=explain_task_error(code), next_poll_at=None,
+            inputs_expire_at=self.engine.inputs_expire_at(),
         )
-        await self.engine.expire_inputs(job)
         log.info("job failed job=%d code=%s", job.id, code)
         await d.notifier.failed(job)
 

@@ -163,7 +163,7 @@ class Harness:
             if state is JobState.SUBMITTED:
                 raise ValueError("a closed reservation needs a later state")
             return await self.quota.close_job(
-                job.id, ledger, state, expected={job.state}, now=at,
+                job.id, ledger, state, expected={job.state}, now=at, inputs_expire_at=at + DAY,
                 error_code=error_code or (
                     None if ledger is LedgerKind.SETTLE else "content_policy"
                 ),

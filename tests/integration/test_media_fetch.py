@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.media import fetch as fetch_module
 from bot.media.errors import MB, MediaRejected
 from bot.media.fetch import FetchedFile, FetchLimits, UrlPolicy, fetch_to_file
+from bot.media.sniff import SNIFF_BYTES
 
 BODY = os.urandom(300_000)
 LOOPBACK = UrlPolicy(allow_http=True, allow_private=True)
@@ -162,7 +163,8 @@ async def test_downloads_and_hashes(
     dest = tmp_path / "clip"
     fetched = await fetch_to_file(session, f"{server.base}/file", dest, limits())
     assert fetched == FetchedFile(
-        path=dest, size=len(BODY), sha256=hashlib.sha256(BODY).hexdigest()
+        path=dest, size=len(BODY), sha256=hashlib.sha256(BODY).hexdigest(),
+        head=BODY[:SNIFF_BYTES],  # the type can be told without reading the file again
     )
     assert dest.read_bytes() == BODY
     assert leftovers(tmp_path) == ["clip"]

@@ -7,7 +7,7 @@ import pytest
 
 from storage.database import Database, MigrationError, load_migrations
 from storage.jobs import IllegalTransition, JobRepository, StaleTransition
-from storage.media import MediaRepository, NewMediaObject
+from storage.media import MediaRepository, NewMediaObject, expire_inputs_sync
 from storage.models import JobSource, JobState, LedgerKind, MediaRole, NewJob, UsageSnapshot
 from storage.quota import QuotaRepository
 
@@ -177,11 +177,13 @@ async def test_refund_is_written_once_and_gives_the_seconds_back(db: Database) -
     }
     assert (await quota.snapshot(**window)).used_today == 8  # type: ignore[arg-type]
     await quota.close_job(
-        job_id, LedgerKind.REFUND, JobState.FAILED, expected={JobState.RESERVED}, now=NOW + 5
+        job_id, LedgerKind.REFUND, JobState.FAILED, expected={JobState.RESERVED}, now=NOW + 5,
+        inputs_expire_at=NOW + 3600,
     )
     # A second close (e.g. a duplicate callback) must not refund twice.
     await quota.close_job(
-        job_id, LedgerKind.REFUND, JobState.FAILED, expected={JobState.FAILED}, now=NOW + 6
+        job_id, LedgerKind.REFUND, JobState.FAILED, expected={JobState.FAILED}, now=NOW + 6,
+        inputs_expire_at=NOW + 3600,
     )
     snapshot = await quota.snapshot(**window)  # type: ignore[arg-type]
     assert snapshot.used_today == 0 and snapshot.active_jobs == 0
@@ -239,7 +241,8 @@ async def test_media_tokens_stop_resolving_when_expired_or_deleted(db: Database)
         now=NOW,
     )
     assert await media.live_by_token("a" * 32, now=NOW) == stored
-    await media.set_expiry_for_job(job.id, [MediaRole.INPUT_VIDEO], NOW + 60)
+    await db.run(lambda raw: expire_inputs_sync(raw, job.id, NOW + 60))
+    await db.run(lambda raw: expire_inputs_sync(raw, job.id, NOW + 600))  # never lengthens
     assert await media.live_by_token("a" * 32, now=NOW + 59) is not None
     assert await media.live_by_token("a" * 32, now=NOW + 60) is None
     assert [m.id for m in await media.expired(now=NOW + 61)] == [stored.id]
