@@ -221,6 +221,7 @@ class _PartFile:
         self._path = path
         self._durable = durable
         self._head = b""
+        self._opened = False
         self._fh: IO[bytes] | None = None
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
@@ -229,7 +230,10 @@ class _PartFile:
         self.size = 0
 
     async def open(self) -> None:
-        await self._in_thread(self._open_sync)
+        """Start creating the file, without waiting: the first write waits for it."""
+        self._opened = True
+        await self._settle()
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(self._open_sync))
 
     async def write(self, chunk: bytes) -> None:
         if len(self._head) < SNIFF_BYTES:
@@ -240,7 +244,7 @@ class _PartFile:
             await self._flush()
 
     async def commit(self, dest: Path) -> FetchedFile:
-        if self._fh is None:  # empty body: _receive never opened the file
+        if not self._opened:  # _receive refused the answer before opening the file
             await self.open()
         await self._flush()
         await self._in_thread(self._finish_sync, dest)  # after the last write has finished

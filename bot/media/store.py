@@ -80,6 +80,7 @@ class LocalMediaStore:
         self.public_base_url = public_base_url.rstrip("/")
         self.repository = repository
         self._clock = clock
+        self._folders: set[Path] = set()
 
     def incoming_dir(self, job_id: int) -> Path:
         """Scratch space for a job's downloads before they are validated and published."""
@@ -102,7 +103,9 @@ class LocalMediaStore:
         folder = "results" if role is MediaRole.RESULT else "inputs"
         relative = f"{folder}/{token}{Path(filename).suffix.lower()}"
         target = self.root / relative
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        if target.parent not in self._folders:  # a handful of folders, made once
+            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+            self._folders.add(target.parent)
         # Same filesystem under DATA_DIR: a rename, so no partial file is ever reachable.
         await asyncio.to_thread(source.replace, target)
         try:
