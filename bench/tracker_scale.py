@@ -93,6 +93,11 @@ class NullNotifier:
     async def outcome_unknown(self, job: Any, log_channel_id: int | None) -> None:
         self.on_done()
 
+    async def balance_low(
+        self, remaining: float, edits_left: int, log_channels: list[tuple[int, int]]
+    ) -> None:
+        return None
+
 
 _KIND: contextvars.ContextVar[str] = contextvars.ContextVar("kind", default="other")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -60,6 +61,11 @@ class _JobsByStateCollector:
         yield family
 
 
+class BalanceLike(Protocol):
+    @property
+    def remaining(self) -> float | None: ...
+
+
 class Metrics:
     """Every metric the bot exports, in one registry of its own."""
 
@@ -97,6 +103,12 @@ class Metrics:
             registry=registry,
         )
         self.loop_lag.set_function(loop_lag)
+        self.provider_credits = Gauge(
+            f"{PREFIX}_provider_credits_remaining",
+            "Credits left on the provider account at the last check (NaN: unknown or "
+            "uncapped).",
+            registry=registry,
+        )
         self.media_served_bytes = Counter(
             f"{PREFIX}_media_served_bytes",
             "Bytes of rehosted inputs and archived results sent by the web server.",
@@ -105,6 +117,15 @@ class Metrics:
         if process_metrics:
             # Memory, CPU and open files of this process (no-op where /proc is absent).
             ProcessCollector(registry=registry)
+
+    def watch_provider_balance(self, reading: Callable[[], BalanceLike | None]) -> None:
+        def remaining() -> float:
+            current = reading()
+            if current is None or current.remaining is None:
+                return math.nan
+            return current.remaining
+
+        self.provider_credits.set_function(remaining)
 
     def record_provider_call(self, endpoint: str, status: int | str) -> None:
         """`endpoint` must be a route template such as "GET /v1/tasks/{id}", never a

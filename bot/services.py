@@ -15,6 +15,7 @@ from aiolimiter import AsyncLimiter
 from bot.admin import AdminService, AuditMirror
 from bot.evolink import EvolinkClient
 from bot.jobs.actions import JobActions
+from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
@@ -55,6 +56,7 @@ class Services:
     admin: AdminService
     web: WebServer
     metrics: Metrics
+    balance: ProviderBalance
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -92,11 +94,19 @@ class Services:
                 on_call=metrics.record_provider_call,
                 limiter=limiter or AsyncLimiter(settings.evolink_requests_per_second, 1.0),
             )
+            balance = ProviderBalance(
+                client, config.spec, clock, in_flight=jobs.unbilled_credits,
+                low_edits=settings.low_balance_edits, every_s=settings.balance_check_s,
+                on_low=lambda reading, edits: _warn_low_balance(
+                    notifier, guilds, reading.remaining or 0.0, edits
+                ),
+            )
+            metrics.watch_provider_balance(lambda: balance.reading)
             deps = EngineDeps(
                 jobs=jobs, quota=QuotaRepository(db), media=media, guilds=guilds,
                 admin=AdminRepository(db), store=store,
                 client=client, intake=Intake(session, config.intake, store, media, clock),
-                notifier=notifier, clock=clock, metrics=metrics,
+                notifier=notifier, clock=clock, metrics=metrics, balance=balance,
             )
             schedule_changed = asyncio.Event()
             engine = JobEngine(deps, config, wake=schedule_changed.set)
@@ -117,12 +127,15 @@ class Services:
                 quota=deps.quota, guilds=guilds, media=media, store=store, client=client,
                 engine=engine, actions=actions, tracker=tracker,
                 admin=AdminService(db, actions, clock=clock, mirror=mirror),
-                web=web, metrics=metrics,
+                web=web, metrics=metrics, balance=balance,
             )
             lag.start()
             opened.push_async_callback(lag.stop)
             await web.start()
             opened.push_async_callback(web.stop)
+            await balance.refresh()  # before the first edit is accepted
+            balance.start()
+            opened.push_async_callback(balance.stop)
             # Stopping order matters: the engine refuses new work first, then the tracker
             # lets running deliveries finish, then the web server and the rest close.
             opened.push_async_callback(tracker.stop)
@@ -131,3 +144,9 @@ class Services:
             tracker.start()
             yield services
         log.info("services closed")
+
+
+async def _warn_low_balance(
+    notifier: Notifier, guilds: GuildRepository, remaining: float, edits_left: int
+) -> None:
+    await notifier.balance_low(remaining, edits_left, await guilds.log_channels())

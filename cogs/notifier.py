@@ -261,6 +261,22 @@ class DiscordNotifier:
             f"`/kling-admin jobs fail job:{job.id}` to refund it if nothing was created."
         )
 
+    async def balance_low(
+        self, remaining: float, edits_left: int, log_channels: list[tuple[int, int]]
+    ) -> None:
+        text = (
+            f"⚠️ The bot's provider account has {remaining:,.0f} credits left: about "
+            f"{edits_left} more edit(s) at the longest clip. Edits it cannot pay for are "
+            "refused until the operator tops it up."
+        )
+        for guild_id, channel_id in log_channels:
+            try:
+                await self._channel(channel_id, guild_id).send(
+                    text, allowed_mentions=discord.AllowedMentions.none()
+                )
+            except discord.HTTPException as error:
+                log.warning("balance alert failed guild=%d status=%s", guild_id, error.status)
+
     async def _alert_moderators(self, job: Job, log_channel_id: int | None, text: str) -> None:
         log.error("moderator alert job=%d guild=%d: %s", job.id, job.guild_id, text)
         if log_channel_id is None:

@@ -120,6 +120,14 @@ class GuildRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def log_channels(self) -> list[tuple[int, int]]:
+        """(guild id, log channel id) of every server that set a log channel."""
+        rows = await self._db.fetch(
+            "SELECT guild_id, log_channel_id FROM guild_settings"
+            " WHERE log_channel_id IS NOT NULL ORDER BY guild_id"
+        )
+        return [(int(row[0]), int(row[1])) for row in rows]
+
     async def settings(self, guild_id: int) -> GuildSettings:
         async with self._db.read() as conn:
             return await read_guild_settings(conn, guild_id)

@@ -19,6 +19,7 @@ from storage.database import Database, run_in
 from storage.models import (
     DELIVERY_STATES,
     TRACKED_STATES,
+    UNBILLED_STATES,
     Job,
     JobChanges,
     JobEvent,
@@ -339,6 +340,16 @@ class JobRepository:
             "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)
         )
         return [JobEvent.model_validate(dict(row)) for row in rows]
+
+    async def unbilled_credits(self) -> float:
+        """Credits of jobs reserved for, or running at, the provider and not yet billed."""
+        names = sorted(state.value for state in UNBILLED_STATES)
+        rows = await self._db.fetch(
+            f"SELECT COALESCE(SUM(credits), 0) FROM jobs WHERE state IN "
+            f"({', '.join('?' for _ in names)})",
+            names,
+        )
+        return float(rows[0][0])
 
     async def count_by_state(self) -> dict[JobState, int]:
         rows = await self._db.fetch("SELECT state, COUNT(*) FROM jobs GROUP BY state")

@@ -68,6 +68,10 @@ REPOST_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
 ACTIVE_STATES = frozenset(state for state in JobState if state.is_active)
 # Polled by the tracker (`next_poll_at`): waiting for the provider, or archiving its result.
 TRACKED_STATES = frozenset({_S.SUBMITTED, _S.DOWNLOADING})
+# Reserved for, or at, the provider and not yet billed: what the provider balance must cover.
+UNBILLED_STATES = frozenset(
+    {_S.RESERVED, _S.REHOSTED, _S.SUBMITTING, _S.SUBMITTED, _S.SUBMISSION_UNKNOWN}
+)
 # Waiting to be posted (`next_delivery_at`).
 DELIVERY_STATES = frozenset({_S.ARCHIVED})
 

@@ -16,6 +16,7 @@ class RecordingNotifier:
         self.events: list[tuple[str, int]] = []
         self.delivered: dict[int, list[ArchivedResult]] = {}
         self.delivered_message_ids: dict[int, list[int]] = {}
+        self.balance_alerts: list[tuple[float, int]] = []
         self.fail_deliveries = 0
         self._next_id = 1000
         self._changed = asyncio.Condition()
@@ -64,3 +65,9 @@ class RecordingNotifier:
 
     async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
         await self._record("unknown", job.id)
+
+    async def balance_low(
+        self, remaining: float, edits_left: int, log_channels: list[tuple[int, int]]
+    ) -> None:
+        self.balance_alerts.append((remaining, edits_left))
+        await self._record("balance_low", 0)

@@ -64,6 +64,7 @@ class GuildAdmin(AdminBase):
             ceilings=self.ceilings,
             budget=await self._budget(settings),
             role_tiers=await self._admin.role_limits(settings.guild_id),
+            provider_balance=await self._actions.provider_balance(),
         )
 
     async def limits_show(self, guild_id: int) -> LimitsView:

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from bot.jobs.balance import BalanceFigures
 from bot.jobs.policy import EffectiveLimits, Limit, UsageWindow
 from storage.models import (
     AuditEntry,
@@ -57,6 +58,7 @@ class LimitsView(BaseModel):
     ceilings: Ceilings
     budget: BudgetView
     role_tiers: list[LimitOverride]
+    provider_balance: BalanceFigures | None = None  # None: not read yet
 
 
 class LimitsChanged(Change):

@@ -5,6 +5,7 @@ each takes the same path as the bot's own work (submit, the tracker's delivery, 
 
 from __future__ import annotations
 
+from bot.jobs.balance import BalanceFigures
 from bot.jobs.engine import JobEngine
 from bot.jobs.errors import EditRefused
 from bot.jobs.messages import DELIVERY_FAILED, JOB_GONE, NOT_YOUR_JOB, RESULT_GONE
@@ -79,6 +80,19 @@ class JobActions:
             day_start=windows.day_start, month_start=windows.month_start,
         )
         return self.engine.policy.allowance(snapshot, now)
+
+    async def provider_balance(self) -> BalanceFigures | None:
+        """The provider balance as last read, with what it still pays for."""
+        balance = self._deps.balance
+        reading = balance.reading if balance is not None else None
+        if reading is None:
+            return None
+        in_flight = await self._deps.jobs.unbilled_credits()
+        return BalanceFigures(
+            remaining=reading.remaining,
+            edits_left=reading.edits_left(self.engine.config.spec, in_flight),
+            checked_at=reading.at,
+        )
 
     async def redeliver(self, job: Job) -> Job:
         """Queue a finished job's archived result for the tracker to post again.

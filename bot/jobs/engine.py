@@ -18,10 +18,12 @@ from bot.evolink import (
     EvolinkError,
     SubmissionOutcomeUnknown,
 )
+from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
 from bot.jobs.intake import Intake, discard_scratch, precheck_sizes
 from bot.jobs.messages import (
+    PROVIDER_BALANCE_TOO_LOW,
     RESTARTED_WHILE_CHECKING,
     SUBMISSION_UNKNOWN_MESSAGE,
     explain_submit_error,
@@ -66,6 +68,7 @@ class EngineDeps:
     clock: Callable[[], float]
     admin: AdminRepository
     metrics: Metrics | None = None
+    balance: ProviderBalance | None = None
 
 
 class JobEngine:
@@ -102,6 +105,7 @@ class JobEngine:
             snapshot, channel_id=request.rules_channel_id or request.channel_id,
             billed_seconds=self.config.spec.min_seconds, now=now, estimate=True,
         )
+        await self._require_balance()
         try:
             precheck_sizes(
                 request.video.declared_size,
@@ -188,6 +192,16 @@ class JobEngine:
             job.id, now=self.deps.clock(),
             status_message_id=refs.status_message_id, thread_id=refs.thread_id,
         )
+
+    async def _require_balance(self) -> None:
+        """Refuse, before anything is fetched or charged, an edit the provider account
+        cannot pay for. The provider may hold the longest clip's price until it has
+        measured the clip (EVOLINK_API.md §1.2 states only an estimate), so that is what
+        the balance must cover, beyond what the edits in flight hold."""
+        balance = self.deps.balance
+        spec = self.config.spec
+        if balance is not None and not await balance.covers(spec.credits_for(spec.max_seconds)):
+            raise EditRefused("provider_balance", PROVIDER_BALANCE_TOO_LOW)
 
     async def _report_outcome_unknown(self, job: Job) -> None:
         """Tell the member, and the moderators where the server has a log channel."""

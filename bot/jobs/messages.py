@@ -76,6 +76,10 @@ RESULT_EXPIRED_MESSAGE = (
 RESULT_INVALID_MESSAGE = (
     "The provider returned something that is not a playable video. Moderators have been alerted."
 )
+PROVIDER_BALANCE_TOO_LOW = (
+    "The bot's provider account does not have the credits for this edit right now. "
+    "Nothing was charged; please tell a moderator."
+)
 DELIVERY_FAILED = "delivery_failed"  # the error code of a job whose posting gave up
 JOB_GONE = "That edit no longer exists."
 NOT_YOUR_JOB = "Only the member who asked for this edit (or a moderator) can use these buttons."

@@ -47,3 +47,10 @@ class Notifier(Protocol):
     async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
         """Tell the member, and alert the moderators in `log_channel_id` if there is one."""
         ...
+
+    async def balance_low(
+        self, remaining: float, edits_left: int, log_channels: list[tuple[int, int]]
+    ) -> None:
+        """Warn every server's moderators (guild id, log channel id): new edits will soon be
+        refused for want of provider credits."""
+        ...

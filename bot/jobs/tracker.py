@@ -196,6 +196,8 @@ class Tracker:
             )
             if d.metrics is not None and job.billed_seconds:
                 d.metrics.record_billed_seconds(job.billed_seconds)
+            if d.balance is not None:
+                d.balance.refresh_soon()
             await self.archive(job)
             return
         if task.is_terminal:

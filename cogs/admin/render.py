@@ -32,6 +32,14 @@ def limits_text(view: LimitsView) -> str:
         f"Monthly budget: **{view.budget.budget.value} s**, {view.budget.spent_month} s spent, "
         f"{view.budget.remaining} s left, resets <t:{int(view.budget.resets_at)}:R>",
     ]
+    balance = view.provider_balance
+    if balance is not None:
+        left = (
+            "no cap" if balance.remaining is None
+            else f"{balance.remaining:,.0f} credits, about {balance.edits_left} edit(s) at the "
+            "longest clip"
+        )
+        lines.append(f"Provider account: {left} · checked <t:{int(balance.checked_at)}:R>")
     if view.settings.paused:
         lines.append(f"⏸️ Paused: {view.settings.pause_reason or 'no reason given'}")
     for tier in view.role_tiers:
