@@ -4,7 +4,7 @@ The bot (`python -m bot run`) edits a small clip; the simulator's task returns a
 50 MB mp4. The bot's time is `delivered_at − completed_at` from its own database:
 `completed_at` is stamped when a poll sees the task completed, `delivered_at` after the
 message with the file is posted in the thread (and the status message says Done). On the
-way it downloads the result (streamed, hashed, fsynced), sniffs it, archives it, and posts
+way it downloads the result (streamed, hashed; fsynced in the background), archives it, and posts
 it with discord.py.
 
 Baseline, in the same run and against the same simulator and emulator: plain aiohttp in
@@ -159,9 +159,9 @@ async def run(ctx: Context) -> list[Figure]:
             fixed = median(tiny) if tiny else float("nan")
             limit = (
                 f"fixed work per delivery: a result of a few kB takes {ms(fixed)} from "
-                "completion to posted (a few database round trips, the status edit); and "
-                "archiving streams the file through SHA-256 and fsyncs "
-                f"it before the rename (archive {ms(median(s['bot_archive']))} vs plain get "
+                "completion to posted (settle, publish and archive records, discord.py's post); "
+                "and archiving streams the file through SHA-256 "
+                f"(archive {ms(median(s['bot_archive']))} vs plain get "
                 f"{ms(median(s['plain_download']))}), which the plain copy does not do"
             )
         figures.append(Figure(

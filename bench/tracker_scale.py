@@ -413,8 +413,8 @@ async def run(ctx: Context) -> list[Figure]:
     if per_call(big) * 1000 > TARGET_MS_PER_CALL:
         limit = (
             f"{per_call(big) * 1000:.2f} ms CPU per call at {large} jobs: the provider GET "
-            "(aiohttp), archiving each result in the thread pool (write, hash, fsync, sniff) "
-            "and the database thread's round trips; README Performance has the profile"
+            "(aiohttp, ~0.7 ms alone) plus each job's create, settle, archive and post "
+            "spread over its calls; README Performance has the measurements"
         )
     if big["cpu_utilisation"] > 0.9:
         limit = (limit + "; " if limit else "") + (
