@@ -133,8 +133,7 @@ class Services:
             opened.push_async_callback(lag.stop)
             await web.start()
             opened.push_async_callback(web.stop)
-            await balance.refresh()  # before the first edit is accepted
-            balance.start()
+            await balance.start()
             opened.push_async_callback(balance.stop)
             # Stopping order matters: the engine refuses new work first, then the tracker
             # lets running deliveries finish, then the web server and the rest close.

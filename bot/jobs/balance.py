@@ -92,7 +92,12 @@ class ProviderBalance:
         """A task was just billed: read the balance again (coalesced with other requests)."""
         self._soon.set()
 
-    def start(self) -> None:
+    async def start(self, first_read_within_s: float = 5.0) -> None:
+        """Read the balance before the first edit is accepted, but never hold up a start on
+        a provider that does not answer (the balance is then unknown until the next read)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(first_read_within_s):
+                await self.refresh()
         self._task = asyncio.create_task(self._run(), name="provider-balance")
 
     async def stop(self) -> None:
