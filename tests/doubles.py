@@ -64,3 +64,9 @@ class RecordingNotifier:
 
     async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
         await self._record("unknown", job.id)
+
+    async def adopted(self, job: Job, log_channel_id: int | None) -> None:
+        await self._record("adopted", job.id)
+
+    async def outcome_lost(self, job: Job, log_channel_id: int | None) -> None:
+        await self._record("lost", job.id)
