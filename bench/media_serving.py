@@ -72,8 +72,8 @@ async def serve(args: argparse.Namespace) -> None:
     lag = LoopLagMonitor()
     lag.start()
 
-    async def nothing(*_: object) -> None:
-        return None
+    async def nothing(*_: object) -> bool:
+        return True
 
     bot_server = WebServer(
         create_web_app(WebServices(

@@ -98,6 +98,12 @@ class NullNotifier:
     ) -> None:
         return None
 
+    async def adopted(self, job: Any, log_channel_id: int | None) -> None:
+        return None
+
+    async def outcome_lost(self, job: Any, log_channel_id: int | None) -> None:
+        self.on_done()
+
 
 _KIND: contextvars.ContextVar[str] = contextvars.ContextVar("kind", default="other")
 

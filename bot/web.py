@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.media.store import LocalMediaStore
 from bot.metrics import Metrics, count_media_bytes, make_metrics_handler
@@ -57,7 +58,8 @@ class WebServices:
     jobs: JobRepository
     media: MediaRepository
     store: LocalMediaStore
-    on_callback: Callable[[int], Awaitable[None]]
+    # (job id, the task id the body names) -> False when the sender should try again
+    on_callback: Callable[[int, str | None], Awaitable[bool]]
     lag: LoopLagMonitor
     metrics: Metrics
     refresh_metrics: Callable[[], Awaitable[object]]
@@ -107,8 +109,38 @@ async def receive_callback(request: web.Request) -> web.Response:
         log.warning("callback refused job=%s reason=bad-secret-or-job", job_id_text)
         raise web.HTTPNotFound()
     log.info("callback received job=%d bytes=%d", job.id, len(body))
-    await services.on_callback(job.id)
-    return web.Response(status=204)
+    try:
+        handled = await services.on_callback(job.id, _task_id_of(job.id, body))
+    except Exception:
+        # Never a 500 page: the provider sends it again (§5: any non-2xx is retried), and a
+        # repeat is harmless (adoption is guarded in storage, a hint is idempotent).
+        log.exception("callback handling failed job=%d", job.id)
+        handled = False
+    return web.Response(status=204 if handled else 503)
+
+
+class CallbackBody(BaseModel):
+    """The one field of a callback we use: the task id (the payload is the task-query body,
+    §5). Everything else is ignored; the tracker asks the provider for the truth anyway."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=200)
+
+
+def _task_id_of(job_id: int, body: bytes) -> str | None:
+    """The task id a callback names, or None for a body without a readable one.
+
+    An unreadable body is still answered 204 and taken as a hint: the secret path already
+    says the sender knows this job, and a 4xx would only make the provider re-send the same
+    bytes three more times (§5).
+    """
+    try:
+        return CallbackBody.model_validate_json(body).id.strip() or None
+    except ValidationError:
+        log.warning("callback body without a readable task id job=%d bytes=%d", job_id,
+                    len(body))
+        return None
 
 
 async def _read_capped(request: web.Request, limit: int) -> bytes | None:

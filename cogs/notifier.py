@@ -257,8 +257,33 @@ class DiscordNotifier:
         await self._alert_moderators(
             job, log_channel_id,
             f"⚠️ Edit #{job.id}: the provider did not answer the submission, so it may or "
-            "may not be running and billed. Check the provider dashboard, then use "
-            f"`/kling-admin jobs fail job:{job.id}` to refund it if nothing was created."
+            "may not be running and billed. The bot adopts the task if the provider reports "
+            "it. Otherwise check the provider dashboard: if the task is there, use "
+            f"`/kling-admin jobs attach job:{job.id} task:<task id>`; if nothing was created, "
+            f"`/kling-admin jobs fail job:{job.id}` refunds it. Unresolved after 24 h, it is "
+            "settled as a loss."
+        )
+
+    async def adopted(self, job: Job, log_channel_id: int | None) -> None:
+        await self._post_to_member(
+            job,
+            f"<@{job.user_id}> found it: your edit #{job.id} is running at the provider after "
+            "all. The result will be posted here.",
+        )
+        await self._alert_moderators(
+            job, log_channel_id,
+            f"✅ Edit #{job.id}: its provider task `{job.provider_task_id}` was found and is "
+            "being tracked; nothing else to do.",
+        )
+
+    async def outcome_lost(self, job: Job, log_channel_id: int | None) -> None:
+        await self.failed(job)
+        await self._alert_moderators(
+            job, log_channel_id,
+            f"⚠️ Edit #{job.id} by <@{job.user_id}>: no provider task turned up within 24 h, "
+            f"so its {job.billed_seconds or 0} s were settled as used (the provider may have "
+            "billed it). If the provider dashboard shows nothing was created, give them back "
+            "with `/kling-admin user grant`.",
         )
 
     async def balance_low(

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from storage.database import Database
+from storage.database import Database, run_in
 from storage.guilds import read_guild_settings, update_settings_in, write_audit
-from storage.jobs import fetch_job, row_to_job, transition_in
+from storage.jobs import adopt_sync, fetch_job, row_to_job, transition_in
 from storage.media import EXPIRE_INPUTS_SQL
 from storage.models import (
     AuditEntry,
@@ -20,6 +20,7 @@ from storage.models import (
     ChannelRule,
     GuildSettings,
     Job,
+    JobChanges,
     JobFailure,
     JobState,
     LimitOverride,
@@ -293,6 +294,32 @@ class AdminRepository:
                 detail={"reason": reason, "refunded_seconds": refunded}, now=now,
             )
         return JobFailure(job=job, refunded_seconds=refunded, audit=entry)
+
+    async def attach_task(
+        self,
+        guild_id: int,
+        job_id: int,
+        task_id: str,
+        *,
+        expected: frozenset[JobState],
+        actor_id: int,
+        now: float,
+        changes: JobChanges,
+    ) -> tuple[Job, AuditEntry]:
+        """A moderator adopts a provider task for a job (`adopt_sync`), audited with it."""
+        async with self._db.transaction() as conn:
+            job = await run_in(
+                conn,
+                lambda raw: adopt_sync(
+                    raw, job_id, task_id, expected=expected, now=now, detail="adopted:moderator",
+                    changes=changes,
+                ),
+            )
+            entry = await write_audit(
+                conn, guild_id=guild_id, actor_id=actor_id, action="jobs.attach",
+                target=f"job:{job_id}", detail={"task_id": task_id}, now=now,
+            )
+        return job, entry
 
     async def usage(self, guild_id: int, *, since: float, until: float) -> list[UsageRow]:
         async with self._db.read() as conn:

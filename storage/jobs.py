@@ -53,6 +53,15 @@ class IllegalTransition(ValueError):
         self.to_state = to_state
 
 
+class TaskTaken(Exception):
+    """The provider task already belongs to another job: one task, one job."""
+
+    def __init__(self, task_id: str, owner_job_id: int) -> None:
+        super().__init__(f"task {task_id} belongs to job {owner_job_id}")
+        self.task_id = task_id
+        self.owner_job_id = owner_job_id
+
+
 def row_to_job(row: aiosqlite.Row | sqlite3.Row) -> Job:
     data = dict(row)
     data["source"] = JobSource.model_validate_json(data["source"])
@@ -159,6 +168,35 @@ async def transition_in(
         lambda raw: transition_sync(
             raw, job_id, to_state, expected=expected, now=now, detail=detail, changes=changes
         ),
+    )
+
+
+def adopt_sync(
+    raw: sqlite3.Connection,
+    job_id: int,
+    task_id: str,
+    *,
+    expected: Iterable[JobState],
+    now: float,
+    detail: str,
+    changes: JobChanges,
+) -> Job:
+    """Attach a provider task found later to a job and move it to SUBMITTED, inside the
+    caller's transaction.
+
+    `expected` is the guard that makes adoption happen once: whichever comes first (the
+    create's own answer, a callback, a moderator) moves the job, and the others find it
+    moved (`StaleTransition`). `TaskTaken` when another job holds the task (the column is
+    also UNIQUE, so this is the readable refusal, not the only line of defence).
+    """
+    owner = raw.execute(
+        "SELECT id FROM jobs WHERE provider_task_id = ? AND id != ?", (task_id, job_id)
+    ).fetchone()
+    if owner is not None:
+        raise TaskTaken(task_id, int(owner[0]))
+    return transition_sync(
+        raw, job_id, JobState.SUBMITTED, expected=expected, now=now, detail=detail,
+        changes={**changes, "provider_task_id": task_id},
     )
 
 
@@ -287,6 +325,33 @@ class JobRepository:
             lambda raw: transition_sync(
                 raw, job_id, None, expected=expected, now=now, detail=None, changes=changes
             )
+        )
+
+    async def adopt(
+        self,
+        job_id: int,
+        task_id: str,
+        *,
+        expected: Iterable[JobState],
+        now: float,
+        detail: str,
+        **changes: Unpack[JobChanges],
+    ) -> Job:
+        """`adopt_sync` in its own transaction."""
+        guard = frozenset(expected)
+        return await self._db.run(
+            lambda raw: adopt_sync(
+                raw, job_id, task_id, expected=guard, now=now, detail=detail, changes=changes
+            )
+        )
+
+    async def uncertain_since_before(self, cutoff: float) -> list[Job]:
+        """Jobs in SUBMISSION_UNKNOWN that entered it (last) at or before `cutoff`."""
+        state = JobState.SUBMISSION_UNKNOWN.value
+        return await self._select(
+            "SELECT * FROM jobs WHERE state = ? AND (SELECT MAX(at) FROM job_events"
+            " WHERE job_id = jobs.id AND to_state = ?) <= ? ORDER BY id",
+            (state, state, cutoff),
         )
 
     async def lease_due(

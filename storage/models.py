@@ -17,7 +17,7 @@ class JobState(StrEnum):
     REHOSTED = "rehosted"  # inputs published at public URLs
     SUBMITTING = "submitting"  # create call in flight: a crash here is an unknown outcome
     SUBMITTED = "submitted"  # provider task id known, being tracked
-    SUBMISSION_UNKNOWN = "submission_unknown"  # create sent, answer lost: moderator decides
+    SUBMISSION_UNKNOWN = "submission_unknown"  # create sent, answer lost: waits for its task id
     DOWNLOADING = "downloading"  # provider completed, result being archived
     ARCHIVED = "archived"  # result on our disk, waiting to be delivered
     DELIVERED = "delivered"
@@ -47,7 +47,9 @@ TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
         # Provider refused (FAILED, nothing billed) or the answer was lost.
         _S.SUBMITTING: frozenset({_S.SUBMITTED, _S.SUBMISSION_UNKNOWN, _S.FAILED}),
         _S.SUBMITTED: frozenset({_S.DOWNLOADING, _S.FAILED}),
-        _S.SUBMISSION_UNKNOWN: frozenset({_S.FAILED}),  # a moderator resolves it
+        # Adopted once its task turns up (the provider's callback, a moderator's `jobs
+        # attach`); else failed by a moderator, or settled as a loss at the deadline.
+        _S.SUBMISSION_UNKNOWN: frozenset({_S.SUBMITTED, _S.FAILED}),
         _S.DOWNLOADING: frozenset({_S.ARCHIVED, _S.FAILED}),
         # Back to DOWNLOADING when a crash left the archive damaged: fetch it again.
         _S.ARCHIVED: frozenset({_S.DELIVERED, _S.DOWNLOADING, _S.FAILED}),

@@ -71,3 +71,9 @@ class RecordingNotifier:
     ) -> None:
         self.balance_alerts.append((remaining, edits_left))
         await self._record("balance_low", 0)
+
+    async def adopted(self, job: Job, log_channel_id: int | None) -> None:
+        await self._record("adopted", job.id)
+
+    async def outcome_lost(self, job: Job, log_channel_id: int | None) -> None:
+        await self._record("lost", job.id)

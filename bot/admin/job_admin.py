@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.admin.base import AdminBase
 from bot.admin.errors import AdminRefused
-from bot.admin.models import JobFailed, JobList, Redelivery, UsageReport
+from bot.admin.models import JobFailed, JobList, Redelivery, TaskAttached, UsageReport
 from bot.admin.reports import csv_filename, jobs_csv, period_window
 from bot.admin.validation import (
     MAX_JOBS_LISTED,
@@ -15,6 +15,7 @@ from bot.admin.validation import (
     parse_state,
 )
 from bot.jobs.actions import can_redeliver
+from bot.jobs.errors import AdoptionRefused
 from storage.admin import JobAlreadyFinished, UnknownJob
 from storage.jobs import StaleTransition
 from storage.models import MediaRole
@@ -69,6 +70,21 @@ class JobAdmin(AdminBase):
         return await self._mirrored(
             Redelivery(message=message, audit=audit, job=queued, media=live[0])
         )
+
+    async def jobs_attach(
+        self, guild_id: int, actor_id: int, job_id: int, task_id: str
+    ) -> TaskAttached:
+        """Adopt the provider task a moderator found on the dashboard for an uncertain job."""
+        job = await self._job_in_guild(guild_id, job_id)
+        try:
+            job, audit = await self._actions.attach(job, task_id.strip(), actor_id=actor_id)
+        except AdoptionRefused as refusal:
+            raise AdminRefused(refusal.reason) from None
+        message = (
+            f"Job #{job_id} now follows task `{job.provider_task_id}`; <@{job.user_id}> was "
+            "told, and the result is posted in the job's thread as usual."
+        )
+        return await self._mirrored(TaskAttached(message=message, audit=audit, job=job))
 
     async def jobs_fail(
         self, guild_id: int, actor_id: int, job_id: int, reason: str

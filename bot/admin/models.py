@@ -122,6 +122,10 @@ class Redelivery(Change):
     media: MediaObject
 
 
+class TaskAttached(Change):
+    job: Job  # SUBMITTED with the task, announced and due for a poll
+
+
 class JobFailed(Change):
     job: Job
     refunded_seconds: int

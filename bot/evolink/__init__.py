@@ -32,10 +32,14 @@ from .spec import (
     MAX_PROMPT_CHARS,
     MB,
     MODEL_SPECS,
+    RESULT_LINK_LIFETIME_S,
+    TASK_ID_PREFIX,
     EditModel,
     ModelSpec,
     format_limit_mb,
     format_seconds_range,
+    is_task_id,
+    reported_model_matches,
 )
 
 __all__ = [
@@ -43,7 +47,9 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MB",
     "MODEL_SPECS",
+    "RESULT_LINK_LIFETIME_S",
     "RETRYABLE_TASK_ERROR_CODES",
+    "TASK_ID_PREFIX",
     "AccessDenied",
     "AuthenticationFailed",
     "CreditBalance",
@@ -70,4 +76,6 @@ __all__ = [
     "UpstreamUnavailable",
     "format_limit_mb",
     "format_seconds_range",
+    "is_task_id",
+    "reported_model_matches",
 ]

@@ -10,6 +10,7 @@ keeps its own table, taken from the document, and a test compares the two.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -19,10 +20,14 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MB",
     "MODEL_SPECS",
+    "RESULT_LINK_LIFETIME_S",
+    "TASK_ID_PREFIX",
     "EditModel",
     "ModelSpec",
     "format_limit_mb",
     "format_seconds_range",
+    "is_task_id",
+    "reported_model_matches",
 ]
 
 # EvoLink states its caps in "MB" without saying which megabyte. We read them as decimal
@@ -35,6 +40,16 @@ MAX_PROMPT_CHARS: Final = 5000  # §1.1, every model
 MAX_IMAGES: Final = 4  # §1.1, every model
 _MAX_CLIP_BYTES: Final = 100 * MB  # §6, every model
 _MAX_IMAGE_BYTES: Final = 10 * MB  # §6, every model
+
+# §2.1: a completed task's result links are valid for 24 h; after that nothing is left to fetch.
+RESULT_LINK_LIFETIME_S: Final = 24 * 3600.0
+# §1.2 / §4.1 (the query's 400 `invalid_task_id`): every task id starts with this.
+TASK_ID_PREFIX: Final = "task-unified-"
+# The documented pattern is `task-unified-<unix seconds>-<8 [a-z0-9]>` [INFERRED]; only the
+# prefix is promised, so the rest is merely bounded to characters that are safe in a URL path.
+_TASK_ID = re.compile(rf"{re.escape(TASK_ID_PREFIX)}[A-Za-z0-9_-]{{1,100}}")
+# Separators a provider puts between an upstream vendor's prefix and the model name.
+_MODEL_PREFIX_SEPARATORS: Final = ("/", "-", "_", ":", ".")
 
 # Container durations are floats built from timestamps (e.g. 120/24 = 5.000000000001); a
 # millisecond of slack keeps float noise from billing a whole extra second.
@@ -49,6 +64,26 @@ class EditModel(StrEnum):
 def format_limit_mb(limit_bytes: int) -> str:
     """A cap as people write it: ``2_500_000`` → ``"2.5 MB"``."""
     return f"{limit_bytes / MB:g} MB"
+
+
+def is_task_id(text: str) -> bool:
+    """Does `text` look like an EvoLink task id (§1.2)?"""
+    return _TASK_ID.fullmatch(text) is not None
+
+
+def reported_model_matches(reported: str | None, expected: str) -> bool:
+    """Does the model a task reports stand for the model we asked for?
+
+    §1.2: the task's ``model`` is the name "actually used", and another model's page shows a
+    prefixed upstream name coming back (``doubao-…``), so plain equality is too strict. The
+    reported name may therefore carry a vendor prefix (``fal-ai/kling-o1-video-edit``,
+    ``upstream-kling-o1-video-edit``), ignoring case; it must end with our name, never
+    extend it: ``kling-o1-video-edit-fast`` is another model at another price.
+    """
+    if not reported:
+        return False
+    got, want = reported.strip().lower(), expected.strip().lower()
+    return got == want or any(got.endswith(sep + want) for sep in _MODEL_PREFIX_SEPARATORS)
 
 
 def format_seconds_range(low: float, high: float) -> str:

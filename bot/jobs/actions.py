@@ -5,6 +5,7 @@ each takes the same path as the bot's own work (submit, the tracker's delivery, 
 
 from __future__ import annotations
 
+from bot.jobs.adoption import Adoption
 from bot.jobs.balance import BalanceFigures
 from bot.jobs.engine import JobEngine
 from bot.jobs.errors import EditRefused
@@ -12,7 +13,14 @@ from bot.jobs.messages import DELIVERY_FAILED, JOB_GONE, NOT_YOUR_JOB, RESULT_GO
 from bot.jobs.models import EditRequest, InputFile, Requester
 from bot.jobs.policy import Allowance, Windows, is_moderator
 from storage.jobs import StaleTransition
-from storage.models import REPOST_TRANSITIONS, Job, JobFailure, JobState, MediaRole
+from storage.models import (
+    REPOST_TRANSITIONS,
+    AuditEntry,
+    Job,
+    JobFailure,
+    JobState,
+    MediaRole,
+)
 
 REDELIVERABLE_STATES = frozenset(REPOST_TRANSITIONS)
 
@@ -39,6 +47,7 @@ class JobActions:
     def __init__(self, engine: JobEngine) -> None:
         self.engine = engine
         self._deps = engine.deps
+        self._adoption = Adoption(engine)
 
     async def job_for(self, job_id: int, guild_id: int, requester: Requester) -> Job:
         """The job, if it belongs to this server and the requester may act on it."""
@@ -120,3 +129,9 @@ class JobActions:
         )
         await self._deps.notifier.failed(failure.job)
         return failure
+
+    async def attach(self, job: Job, task_id: str, *, actor_id: int) -> tuple[Job, AuditEntry]:
+        """A moderator gives an uncertain job the task id from the provider's dashboard:
+        verified like a callback's, adopted, audited; the tracker then delivers it.
+        Raises AdoptionRefused (nothing written) with the reason."""
+        return await self._adoption.attach(job, task_id, actor_id=actor_id)

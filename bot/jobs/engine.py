@@ -37,7 +37,7 @@ from bot.media.store import MediaStore
 from bot.metrics import Metrics
 from storage.admin import AdminRepository
 from storage.guilds import GuildRepository
-from storage.jobs import JobRepository
+from storage.jobs import JobRepository, StaleTransition
 from storage.media import MediaRepository
 from storage.models import (
     Job,
@@ -152,11 +152,15 @@ class JobEngine:
                 self._spawn(self._resume_submit(job), f"resume-{job.id}")
             elif job.state is JobState.SUBMITTING:
                 # The create call may or may not have reached the provider: never resend.
-                job = await d.jobs.transition(
-                    job.id, JobState.SUBMISSION_UNKNOWN, expected={JobState.SUBMITTING},
-                    now=now, detail="restarted during submission",
-                    error_code="submission_unknown", error_message=SUBMISSION_UNKNOWN_MESSAGE,
-                )
+                try:
+                    job = await d.jobs.transition(
+                        job.id, JobState.SUBMISSION_UNKNOWN, expected={JobState.SUBMITTING},
+                        now=now, detail="restarted during submission",
+                        error_code="submission_unknown",
+                        error_message=SUBMISSION_UNKNOWN_MESSAGE,
+                    )
+                except StaleTransition:
+                    continue  # its callback (served already) adopted the task first
                 await self._report_outcome_unknown(job)
             elif job.state is JobState.SUBMITTED:
                 if job.status_message_id is None:
@@ -302,8 +306,8 @@ class JobEngine:
     async def _publish_and_submit(self, job: Job, *, interactive: bool) -> Job:
         if job.state is JobState.RESERVED:
             job = await self._publish(job)
-        job = await self._create_task(job, interactive=interactive)
-        if job.state is JobState.SUBMITTED:
+        job, created = await self._create_task(job, interactive=interactive)
+        if created:
             try:
                 job = await self.announce(job)
             finally:
@@ -332,7 +336,14 @@ class JobEngine:
         base = self.config.callback_base_url
         return f"{base}/callbacks/evolink/{job.id}/{job.callback_secret}" if base else None
 
-    async def _create_task(self, job: Job, *, interactive: bool) -> Job:
+    async def _create_task(self, job: Job, *, interactive: bool) -> tuple[Job, bool]:
+        """Send the create call once; True when this call's answer made the job SUBMITTED
+        (the caller then announces and tracks it).
+
+        Each outcome is recorded only while the job is still SUBMITTING: the provider's
+        callback may have adopted the task first (bot/jobs/adoption.py), and then the job
+        is left as the adoption made it.
+        """
         d = self.deps
         inputs = await d.media.for_job(job.id)
         video = next(m for m in inputs if m.role is MediaRole.INPUT_VIDEO)
@@ -349,34 +360,60 @@ class JobEngine:
             task = await d.client.create_edit_task(request)
         except _CREATE_OUTCOME_UNKNOWN as error:
             log.error("create outcome unknown job=%d error=%r", job.id, error)
-            job = await d.jobs.transition(
-                job.id, JobState.SUBMISSION_UNKNOWN, expected={JobState.SUBMITTING},
-                now=d.clock(), detail=type(error).__name__, error_code="submission_unknown",
-                error_message=SUBMISSION_UNKNOWN_MESSAGE,
-            )
+            try:
+                job = await d.jobs.transition(
+                    job.id, JobState.SUBMISSION_UNKNOWN, expected={JobState.SUBMITTING},
+                    now=d.clock(), detail=type(error).__name__,
+                    error_code="submission_unknown", error_message=SUBMISSION_UNKNOWN_MESSAGE,
+                )
+            except StaleTransition:
+                return await self._adopted_meanwhile(job.id, None), False
             await self._report_outcome_unknown(job)
-            return job
+            return job, False
         except EvolinkError as error:
             log.warning("create refused job=%d error=%r", job.id, error)
-            job = await d.quota.close_job(
-                job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.SUBMITTING},
-                now=d.clock(), detail=type(error).__name__, error_code=type(error).__name__,
-                error_message=explain_submit_error(error),
-                inputs_expire_at=self.inputs_expire_at(),
-            )
+            try:
+                job = await d.quota.close_job(
+                    job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.SUBMITTING},
+                    now=d.clock(), detail=type(error).__name__, error_code=type(error).__name__,
+                    error_message=explain_submit_error(error),
+                    inputs_expire_at=self.inputs_expire_at(),
+                )
+            except StaleTransition:
+                return await self._adopted_meanwhile(job.id, None), False
             if not interactive:
                 await d.notifier.failed(job)
-            return job
+            return job, False
         now = d.clock()
         estimated = task.task_info.estimated_time if task.task_info else None
         log.info("task created job=%d task=%s estimated=%s", job.id, task.id, estimated)
         # Not due for polling yet: the status message and thread must be recorded first,
         # or a fast provider's result would be delivered before we know where to post it.
-        return await d.jobs.transition(
-            job.id, JobState.SUBMITTED, expected={JobState.SUBMITTING}, now=now,
-            provider_task_id=task.id, provider_status=str(task.status), progress=task.progress,
-            estimated_time_s=estimated, submitted_at=now, next_poll_at=None,
-        )
+        try:
+            job = await d.jobs.transition(
+                job.id, JobState.SUBMITTED, expected={JobState.SUBMITTING}, now=now,
+                provider_task_id=task.id, provider_status=str(task.status),
+                progress=task.progress, estimated_time_s=estimated, submitted_at=now,
+                next_poll_at=None,
+            )
+        except StaleTransition:
+            return await self._adopted_meanwhile(job.id, task.id), False
+        return job, True
+
+    async def _adopted_meanwhile(self, job_id: int, created_task_id: str | None) -> Job:
+        """The create's answer came after the job had moved on (its callback adopted the
+        task, or a moderator acted): keep what is recorded and say what this answer was."""
+        job = await self.deps.jobs.get(job_id)
+        assert job is not None
+        if created_task_id is None or created_task_id == job.provider_task_id:
+            log.info("create answered after the job moved on job=%d state=%s task=%s",
+                     job_id, job.state, job.provider_task_id)
+        else:
+            # Two tasks for one job: the one just created is billed and belongs to no job.
+            log.error("create answered task=%s but job=%d (%s) holds task=%s: task=%s is "
+                      "orphaned and may be billed", created_task_id, job_id, job.state,
+                      job.provider_task_id, created_task_id)
+        return job
 
     async def _start_tracking(self, job: Job) -> Job:
         assert job.submitted_at is not None

@@ -66,8 +66,15 @@ GENERIC_SUBMIT_FAILURE = "The provider refused the request. Nothing was charged;
 
 SUBMISSION_UNKNOWN_MESSAGE = (
     "The provider did not answer in time, so we cannot tell whether this edit started. "
-    "It will not be sent again automatically; moderators have been alerted and your quota "
-    "stays reserved until they check."
+    "It will not be sent again automatically: if the provider reports it, the bot picks it up "
+    "and posts the result. Moderators have been alerted and your quota stays reserved until "
+    "it is settled."
+)
+OUTCOME_UNCONFIRMED = "outcome_unconfirmed"  # the error code of an uncertain edit settled as lost
+OUTCOME_UNCONFIRMED_MESSAGE = (
+    "The provider never confirmed whether this edit ran, and no result turned up in time. "
+    "It counts as used because the provider may have charged for it; moderators have been "
+    "alerted and can give the seconds back if the provider shows nothing was created."
 )
 RESULT_EXPIRED_MESSAGE = (
     "The provider finished, but its download link expired before the bot could fetch the "

@@ -54,3 +54,13 @@ class Notifier(Protocol):
         """Warn every server's moderators (guild id, log channel id): new edits will soon be
         refused for want of provider credits."""
         ...
+
+    async def adopted(self, job: Job, log_channel_id: int | None) -> None:
+        """An uncertain edit's task was found and is now tracked: tell the member (and the
+        moderators, whom `outcome_unknown` alerted) that it is running after all."""
+        ...
+
+    async def outcome_lost(self, job: Job, log_channel_id: int | None) -> None:
+        """No task turned up for an uncertain edit in time: it is settled as a loss. Tell
+        the member and alert the moderators."""
+        ...

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from bot.evolink import EvolinkError, NotFound, Task, TaskStatus
+from bot.jobs.adoption import Adoption
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.messages import (
@@ -40,6 +41,7 @@ class Tracker:
     ) -> None:
         self.engine = engine
         self.deps = deps
+        self.adoption = Adoption(engine)
         self.config = config
         self._wake = wake
         self._busy: set[int] = set()
@@ -56,18 +58,28 @@ class Tracker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def job_hint(self, job_id: int) -> None:
-        """A callback said this job changed: make it due now (duplicates are harmless)."""
+    async def job_hint(self, job_id: int, task_id: str | None = None) -> bool:
+        """A callback said this job changed: make it due now (duplicates are harmless).
+
+        A task id it names for a job still waiting for one is verified and adopted instead
+        (bot/jobs/adoption.py). False: that task could not be checked with the provider now,
+        so the sender should try again.
+        """
+        if task_id is not None:
+            adopted = await self.adoption.from_callback(job_id, task_id)
+            if adopted is not None:
+                return adopted
         if job_id in self._busy:
             self._hinted.add(job_id)  # the running poll may have missed it: poll once more
-            return
+            return True
         try:
             await self.deps.jobs.update(
                 job_id, now=self.deps.clock(), expected={JobState.SUBMITTED}, next_poll_at=0.0
             )
         except StaleTransition:
-            return  # unknown, or not waiting for the provider any more
+            return True  # unknown, or not waiting for the provider any more
         self.wake()
+        return True
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="job-tracker")
@@ -359,3 +371,4 @@ class Tracker:
 
     async def _housekeeping(self) -> None:
         await self.deps.store.remove_expired()
+        await self.adoption.settle_overdue()

@@ -322,6 +322,21 @@ class AdminCog(
         if redelivery is not None:
             await self._send(interaction, redelivery.message)
 
+    @jobs.command(
+        name="attach", description="Give an uncertain job its task id from the EvoLink dashboard"
+    )
+    @app_commands.describe(
+        job="The job number", task="The task id, as the dashboard shows it (task-unified-…)"
+    )
+    async def jobs_attach(
+        self,
+        interaction: discord.Interaction,
+        job: app_commands.Range[int, 1],
+        task: app_commands.Range[str, 1, 200],
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        await self._reply(interaction, self.service.jobs_attach(guild_id, actor, job, task))
+
     @jobs.command(name="fail", description="Stop tracking a stuck job and refund its seconds")
     @app_commands.describe(job="The job number", reason="Shown to the member")
     async def jobs_fail(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class Harness:
         self.port = free_port()
         self.notifier = RecordingNotifier()
         self.callbacks = False
+        self.clock: Callable[[], float] = time.time  # the bot's clock (not the simulator's)
         self.services: Services | None = None
         self._running: contextlib.AsyncExitStack | None = None
 
@@ -116,7 +118,9 @@ class Harness:
         )
         running = contextlib.AsyncExitStack()
         self.services = await running.enter_async_context(
-            Services.running(settings, self.notifier, config=config, limiter=limiter)
+            Services.running(
+                settings, self.notifier, config=config, clock=self.clock, limiter=limiter
+            )
         )
         self._running = running
         return self.services

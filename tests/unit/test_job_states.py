@@ -21,7 +21,8 @@ from storage.models import (
     sources_of,
 )
 
-# Left where a restart finds it until a moderator decides (`/kling-admin jobs fail`).
+# Left where a restart finds it until its task is adopted (callback, `jobs attach`), a
+# moderator fails it, or the tracker's housekeeping settles it as a loss at its deadline.
 MODERATOR_RESOLVES = {JobState.SUBMISSION_UNKNOWN}
 
 
@@ -89,7 +90,13 @@ def test_a_restart_leaves_no_job_behind() -> None:
     assert resumed <= unfinished
     assert unfinished - resumed == MODERATOR_RESOLVES
     for state in MODERATOR_RESOLVES:
-        assert JobState.FAILED in TRANSITIONS[state]
+        assert {JobState.SUBMITTED, JobState.FAILED} <= TRANSITIONS[state]
+
+
+def test_a_task_id_is_attached_only_while_the_submission_is_unconfirmed() -> None:
+    """SUBMITTED is entered from the create's own answer or by adopting a task found later;
+    both states the adoption guard accepts, and nothing else."""
+    assert sources_of(JobState.SUBMITTED) == {JobState.SUBMITTING, JobState.SUBMISSION_UNKNOWN}
 
 
 def test_named_state_sets_agree_with_the_table() -> None:

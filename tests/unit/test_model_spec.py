@@ -13,7 +13,16 @@ from discord import app_commands
 
 from bot.client import KlingBot
 from bot.evolink import EditTaskRequest
-from bot.evolink.spec import MAX_IMAGES, MAX_PROMPT_CHARS, MB, MODEL_SPECS, EditModel, ModelSpec
+from bot.evolink.spec import (
+    MAX_IMAGES,
+    MAX_PROMPT_CHARS,
+    MB,
+    MODEL_SPECS,
+    EditModel,
+    ModelSpec,
+    is_task_id,
+    reported_model_matches,
+)
 from bot.jobs.config import EngineConfig
 from bot.jobs.intake import precheck_sizes
 from bot.jobs.models import EditRequest, InputFile
@@ -193,3 +202,39 @@ def test_engine_checks_and_billing_follow_the_model(
         precheck_sizes(spec.max_clip_bytes + 1, [], config.intake)
     with pytest.raises(MediaRejected, match=f"the limit is {spec.max_image_text}"):
         precheck_sizes(None, [spec.max_image_bytes + 1], config.intake)
+
+
+@pytest.mark.parametrize(
+    ("reported", "expected", "matches"),
+    [
+        ("kling-o1-video-edit", "kling-o1-video-edit", True),
+        (" Kling-O1-Video-Edit ", "kling-o1-video-edit", True),
+        ("fal-ai/kling-o1-video-edit", "kling-o1-video-edit", True),  # a vendor's prefix
+        ("upstream-kling-o1-video-edit-fast", "kling-o1-video-edit-fast", True),
+        ("kling-o1-video-edit-fast", "kling-o1-video-edit", False),  # another model and price
+        ("kling-o1-video-edit", "kling-o1-video-edit-fast", False),
+        ("xkling-o1-video-edit", "kling-o1-video-edit", False),  # not a separated prefix
+        ("", "kling-o1-video-edit", False),
+        (None, "kling-o1-video-edit", False),
+    ],
+)
+def test_a_reported_model_matches_ours_with_a_vendor_prefix_only(
+    reported: str | None, expected: str, matches: bool
+) -> None:
+    assert reported_model_matches(reported, expected) is matches
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("task-unified-1757169743-7cvnl5zw", True),
+        ("task-unified-x", True),
+        ("task-unified-", False),
+        ("1757169743-7cvnl5zw", False),
+        ("task-unified-1/../credits", False),
+        ("task-unified-1757169743-7cvnl5zw ", False),
+        ("task-unified-" + "a" * 101, False),
+    ],
+)
+def test_task_ids_follow_the_documented_prefix(text: str, valid: bool) -> None:
+    assert is_task_id(text) is valid
