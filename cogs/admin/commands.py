@@ -322,7 +322,9 @@ class AdminCog(
         if redelivery is not None:
             await self._send(interaction, redelivery.message)
 
-    @jobs.command(name="fail", description="Stop tracking a stuck job and refund its seconds")
+    @jobs.command(
+        name="fail", description="Stop a job the provider has not started and refund its seconds"
+    )
     @app_commands.describe(job="The job number", reason="Shown to the member")
     async def jobs_fail(
         self,
