@@ -89,7 +89,9 @@ async def test_fail_refuses_a_running_task_which_is_then_delivered_and_billed(
     )
     assert actions_by(await audited(stack, mod), mod.user.id) == []
 
-    stack.sim.complete_now(job.provider_task_id or "")
+    task = stack.sim.tasks[job.provider_task_id or ""]
+    await stack.sim.wait_until(lambda: task.inputs_checked)  # measured, then completed
+    stack.sim.complete_now(task.id)
     await stack.emu.wait_for_message(job.thread_id, lambda m: bool(m.attachments))
     assert stack.bot is not None
     await stack.bot.services.tracker.idle()
@@ -98,6 +100,7 @@ async def test_fail_refuses_a_running_task_which_is_then_delivered_and_billed(
     assert [(e.kind, e.seconds) for e in await ledger(stack)] == [
         (LedgerKind.RESERVE, 4), (LedgerKind.SETTLE, 0)
     ]
+    assert stack.sim.ledger.used == job.credits == 48  # billed by the provider = settled
 
 
 async def test_fail_stops_an_uncertain_job_refunds_it_and_tells_the_member(stack: Stack) -> None:

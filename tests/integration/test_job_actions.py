@@ -72,6 +72,10 @@ async def test_fail_leaves_a_running_provider_task_tracked_and_billed(harness: H
     assert "refunded automatically" in str(refused.value)
     assert (await harness.job(job.id)).state is JobState.SUBMITTED
 
+    # Completed once the provider has measured the clip (a task forced to complete before
+    # that is billed the longest billable length).
+    task = harness.sim.tasks[job.provider_task_id]
+    await harness.sim.wait_until(lambda: task.inputs_checked)
     harness.sim.complete_now(job.provider_task_id)
     await harness.notifier.wait_for_event("delivered", job.id)
     await services.tracker.idle()
