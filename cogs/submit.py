@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 import discord
 
 from bot.jobs.errors import EditRefused
+from bot.jobs.messages import billing_note
 from bot.jobs.models import EditRequest, Requester
 from cogs.errors import Refused
 from cogs.render import refusal_text
@@ -87,7 +88,7 @@ def accepted_text(job: Job, notes: list[str]) -> str:
     if job.state in (JobState.FAILED, JobState.REJECTED, JobState.SUBMISSION_UNKNOWN):
         return f"❌ {job.error_message or 'The edit could not be started.'}"
     where = f"<#{job.thread_id}>" if job.thread_id else f"<#{job.channel_id}>"
-    text = f"✅ Edit #{job.id} started (billed as {job.billed_seconds} s). Follow it in {where}."
+    text = f"✅ Edit #{job.id} started ({billing_note(job)}). Follow it in {where}."
     return "\n".join([text, *(f"-# {note}" for note in notes)])
 
 

@@ -50,6 +50,24 @@ class JobAlreadyFinished(Exception):
         self.job = job
 
 
+# A provider task exists (or the create call that may make one is in flight) and runs its
+# course: the provider has no cancel endpoint (EVOLINK_API.md §3) and bills it when it
+# completes, so failing the job would refund a task that is still billed. The tracker
+# delivers it if it completes and refunds it if the provider fails it. Before submission,
+# and once a submission is known to be uncertain, a moderator may fail a job (refunded).
+PROVIDER_TASK_STATES = frozenset(
+    {JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING, JobState.ARCHIVED}
+)
+
+
+class ProviderTaskRunning(Exception):
+    """`fail_job` on a job in `PROVIDER_TASK_STATES`; nothing was written."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"job {job.id} is {job.state.value} at the provider")
+        self.job = job
+
+
 # Settled and not given back = spent; reserved and not closed = still in flight.
 _USAGE = """
 WITH ledger AS (
@@ -269,9 +287,10 @@ class AdminRepository:
         self, guild_id: int, job_id: int, *, reason: str, actor_id: int, now: float,
         inputs_expire_at: float,
     ) -> JobFailure:
-        """Stop tracking a job: FAILED, reservation refunded, inputs unpublished soon, audited.
+        """Stop a job before the provider holds a task for it: FAILED, reservation refunded,
+        inputs unpublished soon, audited. Refused (`ProviderTaskRunning`) once it does.
 
-        The tracker may be holding the job right now; its next transition then finds the
+        The engine may be holding the job right now; its next transition then finds the
         job FAILED and is skipped as stale, so the job is never resumed or refunded twice.
         """
         async with self._db.transaction() as conn:
@@ -280,6 +299,8 @@ class AdminRepository:
                 raise UnknownJob(job_id)
             if job.state.is_terminal:
                 raise JobAlreadyFinished(job)
+            if job.state in PROVIDER_TASK_STATES:
+                raise ProviderTaskRunning(job)
             job = await transition_in(
                 conn, job_id, JobState.FAILED, expected={job.state}, now=now,
                 detail="moderator_failed", error_code="moderator_failed",

@@ -125,6 +125,8 @@ class JobSource(BaseModel):
     video_is_user_link: bool = False
     video_media_token: str | None = None  # "edit again": a result we archived ourselves
     rules_channel_id: int | None = None  # the parent channel when used inside a thread
+    # The member's roles at submit: a resumed job is checked with the same role tier.
+    role_ids: list[int] = Field(default_factory=list)
     image_urls: list[str] = Field(default_factory=list)
     validated: list[ValidatedInput] = Field(default_factory=list)
 
@@ -165,6 +167,10 @@ class Job(_Row):
     download_attempts: int
     delivery_attempts: int
     next_delivery_at: float | None
+    # The provider's own figures (usage.credits_reserved, task_info.video_duration), kept
+    # beside ours (credits, billed_seconds) so a difference in billing shows.
+    provider_credits: float | None = None
+    provider_video_duration: float | None = None
 
 
 class JobChanges(TypedDict, total=False):
@@ -203,6 +209,9 @@ class JobChanges(TypedDict, total=False):
     # why it failed
     error_code: str | None
     error_message: str | None
+    # the provider's own billing figures
+    provider_credits: float | None
+    provider_video_duration: float | None
 
 
 class NewJob(BaseModel):

@@ -1,4 +1,5 @@
-"""Job moderation: listing, re-posting archived results, failing stuck jobs, usage reports."""
+"""Job moderation: listing, re-posting archived results, failing jobs stuck before the
+provider, usage reports."""
 
 from __future__ import annotations
 
@@ -16,9 +17,31 @@ from bot.admin.validation import (
 )
 from bot.jobs.actions import can_redeliver
 from bot.jobs.errors import AdoptionRefused
-from storage.admin import JobAlreadyFinished, UnknownJob
+from storage.admin import JobAlreadyFinished, ProviderTaskRunning, UnknownJob
 from storage.jobs import StaleTransition
-from storage.models import MediaRole
+from storage.models import Job, JobState, MediaRole
+
+
+def provider_task_refusal(job: Job) -> str:
+    """Why `jobs fail` leaves a job the provider holds alone, and what happens to it."""
+    head = f"Job #{job.id} was not changed:"
+    if job.state is JobState.SUBMITTING:
+        return (
+            f"{head} it is being sent to the provider right now. Try again in a minute; if "
+            "the provider's answer is lost it becomes submission_unknown, which you can fail."
+        )
+    if job.state is JobState.SUBMITTED:
+        return (
+            f"{head} it is running at the provider (task `{job.provider_task_id}`), and the "
+            "provider cannot cancel it. The bot keeps tracking it and delivers it if it "
+            "completes; if the provider fails it, it is refunded automatically."
+        )
+    return (
+        f"{head} the provider has completed it and billed it, and the bot is "
+        f"{'fetching' if job.state is JobState.DOWNLOADING else 'posting'} the result. "
+        "If posting gives up, /kling-admin jobs redeliver posts it again; to give the "
+        "member seconds anyway, use /kling-admin user grant."
+    )
 
 
 class JobAdmin(AdminBase):
@@ -89,7 +112,8 @@ class JobAdmin(AdminBase):
     async def jobs_fail(
         self, guild_id: int, actor_id: int, job_id: int, reason: str
     ) -> JobFailed:
-        """Stop tracking a stuck job and give the member's seconds back (exactly once)."""
+        """Stop a job the provider does not hold and give the member's seconds back (exactly
+        once). A job with a provider task is refused: the provider cannot cancel it."""
         text = clean_reason(reason, required=True)
         assert text is not None
         try:
@@ -100,6 +124,8 @@ class JobAdmin(AdminBase):
             raise AdminRefused(
                 f"Job #{job_id} is already finished ({finished.job.state.value})."
             ) from None
+        except ProviderTaskRunning as running:
+            raise AdminRefused(provider_task_refusal(running.job)) from None
         refund = (
             f" {failure.refunded_seconds} s went back to <@{failure.job.user_id}>."
             if failure.refunded_seconds else ""

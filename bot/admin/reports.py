@@ -10,13 +10,18 @@ from bot.admin.models import Period
 from bot.jobs.policy import Windows
 from storage.models import AuditEntry, Job
 
+# Ours and the provider's side by side: the clip's measured length and the length the
+# provider reports, the seconds we billed, our credits and the provider's.
 CSV_HEADER = (
     "id",
     "created_at",
     "user_id",
     "state",
+    "duration_s",
+    "provider_video_duration",
     "billed_seconds",
     "credits",
+    "provider_credits",
     "provider_task_id",
     "error_code",
 )
@@ -59,8 +64,11 @@ def jobs_csv(jobs: list[Job]) -> str:
                 iso_utc(job.created_at),
                 job.user_id,
                 job.state.value,
+                _cell(job.duration_s),
+                _cell(job.provider_video_duration),
                 _cell(job.billed_seconds),
                 _cell(job.credits),
+                _cell(job.provider_credits),
                 _cell(job.provider_task_id),
                 _cell(job.error_code),
             ]

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_IMAGES",
     "MAX_PROMPT_CHARS",
     "MB",
+    "MIN_CLIP_SECONDS",
     "MODEL_SPECS",
     "RESULT_LINK_LIFETIME_S",
     "TASK_ID_PREFIX",
@@ -28,6 +29,8 @@ __all__ = [
     "format_seconds_range",
     "is_task_id",
     "reported_model_matches",
+    "spec_for",
+    "whole_seconds_up",
 ]
 
 # EvoLink states its caps in "MB" without saying which megabyte. We read them as decimal
@@ -51,14 +54,29 @@ _TASK_ID = re.compile(rf"{re.escape(TASK_ID_PREFIX)}[A-Za-z0-9_-]{{1,100}}")
 # Separators a provider puts between an upstream vendor's prefix and the model name.
 _MODEL_PREFIX_SEPARATORS: Final = ("/", "-", "_", ":", ".")
 
-# Container durations are floats built from timestamps (e.g. 120/24 = 5.000000000001); a
-# millisecond of slack keeps float noise from billing a whole extra second.
-_FLOAT_SLACK_S: Final = 1e-3
+# The shortest clip the bot sends. The provider bills anything under a model's minimum as
+# the minimum (§6), so shorter clips are accepted and billed clamped; below this floor a
+# "clip" is a still or a mistake, not worth a minimum charge. Our rule, not the provider's.
+MIN_CLIP_SECONDS: Final = 1.0
+
+# Container durations are whole microseconds (FFmpeg's AV_TIME_BASE) that reach us as floats
+# (e.g. 120/24 = 5.000000000001): rounding to the microsecond forgives only that float noise.
+_MICROSECONDS: Final = 1_000_000
 
 
 class EditModel(StrEnum):
     STANDARD = "kling-o1-video-edit"
     FAST = "kling-o1-video-edit-fast"
+
+
+def whole_seconds_up(duration_s: float) -> int:
+    """The provider's rounding (§7: "rounded up"): any part of a second counts, so 3.0005 s
+    is 4 s. Taken on the duration in whole microseconds, so float noise never adds a second.
+    The simulator (sandbox/evolink_sim/contract.py) reads §7 the same way; a test compares."""
+    if not math.isfinite(duration_s) or duration_s < 0:
+        raise ValueError(f"invalid duration {duration_s!r}")
+    microseconds = round(duration_s * _MICROSECONDS)
+    return -(-microseconds // _MICROSECONDS)
 
 
 def format_limit_mb(limit_bytes: int) -> str:
@@ -95,8 +113,9 @@ def format_seconds_range(low: float, high: float) -> str:
 class ModelSpec:
     """One model's limits (§1.1, §6) and price (§7).
 
-    ``min_seconds``/``max_seconds`` are both the clip lengths the model edits and the billing
-    clamp: a clip is billed as its length rounded up, within that range.
+    ``min_seconds``/``max_seconds`` are the clip lengths the model is documented to edit and
+    the billing clamp: a clip is billed as its length rounded up, within that range. Clips
+    outside it are accepted (from ``MIN_CLIP_SECONDS`` up) and billed at the nearer edge (§6).
     """
 
     name: str
@@ -118,11 +137,9 @@ class ModelSpec:
             raise ValueError(f"invalid limits for {self.name}")
 
     def billed_seconds(self, duration_s: float) -> int:
-        """``ceil(duration)`` clamped to the billing range ``[min_seconds, max_seconds]``."""
-        if not math.isfinite(duration_s) or duration_s < 0:
-            raise ValueError(f"invalid duration {duration_s!r}")
-        billed = math.ceil(duration_s - _FLOAT_SLACK_S)
-        return min(self.max_seconds, max(self.min_seconds, billed))
+        """:func:`whole_seconds_up` clamped to the billing range ``[min_seconds,
+        max_seconds]`` (§6: a shorter clip is billed as the minimum, a longer as the maximum)."""
+        return min(self.max_seconds, max(self.min_seconds, whole_seconds_up(duration_s)))
 
     def credits_for(self, duration_s: float) -> float:
         """Credits the provider charges for a clip of ``duration_s`` seconds."""
@@ -147,3 +164,11 @@ MODEL_SPECS: Final[dict[EditModel, ModelSpec]] = {
     EditModel.STANDARD: ModelSpec(EditModel.STANDARD.value, 3, 10, 12.0),
     EditModel.FAST: ModelSpec(EditModel.FAST.value, 6, 20, 6.8),
 }
+
+
+def spec_for(model: str) -> ModelSpec:
+    """The rules of the model a job was created for (raises ValueError for an unknown name).
+
+    A job keeps its model's limits and price for its whole life, whatever ``EVOLINK_MODEL``
+    says when it is resumed."""
+    return MODEL_SPECS[EditModel(model)]

@@ -121,7 +121,11 @@ class JobActions:
         return queued
 
     async def fail(self, guild_id: int, job_id: int, *, reason: str, actor_id: int) -> JobFailure:
-        """A moderator stops a job: failed, reservation refunded, audited, member told."""
+        """A moderator stops a job: failed, reservation refunded, audited, member told.
+
+        Only before the provider holds a task for it (raises `ProviderTaskRunning` then,
+        nothing changed): the provider cannot cancel a task, and bills it if it completes.
+        """
         now = self._deps.clock()
         failure = await self._deps.admin.fail_job(
             guild_id, job_id, reason=reason, actor_id=actor_id, now=now,

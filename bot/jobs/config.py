@@ -8,7 +8,6 @@ from bot.evolink.spec import ModelSpec
 from bot.jobs.intake import IntakeConfig
 from bot.jobs.policy import QuotaDefaults
 from bot.media.urlpolicy import UrlPolicy
-from bot.media.validation import ClipRules, ImageRules
 from bot.settings import Settings
 
 
@@ -28,7 +27,9 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    spec: ModelSpec  # the provider model: its limits, billing clamp and price
+    # The model new jobs are created for. A job keeps its own model's rules for life
+    # (`spec_for(job.model)`), so a restart under another EVOLINK_MODEL changes nothing.
+    spec: ModelSpec
     callback_base_url: str | None
     intake: IntakeConfig
     quota: QuotaDefaults
@@ -48,8 +49,6 @@ class EngineConfig:
             spec=spec,
             callback_base_url=settings.callback_base_url,
             intake=IntakeConfig(
-                clip_rules=ClipRules.for_model(spec),
-                image_rules=ImageRules.for_model(spec),
                 link_policy=UrlPolicy(
                     allow_http=settings.allow_insecure_media_links,
                     allow_private=settings.allow_insecure_media_links,

@@ -18,6 +18,7 @@ from bot.evolink import (
     EvolinkError,
     SubmissionOutcomeUnknown,
 )
+from bot.evolink.spec import spec_for
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
@@ -31,6 +32,7 @@ from bot.jobs.messages import (
 from bot.jobs.models import EditRequest
 from bot.jobs.notifier import ArchivedResult, Notifier
 from bot.jobs.policy import QuotaPolicy, Windows
+from bot.jobs.provider_figures import provider_figures
 from bot.jobs.scheduling import first_poll_delay
 from bot.media.errors import MediaRejected
 from bot.media.store import MediaStore
@@ -110,7 +112,7 @@ class JobEngine:
             precheck_sizes(
                 request.video.declared_size,
                 [image.declared_size for image in request.images],
-                self.config.intake,
+                self.config.spec,
             )
         except MediaRejected as refusal:
             raise EditRefused(refusal.code, refusal.reason) from None
@@ -125,13 +127,14 @@ class JobEngine:
                     video_is_user_link=request.video_is_user_link,
                     video_media_token=request.video.media_token,
                     rules_channel_id=request.rules_channel_id,
+                    role_ids=request.role_ids,
                     image_urls=[image.url for image in request.images],
                 ),
             ),
             now=now,
         )
         log.info("job received job=%d guild=%d user=%d", job.id, job.guild_id, job.user_id)
-        job = await self._check_and_reserve(job, request.role_ids)
+        job = await self._check_and_reserve(job)
         return await self._publish_and_submit(job, interactive=True)
 
     async def resume(self) -> int:
@@ -239,7 +242,7 @@ class JobEngine:
             if job.state in (JobState.RECEIVED, JobState.FETCHING):
                 if not job.source.video_url:
                     raise EditRefused("restarted", RESTARTED_WHILE_CHECKING)
-                job = await self._check_and_reserve(job, role_ids=[])
+                job = await self._check_and_reserve(job)
             await self._publish_and_submit(job, interactive=False)
         except EditRefused:
             latest = await self.deps.jobs.get(job.id)
@@ -250,8 +253,12 @@ class JobEngine:
         except Exception:
             log.exception("resuming job=%d failed", job.id)
 
-    async def _check_and_reserve(self, job: Job, role_ids: list[int]) -> Job:
-        """Fetch and check the inputs, then reserve quota; refusals leave nothing behind."""
+    async def _check_and_reserve(self, job: Job) -> Job:
+        """Fetch and check the inputs, then reserve quota; refusals leave nothing behind.
+
+        The job's own rules apply, also when it is resumed: its model's limits and price,
+        and the member's role tier as it was at submit (`job.source.role_ids`).
+        """
         d = self.deps
         scratch = d.store.incoming_dir(job.id)
         if job.state is JobState.RECEIVED:
@@ -259,8 +266,9 @@ class JobEngine:
                 job.id, JobState.FETCHING, expected={JobState.RECEIVED}, now=d.clock()
             )
         try:
-            checked = await d.intake.gather(job.source, scratch)
-            billed = self.config.spec.billed_seconds(checked.video.duration_s)
+            spec = spec_for(job.model)
+            checked = await d.intake.gather(job.source, scratch, spec)
+            billed = spec.billed_seconds(checked.video.duration_s)
             now = d.clock()
             windows = Windows.at(now)
             job = await d.jobs.update(
@@ -269,8 +277,8 @@ class JobEngine:
             )
             return await d.quota.reserve(
                 job, billed_seconds=billed,
-                credits=self.config.spec.credits_for(checked.video.duration_s),
-                duration_s=checked.video.duration_s, role_ids=role_ids,
+                credits=spec.credits_for(checked.video.duration_s),
+                duration_s=checked.video.duration_s, role_ids=job.source.role_ids,
                 day_start=windows.day_start, month_start=windows.month_start, now=now,
                 decide=lambda snapshot: self.policy.check(
                     snapshot, channel_id=job.source.rules_channel_id or job.channel_id,
@@ -394,7 +402,7 @@ class JobEngine:
                 job.id, JobState.SUBMITTED, expected={JobState.SUBMITTING}, now=now,
                 provider_task_id=task.id, provider_status=str(task.status),
                 progress=task.progress, estimated_time_s=estimated, submitted_at=now,
-                next_poll_at=None,
+                next_poll_at=None, **provider_figures(job, task),
             )
         except StaleTransition:
             return await self._adopted_meanwhile(job.id, task.id), False

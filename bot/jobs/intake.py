@@ -6,10 +6,12 @@ import asyncio
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import aiohttp
 
+from bot.evolink.spec import ModelSpec
 from bot.media.errors import MediaRejected, format_limit_mb, format_mb
 from bot.media.fetch import FetchedFile, FetchLimits, UrlPolicy, fetch_to_file
 from bot.media.info import VideoInfo
@@ -31,12 +33,24 @@ from storage.models import JobSource, MediaRole, ValidatedInput
 
 @dataclass(frozen=True)
 class IntakeConfig:
-    clip_rules: ClipRules
-    image_rules: ImageRules
+    """How inputs are fetched. What they must be is the job's model's (:func:`rules_for`)."""
+
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     # For member-supplied links; attachments come from Discord itself.
     link_policy: UrlPolicy = field(default_factory=UrlPolicy)
+
+
+@dataclass(frozen=True)
+class InputRules:
+    clip: ClipRules
+    images: ImageRules
+
+
+@cache
+def rules_for(spec: ModelSpec) -> InputRules:
+    """The intake rules of one model: each job is checked with its own model's."""
+    return InputRules(clip=ClipRules.for_model(spec), images=ImageRules.for_model(spec))
 
 
 @dataclass(frozen=True)
@@ -46,21 +60,22 @@ class CheckedInputs:
 
 
 def precheck_sizes(
-    video_size: int | None, image_sizes: list[int | None], config: IntakeConfig
+    video_size: int | None, image_sizes: list[int | None], spec: ModelSpec
 ) -> None:
     """Refuse what Discord already told us is too big, before downloading a byte."""
-    check_image_count(len(image_sizes), config.image_rules)
-    if video_size is not None and video_size > config.clip_rules.max_bytes:
+    rules = rules_for(spec)
+    check_image_count(len(image_sizes), rules.images)
+    if video_size is not None and video_size > rules.clip.max_bytes:
         raise MediaRejected(
             f"The clip is {format_mb(video_size, round_up=True)}; the limit is "
-            f"{format_limit_mb(config.clip_rules.max_bytes)}.",
+            f"{format_limit_mb(rules.clip.max_bytes)}.",
             code="video_too_large",
         )
     for index, size in enumerate(image_sizes, start=1):
-        if size is not None and size > config.image_rules.max_bytes:
+        if size is not None and size > rules.images.max_bytes:
             raise MediaRejected(
                 f"Reference image {index} is {format_mb(size, round_up=True)}; the limit is "
-                f"{format_limit_mb(config.image_rules.max_bytes)}.",
+                f"{format_limit_mb(rules.images.max_bytes)}.",
                 code="image_too_large",
             )
 
@@ -80,13 +95,15 @@ class Intake:
         self.media = media
         self.clock = clock
 
-    async def gather(self, source: JobSource, scratch: Path) -> CheckedInputs:
-        """Fetch and check every input; on refusal nothing is left in `scratch`."""
+    async def gather(self, source: JobSource, scratch: Path, spec: ModelSpec) -> CheckedInputs:
+        """Fetch and check every input against `spec`'s rules (the job's model); on refusal
+        nothing is left in `scratch`."""
+        rules = rules_for(spec)
         await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
         try:
-            video_input, video_info = await self._video(source, scratch)
+            video_input, video_info = await self._video(source, scratch, rules.clip)
             images = [
-                await self._image(url, index, scratch)
+                await self._image(url, index, scratch, rules.images)
                 for index, url in enumerate(source.image_urls, start=1)
             ]
         except BaseException:
@@ -106,8 +123,9 @@ class Intake:
             self.session, url, dest, limits, url_policy=policy, label=label
         )
 
-    async def _video(self, source: JobSource, scratch: Path) -> tuple[ValidatedInput, VideoInfo]:
-        rules = self.config.clip_rules
+    async def _video(
+        self, source: JobSource, scratch: Path, rules: ClipRules
+    ) -> tuple[ValidatedInput, VideoInfo]:
         policy = self.config.link_policy if source.video_is_user_link else None
         if source.video_media_token:
             fetched = await self._copy_archived(source.video_media_token, scratch / "video")
@@ -137,8 +155,9 @@ class Intake:
         await asyncio.to_thread(shutil.copyfile, source, dest)
         return FetchedFile(path=dest, size=media.size_bytes, sha256=media.sha256)
 
-    async def _image(self, url: str, index: int, scratch: Path) -> ValidatedInput:
-        rules = self.config.image_rules
+    async def _image(
+        self, url: str, index: int, scratch: Path, rules: ImageRules
+    ) -> ValidatedInput:
         name = f"image-{index}"
         fetched = await self._fetch(
             url, scratch / name, rules.max_bytes, None, f"Reference image {index}"

@@ -12,6 +12,9 @@ from bot.evolink import (
     ProviderUnreachable,
     RateLimited,
 )
+from bot.evolink.spec import whole_seconds_up
+from bot.media.errors import format_seconds
+from storage.models import Job
 
 # EVOLINK_API.md §4.2: one message per task error code.
 TASK_ERROR_MESSAGES: dict[str, str] = {
@@ -103,3 +106,25 @@ def explain_task_error(code: str | None) -> str:
 
 def explain_submit_error(error: EvolinkError) -> str:
     return SUBMIT_ERROR_MESSAGES.get(type(error), GENERIC_SUBMIT_FAILURE)
+
+
+def billing_note(job: Job) -> str:
+    """How a reserved job is billed, saying so when the provider's clamp applies (§6: a clip
+    under the model's minimum is billed as the minimum, one over the maximum as the maximum).
+
+    For a long clip the provider's page does not say whether all of it is edited; the member
+    is told it may be only the start (README, "Behaviour worth knowing").
+    """
+    billed = job.billed_seconds
+    if job.duration_s is None or billed is None:
+        return f"billed as {billed} s"
+    length = whole_seconds_up(job.duration_s)
+    clip = f"{format_seconds(job.duration_s)} clip"
+    if length < billed:
+        return f"{clip}, billed as {billed} s, this model's minimum"
+    if length > billed:
+        return (
+            f"{clip}, billed as {billed} s, this model's maximum; the provider may edit "
+            f"only the first {billed} s"
+        )
+    return f"billed as {billed} s"

@@ -23,6 +23,7 @@ from bot.jobs.messages import (
     explain_task_error,
 )
 from bot.jobs.notifier import DeliveryFailed
+from bot.jobs.provider_figures import provider_figures
 from bot.jobs.scheduling import expected_duration, next_poll_delay, retry_delay
 from bot.media.errors import MediaRejected
 from bot.media.fetch import FetchLimits, fetch_to_file
@@ -199,6 +200,9 @@ class Tracker:
     async def _apply(self, job: Job, task: Task) -> None:
         d = self.deps
         now = d.clock()
+        figures = provider_figures(job, task)
+        if figures:
+            job = await d.jobs.update(job.id, now=now, **figures)
         if task.status is TaskStatus.COMPLETED and task.result_url:
             job = await d.quota.close_job(
                 job.id, LedgerKind.SETTLE, JobState.DOWNLOADING, expected={JobState.SUBMITTED},

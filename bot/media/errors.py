@@ -12,7 +12,7 @@ class MediaRejected(Exception):
     """A file the bot will not send to the provider.
 
     ``reason`` is shown to the user as is: specific, actionable, and never exception text.
-    ``code`` is a stable machine code for logs, metrics and tests (e.g. ``"video_too_long"``).
+    ``code`` is a stable machine code for logs, metrics and tests (e.g. ``"video_too_short"``).
     ``http_status`` is set for ``download_http_error``, so callers can tell a dead link
     (403/404/410) from a transient failure without parsing text.
     """

@@ -1,16 +1,17 @@
 """Intake rules for clips and reference images, as pure functions with user-facing refusals.
 
 Every check raises :class:`MediaRejected` with a sentence the user can act on, or returns None.
-The limits are EvoLink's (EVOLINK_API.md §6) plus a few of Kling's that EvoLink does not state
-but upstream enforces after the user has waited (image size and aspect), so users learn before
-spending. Resolution is left to the provider except for absurd values.
+The limits are EvoLink's (EVOLINK_API.md §6; a clip's length is billed clamped, not refused)
+plus a few of Kling's that EvoLink does not state but upstream enforces after the user has
+waited (image size and aspect), so users learn before spending. Resolution is left to the
+provider except for absurd values.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.evolink.spec import ModelSpec, format_seconds_range
+from bot.evolink.spec import MIN_CLIP_SECONDS, ModelSpec
 from bot.media.errors import MediaRejected, format_limit_mb, format_mb, format_seconds
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.sniff import MediaKind
@@ -33,28 +34,30 @@ _IMAGE_HINT = "use JPEG, PNG or WebP"
 
 
 class ClipRules(BaseModel):
-    """Limits for the one input clip: length and size are the model's (:meth:`for_model`)."""
+    """Limits for the one input clip (:meth:`for_model`).
+
+    Length: the provider bills a clip shorter than the model's minimum as the minimum and a
+    longer one as the maximum (EVOLINK_API.md §6), so any length from the bot's floor up is
+    accepted and billed clamped (``ModelSpec.billed_seconds``); size is the model's cap.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     min_s: float = Field(gt=0)
-    max_s: float = Field(gt=0)
     max_bytes: int = Field(gt=0)
     # EvoLink states no resolution limit for O1 edit and Kling's 720–2160 px may not apply on
     # EvoLink's route, so real-world sizes go to the provider; only sizes no camera or editor
     # produces for this purpose are refused here.
     min_side: int = Field(default=64, gt=0)
     max_side: int = Field(default=4096, gt=0)
-    # Containers round durations (a 10 s clip can report 10.02 s); don't refuse those.
-    duration_tolerance_s: float = Field(default=0.05, ge=0)
 
     @classmethod
     def for_model(cls, spec: ModelSpec) -> ClipRules:
-        return cls(min_s=spec.min_seconds, max_s=spec.max_seconds, max_bytes=spec.max_clip_bytes)
+        return cls(min_s=MIN_CLIP_SECONDS, max_bytes=spec.max_clip_bytes)
 
     @model_validator(mode="after")
     def _ordered(self) -> ClipRules:
-        if self.min_s > self.max_s or self.min_side > self.max_side:
+        if self.min_side > self.max_side:
             raise ValueError("minimums must not exceed maximums")
         return self
 
@@ -95,17 +98,10 @@ def check_video(info: VideoInfo, rules: ClipRules) -> None:
             f"the limit is {format_limit_mb(rules.max_bytes)}",
             code="video_too_large",
         )
-    span = f"this model edits clips of {format_seconds_range(rules.min_s, rules.max_s)}"
-    if info.duration_s > rules.max_s + rules.duration_tolerance_s:
-        raise MediaRejected(
-            f"The clip is {format_seconds(info.duration_s, direction=1)} long; {span}. "
-            "Trim it and try again.",
-            code="video_too_long",
-        )
     if info.duration_s < rules.min_s:
         raise MediaRejected(
-            f"The clip is {format_seconds(info.duration_s, direction=-1)} long; {span}. "
-            "Use a longer clip and try again.",
+            f"The clip is {format_seconds(info.duration_s, direction=-1)} long; clips must be "
+            f"at least {rules.min_s:g} s long. Use a longer clip and try again.",
             code="video_too_short",
         )
     dims = f"{info.width}×{info.height} px"

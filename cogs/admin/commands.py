@@ -337,7 +337,9 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.jobs_attach(guild_id, actor, job, task))
 
-    @jobs.command(name="fail", description="Stop tracking a stuck job and refund its seconds")
+    @jobs.command(
+        name="fail", description="Stop a job the provider has not started and refund its seconds"
+    )
     @app_commands.describe(job="The job number", reason="Shown to the member")
     async def jobs_fail(
         self,

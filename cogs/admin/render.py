@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.admin.models import AuditPage, ChannelsView, JobList, LimitsView, UsageReport, UserReport
 from bot.jobs.policy import Limit
-from storage.models import AuditEntry
+from bot.jobs.provider_figures import credits_differ
+from storage.models import AuditEntry, Job
 
 MAX_CHARS = 1900  # Discord's 2000 minus room for a footer
 
@@ -76,12 +77,25 @@ def channels_text(view: ChannelsView) -> str:
     return f"Allowed: {allowed}\nDenied: {denied}"
 
 
+def _credits(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def _billing(job: Job) -> str:
+    """Our seconds and credits, then the provider's credits (⚠️ when they differ)."""
+    flag = " ⚠️" if credits_differ(job.credits, job.provider_credits) else ""
+    return (
+        f"{job.billed_seconds or 0} s · {_credits(job.credits)} cr "
+        f"(provider {_credits(job.provider_credits)}){flag}"
+    )
+
+
 def jobs_text(listing: JobList) -> str:
     if not listing.jobs:
         return "No jobs match."
     return clip(
         "\n".join(
-            f"#{job.id} · {job.state.value} · <@{job.user_id}> · {job.billed_seconds or 0} s"
+            f"#{job.id} · {job.state.value} · <@{job.user_id}> · {_billing(job)}"
             f"{' · ' + job.error_code if job.error_code else ''} · <t:{int(job.created_at)}:R>"
             for job in listing.jobs
         )

@@ -108,7 +108,9 @@ class TaskRunner:
             allow_private_urls=self._sim.allow_private_urls,
             fetch_timeout_s=self._sim.fetch_timeout_s,
         )
-        return await checker.check(task.request, task.spec)
+        return await checker.check(
+            task.request, task.spec, refuse_out_of_range=task.script.refuse_out_of_range
+        )
 
     def _apply_verdict(self, task: SimTask, verdict: InputVerdict) -> None:
         now = self._sim.clock.now()

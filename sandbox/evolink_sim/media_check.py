@@ -1,9 +1,11 @@
 """Fetch and check a task's input URLs the way the provider does after accepting a task.
 
 EvoLink accepts the create call first and finds out later that a URL is unreachable, not a
-video, too big or too long; the task then fails (§4.2 `invalid_parameters` for the video,
-`image_processing_error` for images). Downloads are capped while streaming, and decoding
-runs in a worker thread so a slow probe never stalls the event loop.
+video or too big; the task then fails (§4.2 `invalid_parameters` for the video,
+`image_processing_error` for images). A clip shorter or longer than the model's range is
+accepted and billed clamped (§6); a script can make the upstream refuse it instead.
+Downloads are capped while streaming, and decoding runs in a worker thread so a slow probe
+never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -104,8 +106,10 @@ class InputChecker:
         self._max_image = max_image_bytes
         self._timeout = aiohttp.ClientTimeout(total=fetch_timeout_s)
 
-    async def check(self, request: CreateRequest, spec: ModelSpec) -> InputVerdict:
-        video = await self._check_video(request.video_urls[0], spec)
+    async def check(
+        self, request: CreateRequest, spec: ModelSpec, *, refuse_out_of_range: bool = False
+    ) -> InputVerdict:
+        video = await self._check_video(request.video_urls[0], spec, refuse_out_of_range)
         if not video.ok:
             return video
         for index, url in enumerate(request.image_urls or ()):
@@ -118,7 +122,9 @@ class InputChecker:
                 )
         return video
 
-    async def _check_video(self, url: str, spec: ModelSpec) -> InputVerdict:
+    async def _check_video(
+        self, url: str, spec: ModelSpec, refuse_out_of_range: bool
+    ) -> InputVerdict:
         def failed(problem: str) -> InputVerdict:
             return InputVerdict(
                 ok=False, code="invalid_parameters", message=f"video_urls[0] {problem}"
@@ -135,7 +141,7 @@ class InputChecker:
         except Exception as exc:  # PyAV raises many error types for corrupt input
             log.debug("probe failed for %s: %r", url, exc)
             return failed("could not be decoded as a video")
-        if not spec.accepts_duration(duration_s):
+        if refuse_out_of_range and not spec.accepts_duration(duration_s):
             return failed(
                 f"is {duration_s:.2f} s long; {spec.name} accepts "
                 f"{spec.min_seconds}-{spec.max_seconds} s"

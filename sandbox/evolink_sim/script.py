@@ -67,6 +67,10 @@ class TaskScript(BaseModel):
     callback: CallbackMode = "normal"
     # Extensions beyond the brief:
     check_inputs: bool = True  # False: skip fetching/probing the input URLs
+    # §6: a clip outside the model's 3–10 s (fast 6–20 s) is billed clamped; whether the
+    # upstream then refuses it is open. Default: accepted and billed clamped. True: the task
+    # fails with `invalid_parameters` (an upstream refusal; not billed).
+    refuse_out_of_range: bool = False
     video_duration: float | None = Field(default=None, gt=0)  # report/bill this length
     # The provider's worst day (issue 11): a billed completion without results, and a
     # result link that fails for a while after it is published.

@@ -16,7 +16,6 @@ from discord import AppCommandOptionType, app_commands
 
 from sandbox.discord_emulator import CommandError, Permissions
 from sandbox.discord_emulator.models import Channel, Member, Role
-from sandbox.evolink_sim import TaskScript
 from storage.models import JobState
 from tests.e2e.admin_view import (
     GROUP,
@@ -44,6 +43,7 @@ ADMIN_TABLES = (
     "quota_ledger", "audit_log", "media_objects",
 )
 POST_MESSAGE = ("POST", "/channels/{channel_id}/messages")
+SHORT_TIMEOUT = "0.3"  # seconds: a hung create becomes an uncertain job quickly
 
 
 # No Discord rate limits: several /edits in one channel within seconds are not the point.
@@ -78,12 +78,13 @@ def build_scene(stack: Stack) -> Scene:
 
 
 async def add_jobs(stack: Stack, scene: Scene) -> None:
-    """One delivered job (to re-post) and one stuck at the provider (to fail)."""
+    """One delivered job (to re-post) and one whose submission is uncertain (to fail: a
+    job the provider runs cannot be failed). The bot runs with a short provider timeout."""
     await edit_delivered(stack)
-    stack.sim.script_next_task(TaskScript(processing_s=1_000_000))
-    assert "started" in await try_edit(stack)
+    stack.sim.hang_next_create()
+    assert "did not answer in time" in await try_edit(stack)
     stuck, delivered = await jobs(stack)
-    assert (stuck.state, delivered.state) == (JobState.SUBMITTED, JobState.DELIVERED)
+    assert (stuck.state, delivered.state) == (JobState.SUBMISSION_UNKNOWN, JobState.DELIVERED)
     scene.delivered_job, scene.stuck_job = delivered.id, stuck.id
 
 
@@ -172,7 +173,7 @@ async def test_the_bot_refuses_every_subcommand_to_a_non_moderator_and_changes_n
     # Integrations: only the bot's own runtime check stands in the way.
     stack.emu.enforce_command_permissions = False
     scene = build_scene(stack)
-    await stack.start_bot()
+    await stack.start_bot(EVOLINK_READ_TIMEOUT_SECONDS=SHORT_TIMEOUT)
     await add_jobs(stack, scene)
     before = await admin_state(stack)
     posted = len(stack.emu.rest_calls(*POST_MESSAGE))
@@ -194,7 +195,7 @@ async def test_the_bot_refuses_every_subcommand_to_a_non_moderator_and_changes_n
 async def test_the_moderator_role_opens_every_subcommand_to_its_members(stack: Stack) -> None:
     stack.emu.enforce_command_permissions = False
     scene = build_scene(stack)
-    await stack.start_bot()
+    await stack.start_bot(EVOLINK_READ_TIMEOUT_SECONDS=SHORT_TIMEOUT)
     await add_jobs(stack, scene)
     helper = scene.helper
     assert MODERATOR_ONLY in await admin(stack, helper, "limits show")

@@ -1,4 +1,5 @@
-"""/kling-admin jobs: re-posting an archived result, failing a stuck job, unknown ids."""
+"""/kling-admin jobs: re-posting an archived result, failing a stuck job (not one the provider
+runs), unknown ids."""
 
 from __future__ import annotations
 
@@ -35,7 +36,10 @@ async def test_redeliver_posts_the_archived_video_again_in_the_jobs_thread(
     billed = [(e.kind, e.seconds) for e in await ledger(stack)]
     assert billed == [(LedgerKind.RESERVE, 4), (LedgerKind.SETTLE, 0)]  # settled as reserved
     listed = await admin(stack, mod, "jobs list", {"member": alice})
-    assert listed.startswith(f"#{job.id} · delivered · <@{alice.user.id}> · 4 s")
+    # Our seconds and credits, and the provider's credits beside them.
+    assert listed.startswith(
+        f"#{job.id} · delivered · <@{alice.user.id}> · 4 s · 48 cr (provider 48) · "
+    )
 
     answer = await admin(stack, mod, "jobs redeliver", {"job": job.id})
     assert answer == (
@@ -61,11 +65,14 @@ async def test_redeliver_posts_the_archived_video_again_in_the_jobs_thread(
     assert actions_by(await audited(stack, mod), mod.user.id) == ["jobs.redeliver"]
 
 
-async def test_fail_stops_a_stuck_job_refunds_it_and_tells_the_member(stack: Stack) -> None:
+async def test_fail_refuses_a_running_task_which_is_then_delivered_and_billed(
+    stack: Stack,
+) -> None:
+    """The provider cannot cancel a task (EVOLINK_API.md §3): `jobs fail` says so and
+    changes nothing; the bot keeps tracking the task and delivers it."""
     mod = add_moderator(stack)
-    alice = stack.world.member
     await stack.start_bot()
-    stack.sim.script_next_task(TaskScript(processing_s=1_000_000))  # never finishes
+    stack.sim.script_next_task(TaskScript(processing_s=1_000_000))  # until complete_now
     assert "started" in await try_edit(stack)
     [job] = await jobs(stack)
     assert job.state is JobState.SUBMITTED and job.thread_id is not None
@@ -74,21 +81,49 @@ async def test_fail_stops_a_stuck_job_refunds_it_and_tells_the_member(stack: Sta
     assert listed.startswith(f"#{job.id} · submitted")
     assert_refused(await admin(stack, mod, "jobs redeliver", {"job": job.id}),
                    f"Job #{job.id} is not finished (submitted)")
+    assert_refused(
+        await admin(stack, mod, "jobs fail", {"job": job.id, "reason": "stuck at the provider"}),
+        f"Job #{job.id} was not changed: it is running at the provider",
+        "the provider cannot cancel it. The bot keeps tracking it and delivers it if it "
+        "completes; if the provider fails it, it is refunded automatically.",
+    )
+    assert actions_by(await audited(stack, mod), mod.user.id) == []
+
+    task = stack.sim.tasks[job.provider_task_id or ""]
+    await stack.sim.wait_until(lambda: task.inputs_checked)  # measured, then completed
+    stack.sim.complete_now(task.id)
+    await stack.emu.wait_for_message(job.thread_id, lambda m: bool(m.attachments))
+    assert stack.bot is not None
+    await stack.bot.services.tracker.idle()
+    [job] = await jobs(stack)
+    assert job.state is JobState.DELIVERED and job.error_code is None
+    assert [(e.kind, e.seconds) for e in await ledger(stack)] == [
+        (LedgerKind.RESERVE, 4), (LedgerKind.SETTLE, 0)
+    ]
+    assert stack.sim.ledger.used == job.credits == 48  # billed by the provider = settled
+
+
+async def test_fail_stops_an_uncertain_job_refunds_it_and_tells_the_member(stack: Stack) -> None:
+    mod = add_moderator(stack)
+    alice = stack.world.member
+    await stack.start_bot(EVOLINK_READ_TIMEOUT_SECONDS="0.3")
+    stack.sim.hang_next_create()  # the create's answer is lost: nobody knows if it runs
+    assert "did not answer in time" in await try_edit(stack)
+    [job] = await jobs(stack)
+    assert job.state is JobState.SUBMISSION_UNKNOWN
 
     answer = await admin(
-        stack, mod, "jobs fail", {"job": job.id, "reason": "stuck at the provider"}
+        stack, mod, "jobs fail", {"job": job.id, "reason": "not on the provider dashboard"}
     )
     assert answer == (
         f"Job #{job.id} is stopped and marked failed. 4 s went back to <@{alice.user.id}>."
     )
     notice = await stack.emu.wait_for_message(
-        job.thread_id, lambda m: "did not work out" in m.content
+        stack.world.channel, lambda m: "Stopped by a moderator" in m.content
     )
-    assert "Stopped by a moderator: stuck at the provider" in notice.content
+    assert "Stopped by a moderator: not on the provider dashboard" in notice.content
     assert "Nothing was charged" in notice.content
     assert notice.pinged_user_ids == [alice.user.id]
-    status = stack.emu.messages(stack.world.channel)[0]
-    await stack.emu.wait_for(lambda: "Failed" in status.content, description="failed status")
 
     [job] = await jobs(stack)
     assert job.state is JobState.FAILED and job.error_code == "moderator_failed"

@@ -23,8 +23,8 @@ from tests.e2e.admin_view import (
 from tests.e2e.harness import Stack
 
 CSV_COLUMNS = [
-    "id", "created_at", "user_id", "state", "billed_seconds", "credits", "provider_task_id",
-    "error_code",
+    "id", "created_at", "user_id", "state", "duration_s", "provider_video_duration",
+    "billed_seconds", "credits", "provider_credits", "provider_task_id", "error_code",
 ]
 
 
@@ -39,7 +39,8 @@ def csv_row(job: Job) -> list[str]:
 
     return [
         str(job.id), datetime.fromtimestamp(job.created_at, UTC).isoformat(), str(job.user_id),
-        job.state.value, cell(job.billed_seconds), cell(job.credits),
+        job.state.value, cell(job.duration_s), cell(job.provider_video_duration),
+        cell(job.billed_seconds), cell(job.credits), cell(job.provider_credits),
         cell(job.provider_task_id), cell(job.error_code),
     ]
 
@@ -76,6 +77,9 @@ async def test_usage_answers_a_leaderboard_and_a_csv_matching_the_jobs_table(
 
         billed = [job for job in table if job.state is JobState.DELIVERED]
         credits = sum(job.credits or 0 for job in billed)
+        # The provider's figures sit beside ours, and agree: 4 s clips, 48 credits each.
+        assert {(j.provider_video_duration, j.provider_credits) for j in billed} == {(4, 48)}
+        assert {(j.billed_seconds, j.credits) for j in billed} == {(4, 48)}
         lines = reply.content.splitlines()
         assert lines[0] == (
             f"**Usage this {period}**: 4 jobs, 12 s billed, {credits:.0f} credits"

@@ -33,12 +33,8 @@ def _png_as_video(stack: Stack, tmp_path: Path) -> dict[str, Any]:
     return {"video": stack.emu.add_attachment("still.png", png, content_type="image/png")}
 
 
-def _too_long(stack: Stack, tmp_path: Path) -> dict[str, Any]:
-    return {"video": stack.clip("long.mp4", seconds=12.0)}
-
-
 def _too_short(stack: Stack, tmp_path: Path) -> dict[str, Any]:
-    return {"video": stack.clip("short.mp4", seconds=1.5)}
+    return {"video": stack.clip("short.mp4", seconds=0.5)}  # under the bot's 1 s floor
 
 
 def _both_sources(stack: Stack, tmp_path: Path) -> dict[str, Any]:
@@ -73,8 +69,7 @@ Build = Callable[[Stack, Path], dict[str, Any]]
 REFUSALS: list[tuple[str, Build, list[str], bool]] = [
     ("gif-as-video", _gif_as_video, ["GIF", "not a video", ".mp4 or .mov"], True),
     ("png-as-video", _png_as_video, ["PNG", "not a video", ".mp4 or .mov"], True),
-    ("too-long", _too_long, ["12.0 s long", "3–10 s", "Trim"], True),
-    ("too-short", _too_short, ["1.5 s long", "3–10 s", "longer clip"], True),
+    ("too-short", _too_short, ["0.5 s long", "at least 1 s", "longer clip"], True),
     ("video-and-link", _both_sources, ["exactly one clip"], False),
     ("no-video", _no_source, ["exactly one clip"], False),
     ("http-link", _http_link, ["https://"], False),

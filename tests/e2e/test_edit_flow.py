@@ -4,8 +4,9 @@ import hashlib
 from pathlib import Path
 
 from sandbox.media_samples import make_png
-from storage.models import JobState
+from storage.models import JobState, LedgerKind
 from tests.e2e.harness import Stack
+from tests.e2e.user_view import ephemeral_answer, ledger
 
 
 async def test_edit_with_video_and_two_images_delivers_the_file_in_a_thread(
@@ -41,3 +42,22 @@ async def test_edit_with_video_and_two_images_delivers_the_file_in_a_thread(
     sent = delivered.attachments[0].data
     assert hashlib.sha256(sent).digest() == hashlib.sha256(served).digest()
     assert stack.sim.create_attempts == 1
+
+
+async def test_a_2_s_clip_is_accepted_billed_as_3_s_and_the_member_is_told(stack: Stack) -> None:
+    """EVOLINK_API.md §6: the provider bills a clip under 3 s as 3 s; the bot accepts it,
+    bills the same and says so before the edit runs."""
+    bot = await stack.start_bot()
+    ix = await stack.edit({"prompt": "make it snow", "video": stack.clip(seconds=2.0)})
+    reply = await ephemeral_answer(stack, ix)
+    assert "started (2.0 s clip, billed as 3 s, this model's minimum)" in reply.content
+    thread = await stack.emu.wait_for_thread(stack.world.channel)
+    await stack.emu.wait_for_message(thread, lambda m: bool(m.attachments))
+    assert bot.services is not None
+    await bot.services.tracker.idle()
+    [job] = await bot.services.jobs.search(stack.world.guild.id)
+    assert job.state is JobState.DELIVERED and job.billed_seconds == 3
+    assert stack.sim.ledger.used == job.credits == job.provider_credits == 36
+    assert [(e.kind, e.seconds) for e in await ledger(stack)] == [
+        (LedgerKind.RESERVE, 3), (LedgerKind.SETTLE, 0)
+    ]

@@ -102,7 +102,7 @@ async def test_redeliver_refusals(h: Harness) -> None:
 
 
 async def test_fail_stops_a_stuck_job_and_refunds_exactly_once(h: Harness) -> None:
-    job = await h.job(JobState.SUBMITTED, seconds=9)
+    job = await h.job(JobState.SUBMISSION_UNKNOWN, seconds=9)
     await h.media.add(
         NewMediaObject(
             token="i" * 32, job_id=job.id, role=MediaRole.INPUT_VIDEO,
@@ -133,24 +133,58 @@ async def test_fail_stops_a_stuck_job_and_refunds_exactly_once(h: Harness) -> No
     assert await h.audit_count() == 1
 
 
-async def test_fail_refunds_a_settled_job_the_member_never_received(h: Harness) -> None:
-    job = await h.job(JobState.ARCHIVED, seconds=6, ledger=LedgerKind.SETTLE)
-    failed = await h.service.jobs_fail(GUILD, MOD, job.id, "thread was deleted")
-    assert failed.refunded_seconds == 6
-    kinds = [e.kind for e in await h.quota.entries_for_job(job.id)]
-    assert kinds == [LedgerKind.RESERVE, LedgerKind.SETTLE, LedgerKind.REFUND]
-    assert (await h.service.user_show(GUILD, ALICE)).month.used == 0
+@pytest.mark.parametrize(
+    ("state", "ledger", "says"),
+    [
+        (JobState.SUBMITTED, None, "the provider cannot cancel it. The bot keeps tracking it "
+         "and delivers it if it completes; if the provider fails it, it is refunded "
+         "automatically."),
+        (JobState.DOWNLOADING, LedgerKind.SETTLE, "the provider has completed it and billed it"),
+        (JobState.ARCHIVED, LedgerKind.SETTLE, "/kling-admin jobs redeliver posts it again"),
+    ],
+)
+async def test_fail_refuses_a_job_the_provider_holds(
+    h: Harness, state: JobState, ledger: LedgerKind | None, says: str
+) -> None:
+    """No cancel endpoint (EVOLINK_API.md §3): the task runs and is billed whatever we mark,
+    so the job keeps being tracked and nothing goes back to the member."""
+    job = await h.job(JobState.SUBMITTED, seconds=6)
+    if ledger is not None:  # completed at the provider: settled
+        job = await h.quota.close_job(
+            job.id, ledger, JobState.DOWNLOADING, expected={JobState.SUBMITTED}, now=NOW,
+            inputs_expire_at=NOW + DAY,
+        )
+        if state is JobState.ARCHIVED:
+            job = await h.jobs.transition(job.id, state, expected=None, now=NOW)
+    before = await h.quota.entries_for_job(job.id)
+    with pytest.raises(AdminRefused, match=rf"^Job #{job.id} was not changed: ") as refused:
+        await h.service.jobs_fail(GUILD, MOD, job.id, "stuck at 99%")
+    assert says in str(refused.value)
+    after = await h.jobs.get(job.id)
+    assert after is not None and after.state is state and after.error_code is None
+    assert await h.quota.entries_for_job(job.id) == before
+    assert await h.audit_count() == 0
+
+
+async def test_fail_refuses_a_job_whose_create_call_is_in_flight(h: Harness) -> None:
+    job = await h.job(JobState.RESERVED, seconds=6)
+    for step in (JobState.REHOSTED, JobState.SUBMITTING):
+        job = await h.jobs.transition(job.id, step, expected=None, now=NOW)
+    with pytest.raises(AdminRefused, match="being sent to the provider right now"):
+        await h.service.jobs_fail(GUILD, MOD, job.id, "stuck")
+    assert (await h.jobs.get(job.id)).state is JobState.SUBMITTING  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
-    "state", [JobState.RECEIVED, JobState.FETCHING, JobState.SUBMISSION_UNKNOWN]
+    "state",
+    [JobState.RECEIVED, JobState.FETCHING, JobState.RESERVED, JobState.SUBMISSION_UNKNOWN],
 )
 async def test_fail_works_from_any_unfinished_state(h: Harness, state: JobState) -> None:
     job = await h.job(state, seconds=4)
     failed = await h.service.jobs_fail(GUILD, MOD, job.id, "cleanup")
     assert failed.job.state is JobState.FAILED
     # Only a job that reached its reservation has seconds to give back.
-    reserved = state is JobState.SUBMISSION_UNKNOWN
+    reserved = state in (JobState.RESERVED, JobState.SUBMISSION_UNKNOWN)
     assert failed.refunded_seconds == (4 if reserved else 0)
     assert ("went back" in failed.message) == reserved
 
@@ -174,7 +208,7 @@ async def test_fail_refusals_write_nothing(h: Harness) -> None:
 async def test_a_failing_audit_write_rolls_the_change_back(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = await h.job(JobState.SUBMITTED, seconds=9)
+    job = await h.job(JobState.SUBMISSION_UNKNOWN, seconds=9)
     monkeypatch.setattr(storage.admin, "write_audit", _boom)
     monkeypatch.setattr(storage.quota, "write_audit", _boom)
     with pytest.raises(RuntimeError, match="disk full"):
@@ -188,13 +222,14 @@ async def test_a_failing_audit_write_rolls_the_change_back(
     assert await h.rows("SELECT * FROM user_limits") == []
     assert await h.rows("SELECT * FROM guild_settings") == []
     assert await h.rows("SELECT * FROM quota_ledger WHERE kind != 'reserve'") == []
-    assert (await h.jobs.get(job.id)).state is JobState.SUBMITTED  # type: ignore[union-attr]
+    kept = await h.jobs.get(job.id)
+    assert kept is not None and kept.state is JobState.SUBMISSION_UNKNOWN
     assert await h.audit_count() == 0
 
 
 async def test_every_change_writes_one_audit_row_with_the_actor(h: Harness) -> None:
     s = h.service
-    job = await h.job(JobState.SUBMITTED)
+    job = await h.job(JobState.SUBMISSION_UNKNOWN)
     delivered = await h.job(JobState.DELIVERED, ledger=LedgerKind.SETTLE)
     await h.result(delivered)
     changes = [
@@ -232,9 +267,8 @@ async def test_usage_leaderboard_counts_settled_jobs_only(h: Harness) -> None:
     await h.job(JobState.FAILED, user_id=BOB, seconds=5, ledger=LedgerKind.RELEASE)
     await h.job(JobState.SUBMITTED, user_id=BOB, seconds=8)
     await h.job(JobState.REJECTED, user_id=BOB)  # no reservation at all
-    refunded_later = await h.job(JobState.ARCHIVED, user_id=ALICE, seconds=3,
-                                 ledger=LedgerKind.SETTLE)
-    await h.service.jobs_fail(GUILD, MOD, refunded_later.id, "never posted")
+    refunded_later = await h.job(JobState.SUBMISSION_UNKNOWN, user_id=ALICE, seconds=3)
+    await h.service.jobs_fail(GUILD, MOD, refunded_later.id, "never reached the provider")
     await h.job(JobState.DELIVERED, user_id=ALICE, seconds=10, at=NOW - 40 * DAY,
                 ledger=LedgerKind.SETTLE)  # last month
     await h.job(JobState.DELIVERED, guild_id=OTHER_GUILD, seconds=10, ledger=LedgerKind.SETTLE)
@@ -252,7 +286,8 @@ async def test_usage_leaderboard_counts_settled_jobs_only(h: Harness) -> None:
 
 
 async def test_usage_csv_equals_the_jobs_table(h: Harness) -> None:
-    await h.job(JobState.DELIVERED, seconds=10, ledger=LedgerKind.SETTLE)
+    first = await h.job(JobState.DELIVERED, seconds=10, ledger=LedgerKind.SETTLE)
+    await h.jobs.update(first.id, now=NOW, provider_credits=118.0, provider_video_duration=10)
     await h.job(JobState.FAILED, user_id=BOB, seconds=9, ledger=LedgerKind.REFUND,
                 at=NOW + 0.25)
     await h.job(JobState.RECEIVED, at=NOW + 1)
@@ -261,20 +296,32 @@ async def test_usage_csv_equals_the_jobs_table(h: Harness) -> None:
     parsed = list(csv.reader(io.StringIO(report.csv_text)))
     assert tuple(parsed[0]) == CSV_HEADER
     expected = await h.rows(
-        "SELECT id, created_at, user_id, state, billed_seconds, credits, provider_task_id,"
-        " error_code FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY id",
+        "SELECT id, created_at, user_id, state, duration_s, provider_video_duration,"
+        " billed_seconds, credits, provider_credits, provider_task_id, error_code"
+        " FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY id",
         GUILD, report.since,
     )
     assert len(parsed) - 1 == len(expected) == report.job_count == 3
+
+    def number(cell: str) -> float | None:
+        return float(cell) if cell else None
+
     for line, row in zip(parsed[1:], expected, strict=True):
         stamp = datetime.fromisoformat(line[1])
         assert stamp.tzinfo == UTC and stamp.timestamp() == row["created_at"]
         assert int(line[0]) == row["id"] and int(line[2]) == row["user_id"]
         assert line[3] == row["state"]
-        assert line[4] == ("" if row["billed_seconds"] is None else str(row["billed_seconds"]))
-        assert (float(line[5]) if line[5] else None) == row["credits"]
-        assert (line[6] or None) == row["provider_task_id"]
-        assert (line[7] or None) == row["error_code"]
+        assert number(line[4]) == row["duration_s"]
+        assert number(line[5]) == row["provider_video_duration"]
+        assert line[6] == ("" if row["billed_seconds"] is None else str(row["billed_seconds"]))
+        assert number(line[7]) == row["credits"]
+        assert number(line[8]) == row["provider_credits"]
+        assert (line[9] or None) == row["provider_task_id"]
+        assert (line[10] or None) == row["error_code"]
+    # Ours and the provider's side by side: the delivered job's provider figures are shown.
+    delivered = parsed[1]
+    assert (delivered[4], delivered[5], delivered[6]) == ("9.5", "10.0", "10")
+    assert (delivered[7], delivered[8]) == ("120.0", "118.0")
 
 
 async def test_usage_periods(h: Harness) -> None:

@@ -45,8 +45,7 @@ def leftover_files(harness: Harness) -> list[Path]:
     ("make_inputs", "code", "reason"),
     [
         (lambda f: (f.image("still.png"), []), "video_unsupported_type", "PNG image, not a video"),
-        (lambda f: (f.clip(seconds=12.0), []), "video_too_long", "12"),
-        (lambda f: (f.clip(seconds=1.5), []), "video_too_short", "1.5"),
+        (lambda f: (f.clip(seconds=0.5), []), "video_too_short", "0.5 s long"),
         (lambda f: (f.url("missing.mp4"), []), "download_http_error", "HTTP 404"),
         (
             lambda f: (f.clip(), [f.image("small.png", 120, 120)]),

@@ -8,7 +8,7 @@ from bot.admin import AdminRefused
 from bot.jobs.errors import EditRefused
 from bot.jobs.models import Requester
 from sandbox.evolink_sim import TaskScript
-from storage.models import JobState
+from storage.models import JobState, LedgerKind
 from tests.integration.engine_harness import Harness
 
 MODERATOR = 99
@@ -44,10 +44,10 @@ async def test_redeliver_of_a_failed_post_retries_and_records_the_message_id(
 
 
 async def test_fail_goes_through_the_engine_and_tells_the_member(harness: Harness) -> None:
-    services = await harness.start()
-    harness.sim.script_next_task(TaskScript(processing_s=1_000_000))  # never finishes
+    services = await harness.start(EVOLINK_READ_TIMEOUT_SECONDS="0.3")
+    harness.sim.hang_next_create()  # the create's answer is lost: the outcome is unknown
     job = await services.engine.submit(harness.request(harness.files.clip()))
-    assert job.state is JobState.SUBMITTED
+    assert job.state is JobState.SUBMISSION_UNKNOWN
 
     failed = await services.admin.jobs_fail(job.guild_id, MODERATOR, job.id, "stuck")
     assert failed.job.state is JobState.FAILED and failed.refunded_seconds == job.billed_seconds
@@ -56,6 +56,34 @@ async def test_fail_goes_through_the_engine_and_tells_the_member(harness: Harnes
     with pytest.raises(AdminRefused, match="already finished"):
         await services.admin.jobs_fail(job.guild_id, MODERATOR, job.id, "again")
     assert harness.notifier.kinds(job.id).count("failed") == 1
+
+
+async def test_fail_leaves_a_running_provider_task_tracked_and_billed(harness: Harness) -> None:
+    """The provider cannot cancel a task (EVOLINK_API.md §3): `jobs fail` refuses, the bot
+    keeps tracking it, delivers it when it completes and settles what the provider billed."""
+    services = await harness.start()
+    harness.sim.script_next_task(TaskScript(processing_s=1_000_000))  # until complete_now
+    job = await services.engine.submit(harness.request(harness.files.clip()))
+    assert job.state is JobState.SUBMITTED and job.provider_task_id is not None
+
+    with pytest.raises(AdminRefused, match="the provider cannot cancel it") as refused:
+        await services.admin.jobs_fail(job.guild_id, MODERATOR, job.id, "stuck")
+    assert "delivers it if it completes" in str(refused.value)
+    assert "refunded automatically" in str(refused.value)
+    assert (await harness.job(job.id)).state is JobState.SUBMITTED
+
+    # Completed once the provider has measured the clip (a task forced to complete before
+    # that is billed the longest billable length).
+    task = harness.sim.tasks[job.provider_task_id]
+    await harness.sim.wait_until(lambda: task.inputs_checked)
+    harness.sim.complete_now(job.provider_task_id)
+    await harness.notifier.wait_for_event("delivered", job.id)
+    await services.tracker.idle()
+    done = await harness.job(job.id)
+    assert done.state is JobState.DELIVERED and harness.notifier.kinds(job.id).count("failed") == 0
+    kinds = [e.kind for e in await services.quota.entries_for_job(job.id)]
+    assert kinds == [LedgerKind.RESERVE, LedgerKind.SETTLE]
+    assert harness.sim.ledger.used == done.credits
 
 
 async def test_rerun_is_only_for_the_requester_or_a_moderator(harness: Harness) -> None:

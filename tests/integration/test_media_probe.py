@@ -57,13 +57,22 @@ async def test_mov_with_audio(tmp_path: Path) -> None:
     assert info.duration_s == pytest.approx(3.0, abs=0.05)
 
 
-async def test_probed_long_clip_is_refused_by_the_rules(tmp_path: Path) -> None:
-    info = await probe_video(make_mp4(tmp_path / "long.mp4", seconds=12))
+async def test_probed_lengths_outside_the_range_are_billed_clamped(tmp_path: Path) -> None:
+    """§6: the provider bills a 12 s clip as 10 s and a 2 s clip as 3 s; neither is refused."""
+    spec = MODEL_SPECS[EditModel.STANDARD]
+    rules = ClipRules.for_model(spec)
+    for seconds, billed in ((12, 10), (2, 3)):
+        info = await probe_video(make_mp4(tmp_path / f"clip{seconds}.mp4", seconds=seconds))
+        check_video(info, rules)
+        assert spec.billed_seconds(info.duration_s) == billed
+
+
+async def test_probed_clip_under_the_floor_is_refused(tmp_path: Path) -> None:
+    info = await probe_video(make_mp4(tmp_path / "blink.mp4", seconds=0.5, fps=10))
     with pytest.raises(MediaRejected) as caught:
         check_video(info, ClipRules.for_model(MODEL_SPECS[EditModel.STANDARD]))
-    assert caught.value.reason.startswith(
-        "The clip is 12.0 s long; this model edits clips of 3–10 s"
-    )
+    assert caught.value.code == "video_too_short"
+    assert caught.value.reason.startswith("The clip is 0.5 s long; clips must be at least 1 s")
 
 
 async def test_audio_only_file_has_no_video_track(tmp_path: Path) -> None:

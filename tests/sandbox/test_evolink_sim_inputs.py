@@ -1,7 +1,8 @@
 """The simulator fetches and checks input URLs after accepting a task, like EvoLink does.
 
 A bad input never causes a 400: the create call succeeds and the task then fails with
-`invalid_parameters` (video) or `image_processing_error` (images).
+`invalid_parameters` (video) or `image_processing_error` (images). A clip outside the
+model's range is not bad input: it is billed clamped (§6).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sandbox.evolink_sim import EvolinkSimulator
+from sandbox.evolink_sim import EvolinkSimulator, TaskScript
 from sandbox.evolink_sim.testing import MediaServer
 from sandbox.media_samples import (
     make_gif,
@@ -38,7 +39,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         make_mp4(root / f"clip{seconds}.mp4", seconds)
     make_mp4(root / "clip4.mov", 4, container="mov", with_audio=True)
     make_mp4(root / "edge.mp4", 2.97, fps=100)  # 0.03 s short of 3 s: within tolerance
-    make_mp4(root / "short.mp4", 2.9, fps=10)  # 0.1 s short: refused
+    make_mp4(root / "short.mp4", 2.9, fps=10)  # 0.1 s short: refused when refusing
     make_png(root / "ref.png")
     make_jpeg(root / "ref.jpg")
     make_webp(root / "ref.webp")
@@ -109,16 +110,50 @@ async def test_good_inputs_complete(
 
 
 @pytest.mark.parametrize(
-    ("name", "model", "needle"),
+    ("name", "model", "reported", "billed"),
     [
-        ("clip2.mp4", MODEL, "2.00 s long; kling-o1-video-edit accepts 3-10 s"),
-        ("short.mp4", MODEL, "2.90 s long"),
-        ("clip12.mp4", MODEL, "12.00 s long"),
-        ("clip4.mp4", FAST, "accepts 6-20 s"),
-        ("clip21.mp4", FAST, "21.00 s long"),
-        ("png-named.mp4", MODEL, "not an MP4/MOV file"),
-        ("corrupt.mp4", MODEL, "could not be decoded"),
-        ("missing.mp4", MODEL, "HTTP 404"),
+        ("clip2.mp4", MODEL, 2, 36),  # under 3 s: billed as 3 s × 12
+        ("short.mp4", MODEL, 3, 36),
+        ("clip12.mp4", MODEL, 12, 120),  # over 10 s: billed as 10 s
+        ("clip4.mp4", FAST, 4, 40.8),  # under 6 s: billed as 6 s × 6.8
+        ("clip21.mp4", FAST, 21, 136),  # over 20 s: billed as 20 s
+    ],
+)
+async def test_clips_outside_the_range_are_accepted_and_billed_clamped(
+    sim: EvolinkSimulator,
+    http: aiohttp.ClientSession,
+    media: MediaServer,
+    name: str,
+    model: str,
+    reported: int,
+    billed: float,
+) -> None:
+    """§6: "billing clamps <3→3 and >10→10" (fast: 6 and 20); the simulator's default reading
+    is that the upstream edits such clips and bills the clamped length."""
+    task = await run_task(http, sim, media.url(name), model=model)
+    assert task["status"] == "completed", task
+    # §1.2 video_duration is the clip's length, not clamped; the bill is in usage.
+    assert task["task_info"]["video_duration"] == reported
+    assert task["usage"]["credits_reserved"] == pytest.approx(billed)
+    assert sim.ledger.used == pytest.approx(billed) and sim.ledger.reserved == 0
+
+
+# §6 leaves open whether out-of-range input is rejected: `refuse_out_of_range` models an
+# upstream that does (a failed task, not billed), like any other bad video.
+REFUSING = TaskScript(refuse_out_of_range=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "needle", "script"),
+    [
+        ("clip2.mp4", MODEL, "2.00 s long; kling-o1-video-edit accepts 3-10 s", REFUSING),
+        ("short.mp4", MODEL, "2.90 s long", REFUSING),
+        ("clip12.mp4", MODEL, "12.00 s long", REFUSING),
+        ("clip4.mp4", FAST, "accepts 6-20 s", REFUSING),
+        ("clip21.mp4", FAST, "21.00 s long", REFUSING),
+        ("png-named.mp4", MODEL, "not an MP4/MOV file", None),
+        ("corrupt.mp4", MODEL, "could not be decoded", None),
+        ("missing.mp4", MODEL, "HTTP 404", None),
     ],
 )
 async def test_bad_videos_fail_the_task(
@@ -128,10 +163,22 @@ async def test_bad_videos_fail_the_task(
     name: str,
     model: str,
     needle: str,
+    script: TaskScript | None,
 ) -> None:
+    if script is not None:
+        sim.script_next_task(script)
     task = await run_task(http, sim, media.url(name), model=model)
     assert_failed(task, "invalid_parameters", needle)
     assert task["progress"] == 0
+    assert sim.ledger.used == 0 and sim.ledger.reserved == 0
+
+
+async def test_the_refusal_keeps_the_tolerance_for_container_rounding(
+    sim: EvolinkSimulator, http: aiohttp.ClientSession, media: MediaServer
+) -> None:
+    sim.script_next_task(REFUSING)
+    task = await run_task(http, sim, media.url("edge.mp4"))
+    assert task["status"] == "completed", task
 
 
 async def test_server_errors_and_unreachable_hosts(
@@ -151,7 +198,7 @@ async def test_server_errors_and_unreachable_hosts(
 async def test_failed_inputs_are_not_billed(
     sim: EvolinkSimulator, http: aiohttp.ClientSession, media: MediaServer
 ) -> None:
-    await run_task(http, sim, media.url("clip2.mp4"))
+    await run_task(http, sim, media.url("corrupt.mp4"))
     assert sim.ledger.used == 0 and sim.ledger.reserved == 0
 
 

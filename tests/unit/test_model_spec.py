@@ -22,9 +22,11 @@ from bot.evolink.spec import (
     ModelSpec,
     is_task_id,
     reported_model_matches,
+    spec_for,
+    whole_seconds_up,
 )
 from bot.jobs.config import EngineConfig
-from bot.jobs.intake import precheck_sizes
+from bot.jobs.intake import precheck_sizes, rules_for
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.info import VideoInfo
@@ -38,8 +40,11 @@ STANDARD = MODEL_SPECS[EditModel.STANDARD]
 FAST = MODEL_SPECS[EditModel.FAST]
 MIB = 1024 * 1024
 README = Path(__file__).resolve().parents[2] / "README.md"
-# Every 0.05 s from 0 to 25 s, plus float noise from container timestamps.
-SWEEP = [i / 20 for i in range(501)] + [120 / 24, 5.0000000001, 9.9999999999, 10.04, 20.04]
+# Every 0.05 s from 0 to 25 s, plus float noise from container timestamps, plus a part of a
+# second that is not noise (§7 "rounded up": 3.0005 s is billed as 4 s by both).
+SWEEP = [i / 20 for i in range(501)] + [
+    120 / 24, 5.0000000001, 9.9999999999, 10.04, 20.04, 3.0005, 3.000001, 3.0000004, 6.0005,
+]
 
 
 def settings_for(model: EditModel) -> Settings:
@@ -82,6 +87,13 @@ def test_billed_seconds_and_credits_match_the_simulator(name: str) -> None:
     spec, sim = MODEL_SPECS[EditModel(name)], contract.MODELS[name]
     assert [spec.billed_seconds(d) for d in SWEEP] == [sim.billed_seconds(d) for d in SWEEP]
     assert [spec.credits_for(d) for d in SWEEP] == [sim.credits_for(d) for d in SWEEP]
+
+
+def test_one_rounding_rule_with_the_simulator() -> None:
+    """Any part of a second is billed; only float noise under a microsecond is forgiven."""
+    for duration, seconds in ((3.0005, 4), (3.000001, 4), (3.0000004, 3), (120 / 24, 5)):
+        assert whole_seconds_up(duration) == contract.whole_seconds_up(duration) == seconds
+    assert STANDARD.billed_seconds(3.0005) == 4 and STANDARD.credits_for(3.0005) == 48
 
 
 def test_request_models_state_the_prompt_and_image_limits_from_the_spec() -> None:
@@ -175,33 +187,34 @@ async def test_edit_command_texts_follow_the_model(
 
 
 @pytest.mark.parametrize(
-    ("model", "accepted", "refused", "billed"),
+    ("model", "billed"),
     [
-        (EditModel.STANDARD, [3.0, 4.0, 10.04], [2.9, 15.0, 20.0], {4.0: 4, 9.2: 10}),
-        (EditModel.FAST, [6.0, 15.0, 20.04], [4.0, 5.9, 21.0], {4.0: 6, 15.0: 15, 19.2: 20}),
+        (EditModel.STANDARD, {1.0: 3, 2.0: 3, 4.0: 4, 9.2: 10, 15.0: 10, 41.2: 10}),
+        (EditModel.FAST, {1.0: 6, 4.0: 6, 15.0: 15, 19.2: 20, 21.0: 20, 60.0: 20}),
     ],
 )
 def test_engine_checks_and_billing_follow_the_model(
-    model: EditModel, accepted: list[float], refused: list[float], billed: dict[float, int]
+    model: EditModel, billed: dict[float, int]
 ) -> None:
     config = EngineConfig.from_settings(settings_for(model))
     spec = MODEL_SPECS[model]
     assert config.spec is spec and config.model == model.value
-    rules = config.intake.clip_rules
-    for seconds in accepted:
-        check_video(clip(seconds), rules)
-    for seconds in refused:
-        with pytest.raises(MediaRejected, match=spec.duration_range_text):
-            check_video(clip(seconds), rules)
-    assert {seconds: config.spec.billed_seconds(seconds) for seconds in billed} == billed
+    assert spec_for(model.value) is spec
+    rules = rules_for(spec)
+    # Every length from the floor up is accepted (§6) and billed clamped to the model's range.
+    for seconds in billed:
+        check_video(clip(seconds), rules.clip)
+    with pytest.raises(MediaRejected, match="at least 1 s"):
+        check_video(clip(0.5), rules.clip)
+    assert {seconds: spec.billed_seconds(seconds) for seconds in billed} == billed
     # Sizes and counts come from the same spec.
-    check_image_count(spec.max_images, config.intake.image_rules)
+    check_image_count(spec.max_images, rules.images)
     with pytest.raises(MediaRejected, match=f"the limit is {spec.max_images} images"):
-        check_image_count(spec.max_images + 1, config.intake.image_rules)
+        check_image_count(spec.max_images + 1, rules.images)
     with pytest.raises(MediaRejected, match=f"the limit is {spec.max_clip_text}"):
-        precheck_sizes(spec.max_clip_bytes + 1, [], config.intake)
+        precheck_sizes(spec.max_clip_bytes + 1, [], spec)
     with pytest.raises(MediaRejected, match=f"the limit is {spec.max_image_text}"):
-        precheck_sizes(None, [spec.max_image_bytes + 1], config.intake)
+        precheck_sizes(None, [spec.max_image_bytes + 1], spec)
 
 
 @pytest.mark.parametrize(
@@ -238,3 +251,9 @@ def test_a_reported_model_matches_ours_with_a_vendor_prefix_only(
 )
 def test_task_ids_follow_the_documented_prefix(text: str, valid: bool) -> None:
     assert is_task_id(text) is valid
+
+
+def test_a_jobs_rules_are_its_models_not_the_settings() -> None:
+    with pytest.raises(ValueError):
+        spec_for("kling-o3-video-edit")
+    assert rules_for(STANDARD) is rules_for(STANDARD)  # built once per model
