@@ -120,6 +120,12 @@ class Redelivery(Change):
     media: MediaObject
 
 
+class Refetch(Change):
+    """A job handed back to the tracker to ask the provider for its result again."""
+
+    job: Job
+
+
 class JobFailed(Change):
     job: Job
     refunded_seconds: int

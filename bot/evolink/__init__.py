@@ -16,6 +16,7 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .models import (
+    RESULT_LINK_LIFETIME_S,
     RETRYABLE_TASK_ERROR_CODES,
     CreditBalance,
     Credits,
@@ -43,6 +44,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MB",
     "MODEL_SPECS",
+    "RESULT_LINK_LIFETIME_S",
     "RETRYABLE_TASK_ERROR_CODES",
     "AccessDenied",
     "AuthenticationFailed",

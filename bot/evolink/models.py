@@ -148,6 +148,9 @@ class TaskError(BaseModel):
     def retryable(self) -> bool:
         return self.code in RETRYABLE_TASK_ERROR_CODES
 
+# §2.1: a completed task's result links are valid for 24 h (from completion).
+RESULT_LINK_LIFETIME_S = 24 * 3600.0
+
 
 class Task(BaseModel):
     """A task as returned by create and by ``GET /v1/tasks/{id}``."""

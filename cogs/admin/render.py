@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.admin.models import AuditPage, ChannelsView, JobList, LimitsView, UsageReport, UserReport
 from bot.jobs.policy import Limit
-from storage.models import AuditEntry
+from storage.models import AuditEntry, Job
 
 MAX_CHARS = 1900  # Discord's 2000 minus room for a footer
 
@@ -68,16 +68,19 @@ def channels_text(view: ChannelsView) -> str:
     return f"Allowed: {allowed}\nDenied: {denied}"
 
 
+def _job_line(job: Job) -> str:
+    line = f"#{job.id} · {job.state.value} · <@{job.user_id}> · {job.billed_seconds or 0} s"
+    if job.error_code:
+        line += f" · {job.error_code}"
+        if job.provider_task_id:  # what a moderator looks up on the provider's dashboard
+            line += f" · task `{job.provider_task_id}`"
+    return line + f" · <t:{int(job.created_at)}:R>"
+
+
 def jobs_text(listing: JobList) -> str:
     if not listing.jobs:
         return "No jobs match."
-    return clip(
-        "\n".join(
-            f"#{job.id} · {job.state.value} · <@{job.user_id}> · {job.billed_seconds or 0} s"
-            f"{' · ' + job.error_code if job.error_code else ''} · <t:{int(job.created_at)}:R>"
-            for job in listing.jobs
-        )
-    )
+    return clip("\n".join(_job_line(job) for job in listing.jobs))
 
 
 def usage_text(report: UsageReport) -> str:
