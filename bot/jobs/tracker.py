@@ -298,7 +298,8 @@ class Tracker:
                 estimated, elapsed, self.config.schedule, callbacks=callbacks
             ),
         }
-        updated = await d.jobs.update(job.id, now=now, **answered)
+        # Guarded: a moderator may have stopped the job meanwhile (its error must stay).
+        updated = await d.jobs.update(job.id, now=now, expected={JobState.SUBMITTED}, **answered)
         if (updated.progress, updated.provider_status, updated.error_code) != (
             job.progress, job.provider_status, job.error_code
         ):

@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from bot.evolink import RESULT_LINK_LIFETIME_S
+from bot.evolink import RESULT_LINK_LIFETIME_S, Task
 from bot.jobs.models import Requester
 from bot.jobs.notifier import ModeratorAlert
 from bot.services import Services
@@ -205,3 +205,29 @@ async def test_a_permanent_401_alerts_once_backs_off_and_others_are_served(
     assert (await harness.job(first.id)).error_code is None
     assert len(harness.notifier.alerts) == 1
     await assert_money_reconciles(harness, [second.id])
+
+
+async def test_an_answer_arriving_after_a_moderator_stopped_the_job_changes_nothing(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = await harness.start()
+    harness.sim.script_next_task(LONG_TASK)
+    asked, answer = asyncio.Event(), asyncio.Event()
+    get_task = services.client.get_task
+
+    async def held(task_id: str) -> Task:
+        asked.set()
+        await answer.wait()  # the provider answers once the moderator has acted
+        return await get_task(task_id)
+
+    monkeypatch.setattr(services.client, "get_task", held)
+    job = await services.engine.submit(harness.request(harness.files.clip()))
+    await asked.wait()
+    await services.actions.fail(job.guild_id, job.id, reason="stuck", actor_id=MODERATOR)
+    answer.set()
+    await services.tracker.idle()
+
+    stopped = await harness.job(job.id)
+    assert (stopped.state, stopped.error_code) == (JobState.FAILED, "moderator_failed")
+    assert "Stopped by a moderator" in (stopped.error_message or "")
+    assert await ledger(harness, job.id) == [LedgerKind.RESERVE, LedgerKind.REFUND]
