@@ -104,6 +104,9 @@ class NullNotifier:
     async def outcome_lost(self, job: Any, log_channel_id: int | None) -> None:
         self.on_done()
 
+    async def alert_moderators(self, job: Any, log_channel_id: int | None, alert: Any) -> None:
+        return None
+
 
 _KIND: contextvars.ContextVar[str] = contextvars.ContextVar("kind", default="other")
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 import discord
 
-from bot.jobs.notifier import ArchivedResult, DeliveryFailed, StatusRefs
+from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
 from cogs.views import result_view
 from storage.models import AuditEntry, Job, JobState
@@ -26,6 +26,43 @@ BOT_DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # unboosted servers (discord.py agr
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day: long enough for any edit
 _MISSING_PERMISSIONS = 50013
 _TOO_LARGE = 40005
+
+
+_REFETCH = "`/kling-admin jobs refetch job:{job}` asks the provider again"
+_PROVIDER_ACCOUNT = (
+    "the provider refuses the bot's status checks ({why}). The operator must fix the EvoLink "
+    "account; the bot asks again every few minutes meanwhile, and the member's seconds stay "
+    "reserved."
+)
+# What moderators read in the log channel; `{job}` and `{task}` are filled in.
+MODERATOR_ALERTS: dict[ModeratorAlert, str] = {
+    ModeratorAlert.TASK_NOT_FOUND: (
+        "the provider keeps answering \"task not found\". It may still be running and "
+        "billed, so the member's seconds stay reserved and the bot keeps checking slowly. "
+        + _REFETCH + " now; once you know the provider failed it, "
+        "`/kling-admin jobs fail job:{job}` refunds it."
+    ),
+    ModeratorAlert.TASK_LOST: (
+        "the provider has not found this task for a day, so the bot stopped waiting and kept "
+        "the charge (the provider may have billed it). Check the provider dashboard; "
+        "`/kling-admin user grant` gives the seconds back if it was not billed."
+    ),
+    ModeratorAlert.RESULT_MISSING: (
+        "the provider finished and billed this edit but sent no video. Check the provider "
+        "dashboard; " + _REFETCH + " and posts the video if it is there."
+    ),
+    ModeratorAlert.RESULT_EXPIRED: (
+        "the finished video could not be downloaded before its link expired; the edit was "
+        "billed. " + _REFETCH + "."
+    ),
+    ModeratorAlert.RESULT_INVALID: (
+        "the provider's result is not a video the bot can keep (wrong type or too large); "
+        "the edit was billed. Check the provider dashboard."
+    ),
+    ModeratorAlert.KEY_REJECTED: _PROVIDER_ACCOUNT.format(why="HTTP 401: the API key"),
+    ModeratorAlert.CREDITS_EXHAUSTED: _PROVIDER_ACCOUNT.format(why="HTTP 402: out of credits"),
+    ModeratorAlert.ACCESS_DENIED: _PROVIDER_ACCOUNT.format(why="HTTP 403: access denied"),
+}
 
 
 def only_user(user_id: int) -> discord.AllowedMentions:
@@ -301,6 +338,15 @@ class DiscordNotifier:
                 )
             except discord.HTTPException as error:
                 log.warning("balance alert failed guild=%d status=%s", guild_id, error.status)
+
+    async def alert_moderators(
+        self, job: Job, log_channel_id: int | None, alert: ModeratorAlert
+    ) -> None:
+        what = MODERATOR_ALERTS[alert].format(job=job.id)
+        await self._alert_moderators(
+            job, log_channel_id,
+            f"⚠️ Edit #{job.id} (provider task `{job.provider_task_id}`): {what}",
+        )
 
     async def _alert_moderators(self, job: Job, log_channel_id: int | None, text: str) -> None:
         log.error("moderator alert job=%d guild=%d: %s", job.id, job.guild_id, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 
 from bot.jobs.errors import EditRefused
+from bot.jobs.notifier import ModeratorAlert
 from storage.models import Job, JobState
 
 BAR_CELLS = 12
@@ -65,6 +66,8 @@ def status_text(job: Job, now: float) -> str:
             remaining = job.estimated_time_s - elapsed
             timing += f" · ETA ~{duration_text(remaining)}" if remaining > 0 else " · any moment"
         lines.append(timing)
+        if job.error_message:  # a moderator is checking it (the provider cannot find it)
+            lines.append(job.error_message)
     elif job.state is JobState.DELIVERED:
         lines.append(progress_bar(100))
     elif job.error_message and job.state in (
@@ -82,7 +85,8 @@ def charge_text(job: Job) -> str | None:
     refunded (or released), so it must not read as billed."""
     if not job.billed_seconds:
         return None
-    if job.state is JobState.FAILED and job.completed_at is None:
+    if (job.state is JobState.FAILED and job.completed_at is None
+            and job.error_code != ModeratorAlert.TASK_LOST):
         return f"Nothing was charged: the {job.billed_seconds} s went back to the quota."
     if job.state is JobState.SUBMISSION_UNKNOWN:
         return f"{job.billed_seconds} s stay reserved until a moderator checks."

@@ -67,6 +67,13 @@ TERMINAL_STATES = frozenset(state for state, following in TRANSITIONS.items() if
 REPOST_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
     {_S.DELIVERED: frozenset({_S.ARCHIVED}), _S.FAILED: frozenset({_S.ARCHIVED})}
 )
+# A moderator's `jobs refetch` asks the provider again for a result the bot gave up on (it
+# sent none, or its link could not be downloaded): the job goes back to fetching it.
+REFETCH_TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
+    {_S.FAILED: frozenset({_S.DOWNLOADING})}
+)
+# Every edge only a moderator's action takes.
+MODERATOR_TRANSITIONS = (REPOST_TRANSITIONS, REFETCH_TRANSITIONS)
 ACTIVE_STATES = frozenset(state for state in JobState if state.is_active)
 # Polled by the tracker (`next_poll_at`): waiting for the provider, or archiving its result.
 TRACKED_STATES = frozenset({_S.SUBMITTED, _S.DOWNLOADING})
@@ -87,7 +94,7 @@ _SOURCES: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
     {
         target: frozenset(
             source
-            for table in (TRANSITIONS, REPOST_TRANSITIONS)
+            for table in (TRANSITIONS, *MODERATOR_TRANSITIONS)
             for source, nexts in table.items()
             if target in nexts
         )
@@ -171,6 +178,9 @@ class Job(_Row):
     # beside ours (credits, billed_seconds) so a difference in billing shows.
     provider_credits: float | None = None
     provider_video_duration: float | None = None
+    # the provider's answers to polls (migration 0002)
+    poll_errors: int  # consecutive failed polls; a good answer resets it
+    not_found_since: float | None  # when the current run of 404s began
 
 
 class JobChanges(TypedDict, total=False):
@@ -206,6 +216,9 @@ class JobChanges(TypedDict, total=False):
     next_delivery_at: float | None
     delivery_attempts: int
     download_attempts: int
+    # the provider's answers to polls (migration 0002)
+    poll_errors: int
+    not_found_since: float | None
     # why it failed
     error_code: str | None
     error_message: str | None

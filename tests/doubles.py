@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from bot.jobs.notifier import ArchivedResult, DeliveryFailed, StatusRefs
+from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
 from storage.models import Job
 
 
@@ -18,6 +18,7 @@ class RecordingNotifier:
         self.delivered_message_ids: dict[int, list[int]] = {}
         self.balance_alerts: list[tuple[float, int]] = []
         self.fail_deliveries = 0
+        self.alerts: list[tuple[int, ModeratorAlert, int | None]] = []  # job, alert, channel
         self._next_id = 1000
         self._changed = asyncio.Condition()
 
@@ -77,3 +78,12 @@ class RecordingNotifier:
 
     async def outcome_lost(self, job: Job, log_channel_id: int | None) -> None:
         await self._record("lost", job.id)
+
+    async def alert_moderators(
+        self, job: Job, log_channel_id: int | None, alert: ModeratorAlert
+    ) -> None:
+        self.alerts.append((job.id, alert, log_channel_id))
+        await self._record(f"alert:{alert.value}", job.id)
+
+    def alerts_for(self, job_id: int) -> list[ModeratorAlert]:
+        return [alert for jid, alert, _ in self.alerts if jid == job_id]

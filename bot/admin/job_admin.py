@@ -3,9 +3,11 @@ provider, usage reports."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from bot.admin.base import AdminBase
 from bot.admin.errors import AdminRefused
-from bot.admin.models import JobFailed, JobList, Redelivery, TaskAttached, UsageReport
+from bot.admin.models import JobFailed, JobList, Redelivery, Refetch, TaskAttached, UsageReport
 from bot.admin.reports import csv_filename, jobs_csv, period_window
 from bot.admin.validation import (
     MAX_JOBS_LISTED,
@@ -15,11 +17,11 @@ from bot.admin.validation import (
     parse_period,
     parse_state,
 )
-from bot.jobs.actions import can_redeliver
+from bot.jobs.actions import can_redeliver, can_refetch
 from bot.jobs.errors import AdoptionRefused
 from storage.admin import JobAlreadyFinished, ProviderTaskRunning, UnknownJob
 from storage.jobs import StaleTransition
-from storage.models import Job, JobState, MediaRole
+from storage.models import AuditEntry, Job, JobState, MediaRole
 
 
 def provider_task_refusal(job: Job) -> str:
@@ -78,13 +80,9 @@ class JobAdmin(AdminBase):
         live = [m for m in results if m.expires_at is None or m.expires_at > now]
         if not live:
             raise AdminRefused(f"Job #{job_id} has no archived result to re-post.")
-        try:
-            queued = await self._actions.redeliver(job)
-        except StaleTransition:
-            raise AdminRefused(f"Job #{job_id} is already being posted.") from None
-        audit = await self._admin.record(
-            guild_id, actor_id=actor_id, action="jobs.redeliver", target=f"job:{job_id}",
-            detail={"media_id": live[0].id}, now=now,
+        queued, audit = await self._queue_audited(
+            job, self._actions.redeliver, "is already being posted", actor_id=actor_id,
+            action="jobs.redeliver", detail={"media_id": live[0].id},
         )
         message = (
             f"Re-posting the result of job #{job_id} for <@{job.user_id}>; it appears in the "
@@ -108,6 +106,44 @@ class JobAdmin(AdminBase):
             "told, and the result is posted in the job's thread as usual."
         )
         return await self._mirrored(TaskAttached(message=message, audit=audit, job=job))
+
+    async def jobs_refetch(self, guild_id: int, actor_id: int, job_id: int) -> Refetch:
+        """Ask the provider again for a job's result (the tracker archives and posts it if it
+        is there), and audit it."""
+        job = await self._job_in_guild(guild_id, job_id)
+        if not can_refetch(job):
+            raise AdminRefused(_why_not_refetchable(job))
+        queued, audit = await self._queue_audited(
+            job, self._actions.refetch, "changed meanwhile; try again", actor_id=actor_id,
+            action="jobs.refetch", detail={"task_id": job.provider_task_id,
+                                           "state": job.state.value, "error_code": job.error_code},
+        )
+        message = (
+            f"Asking the provider again about job #{job_id} (task `{job.provider_task_id}`); "
+            "if the video is there, it is posted in the job's thread."
+        )
+        return await self._mirrored(Refetch(message=message, audit=audit, job=queued))
+
+    async def _queue_audited(
+        self,
+        job: Job,
+        queue: Callable[[Job], Awaitable[Job]],
+        busy: str,
+        *,
+        actor_id: int,
+        action: str,
+        detail: dict[str, object],
+    ) -> tuple[Job, AuditEntry]:
+        """Hand the job back to the tracker through `queue`, then write the audit row."""
+        try:
+            queued = await queue(job)
+        except StaleTransition:
+            raise AdminRefused(f"Job #{job.id} {busy}.") from None
+        audit = await self._admin.record(
+            job.guild_id, actor_id=actor_id, action=action, target=f"job:{job.id}",
+            detail=detail, now=self._clock(),
+        )
+        return queued, audit
 
     async def jobs_fail(
         self, guild_id: int, actor_id: int, job_id: int, reason: str
@@ -154,3 +190,14 @@ class JobAdmin(AdminBase):
             csv_filename=csv_filename(guild_id, parsed, since),
             csv_text=jobs_csv(jobs),
         )
+
+
+def _why_not_refetchable(job: Job) -> str:
+    if job.provider_task_id is None:
+        return f"Job #{job.id} never got a provider task ({job.state.value}): nothing to ask."
+    if job.state in (JobState.ARCHIVED, JobState.DELIVERED) or can_redeliver(job):
+        return (
+            f"Job #{job.id} already has its video; use `/kling-admin jobs redeliver` to post "
+            "it again."
+        )
+    return f"Job #{job.id} failed at the provider ({job.error_code}): there is no video to fetch."

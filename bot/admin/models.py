@@ -126,6 +126,12 @@ class TaskAttached(Change):
     job: Job  # SUBMITTED with the task, announced and due for a poll
 
 
+class Refetch(Change):
+    """A job handed back to the tracker to ask the provider for its result again."""
+
+    job: Job
+
+
 class JobFailed(Change):
     job: Job
     refunded_seconds: int

@@ -149,6 +149,7 @@ class TaskError(BaseModel):
         return self.code in RETRYABLE_TASK_ERROR_CODES
 
 
+
 class Task(BaseModel):
     """A task as returned by create and by ``GET /v1/tasks/{id}``."""
 

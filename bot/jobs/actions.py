@@ -11,10 +11,13 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.errors import EditRefused
 from bot.jobs.messages import DELIVERY_FAILED, JOB_GONE, NOT_YOUR_JOB, RESULT_GONE
 from bot.jobs.models import EditRequest, InputFile, Requester
+from bot.jobs.notifier import ModeratorAlert
 from bot.jobs.policy import Allowance, Windows, is_moderator
 from storage.jobs import StaleTransition
 from storage.models import (
+    REFETCH_TRANSITIONS,
     REPOST_TRANSITIONS,
+    TRACKED_STATES,
     AuditEntry,
     Job,
     JobFailure,
@@ -23,12 +26,24 @@ from storage.models import (
 )
 
 REDELIVERABLE_STATES = frozenset(REPOST_TRANSITIONS)
+# Finished jobs whose billed result the bot gave up on: a refetch asks the provider again.
+REFETCHABLE_FAILURES = frozenset({ModeratorAlert.RESULT_MISSING, ModeratorAlert.RESULT_EXPIRED})
 
 
 def can_redeliver(job: Job) -> bool:
     """A delivered result, or one whose posting gave up; not one that never existed."""
     return job.state is JobState.DELIVERED or (
         job.state is JobState.FAILED and job.error_code == DELIVERY_FAILED
+    )
+
+
+def can_refetch(job: Job) -> bool:
+    """Still waiting for the provider (ask now), or failed after it billed without our
+    getting the video; not one that failed at the provider or never reached it."""
+    if job.provider_task_id is None:
+        return False
+    return job.state in TRACKED_STATES or (
+        job.state in REFETCH_TRANSITIONS and job.error_code in REFETCHABLE_FAILURES
     )
 
 
@@ -117,6 +132,27 @@ class JobActions:
             detail="redeliver", next_delivery_at=now, delivery_attempts=0,
             error_code=None, error_message=None,
         )
+        self.engine.wake_scheduler()
+        return queued
+
+    async def refetch(self, job: Job) -> Job:
+        """Ask the provider about the job now, through the tracker's own path: a job still
+        tracked is made due; one whose result the bot gave up on goes back to fetching it
+        (a fresh link from the task, then archive and delivery, with their retries).
+        Callers check `can_refetch`."""
+        if not can_refetch(job):
+            raise StaleTransition(job.id, job.state, TRACKED_STATES)
+        now = self._deps.clock()
+        if job.state in TRACKED_STATES:
+            queued = await self._deps.jobs.update(
+                job.id, now=now, expected={job.state}, next_poll_at=now
+            )
+        else:
+            queued = await self._deps.jobs.transition(
+                job.id, JobState.DOWNLOADING, expected=frozenset(REFETCH_TRANSITIONS), now=now,
+                detail="refetch", result_url=None, download_attempts=0, next_poll_at=now,
+                error_code=None, error_message=None,
+            )
         self.engine.wake_scheduler()
         return queued
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.evolink.spec import ModelSpec
+from bot.evolink.spec import RESULT_LINK_LIFETIME_S, ModelSpec
 from bot.jobs.intake import IntakeConfig
 from bot.jobs.policy import QuotaDefaults
 from bot.media.urlpolicy import UrlPolicy
@@ -18,10 +18,21 @@ class ScheduleConfig:
     max_interval_s: float = 60.0
     lease_s: float = 120.0  # a job being handled is not picked again before this
     concurrency: int = 16
-    max_download_attempts: int = 6
     max_delivery_attempts: int = 12
     retry_base_s: float = 5.0
     retry_max_s: float = 900.0
+    # The provider's answers (issue 11). A 404 is "not found or expired" (§4.1), and a proxy
+    # or a lagging replica says it too: only this many in a row, over at least this long,
+    # hand the job to a moderator; until this long after the first one the job is polled.
+    not_found_alert_after: int = 5
+    not_found_alert_after_s: float = 600.0
+    not_found_give_up_s: float = RESULT_LINK_LIFETIME_S
+    # The pace for a job a moderator must look at, and after 401/402/403 on a poll.
+    slow_poll_interval_s: float = 900.0
+    # A task completed without results: ask again this many times before alerting.
+    missing_result_polls: int = 4
+    # The result link is downloaded until this long before it expires.
+    result_link_margin_s: float = 3600.0
     housekeeping_every_s: float = 600.0
 
 

@@ -43,6 +43,7 @@ from storage.jobs import JobRepository, StaleTransition
 from storage.media import MediaRepository
 from storage.models import (
     Job,
+    JobChanges,
     JobSource,
     JobState,
     LedgerKind,
@@ -397,12 +398,14 @@ class JobEngine:
         log.info("task created job=%d task=%s estimated=%s", job.id, task.id, estimated)
         # Not due for polling yet: the status message and thread must be recorded first,
         # or a fast provider's result would be delivered before we know where to post it.
+        created: JobChanges = {
+            "provider_task_id": task.id, "provider_status": str(task.status),
+            "progress": task.progress, "estimated_time_s": estimated, "submitted_at": now,
+            "next_poll_at": None, **provider_figures(job, task),
+        }
         try:
             job = await d.jobs.transition(
-                job.id, JobState.SUBMITTED, expected={JobState.SUBMITTING}, now=now,
-                provider_task_id=task.id, provider_status=str(task.status),
-                progress=task.progress, estimated_time_s=estimated, submitted_at=now,
-                next_poll_at=None, **provider_figures(job, task),
+                job.id, JobState.SUBMITTED, expected={JobState.SUBMITTING}, now=now, **created
             )
         except StaleTransition:
             return await self._adopted_meanwhile(job.id, task.id), False

@@ -90,6 +90,22 @@ PROVIDER_BALANCE_TOO_LOW = (
     "The bot's provider account does not have the credits for this edit right now. "
     "Nothing was charged; please tell a moderator."
 )
+RESULT_TOO_LARGE_MESSAGE = (
+    "The finished video is larger than the bot may keep. Moderators have been alerted."
+)
+# Outcomes where the provider may have been paid: the charge stays while a moderator checks.
+TASK_NOT_FOUND_MESSAGE = (
+    "The provider cannot find this edit right now. A moderator is checking it and the bot "
+    "keeps asking; your seconds stay reserved until it is sorted out."
+)
+TASK_LOST_MESSAGE = (
+    "The provider could not find this edit for a whole day, so the bot stopped waiting. It "
+    "stays charged because the provider may have billed it; moderators have been alerted."
+)
+RESULT_MISSING_MESSAGE = (
+    "The provider finished this edit but sent no video. A moderator is checking; the edit "
+    "stays charged until then."
+)
 DELIVERY_FAILED = "delivery_failed"  # the error code of a job whose posting gave up
 JOB_GONE = "That edit no longer exists."
 NOT_YOUR_JOB = "Only the member who asked for this edit (or a moderator) can use these buttons."

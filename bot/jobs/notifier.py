@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +23,20 @@ class ArchivedResult(BaseModel):
     path: Path
     public_url: str
     expires_at: float | None
+
+
+class ModeratorAlert(StrEnum):
+    """What happened to a job that a moderator (or the operator) must look at. A job the
+    alert concerns carries the value as its `error_code`; the texts are the front end's."""
+
+    TASK_NOT_FOUND = "task_not_found"  # persistent 404: the task may still run and bill
+    TASK_LOST = "task_lost"  # 404s for as long as a result could live: settled as a loss
+    RESULT_MISSING = "result_missing"  # completed and billed, but no video came with it
+    RESULT_EXPIRED = "result_expired"  # the video could not be downloaded while its link lived
+    RESULT_INVALID = "result_invalid"  # what the provider sent is not a video we can keep
+    KEY_REJECTED = "provider_key_rejected"  # 401 on polls
+    CREDITS_EXHAUSTED = "provider_credits_exhausted"  # 402 on polls
+    ACCESS_DENIED = "provider_access_denied"  # 403 on polls
 
 
 class DeliveryFailed(Exception):
@@ -63,4 +78,11 @@ class Notifier(Protocol):
     async def outcome_lost(self, job: Job, log_channel_id: int | None) -> None:
         """No task turned up for an uncertain edit in time: it is settled as a loss. Tell
         the member and alert the moderators."""
+        ...
+
+    async def alert_moderators(
+        self, job: Job, log_channel_id: int | None, alert: ModeratorAlert
+    ) -> None:
+        """Tell the moderators in `log_channel_id` (if there is one) what happened to the job;
+        the member hears of it through `progress` or `failed`."""
         ...

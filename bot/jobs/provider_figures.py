@@ -11,10 +11,9 @@ once the task has completed: that figure is what it billed.
 from __future__ import annotations
 
 import logging
-from typing import TypedDict
 
 from bot.evolink import Task, TaskStatus
-from storage.models import Job
+from storage.models import Job, JobChanges
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +26,10 @@ def credits_differ(ours: float | None, theirs: float | None) -> bool:
     return ours is not None and theirs is not None and abs(ours - theirs) > _SAME_CREDITS
 
 
-class ProviderFigures(TypedDict, total=False):
-    """The `JobChanges` keys this module sets."""
-
-    provider_credits: float | None
-    provider_video_duration: float | None
-
-
-def provider_figures(job: Job, task: Task) -> ProviderFigures:
-    """The figures `task` reports that the job does not hold yet (a change to store)."""
-    changes: ProviderFigures = {}
+def provider_figures(job: Job, task: Task) -> JobChanges:
+    """The figures `task` reports that the job does not hold yet (a change to store:
+    only `provider_credits` and `provider_video_duration`)."""
+    changes: JobChanges = {}
     credits, duration = task.credits_reserved, task.video_duration
     if credits is not None and credits != job.provider_credits:
         changes["provider_credits"] = credits

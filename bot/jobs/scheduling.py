@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from bot.evolink import RESULT_LINK_LIFETIME_S
 from bot.jobs.config import ScheduleConfig
 
 DEFAULT_ESTIMATE_S = 300.0
@@ -57,3 +58,15 @@ def next_poll_delay(
 def retry_delay(attempt: int, config: ScheduleConfig) -> float:
     """Exponential backoff with jitter for persisted retries (downloads, deliveries, polls)."""
     return _jitter(min(config.retry_base_s * 2 ** max(attempt - 1, 0), config.retry_max_s))
+
+
+def poll_error_delay(errors: int, retry_after: float | None, config: ScheduleConfig) -> float:
+    """Back off by the consecutive failed polls (not the total), at least as long as the
+    provider asked (Retry-After)."""
+    return max(retry_delay(errors, config), retry_after or 0.0)
+
+
+def result_link_deadline(completed_at: float, config: ScheduleConfig) -> float:
+    """The last moment to try the provider's result link: its lifetime from the completion
+    we saw (the provider's was earlier), minus a margin."""
+    return completed_at + RESULT_LINK_LIFETIME_S - config.result_link_margin_s

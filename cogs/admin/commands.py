@@ -337,6 +337,16 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.jobs_attach(guild_id, actor, job, task))
 
+    @jobs.command(name="refetch", description="Ask the provider again for a job's video")
+    @app_commands.describe(job="The job number")
+    async def jobs_refetch(
+        self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        refetch = await self._work(interaction, self.service.jobs_refetch(guild_id, actor, job))
+        if refetch is not None:
+            await self._send(interaction, refetch.message)
+
     @jobs.command(
         name="fail", description="Stop a job the provider has not started and refund its seconds"
     )

@@ -90,16 +90,19 @@ def _billing(job: Job) -> str:
     )
 
 
+def _job_line(job: Job) -> str:
+    line = f"#{job.id} · {job.state.value} · <@{job.user_id}> · {_billing(job)}"
+    if job.error_code:
+        line += f" · {job.error_code}"
+        if job.provider_task_id:  # what a moderator looks up on the provider's dashboard
+            line += f" · task `{job.provider_task_id}`"
+    return line + f" · <t:{int(job.created_at)}:R>"
+
+
 def jobs_text(listing: JobList) -> str:
     if not listing.jobs:
         return "No jobs match."
-    return clip(
-        "\n".join(
-            f"#{job.id} · {job.state.value} · <@{job.user_id}> · {_billing(job)}"
-            f"{' · ' + job.error_code if job.error_code else ''} · <t:{int(job.created_at)}:R>"
-            for job in listing.jobs
-        )
-    )
+    return clip("\n".join(_job_line(job) for job in listing.jobs))
 
 
 def usage_text(report: UsageReport) -> str:

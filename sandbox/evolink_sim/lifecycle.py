@@ -57,7 +57,7 @@ class TaskRunner:
         task.finalized = True
         if task.outcome == "completed":
             if task.results_mode == "normal":
-                self._publish(task, task.terminal_at)
+                self.publish(task, task.terminal_at)
             # Billed whether or not results came with it: §5 reports completion only
             # after billing is confirmed.
             self._sim.ledger.settle(task.credits_reserved, billed=task.credits_reserved)
@@ -67,7 +67,7 @@ class TaskRunner:
         self._spawn(self._deliver(task, copies))
         self._sim.changed.notify()
 
-    def _publish(self, task: SimTask, completed_at: float) -> None:
+    def publish(self, task: SimTask, completed_at: float) -> None:
         results = self._sim.results
         name = results.publish(task.script.result_path, completed_at + self._sim.result_ttl_s)
         task.result_token = name

@@ -108,11 +108,14 @@ class Harness:
         }
         return Settings(_env_file=None, **env)  # type: ignore[call-arg]
 
-    async def start(self, limiter: AsyncLimiter | None = None, **overrides: str) -> Services:
+    async def start(
+        self, limiter: AsyncLimiter | None = None, *, schedule: ScheduleConfig = FAST_SCHEDULE,
+        **overrides: str,
+    ) -> Services:
         settings = self.settings(**overrides)
         config = dataclasses.replace(
             EngineConfig.from_settings(settings),
-            schedule=FAST_SCHEDULE,
+            schedule=schedule,
             # The simulator accepts loopback callbacks when started insecure; real EvoLink won't.
             callback_base_url=self.public_base_url if self.callbacks else None,
         )

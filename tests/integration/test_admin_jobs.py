@@ -189,6 +189,46 @@ async def test_fail_works_from_any_unfinished_state(h: Harness, state: JobState)
     assert ("went back" in failed.message) == reserved
 
 
+async def test_refetch_hands_a_job_back_to_the_tracker_and_audits(h: Harness) -> None:
+    missing = await h.job(
+        JobState.FAILED, ledger=LedgerKind.SETTLE, error_code="result_missing"
+    )
+    h.clock.now = NOW + 50
+    refetch = await h.service.jobs_refetch(GUILD, MOD, missing.id)
+    queued = refetch.job
+    assert (queued.state, queued.error_code, queued.result_url) == (
+        JobState.DOWNLOADING, None, None
+    )
+    assert queued.next_poll_at == NOW + 50 and queued.download_attempts == 0
+    assert refetch.audit.action == "jobs.refetch" and refetch.audit.target == f"job:{missing.id}"
+    assert f"`{missing.provider_task_id}`" in refetch.message
+    assert h.mirror.seen == []  # no log channel set
+    # A job still waiting for the provider is asked now; nothing else changes.
+    waiting = await h.job(JobState.SUBMITTED)
+    asked = (await h.service.jobs_refetch(GUILD, MOD, waiting.id)).job
+    assert (asked.state, asked.next_poll_at) == (JobState.SUBMITTED, NOW + 50)
+    kinds = [e.kind for e in await h.quota.entries_for_job(missing.id)]
+    assert kinds == [LedgerKind.RESERVE, LedgerKind.SETTLE]  # no second charge, no refund
+    assert await h.audit_count() == 2
+
+
+async def test_refetch_refusals_write_nothing(h: Harness) -> None:
+    s = h.service
+    done = await h.job(JobState.DELIVERED, ledger=LedgerKind.SETTLE)
+    with pytest.raises(AdminRefused, match="already has its video; use `/kling-admin jobs redel"):
+        await s.jobs_refetch(GUILD, MOD, done.id)
+    refused = await h.job(JobState.FAILED, ledger=LedgerKind.REFUND)
+    with pytest.raises(AdminRefused, match=r"failed at the provider \(content_policy\)"):
+        await s.jobs_refetch(GUILD, MOD, refused.id)
+    unknown = await h.job(JobState.SUBMISSION_UNKNOWN)
+    with pytest.raises(AdminRefused, match="never got a provider task"):
+        await s.jobs_refetch(GUILD, MOD, unknown.id)
+    foreign = await h.job(JobState.SUBMITTED, guild_id=OTHER_GUILD)
+    with pytest.raises(AdminRefused, match="does not exist on this server"):
+        await s.jobs_refetch(GUILD, MOD, foreign.id)
+    assert await h.audit_count() == 0
+
+
 async def test_fail_refusals_write_nothing(h: Harness) -> None:
     s = h.service
     with pytest.raises(AdminRefused, match=r"^Job #42 does not exist on this server\.$"):

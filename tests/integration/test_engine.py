@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from pathlib import Path
 
 import pytest
 
+from bot.evolink import RESULT_LINK_LIFETIME_S
 from bot.jobs.errors import EditRefused
+from bot.jobs.notifier import ModeratorAlert
 from sandbox.evolink_sim import TaskScript
 from storage.models import JobState, LedgerKind
-from tests.integration.engine_harness import Harness
+from tests.integration.engine_harness import FAST_SCHEDULE, Harness
 
 
 async def test_valid_submit_creates_one_task_and_archives_the_exact_result(
@@ -142,7 +145,11 @@ async def test_provider_refusal_releases_the_reservation(harness: Harness) -> No
 
 
 async def test_expired_result_link_ends_in_a_clear_failed_state(harness: Harness) -> None:
-    services = await harness.start()
+    # A 410 is retried until shortly before the link's 24 h are up (by the completion the
+    # bot saw): here that deadline is a second after it.
+    services = await harness.start(schedule=dataclasses.replace(
+        FAST_SCHEDULE, result_link_margin_s=RESULT_LINK_LIFETIME_S - 1.0
+    ))
     harness.sim.script_next_task(TaskScript(processing_s=30, estimated_time=3000))
     job = await services.engine.submit(harness.request(harness.files.clip()))
     task = harness.sim.tasks[job.provider_task_id or ""]
@@ -152,3 +159,6 @@ async def test_expired_result_link_ends_in_a_clear_failed_state(harness: Harness
     await harness.notifier.wait_for_event("failed", job.id)
     failed = await harness.job(job.id)
     assert failed.error_code == "result_expired" and "expired" in (failed.error_message or "")
+    assert harness.notifier.alerts_for(job.id) == [ModeratorAlert.RESULT_EXPIRED]
+    kinds = [e.kind for e in await services.quota.entries_for_job(job.id)]
+    assert kinds == [LedgerKind.RESERVE, LedgerKind.SETTLE]  # billed: the charge stays

@@ -53,7 +53,10 @@ def crash_after_entering(monkeypatch: pytest.MonkeyPatch, state: JobState) -> Cr
         (QuotaRepository, "close_job"),
     ):
         wrap(owner, name, returns_job=True)
-    for name in ("job_accepted", "progress", "result_ready", "failed", "outcome_unknown"):
+    for name in (
+        "job_accepted", "progress", "result_ready", "failed", "outcome_unknown",
+        "alert_moderators",
+    ):
         wrap(RecordingNotifier, name, returns_job=False)
     return crashes
 

@@ -201,6 +201,21 @@ async def test_complete_now_without_results(sim: EvolinkSimulator, client: SimCl
     assert sim.ledger.used == 60
 
 
+async def test_results_found_later(sim: EvolinkSimulator, client: SimClient) -> None:
+    sim.set_default_script(FIVE_SECONDS.model_copy(update={"processing_s": 1e9}))
+    task_id = await client.create_ok()
+    with pytest.raises(ValueError, match="did not complete without results"):
+        sim.find_results(task_id)  # still running
+    sim.complete_now(task_id, results="missing")
+    sim.find_results(task_id)
+    _, body = await client.query(task_id)
+    assert body["status"] == "completed" and len(body["results"]) == 1
+    assert await download_statuses(body["results"][0], 1) == [200]
+    assert sim.ledger.used == 60  # billed once, at completion
+    with pytest.raises(ValueError, match="did not complete without results"):
+        sim.find_results(task_id)
+
+
 # --- result link down for a while ---------------------------------------------------------
 
 

@@ -11,6 +11,8 @@ from bot.jobs.engine import JobEngine
 from storage.models import (
     ACTIVE_STATES,
     DELIVERY_STATES,
+    MODERATOR_TRANSITIONS,
+    REFETCH_TRANSITIONS,
     REPOST_TRANSITIONS,
     TERMINAL_STATES,
     TRACKED_STATES,
@@ -77,6 +79,18 @@ def test_the_only_way_back_is_a_moderators_repost_into_the_delivery_queue() -> N
     assert sources_of(JobState.ARCHIVED) == {JobState.DOWNLOADING, *REPOST_TRANSITIONS}
 
 
+def test_a_moderators_refetch_puts_a_failed_job_back_to_fetching_its_result() -> None:
+    assert dict(REFETCH_TRANSITIONS) == {JobState.FAILED: {JobState.DOWNLOADING}}
+    assert sources_of(JobState.DOWNLOADING) == {
+        JobState.SUBMITTED, JobState.ARCHIVED, *REFETCH_TRANSITIONS
+    }
+    # Only moderators go back from a finished job: the bot's own table never does.
+    for table in MODERATOR_TRANSITIONS:
+        assert set(table) <= TERMINAL_STATES
+        for source, following in table.items():
+            assert not following & TRANSITIONS[source]
+
+
 def test_every_unfinished_state_has_a_way_out() -> None:
     for state in set(JobState) - TERMINAL_STATES:
         assert reachable(state) & TERMINAL_STATES, f"{state} can never finish"
@@ -105,7 +119,8 @@ def test_named_state_sets_agree_with_the_table() -> None:
     assert TRACKED_STATES | DELIVERY_STATES <= ACTIVE_STATES
     for state in JobState:
         edges = {(s, n) for s, nexts in TRANSITIONS.items() for n in nexts}
-        edges |= {(s, n) for s, nexts in REPOST_TRANSITIONS.items() for n in nexts}
+        for table in MODERATOR_TRANSITIONS:
+            edges |= {(s, n) for s, nexts in table.items() for n in nexts}
         assert sources_of(state) == {s for s, n in edges if n is state}
 
 

@@ -5,6 +5,8 @@ from bot.jobs.scheduling import (
     expected_duration,
     first_poll_delay,
     next_poll_delay,
+    poll_error_delay,
+    result_link_deadline,
     retry_delay,
 )
 
@@ -42,6 +44,18 @@ def test_retry_backoff_grows_and_is_capped() -> None:
     assert 4.5 <= retry_delay(1, config) <= 5.5
     assert 18 <= retry_delay(3, config) <= 22
     assert retry_delay(30, config) <= 990
+
+
+def test_a_poll_error_backs_off_by_the_errors_in_a_row_not_the_polls_so_far() -> None:
+    config = ScheduleConfig(retry_base_s=5, retry_max_s=900)
+    assert 4.5 <= poll_error_delay(1, None, config) <= 5.5  # the first error, however late
+    assert 18 <= poll_error_delay(3, None, config) <= 22
+    assert poll_error_delay(1, 60.0, config) == 60.0  # the provider's Retry-After is a floor
+
+
+def test_the_result_link_is_tried_until_a_margin_before_its_24_hours() -> None:
+    config = ScheduleConfig(result_link_margin_s=3600)
+    assert result_link_deadline(1000.0, config) == 1000.0 + 23 * 3600
 
 
 def test_a_counting_down_estimate_keeps_a_300_second_task_under_twelve_calls() -> None:

@@ -1,0 +1,45 @@
+"""The money check of issue 11, for any scenario against the simulator: every credit the
+provider billed is a credit the bot settled, and no task the provider billed was refunded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from storage.models import JobState, LedgerKind
+from tests.integration.engine_harness import Harness
+
+_RETURNED = {LedgerKind.REFUND, LedgerKind.RELEASE}
+
+
+async def assert_money_reconciles(harness: Harness, job_ids: Iterable[int] | None = None) -> None:
+    """Job by job: the simulator billed the job's task exactly when the bot's ledger settled
+    it (and gave nothing back), for the same credits. Without `job_ids` every job is checked,
+    and the total must also equal the used credits `GET /v1/credits` reports."""
+    services, sim = harness.live, harness.sim
+    if job_ids is None:
+        jobs = await services.jobs.in_states(list(JobState))
+    else:
+        jobs = [await harness.job(job_id) for job_id in job_ids]
+    billed_total = settled_total = 0.0
+    for job in jobs:
+        task = sim.tasks.get(job.provider_task_id or "")
+        billed = task is not None and task.finalized and task.outcome == "completed"
+        kinds = [entry.kind for entry in await services.quota.entries_for_job(job.id)]
+        settled = LedgerKind.SETTLE in kinds and not _RETURNED & set(kinds)
+        assert billed == settled, (
+            f"job {job.id}: provider billed={billed}, bot settled={settled} (ledger {kinds})"
+        )
+        if billed:
+            assert task is not None
+            assert not _RETURNED & set(kinds), f"job {job.id}: a billed task was refunded"
+            assert job.credits == pytest.approx(task.credits_reserved), f"job {job.id}"
+            billed_total += task.credits_reserved
+            settled_total += job.credits or 0.0
+    assert settled_total == pytest.approx(billed_total)
+    if job_ids is None:
+        credits = await services.client.get_credits()
+        assert credits.data.token is not None
+        assert credits.data.token.used_credits == pytest.approx(billed_total)
