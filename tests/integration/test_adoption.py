@@ -206,6 +206,10 @@ async def test_a_callback_naming_another_jobs_task_adopts_nothing(harness: Harne
     assert harness.notifier.kinds(other.id).count("delivered") == 1
 
 
+
+@pytest.mark.money_open(
+    "settled as a loss without its task id: the check pairs bills and jobs by task"
+)
 async def test_an_uncertain_job_nobody_adopts_is_settled_as_a_loss_after_a_day(
     harness: Harness,
 ) -> None:

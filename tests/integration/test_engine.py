@@ -120,6 +120,7 @@ async def test_failed_task_is_explained_and_refunded(harness: Harness) -> None:
     ]
 
 
+@pytest.mark.money_open("the task exists but stays uncertain until adopted")
 async def test_create_timeout_leaves_submission_unknown_and_never_resubmits(
     harness: Harness,
 ) -> None:

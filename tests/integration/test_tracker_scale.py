@@ -28,6 +28,7 @@ class CountingLimiter(AsyncLimiter):
         self.granted.append(asyncio.get_running_loop().time())
 
 
+@pytest.mark.money_open("jobs written straight to the database, without reservations")
 async def test_two_hundred_jobs_are_tracked_by_one_loop_within_the_rate_limit(
     harness: Harness,
 ) -> None:
