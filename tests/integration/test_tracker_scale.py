@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from aiolimiter import AsyncLimiter
 
 from bot.evolink import EditTaskRequest
