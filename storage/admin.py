@@ -15,6 +15,7 @@ from storage.guilds import read_guild_settings, update_settings_in, write_audit
 from storage.jobs import adopt_sync, fetch_job, row_to_job, transition_in
 from storage.media import EXPIRE_INPUTS_SQL
 from storage.models import (
+    TASK_NOT_FOUND_CODE,
     AuditEntry,
     BlockedUser,
     ChannelRule,
@@ -299,7 +300,9 @@ class AdminRepository:
                 raise UnknownJob(job_id)
             if job.state.is_terminal:
                 raise JobAlreadyFinished(job)
-            if job.state in PROVIDER_TASK_STATES:
+            # Unless the provider has long said it does not know the task: a moderator who
+            # checked its dashboard may then stop the job (refunded).
+            if job.state in PROVIDER_TASK_STATES and job.error_code != TASK_NOT_FOUND_CODE:
                 raise ProviderTaskRunning(job)
             job = await transition_in(
                 conn, job_id, JobState.FAILED, expected={job.state}, now=now,

@@ -77,6 +77,9 @@ MODERATOR_TRANSITIONS = (REPOST_TRANSITIONS, REFETCH_TRANSITIONS)
 ACTIVE_STATES = frozenset(state for state in JobState if state.is_active)
 # Polled by the tracker (`next_poll_at`): waiting for the provider, or archiving its result.
 TRACKED_STATES = frozenset({_S.SUBMITTED, _S.DOWNLOADING})
+# The error code of a job whose task the provider keeps answering 404 for ("not found or
+# expired") long enough to hand it to a moderator: the one provider-held job they may stop.
+TASK_NOT_FOUND_CODE = "task_not_found"
 # Reserved for, or at, the provider and not yet billed: what the provider balance must cover.
 UNBILLED_STATES = frozenset(
     {_S.RESERVED, _S.REHOSTED, _S.SUBMITTING, _S.SUBMITTED, _S.SUBMISSION_UNKNOWN}

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from storage.models import Job, MediaObject
+from storage.models import TASK_NOT_FOUND_CODE, Job, MediaObject
 
 
 class StatusRefs(BaseModel):
@@ -29,7 +29,7 @@ class ModeratorAlert(StrEnum):
     """What happened to a job that a moderator (or the operator) must look at. A job the
     alert concerns carries the value as its `error_code`; the texts are the front end's."""
 
-    TASK_NOT_FOUND = "task_not_found"  # persistent 404: the task may still run and bill
+    TASK_NOT_FOUND = TASK_NOT_FOUND_CODE  # persistent 404: the task may still run and bill
     TASK_LOST = "task_lost"  # 404s for as long as a result could live: settled as a loss
     RESULT_MISSING = "result_missing"  # completed and billed, but no video came with it
     RESULT_EXPIRED = "result_expired"  # the video could not be downloaded while its link lived

@@ -59,6 +59,19 @@ async def not_found_for_good(
     return services, job
 
 
+async def test_a_moderator_may_stop_a_job_whose_task_the_provider_cannot_find(
+    harness: Harness,
+) -> None:
+    services, job = await not_found_for_good(
+        harness, LONG_TASK, "task_not_found", not_found_alert_after=5,
+        not_found_alert_after_s=0.3, slow_poll_interval_s=SLOW,
+    )
+    # The one provider-held job `jobs fail` accepts: the provider says it has no such task.
+    failed = await services.admin.jobs_fail(job.guild_id, MODERATOR, job.id, "not on the dashboard")
+    assert failed.job.state is JobState.FAILED and failed.refunded_seconds == job.billed_seconds
+    assert await ledger(harness, job.id) == [LedgerKind.RESERVE, LedgerKind.REFUND]
+
+
 async def test_persistent_404s_go_to_a_moderator_keep_the_charge_and_slow_down(
     harness: Harness,
 ) -> None:
