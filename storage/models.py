@@ -181,7 +181,7 @@ class Job(_Row):
     # beside ours (credits, billed_seconds) so a difference in billing shows.
     provider_credits: float | None = None
     provider_video_duration: float | None = None
-    # the provider's answers to polls (migration 0002)
+    # the provider's answers to polls (migration 0003)
     poll_errors: int  # consecutive failed polls; a good answer resets it
     not_found_since: float | None  # when the current run of 404s began
 
@@ -219,7 +219,7 @@ class JobChanges(TypedDict, total=False):
     next_delivery_at: float | None
     delivery_attempts: int
     download_attempts: int
-    # the provider's answers to polls (migration 0002)
+    # the provider's answers to polls (migration 0003)
     poll_errors: int
     not_found_since: float | None
     # why it failed
