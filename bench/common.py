@@ -482,6 +482,7 @@ class Stack:
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(web_port),
+            "METRICS_PORT": "0",
             "DATA_DIR": str(data_dir),
             "DEV_GUILD_ID": self.info.guild_id,
             "ALLOW_INSECURE_MEDIA_LINKS": "true",

@@ -79,7 +79,6 @@ async def serve(args: argparse.Namespace) -> None:
         create_web_app(WebServices(
             db=db, jobs=JobRepository(db), media=media_repo, store=store,
             on_callback=nothing, lag=lag, metrics=Metrics(process_metrics=False),
-            refresh_metrics=nothing,
         )),
         "127.0.0.1", bot_port,
     )

@@ -107,6 +107,7 @@ class Bot:
         env = {
             "DATA_DIR": str(self.workdir / ("data-callbacks" if self.callbacks else "data-poll")),
             "PUBLIC_BASE_URL": public, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(self.port),
+            "METRICS_PORT": "0",
             "EVOLINK_BASE_URL": self.sim.base_url, "EVOLINK_API_KEY": API_KEY,
             "EVOLINK_REQUESTS_PER_SECOND": "50", **quota_env(),
         }

@@ -186,7 +186,8 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, DATA_DIR=args.data_dir, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        WEB_HOST="127.0.0.1", WEB_PORT=str(port), EVOLINK_BASE_URL=args.sim_url,
+        WEB_HOST="127.0.0.1", WEB_PORT=str(port), METRICS_PORT="0",
+        EVOLINK_BASE_URL=args.sim_url,
         EVOLINK_API_KEY=API_KEY, EVOLINK_REQUESTS_PER_SECOND="100000", LOG_LEVEL="WARNING",
         **quota_env(),
     )

@@ -47,6 +47,11 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bsk-evo-[A-Za-z0-9_-]+"), REDACTED),
     # Discord bot tokens: base64 user id . timestamp . HMAC.
     (re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}"), REDACTED),
+    # Interaction tokens: the path segment after the id in webhook and interaction-callback
+    # URLs (discord.http and discord.webhook log them at DEBUG), however the URL is quoted.
+    (re.compile(r"(/(?:webhooks|interactions)/\d+/)[^/?#\s\"',}]+"), rf"\g<1>{REDACTED}"),
+    # ...and the `token` field of a gateway payload (discord.gateway logs each event at DEBUG).
+    (re.compile(r"""(["']token["']\s*:\s*["'])[^"']+"""), rf"\g<1>{REDACTED}"),
 )
 
 

@@ -24,7 +24,13 @@ from bot.jobs.tracker import Tracker
 from bot.media.store import LocalMediaStore, MediaStore
 from bot.metrics import JobCountsSnapshot, Metrics
 from bot.settings import Settings
-from bot.web import LoopLagMonitor, WebServer, WebServices, create_web_app
+from bot.web import (
+    LoopLagMonitor,
+    WebServer,
+    WebServices,
+    create_metrics_app,
+    create_web_app,
+)
 from storage.admin import AdminRepository
 from storage.database import Database
 from storage.guilds import GuildRepository
@@ -55,6 +61,7 @@ class Services:
     tracker: Tracker
     admin: AdminService
     web: WebServer
+    metrics_web: WebServer
     metrics: Metrics
     balance: ProviderBalance
 
@@ -116,23 +123,28 @@ class Services:
                 create_web_app(
                     WebServices(
                         db=db, jobs=jobs, media=media, store=store,
-                        on_callback=tracker.job_hint, lag=lag, metrics=metrics,
-                        refresh_metrics=job_counts.refresh, clock=clock,
+                        on_callback=tracker.job_hint, lag=lag, metrics=metrics, clock=clock,
                     )
                 ),
                 settings.web_host, settings.web_port,
+            )
+            metrics_web = WebServer(
+                create_metrics_app(metrics, job_counts.refresh),
+                settings.metrics_host, settings.metrics_port, name="metrics",
             )
             services = cls(
                 settings=settings, config=config, db=db, session=session, jobs=jobs,
                 quota=deps.quota, guilds=guilds, media=media, store=store, client=client,
                 engine=engine, actions=actions, tracker=tracker,
                 admin=AdminService(db, actions, clock=clock, mirror=mirror),
-                web=web, metrics=metrics, balance=balance,
+                web=web, metrics_web=metrics_web, metrics=metrics, balance=balance,
             )
             lag.start()
             opened.push_async_callback(lag.stop)
             await web.start()
             opened.push_async_callback(web.stop)
+            await metrics_web.start()
+            opened.push_async_callback(metrics_web.stop)
             await balance.start()
             opened.push_async_callback(balance.stop)
             # Stopping order matters: the engine refuses new work first, then the tracker

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
     web_host: str = Field("0.0.0.0", alias="WEB_HOST")
     web_port: int = Field(8080, ge=0, le=65535, alias="WEB_PORT")
+    # Prometheus scrapes here; never the public listener (0 picks a free port, for tests).
+    metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
+    metrics_port: int = Field(9108, ge=0, le=65535, alias="METRICS_PORT")
     data_dir: Path = Field(Path("./data"), alias="DATA_DIR")
 
     # --- operational knobs (names are ours) ---

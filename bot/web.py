@@ -1,4 +1,5 @@
-"""The bot's aiohttp app: rehosted media, provider callbacks and health."""
+"""The bot's aiohttp apps: the public one (rehosted media, provider callbacks, health) and
+a separate metrics one, which listens on its own (loopback by default) address."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 CALLBACK_MAX_BYTES = 64 * 1024
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+# A job id as we write it: ASCII digits, no leading zero, short enough for SQLite's integer
+# ('²'.isdigit() is True, and a 23-digit id overflows). Anything else is routed nowhere: 404.
+_JOB_ID = r"[1-9][0-9]{0,17}"
 
 
 class LoopLagMonitor:
@@ -62,7 +66,6 @@ class WebServices:
     on_callback: Callable[[int, str | None], Awaitable[bool]]
     lag: LoopLagMonitor
     metrics: Metrics
-    refresh_metrics: Callable[[], Awaitable[object]]
     clock: Callable[[], float] = time.time
 
 
@@ -100,8 +103,8 @@ async def receive_callback(request: web.Request) -> web.Response:
     if body is None:
         raise web.HTTPRequestEntityTooLarge(CALLBACK_MAX_BYTES, CALLBACK_MAX_BYTES + 1)
     secret = request.match_info["secret"]
-    job_id_text = request.match_info["job_id"]
-    if not job_id_text.isdigit() or not _SECRET.match(secret):
+    job_id_text = request.match_info["job_id"]  # the route's pattern: canonical digits only
+    if not _SECRET.match(secret):
         raise web.HTTPNotFound()
     job = await services.jobs.get(int(job_id_text))
     # Same answer for an unknown job and a wrong secret: nothing to learn by probing.
@@ -176,21 +179,27 @@ def create_web_app(services: WebServices) -> web.Application:
     app = web.Application(client_max_size=CALLBACK_MAX_BYTES)
     app[SERVICES] = services
     app.router.add_get("/m/{token}/{name}", serve_media, allow_head=True)
-    app.router.add_post("/callbacks/evolink/{job_id}/{secret}", receive_callback)
+    app.router.add_post(f"/callbacks/evolink/{{job_id:{_JOB_ID}}}/{{secret}}", receive_callback)
     app.router.add_get("/healthz", healthz, allow_head=True)
-    app.router.add_get(
-        "/metrics",
-        make_metrics_handler(services.metrics, before_render=services.refresh_metrics),
-    )
     app.on_response_prepare.append(count_media_bytes(services.metrics))
+    return app
+
+
+def create_metrics_app(
+    metrics: Metrics, refresh: Callable[[], Awaitable[object]] | None = None
+) -> web.Application:
+    """Only `GET /metrics`: served on METRICS_HOST/METRICS_PORT, never on the public app."""
+    app = web.Application()
+    app.router.add_get("/metrics", make_metrics_handler(metrics, before_render=refresh))
     return app
 
 
 class WebServer:
     """Starts and stops the app with the bot."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, host: str, port: int, name: str = "web") -> None:
         self._runner = web.AppRunner(app, access_log=None)
+        self._name = name
         self._host = host
         self._port = port
         self.port: int | None = None
@@ -201,7 +210,7 @@ class WebServer:
         await site.start()
         addresses = self._runner.addresses
         self.port = int(addresses[0][1]) if addresses else self._port
-        log.info("web server listening host=%s port=%s", self._host, self.port)
+        log.info("%s server listening host=%s port=%s", self._name, self._host, self.port)
 
     async def stop(self) -> None:
         await self._runner.cleanup()

@@ -14,7 +14,14 @@ from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
 from cogs.errors import Refused
-from cogs.submit import parent_channel_id, permission_notes, requester, run_edit, settings_of
+from cogs.submit import (
+    parent_channel_id,
+    permission_notes,
+    prompt_of,
+    requester,
+    run_edit,
+    settings_of,
+)
 from cogs.views import PromptModal
 
 VIDEO_EXTENSIONS = (".mp4", ".mov")
@@ -104,8 +111,7 @@ class EditCog(commands.Cog):
         try:
             notes = permission_notes(interaction)
             video_input, is_link = _video_input(video, video_url)
-            if not prompt.strip():
-                raise Refused("The prompt is empty: say what should change.")
+            prompt = prompt_of(prompt)
         except Refused as refusal:
             await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
             return

@@ -55,6 +55,15 @@ def parent_channel_id(interaction: discord.Interaction) -> int | None:
     return channel.parent_id if isinstance(channel, discord.Thread) else None
 
 
+def prompt_of(text: str) -> str:
+    """The prompt as the engine takes it (trimmed); a blank one, from the command or the
+    form (Discord's minimum length counts spaces), is refused here as an ordinary answer."""
+    prompt = text.strip()
+    if not prompt:
+        raise Refused("The prompt is empty: say what should change.")
+    return prompt
+
+
 def permission_notes(interaction: discord.Interaction) -> list[str]:
     """What the bot cannot do here, said up front; refuses when it could not even post."""
     perms = interaction.app_permissions

@@ -18,7 +18,14 @@ from bot.jobs.errors import EditRefused
 from bot.jobs.models import EditRequest
 from cogs.errors import Refused, answer_privately, apologise
 from cogs.render import refusal_text
-from cogs.submit import accepted_text, permission_notes, requester, run_edit, services_of
+from cogs.submit import (
+    accepted_text,
+    permission_notes,
+    prompt_of,
+    requester,
+    run_edit,
+    services_of,
+)
 
 # Discord refuses a form whose text input allows more than this (400), whatever the model takes.
 DISCORD_TEXT_INPUT_MAX = 4000
@@ -63,10 +70,11 @@ class PromptModal(discord.ui.Modal):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             notes = permission_notes(interaction)
+            prompt = prompt_of(self.prompt.value)
         except Refused as refusal:
             await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
             return
-        request = self.request.model_copy(update={"prompt": self.prompt.value.strip()})
+        request = self.request.model_copy(update={"prompt": prompt})
         await run_edit(interaction, request, notes)
 
     async def on_error(  # type: ignore[override]  # discord.py: Modal narrows BaseView

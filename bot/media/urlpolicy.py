@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Final
@@ -22,6 +23,16 @@ from yarl import URL
 from bot.media.errors import MediaRejected
 
 IPAddress = IPv4Address | IPv6Address
+
+# Longer than any real media link (signed CDN links run to ~2 kB); Discord options allow 6000.
+MAX_URL_CHARS: Final = 4096
+# A DNS name as resolvers take it (RFC 1123 labels; `_` too, which real hosts use): anything
+# else (spaces, control characters, empty or 64+ character labels) is not an address at all.
+_HOST_NAME: Final = re.compile(
+    r"(?=.{1,253}\.?$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+    r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?",
+    re.ASCII,
+)
 
 # NAT64 (RFC 6052) embeds an IPv4 address in the low 32 bits; a gateway would forward there.
 _NAT64: Final = IPv6Network("64:ff9b::/96")
@@ -46,7 +57,8 @@ class UrlPolicy(BaseModel):
         allowed = ("https", "http") if self.allow_http else ("https",)
         if url.scheme not in allowed:
             raise MediaRejected("Links must use https://", code="url_insecure")
-        if not url.raw_host:
+        host = url.raw_host
+        if not host or not (_is_ip_literal(host) or _HOST_NAME.fullmatch(host)):
             raise _invalid()
 
     def address_allowed(self, address: IPAddress) -> bool:
@@ -82,11 +94,22 @@ def require_https(url: str) -> None:
     """The link rule a front end applies as a link is typed (https, a host), before the
     engine's full checks: the strict policy's :meth:`UrlPolicy.check_url`, whatever the
     deployment allows for fetching."""
+    text = url.strip()
+    if len(text) > MAX_URL_CHARS:
+        raise _invalid()
     try:
-        parsed = URL(url.strip())
-    except ValueError:
+        parsed = URL(text)
+        _STRICT.check_url(parsed)
+    except ValueError:  # yarl parses some parts lazily (host, port) and raises then
         raise _invalid() from None
-    _STRICT.check_url(parsed)
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _invalid() -> MediaRejected:

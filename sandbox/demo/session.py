@@ -189,6 +189,7 @@ class Demo:
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.web_port}",
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(self.web_port),
+            "METRICS_PORT": "0",
             "DATA_DIR": str(self.workdir / "data"),
             "DEV_GUILD_ID": self.info.guild_id,
             "ALLOW_INSECURE_MEDIA_LINKS": "true",

@@ -50,6 +50,7 @@ class Stack:
             "PUBLIC_BASE_URL": self.public_base_url,
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(self.port),
+            "METRICS_PORT": "0",
             "DATA_DIR": str(self.tmp_path / "data"),
             "DEV_GUILD_ID": str(self.world.guild.id),
             "DEFAULT_COOLDOWN_SECONDS": "0",

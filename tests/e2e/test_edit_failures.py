@@ -15,7 +15,7 @@ import pytest
 from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_gif, make_mp4_bytes, make_png
 from storage.models import JobState, LedgerKind
-from tests.e2e.harness import Stack
+from tests.e2e.harness import Stack, text_input_id
 from tests.e2e.user_view import all_bot_messages, ephemeral_answer, ledger, pings, public_messages
 
 MB = 1_000_000
@@ -49,6 +49,13 @@ def _http_link(stack: Stack, tmp_path: Path) -> dict[str, Any]:
     return {"video_url": f"{stack.emu.base_url.replace('https', 'http')}/clip.mp4"}
 
 
+def _link(url: str) -> Build:
+    def build(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+        return {"video_url": url}
+
+    return build
+
+
 def _declared_too_big(stack: Stack, tmp_path: Path) -> dict[str, Any]:
     # The emulator declares an attachment's real length, so the file really is > 100 MB:
     # a real mp4 header and zeros. The bot must refuse it from the declared size alone.
@@ -73,6 +80,14 @@ REFUSALS: list[tuple[str, Build, list[str], bool]] = [
     ("video-and-link", _both_sources, ["exactly one clip"], False),
     ("no-video", _no_source, ["exactly one clip"], False),
     ("http-link", _http_link, ["https://"], False),
+    # Links yarl or the resolver cannot take: refused as typed, never "Something went wrong".
+    ("unclosed-ipv6-link", _link("https://[::1/clip.mp4"), ["not a valid web address"], False),
+    ("space-in-host-link", _link("https://exa mple.com/clip.mp4"), ["not a valid web address"],
+     False),
+    ("overlong-host-link", _link(f"https://{'a' * 3000}.com/clip.mp4"),
+     ["not a valid web address"], False),
+    ("bad-port-link", _link("https://example.com:99999/clip.mp4"), ["not a valid web address"],
+     False),
     ("declared-over-100mb", _declared_too_big, ["100.1 MB", "limit is 100 MB"], False),
     ("tiny-reference-image", _tiny_image, ["Reference image 1", "100×100", "300 px"], True),
 ]
@@ -169,3 +184,26 @@ async def test_provider_refusal_is_explained_in_the_thread_and_refunded(stack: S
         (LedgerKind.RESERVE, 4), (LedgerKind.REFUND, -4)
     ]
     assert stack.sim.create_attempts == 1
+
+
+# --- a blank prompt from the form ---------------------------------------------------------
+
+async def test_a_blank_prompt_in_the_form_is_refused_plainly(stack: Stack) -> None:
+    emu, world = stack.emu, stack.world
+    post = emu.post_user_message(
+        world.channel.id, world.member.user.id, "look!", attachments=[stack.clip()]
+    )
+    await stack.start_bot()
+    menu = await emu.send_message_command(
+        world.guild, world.channel, world.member, "Edit with Kling", post
+    )
+    await emu.wait_for_ack(menu)
+    # Discord's min_length counts characters, so whitespace alone passes its check.
+    submit = await emu.submit_modal(menu, {text_input_id(menu): "  \n\t  "})
+
+    reply = await ephemeral_answer(stack, submit)
+    assert reply.content == "❌ The prompt is empty: say what should change.", reply.content
+    assert stack.emu.threads(world.channel) == []
+    assert stack.sim.create_attempts == 0 and await ledger(stack) == []
+    assert stack.bot is not None and stack.bot.services is not None
+    assert await stack.bot.services.jobs.search(world.guild.id) == []

@@ -100,6 +100,7 @@ class Harness:
             "PUBLIC_BASE_URL": self.public_base_url,
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(self.port),
+            "METRICS_PORT": "0",
             "EVOLINK_BASE_URL": self.sim.base_url,
             "EVOLINK_API_KEY": API_KEY,
             "EVOLINK_REQUESTS_PER_SECOND": "200",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import aiohttp
+import yarl
 
 from sandbox.evolink_sim import TaskScript
 from storage.models import JobState, MediaRole
@@ -99,8 +100,9 @@ async def test_metrics_count_jobs_provider_calls_and_billing(harness: Harness) -
     services = await harness.start()
     job = await services.engine.submit(harness.request(harness.files.clip(seconds=4.0)))
     await harness.notifier.wait_for_event("delivered", job.id)
+    metrics_url = f"http://127.0.0.1:{services.metrics_web.port}/metrics"
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{harness.public_base_url}/metrics") as response:
+        async with http.get(metrics_url) as response:
             text = await response.text()
     assert 'kling_jobs{state="delivered"} 1.0' in text
     assert (
@@ -109,3 +111,28 @@ async def test_metrics_count_jobs_provider_calls_and_billing(harness: Harness) -
     )
     assert "kling_billed_seconds_total 4.0" in text
     assert "kling_delivery_delay_seconds_count 1.0" in text
+
+
+async def test_metrics_are_served_on_their_own_listener_and_never_on_the_public_one(
+    harness: Harness,
+) -> None:
+    services = await harness.start()
+    assert services.metrics_web.port not in (None, harness.port)
+    metrics_base = f"http://127.0.0.1:{services.metrics_web.port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{metrics_base}/metrics") as response:
+            assert response.status == 200
+            assert "kling_jobs" in await response.text()
+        # The metrics listener serves nothing else: no media, no callbacks, no health.
+        async with http.get(f"{metrics_base}/healthz") as response:
+            assert response.status == 404
+        # However the path is spelt, the public listener knows no /metrics.
+        for path in ("/metrics", "/./metrics", "/%6detrics", "/metrics/", "/METRICS",
+                     "/healthz/../metrics"):
+            async with http.get(
+                yarl.URL(harness.public_base_url + path, encoded=True)
+            ) as response:
+                assert response.status == 404, path
+                assert "kling_" not in await response.text(), path
+        async with http.get(f"{harness.public_base_url}/healthz") as response:
+            assert response.status == 200

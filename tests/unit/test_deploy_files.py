@@ -383,8 +383,11 @@ def test_compose_runs_the_bot_behind_caddy() -> None:
     bot, caddy = services["bot"], services["caddy"]
     assert bot["build"] == "." and bot["env_file"] == ".env"
     assert "ports" not in bot, "the bot is reached through Caddy only"
-    assert bot["expose"] == ["8080"]
+    assert bot["expose"] == ["8080", "9108"]
     assert bot["environment"]["WEB_PORT"] == "8080"
+    # /metrics on its own port, reachable on the compose network but never through Caddy.
+    assert bot["environment"]["METRICS_PORT"] == "9108"
+    assert bot["environment"]["METRICS_HOST"] == "0.0.0.0"
     assert bot["environment"]["DATA_DIR"] == "/data"
     assert bot["environment"]["PUBLIC_BASE_URL"].startswith("https://${BOT_DOMAIN")
     assert any(v.endswith(":/data") for v in bot["volumes"])
@@ -405,4 +408,4 @@ def test_compose_and_caddy_variables_are_documented() -> None:
     caddy_env = compose()["services"]["caddy"]["environment"]
     used = set(re.findall(r"\{\$([A-Z0-9_]+)", caddyfile))
     assert used and used <= set(caddy_env)
-    assert re.search(r"reverse_proxy\s+bot:8080\b", caddyfile)
+    assert re.findall(r"reverse_proxy\s+(\S+)", caddyfile) == ["bot:8080"]

@@ -208,3 +208,50 @@ def test_secrets_of_skips_unset_values() -> None:
         "abcdef",
         "xyz123",
     ]
+
+
+# An interaction token as Discord hands it out (base64 of "interaction:<id>:<random>"): no
+# configured secret knows it, it lives 15 minutes, and anyone holding it can answer as the bot.
+INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTI4NzY1NDMyMTA5ODc2NTQzMjpRbWxKY0VGeFpYUnZhMlZ1"
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["keyvalue", "json"])
+def test_interaction_tokens_never_reach_the_output_even_at_debug(as_json: bool) -> None:
+    stream = capture(as_json, level="DEBUG")
+    api = "https://discord.com/api/v10"
+    callback = f"{api}/interactions/1287654321098765432/{INTERACTION_TOKEN}/callback"
+    followup = f"{api}/webhooks/1098765432109876543/{INTERACTION_TOKEN}/messages/@original"
+    # The records discord.py itself writes (discord/http.py, webhook/async_.py, gateway.py).
+    logging.getLogger("discord.http").debug(
+        "%s %s with %s has returned %s", "POST", callback, '{"type":5,"data":{"flags":64}}', 204
+    )
+    logging.getLogger("discord.http").debug("%s %s has received %s", "PATCH", followup, {"id": 1})
+    logging.getLogger("discord.webhook.async_").debug(
+        "Webhook ID %s with %s %s has returned status code %s",
+        1098765432109876543, "POST", f"{api}/webhooks/1098765432109876543/{INTERACTION_TOKEN}",
+        200,
+    )
+    logging.getLogger("discord.gateway").debug(
+        "For Shard ID %s: WebSocket Event: %s", None,
+        {"t": "INTERACTION_CREATE", "op": 0, "d": {"id": "1287654321098765432", "type": 2,
+                                                  "token": INTERACTION_TOKEN, "version": 1}},
+    )
+    logging.getLogger("bot.x").warning('payload {"token": "%s"}', INTERACTION_TOKEN)
+    # Whoever logs it, at any level, with the URL in a traceback too.
+    try:
+        raise RuntimeError(f"404 Not Found (error code: 10015) for {followup}")
+    except RuntimeError:
+        logging.getLogger("cogs.errors").exception("followup failed")
+
+    output = stream.getvalue()
+    assert INTERACTION_TOKEN not in output and INTERACTION_TOKEN[:24] not in output
+    events = [parse(line, as_json) for line in lines_of(stream)]
+    assert len(events) == 6
+    # What an operator debugs with stays: method, route, ids, status.
+    assert events[0]["msg"] == (
+        f"POST {api}/interactions/1287654321098765432/{REDACTED}/callback with "
+        '{"type":5,"data":{"flags":64}} has returned 204'
+    )
+    assert f"/webhooks/1098765432109876543/{REDACTED}/messages/@original" in events[1]["msg"]
+    assert "INTERACTION_CREATE" in events[3]["msg"] and "1287654321098765432" in events[3]["msg"]
+    assert "error code: 10015" in events[5]["exc_info"]

@@ -27,6 +27,7 @@ def test_defaults_follow_the_configuration_contract() -> None:
     assert settings.evolink_base_url == "https://api.evolink.ai"
     assert settings.evolink_model is EditModel.STANDARD
     assert (settings.web_host, settings.web_port) == ("0.0.0.0", 8080)
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9108)
     assert settings.data_dir == Path("./data")
     assert settings.discord_gateway_url is None
     assert settings.uses_real_discord
