@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     allow_insecure_media_links: bool = Field(False, alias="ALLOW_INSECURE_MEDIA_LINKS")
     status_edit_interval_s: float = Field(5.0, ge=0, alias="STATUS_EDIT_INTERVAL_SECONDS")
     max_result_bytes: int = Field(500_000_000, gt=0, alias="MAX_RESULT_BYTES")
+    # New edits are refused while DATA_DIR has less free space than this.
+    min_free_disk_mb: NonNegativeInt = Field(1024, alias="MIN_FREE_DISK_MB")
     # The provider balance: moderators are alerted when it pays for fewer edits than this.
     low_balance_edits: NonNegativeInt = Field(10, alias="LOW_BALANCE_EDITS")
     balance_check_s: float = Field(300.0, gt=0, alias="BALANCE_CHECK_SECONDS")

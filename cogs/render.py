@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import discord
 
 from bot.jobs.errors import EditRefused
@@ -45,10 +47,40 @@ def duration_text(seconds: float) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
+ZWSP = "\u200b"  # zero-width space: breaks a markup token without showing anything
+# Bidi embeddings, overrides, isolates and marks (they reorder the text around them), then
+# C0 and C1 controls and DEL; newline is kept (it makes the quote's lines).
+_INVISIBLE = re.compile(
+    "[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x09\x0b-\x1f\x7f-\x9f]"
+)
+# Every markup Discord renders between angle brackets starts with "<" and a sigil: user,
+# role and channel mentions, slash-command mentions, custom emoji, timestamps, guild
+# navigation and suppressed-embed links (discord.com/developers/docs/reference
+# #message-formatting-formats). A zero-width space after the "<" leaves each one as text.
+# A tab reads as a space; Unicode's line and paragraph separators as the newline they are.
+_WHITESPACE = str.maketrans({"\t": " ", "\u2028": "\n", "\u2029": "\n"})
+_ANGLE_MARKUP = re.compile(r"<(?=[@#/:a-z])", re.IGNORECASE)
+# A link is rendered only with its scheme's "://"; Discord also turns its invite hosts
+# into invites without any scheme.
+_LINK_SCHEME = re.compile(r"(?<=[a-z0-9+.-]:)(?=//)", re.IGNORECASE)
+_INVITE_HOST = re.compile(r"(?<=\bdiscord)(?=\.gg\b)|(?<=\bdiscord)(?=\.com/invite)|"
+                          r"(?<=\bdiscordapp)(?=\.com/invite)", re.IGNORECASE)
+
+
+def plain_text(text: str) -> str:
+    """Member text without the characters that reorder or hide what is around them."""
+    return _INVISIBLE.sub("", text.translate(_WHITESPACE))
+
+
 def safe_prompt(prompt: str) -> str:
-    """Shown as text: mentions and markdown are neutralised, long prompts shortened."""
-    text = prompt if len(prompt) <= PROMPT_PREVIEW else prompt[: PROMPT_PREVIEW - 1] + "…"
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    """Shown as text: no bidi or control characters; mentions, links and markdown are
+    neutralised; long prompts shortened."""
+    text = plain_text(prompt)
+    text = text if len(text) <= PROMPT_PREVIEW else text[: PROMPT_PREVIEW - 1] + "…"
+    # Links first: once broken, escape_markdown no longer leaves them alone.
+    text = _INVITE_HOST.sub(ZWSP, _LINK_SCHEME.sub(ZWSP, text))
+    text = discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    return _ANGLE_MARKUP.sub("<" + ZWSP, text)
 
 
 def status_text(job: Job, now: float) -> str:
@@ -101,5 +133,5 @@ def refusal_text(refusal: EditRefused) -> str:
 
 
 def thread_name(job: Job) -> str:
-    words = " ".join(job.prompt.split())[:60]
+    words = " ".join(plain_text(job.prompt).split())[:60]
     return f"Kling #{job.id} · {words}" if words else f"Kling #{job.id}"

@@ -16,6 +16,7 @@ from typing import Any, Unpack
 import aiosqlite
 
 from storage.database import Database, run_in
+from storage.media import expire_inputs_sync
 from storage.models import (
     DELIVERY_STATES,
     TRACKED_STATES,
@@ -307,6 +308,33 @@ class JobRepository:
                 changes=changes,
             )
         )
+
+    async def become_uncertain(
+        self,
+        job_id: int,
+        *,
+        expected: Iterable[JobState],
+        now: float,
+        detail: str | None,
+        inputs_expire_at: float,
+        **changes: Unpack[JobChanges],
+    ) -> Job:
+        """Move a job whose create call's outcome is unknown to SUBMISSION_UNKNOWN; its
+        inputs expire at `inputs_expire_at`, in the same transaction.
+
+        The provider fetches the inputs before it can answer the create call, so once that
+        answer is lost they are no longer needed beyond the usual grace period.
+        """
+
+        def work(raw: sqlite3.Connection) -> Job:
+            job = transition_sync(
+                raw, job_id, JobState.SUBMISSION_UNKNOWN, expected=expected, now=now,
+                detail=detail, changes=changes,
+            )
+            expire_inputs_sync(raw, job_id, inputs_expire_at)
+            return job
+
+        return await self._db.run(work)
 
     async def update(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.evolink.spec import RESULT_LINK_LIFETIME_S, ModelSpec
 from bot.jobs.intake import IntakeConfig
@@ -48,6 +49,9 @@ class EngineConfig:
     input_grace_s: float = 3600.0
     result_retention_s: float = 7 * 86400.0
     max_result_bytes: int = 500_000_000
+    # Where downloads land, and the free space below which new edits are refused.
+    data_dir: Path = Path("data")
+    min_free_disk_bytes: int = 0
 
     @property
     def model(self) -> str:
@@ -83,4 +87,6 @@ class EngineConfig:
             input_grace_s=settings.input_grace_s,
             result_retention_s=settings.result_retention_s,
             max_result_bytes=settings.max_result_bytes,
+            data_dir=settings.data_dir,
+            min_free_disk_bytes=settings.min_free_disk_mb * 1024 * 1024,
         )

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import shutil
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from bot.evolink import (
     EditTaskRequest,
@@ -24,6 +27,7 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
 from bot.jobs.intake import Intake, discard_scratch, precheck_sizes
 from bot.jobs.messages import (
+    DISK_LOW,
     PROVIDER_BALANCE_TOO_LOW,
     RESTARTED_WHILE_CHECKING,
     SUBMISSION_UNKNOWN_MESSAGE,
@@ -56,6 +60,15 @@ from storage.quota import QuotaRepository
 log = logging.getLogger(__name__)
 
 _CREATE_OUTCOME_UNKNOWN = (SubmissionOutcomeUnknown,)
+# The states resume() continues from the job's scratch folder (check, then publish).
+_RESUMED_FROM_SCRATCH = frozenset(
+    {JobState.RECEIVED, JobState.FETCHING, JobState.RESERVED, JobState.REHOSTED}
+)
+
+
+class DiskUsage(Protocol):
+    @property
+    def free(self) -> int: ...
 
 
 @dataclass
@@ -72,6 +85,7 @@ class EngineDeps:
     admin: AdminRepository
     metrics: Metrics | None = None
     balance: ProviderBalance | None = None
+    disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage
 
 
 class JobEngine:
@@ -109,6 +123,7 @@ class JobEngine:
             billed_seconds=self.config.spec.min_seconds, now=now, estimate=True,
         )
         await self._require_balance()
+        await self._require_disk_space()
         try:
             precheck_sizes(
                 request.video.declared_size,
@@ -149,17 +164,22 @@ class JobEngine:
                 JobState.ARCHIVED,
             ]
         )
+        # Nothing downloads yet: what a crashed download left is swept, except the scratch
+        # folders of jobs about to be checked or published again.
+        await d.store.sweep_incoming(
+            keep={job.id for job in unfinished if job.state in _RESUMED_FROM_SCRATCH}
+        )
         for job in unfinished:
             log.info("resuming job=%d state=%s", job.id, job.state)
-            if job.state in (JobState.RECEIVED, JobState.FETCHING, JobState.RESERVED,
-                             JobState.REHOSTED):
+            if job.state in _RESUMED_FROM_SCRATCH:
                 self._spawn(self._resume_submit(job), f"resume-{job.id}")
             elif job.state is JobState.SUBMITTING:
                 # The create call may or may not have reached the provider: never resend.
                 try:
-                    job = await d.jobs.transition(
-                        job.id, JobState.SUBMISSION_UNKNOWN, expected={JobState.SUBMITTING},
-                        now=now, detail="restarted during submission",
+                    job = await d.jobs.become_uncertain(
+                        job.id, expected={JobState.SUBMITTING}, now=now,
+                        detail="restarted during submission",
+                        inputs_expire_at=self.inputs_expire_at(),
                         error_code="submission_unknown",
                         error_message=SUBMISSION_UNKNOWN_MESSAGE,
                     )
@@ -211,6 +231,17 @@ class JobEngine:
         if balance is not None and not await balance.covers(spec.credits_for(spec.max_seconds)):
             raise EditRefused("provider_balance", PROVIDER_BALANCE_TOO_LOW)
 
+    async def _require_disk_space(self) -> None:
+        """Refuse, before anything is downloaded, an edit the data disk has no room for."""
+        config = self.config
+        if config.min_free_disk_bytes <= 0:
+            return
+        usage = await asyncio.to_thread(self.deps.disk_usage, config.data_dir)
+        if usage.free < config.min_free_disk_bytes:
+            log.warning("disk low: refusing new edits free=%d min=%d dir=%s",
+                        usage.free, config.min_free_disk_bytes, config.data_dir)
+            raise EditRefused("disk_low", DISK_LOW)
+
     async def _report_outcome_unknown(self, job: Job) -> None:
         """Tell the member, and the moderators where the server has a log channel."""
         settings = await self.deps.guilds.settings(job.guild_id)
@@ -242,6 +273,12 @@ class JobEngine:
         try:
             if job.state in (JobState.RECEIVED, JobState.FETCHING):
                 if not job.source.video_url:
+                    # "Edit again" reads our own archived result. It is not checked again:
+                    # its "checking" reply died with the old process, so the member would
+                    # meet a charged edit nobody showed them as accepted. Nothing is
+                    # reserved before the check, so rejecting costs nothing and frees the
+                    # running-edit slot; once rejected it is not resumed (told once).
+                    await self._reject(job, "restarted", RESTARTED_WHILE_CHECKING)
                     raise EditRefused("restarted", RESTARTED_WHILE_CHECKING)
                 job = await self._check_and_reserve(job)
             await self._publish_and_submit(job, interactive=False)
@@ -370,9 +407,9 @@ class JobEngine:
         except _CREATE_OUTCOME_UNKNOWN as error:
             log.error("create outcome unknown job=%d error=%r", job.id, error)
             try:
-                job = await d.jobs.transition(
-                    job.id, JobState.SUBMISSION_UNKNOWN, expected={JobState.SUBMITTING},
-                    now=d.clock(), detail=type(error).__name__,
+                job = await d.jobs.become_uncertain(
+                    job.id, expected={JobState.SUBMITTING}, now=d.clock(),
+                    detail=type(error).__name__, inputs_expire_at=self.inputs_expire_at(),
                     error_code="submission_unknown", error_message=SUBMISSION_UNKNOWN_MESSAGE,
                 )
             except StaleTransition:

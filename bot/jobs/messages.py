@@ -110,6 +110,10 @@ DELIVERY_FAILED = "delivery_failed"  # the error code of a job whose posting gav
 JOB_GONE = "That edit no longer exists."
 NOT_YOUR_JOB = "Only the member who asked for this edit (or a moderator) can use these buttons."
 RESULT_GONE = "The result of this edit is no longer kept, so it can't be edited again."
+DISK_LOW = (
+    "The bot is short of disk space, so it can't take new edits right now. Nothing was "
+    "charged; please try again later."
+)
 RESTARTED_WHILE_CHECKING = (
     "The bot restarted while checking your files, so this edit was stopped before anything "
     "was charged. Please run /edit again."

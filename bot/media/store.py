@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
@@ -53,6 +53,12 @@ class MediaStore(Protocol):
     async def delete(self, media: MediaObject) -> None: ...
 
     async def remove_expired(self) -> int: ...
+
+    async def sweep_incoming(self, keep: Collection[int]) -> int:
+        """At start: delete the `.part` files crashed downloads left in scratch folders, and
+        the folders left empty, except the folders of the jobs in `keep`; returns how many
+        files and folders went."""
+        ...
 
     async def persist(self, media: MediaObject) -> None:
         """Make a file published from a non-durable download durable."""
@@ -165,3 +171,31 @@ class LocalMediaStore:
         if removed:
             log.info("media retention removed=%d", removed)
         return removed
+
+    async def sweep_incoming(self, keep: Collection[int]) -> int:
+        removed = await asyncio.to_thread(
+            _sweep_incoming_sync, self.root / "incoming", {str(job_id) for job_id in keep}
+        )
+        if removed:
+            log.info("incoming sweep removed=%d", removed)
+        return removed
+
+
+def _sweep_incoming_sync(incoming: Path, keep: set[str]) -> int:
+    removed = 0
+    try:
+        folders = [entry for entry in incoming.iterdir() if entry.is_dir()]
+    except FileNotFoundError:
+        return 0
+    for folder in folders:
+        if folder.name in keep:
+            continue
+        for part in folder.glob("*.part"):
+            part.unlink(missing_ok=True)
+            removed += 1
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            continue
+        removed += 1
+    return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import pytest
@@ -49,6 +50,7 @@ def crash_after_entering(monkeypatch: pytest.MonkeyPatch, state: JobState) -> Cr
     for owner, name in (
         (JobRepository, "transition"),
         (JobRepository, "update"),
+        (JobRepository, "become_uncertain"),
         (QuotaRepository, "reserve"),
         (QuotaRepository, "close_job"),
     ):
@@ -107,11 +109,19 @@ async def test_restart_during_submission_never_resubmits(
         await services.engine.submit(harness.request(harness.files.clip()))
     await harness.stop()
     monkeypatch.undo()
-    await harness.start()
+    restarted_at = time.time()
+    services = await harness.start()
     job = await harness.job(crashes.job_ids[0])
     assert job.state is JobState.SUBMISSION_UNKNOWN
     assert harness.notifier.kinds(job.id) == ["unknown"]
     assert harness.sim.create_attempts == 0
+    # The inputs stay public for the usual grace period from then on, not forever.
+    inputs = await services.media.for_job(job.id)
+    grace = services.config.input_grace_s
+    assert inputs and all(
+        m.expires_at is not None and restarted_at + grace <= m.expires_at <= time.time() + grace
+        for m in inputs
+    )
 
 
 async def test_refusal_after_restart_is_reported_to_the_member(harness: Harness) -> None:
@@ -134,4 +144,40 @@ async def test_refusal_after_restart_is_reported_to_the_member(harness: Harness)
     await harness.notifier.wait_for_event("failed", job.id)
     rejected = await harness.job(job.id)
     assert rejected.state is JobState.REJECTED and "HTTP 404" in (rejected.error_message or "")
+    assert harness.sim.create_attempts == 0
+
+
+async def test_edit_again_interrupted_while_checking_ends_rejected_once(
+    harness: Harness,
+) -> None:
+    services = await harness.start()
+    # The previous process was copying an archived result ("Edit again") when it died.
+    job = await services.jobs.create(
+        NewJob(
+            guild_id=1, channel_id=2, user_id=7, model="kling-o1-video-edit", prompt="snow",
+            source=JobSource(video_url="", video_media_token="archived-token"),
+            callback_secret="c" * 32,
+        ),
+        now=0.0,
+    )
+    await services.jobs.transition(
+        job.id, JobState.FETCHING, expected={JobState.RECEIVED}, now=0.0
+    )
+    await harness.stop()
+
+    services = await harness.start()
+    await harness.notifier.wait_for_event("failed", job.id)
+    rejected = await harness.job(job.id)
+    assert rejected.state is JobState.REJECTED
+    assert "restarted while checking" in (rejected.error_message or "")
+    snapshot = await services.quota.snapshot(
+        guild_id=1, user_id=7, role_ids=[], day_start=0.0, month_start=0.0
+    )
+    assert snapshot.active_jobs == 0
+    assert await services.quota.entries_for_job(job.id) == []
+
+    await harness.stop()
+    await harness.start()
+    await harness.stop()
+    assert harness.notifier.kinds(job.id) == ["failed"]
     assert harness.sim.create_attempts == 0

@@ -46,7 +46,13 @@ def resumed_states() -> set[JobState]:
         asked.extend(states)
         return []
 
-    deps = SimpleNamespace(jobs=SimpleNamespace(in_states=in_states), clock=lambda: 0.0)
+    async def sweep_incoming(keep: set[int]) -> int:
+        return 0
+
+    deps = SimpleNamespace(
+        jobs=SimpleNamespace(in_states=in_states), clock=lambda: 0.0,
+        store=SimpleNamespace(sweep_incoming=sweep_incoming),
+    )
     engine = JobEngine.__new__(JobEngine)  # only resume() is exercised
     engine.deps = deps  # type: ignore[assignment]
     engine._wake_scheduler = lambda: None
