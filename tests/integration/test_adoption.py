@@ -110,6 +110,7 @@ async def test_moderator_attach_adopts_an_uncertain_job_which_is_then_delivered(
     await assert_money_balances(harness)
 
 
+@pytest.mark.money_open("ends with an uncertain job's task and another model's task unowned")
 async def test_attach_refusals_say_why_and_change_nothing(harness: Harness) -> None:
     services = await harness.start()
     delivered = await services.engine.submit(harness.request(harness.files.clip()))
@@ -174,6 +175,7 @@ async def test_callback_before_the_creates_answer_adopts_once_and_delivers_once(
     await assert_money_balances(harness)
 
 
+@pytest.mark.money_open("ends with the uncertain job's own task not adopted")
 async def test_a_callback_naming_another_jobs_task_adopts_nothing(harness: Harness) -> None:
     harness.callbacks = True
     services = await harness.start()
