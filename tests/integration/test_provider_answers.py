@@ -88,10 +88,8 @@ async def test_persistent_404s_go_to_a_moderator_keep_the_charge_and_slow_down(
     assert "A moderator is checking it" in status_text(held, services.engine.deps.clock())
     assert "failed" not in harness.notifier.kinds(job.id)
     assert await ledger(harness, job.id) == [LedgerKind.RESERVE]
-    # Not re-polled at the normal pace (a poll every 20–200 ms): nothing over a second.
-    seen = gets(harness, job.provider_task_id)
-    await asyncio.sleep(1.0)
-    assert gets(harness, job.provider_task_id) == seen
+    # Next asked at the moderator's pace, not the normal one (a poll every 20–200 ms).
+    assert held.next_poll_at == pytest.approx(held.updated_at + SLOW)
     assert len(harness.notifier.alerts) == 1
 
     # The provider finds it again and it has finished: a moderator's refetch delivers it.
@@ -200,12 +198,16 @@ async def test_a_permanent_401_alerts_once_backs_off_and_others_are_served(
     harness.sim.fail_next_get(401, count=10_000)  # the key is revoked: every query refused
     first = await services.engine.submit(harness.request(harness.files.clip()))
     await harness.notifier.wait_for_event("alert:provider_key_rejected", first.id)
-    # About one query per slow interval, never the normal pace (20–200 ms), one alert.
-    await asyncio.sleep(2.0)
-    assert 2 <= gets(harness, first.provider_task_id) <= 6
-    assert harness.notifier.alerts == [(first.id, ModeratorAlert.KEY_REJECTED, None)]
     held = await harness.job(first.id)
     assert held.state is JobState.SUBMITTED and held.error_code == "provider_key_rejected"
+    # Re-checked at the slow pace (0.5 s here), never the normal one (20–200 ms) ...
+    assert held.next_poll_at == pytest.approx(held.updated_at + 0.5)
+    # ... and a further refused query keeps that pace and raises no second alert.
+    await services.tracker.steps.poll(held)
+    again = await harness.job(first.id)
+    assert again.poll_count > held.poll_count
+    assert again.next_poll_at == pytest.approx(again.updated_at + 0.5)
+    assert harness.notifier.alerts == [(first.id, ModeratorAlert.KEY_REJECTED, None)]
     assert await ledger(harness, first.id) == [LedgerKind.RESERVE]
 
     updates = harness.notifier.kinds(first.id).count("progress")
