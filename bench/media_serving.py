@@ -20,6 +20,7 @@ import shutil
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +50,7 @@ READ_SIZE = 1 << 20
 async def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
+    from bot.media.filework import FileWork
     from bot.media.store import LocalMediaStore
     from bot.metrics import Metrics
     from bot.web import LoopLagMonitor, WebServer, WebServices, create_web_app
@@ -61,7 +63,8 @@ async def serve(args: argparse.Namespace) -> None:
     db = await Database.open(data / "kling.sqlite3")
     media_repo = MediaRepository(db)
     bot_port, plain_port = free_port(), free_port()
-    store = LocalMediaStore(data / "media", f"http://127.0.0.1:{bot_port}", media_repo)
+    files = FileWork(ThreadPoolExecutor(2))
+    store = LocalMediaStore(data / "media", f"http://127.0.0.1:{bot_port}", media_repo, files)
     scratch = data / "incoming.mp4"
     await asyncio.to_thread(shutil.copyfile, args.file, scratch)
     size = (await asyncio.to_thread(scratch.stat)).st_size

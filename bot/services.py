@@ -9,11 +9,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import aiohttp
 from aiolimiter import AsyncLimiter
 
 from bot.admin import AdminService, AuditMirror
 from bot.evolink import EvolinkClient
+from bot.http_clients import HttpClients
 from bot.jobs.actions import JobActions
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
@@ -21,6 +21,7 @@ from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.notifier import Notifier
 from bot.jobs.tracker import Tracker
+from bot.media.filework import FileWork
 from bot.media.store import LocalMediaStore, MediaStore
 from bot.metrics import JobCountsSnapshot, Metrics
 from bot.settings import Settings
@@ -49,7 +50,7 @@ class Services:
     settings: Settings
     config: EngineConfig
     db: Database
-    session: aiohttp.ClientSession
+    http: HttpClients
     jobs: JobRepository
     quota: QuotaRepository
     guilds: GuildRepository
@@ -85,7 +86,14 @@ class Services:
         async with contextlib.AsyncExitStack() as opened:
             db = await Database.open(settings.database_path)
             opened.push_async_callback(db.close)
-            session = await opened.enter_async_context(aiohttp.ClientSession())
+            files = opened.enter_context(FileWork.running())
+            http = await opened.enter_async_context(
+                HttpClients.running(
+                    download_connections=settings.download_connections,
+                    download_connections_per_host=settings.download_connections_per_host,
+                    files=files,
+                )
+            )
             jobs, media, guilds = JobRepository(db), MediaRepository(db), GuildRepository(db)
             lag = LoopLagMonitor()
             job_counts = JobCountsSnapshot(jobs.count_by_state)
@@ -93,9 +101,11 @@ class Services:
                 job_counts=job_counts, job_states=[state.value for state in JobState],
                 loop_lag=lambda: lag.last_lag,
             )
-            store = LocalMediaStore(settings.media_dir, settings.public_base_url, media, clock)
+            store = LocalMediaStore(
+                settings.media_dir, settings.public_base_url, media, files, clock
+            )
             client = EvolinkClient(
-                session, base_url=settings.evolink_base_url,
+                http.provider.session, base_url=settings.evolink_base_url,
                 api_key=settings.evolink_api_key or "",
                 read_timeout=settings.evolink_read_timeout_s,
                 on_call=metrics.record_provider_call,
@@ -112,7 +122,8 @@ class Services:
             deps = EngineDeps(
                 jobs=jobs, quota=QuotaRepository(db), media=media, guilds=guilds,
                 admin=AdminRepository(db), store=store,
-                client=client, intake=Intake(session, config.intake, store, media, clock),
+                client=client, intake=Intake(http.downloads, config.intake, store, media, clock),
+                results=http.provider,
                 notifier=notifier, clock=clock, metrics=metrics, balance=balance,
             )
             schedule_changed = asyncio.Event()
@@ -133,7 +144,7 @@ class Services:
                 settings.metrics_host, settings.metrics_port, name="metrics",
             )
             services = cls(
-                settings=settings, config=config, db=db, session=session, jobs=jobs,
+                settings=settings, config=config, db=db, http=http, jobs=jobs,
                 quota=deps.quota, guilds=guilds, media=media, store=store, client=client,
                 engine=engine, actions=actions, tracker=tracker,
                 admin=AdminService(db, actions, clock=clock, mirror=mirror),

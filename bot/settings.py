@@ -86,8 +86,13 @@ class Settings(BaseSettings):
     poll_max_interval_s: float = Field(60.0, gt=0, alias="POLL_MAX_INTERVAL_SECONDS")
     input_grace_s: float = Field(3600.0, ge=0, alias="INPUT_GRACE_SECONDS")
     result_retention_s: float = Field(7 * 86400.0, gt=0, alias="RESULT_RETENTION_SECONDS")
-    # Local demo and tests only: lets /edit video_url fetch http:// and loopback links.
+    # Local demo and tests only: lets /edit video_url links and the provider's result links
+    # be http:// and loopback (the simulator's).
     allow_insecure_media_links: bool = Field(False, alias="ALLOW_INSECURE_MEDIA_LINKS")
+    # Member downloads (attachments, links) have their own connection pool, capped so they
+    # never hold up provider calls and one slow host never takes every connection.
+    download_connections: int = Field(16, gt=0, alias="DOWNLOAD_CONNECTIONS")
+    download_connections_per_host: int = Field(4, gt=0, alias="DOWNLOAD_CONNECTIONS_PER_HOST")
     status_edit_interval_s: float = Field(5.0, ge=0, alias="STATUS_EDIT_INTERVAL_SECONDS")
     max_result_bytes: int = Field(500_000_000, gt=0, alias="MAX_RESULT_BYTES")
     # New edits are refused while DATA_DIR has less free space than this.

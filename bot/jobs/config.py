@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.evolink.spec import RESULT_LINK_LIFETIME_S, ModelSpec
 from bot.jobs.intake import IntakeConfig
 from bot.jobs.policy import QuotaDefaults
-from bot.media.urlpolicy import UrlPolicy
+from bot.media.urlpolicy import FetchPolicies
 from bot.settings import Settings
 
 
@@ -64,9 +64,11 @@ class EngineConfig:
             spec=spec,
             callback_base_url=settings.callback_base_url,
             intake=IntakeConfig(
-                link_policy=UrlPolicy(
-                    allow_http=settings.allow_insecure_media_links,
-                    allow_private=settings.allow_insecure_media_links,
+                policies=FetchPolicies.build(
+                    discord_api_base=(
+                        None if settings.uses_real_discord else settings.discord_api_base
+                    ),
+                    insecure=settings.allow_insecure_media_links,
                 ),
             ),
             quota=QuotaDefaults(

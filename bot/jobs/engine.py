@@ -25,7 +25,7 @@ from bot.evolink.spec import spec_for
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
-from bot.jobs.intake import Intake, discard_scratch, precheck_sizes
+from bot.jobs.intake import Intake, precheck_sizes
 from bot.jobs.messages import (
     DISK_LOW,
     PROVIDER_BALANCE_TOO_LOW,
@@ -39,6 +39,7 @@ from bot.jobs.policy import QuotaPolicy, Windows
 from bot.jobs.provider_figures import provider_figures
 from bot.jobs.scheduling import first_poll_delay
 from bot.media.errors import MediaRejected
+from bot.media.fetch import Fetcher
 from bot.media.store import MediaStore
 from bot.metrics import Metrics
 from storage.admin import AdminRepository
@@ -80,6 +81,8 @@ class EngineDeps:
     store: MediaStore
     client: EvolinkClient
     intake: Intake
+    # Results come from the provider: fetched on its pool, never queued behind members'.
+    results: Fetcher
     notifier: Notifier
     clock: Callable[[], float]
     admin: AdminRepository
@@ -331,7 +334,7 @@ class JobEngine:
             raise
         except asyncio.CancelledError:
             # Shutdown mid-fetch: the job stays FETCHING and resume() fetches again.
-            await asyncio.shield(discard_scratch(scratch))
+            await asyncio.shield(self.deps.intake.discard_scratch(scratch))
             raise
         except Exception as error:
             log.exception("intake failed job=%d", job.id)
@@ -342,7 +345,7 @@ class JobEngine:
 
     async def _reject(self, job: Job, code: str, reason: str) -> None:
         d = self.deps
-        await discard_scratch(d.store.incoming_dir(job.id))
+        await d.intake.discard_scratch(d.store.incoming_dir(job.id))
         await d.jobs.transition(
             job.id, JobState.REJECTED, expected={JobState.RECEIVED, JobState.FETCHING},
             now=d.clock(), detail=code, error_code=code, error_message=reason,
@@ -373,7 +376,7 @@ class JobEngine:
                 position=item.position, filename=item.filename,
                 content_type=item.content_type, size_bytes=item.size_bytes, sha256=item.sha256,
             )
-        await discard_scratch(scratch)
+        await d.intake.discard_scratch(scratch)
         return await d.jobs.transition(
             job.id, JobState.REHOSTED, expected={JobState.RESERVED}, now=d.clock()
         )

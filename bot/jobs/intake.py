@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-import aiohttp
-
 from bot.evolink.spec import ModelSpec
 from bot.media.errors import MediaRejected, format_limit_mb, format_mb
-from bot.media.fetch import FetchedFile, FetchLimits, UrlPolicy, fetch_to_file
+from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, fetch_to_file
 from bot.media.info import VideoInfo
 from bot.media.probe import probe_image, probe_video
-from bot.media.sniff import sniff_file
+from bot.media.sniff import sniff_file_sync
 from bot.media.store import MediaStore
+from bot.media.urlpolicy import FetchPolicies, UrlPolicy
 from bot.media.validation import (
     ClipRules,
     ImageRules,
@@ -37,8 +35,8 @@ class IntakeConfig:
 
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
-    # For member-supplied links; attachments come from Discord itself.
-    link_policy: UrlPolicy = field(default_factory=UrlPolicy)
+    # Where member links and Discord attachments may be fetched from (every redirect too).
+    policies: FetchPolicies = field(default_factory=FetchPolicies)
 
 
 @dataclass(frozen=True)
@@ -83,13 +81,14 @@ def precheck_sizes(
 class Intake:
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        downloads: Fetcher,
         config: IntakeConfig,
         store: MediaStore,
         media: MediaRepository,
         clock: Callable[[], float],
     ) -> None:
-        self.session = session
+        # Member downloads have a pool of their own: they never hold up provider calls.
+        self.downloads = downloads
         self.config = config
         self.store = store
         self.media = media
@@ -99,7 +98,7 @@ class Intake:
         """Fetch and check every input against `spec`'s rules (the job's model); on refusal
         nothing is left in `scratch`."""
         rules = rules_for(spec)
-        await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+        await self.downloads.files.run(scratch.mkdir, parents=True, exist_ok=True)
         try:
             video_input, video_info = await self._video(source, scratch, rules.clip)
             images = [
@@ -107,33 +106,32 @@ class Intake:
                 for index, url in enumerate(source.image_urls, start=1)
             ]
         except BaseException:
-            await discard_scratch(scratch)
+            await self.discard_scratch(scratch)
             raise
         return CheckedInputs(video=video_info, validated=[video_input, *images])
 
     async def _fetch(
-        self, url: str, dest: Path, max_bytes: int, policy: UrlPolicy | None, label: str
+        self, url: str, dest: Path, max_bytes: int, policy: UrlPolicy, label: str
     ) -> FetchedFile:
         limits = FetchLimits(
             max_bytes=max_bytes,
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
         )
-        return await fetch_to_file(
-            self.session, url, dest, limits, url_policy=policy, label=label
-        )
+        return await fetch_to_file(self.downloads, url, dest, limits, policy, label=label)
 
     async def _video(
         self, source: JobSource, scratch: Path, rules: ClipRules
     ) -> tuple[ValidatedInput, VideoInfo]:
-        policy = self.config.link_policy if source.video_is_user_link else None
+        policies = self.config.policies
+        policy = policies.member_links if source.video_is_user_link else policies.attachments
         if source.video_media_token:
             fetched = await self._copy_archived(source.video_media_token, scratch / "video")
         else:
             fetched = await self._fetch(
                 source.video_url, scratch / "video", rules.max_bytes, policy, "The clip"
             )
-        kind = await sniff_file(fetched.path)
+        kind = await self.downloads.files.run(sniff_file_sync, fetched.path)
         check_video_kind(kind)
         info = await probe_video(fetched.path)
         check_video(info, rules)
@@ -152,7 +150,7 @@ class Intake:
                 code="archived_video_gone",
             )
         source = self.store.path_of(media)
-        await asyncio.to_thread(shutil.copyfile, source, dest)
+        await self.downloads.files.run(shutil.copyfile, source, dest)
         return FetchedFile(path=dest, size=media.size_bytes, sha256=media.sha256)
 
     async def _image(
@@ -160,9 +158,10 @@ class Intake:
     ) -> ValidatedInput:
         name = f"image-{index}"
         fetched = await self._fetch(
-            url, scratch / name, rules.max_bytes, None, f"Reference image {index}"
+            url, scratch / name, rules.max_bytes, self.config.policies.attachments,
+            f"Reference image {index}",
         )
-        kind = await sniff_file(fetched.path)
+        kind = await self.downloads.files.run(sniff_file_sync, fetched.path)
         check_image_kind(kind, index)
         info = await probe_image(fetched.path, index=index)
         check_image(info, rules, index)
@@ -172,6 +171,5 @@ class Intake:
             size_bytes=fetched.size, sha256=fetched.sha256,
         )
 
-
-async def discard_scratch(scratch: Path) -> None:
-    await asyncio.to_thread(shutil.rmtree, scratch, True)
+    async def discard_scratch(self, scratch: Path) -> None:
+        await self.downloads.files.run(shutil.rmtree, scratch, True)

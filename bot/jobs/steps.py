@@ -4,7 +4,6 @@ its result and post it. Every outcome is a persisted state change, so a restart 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -237,15 +236,16 @@ class JobSteps:
         d, config = self.deps, self.config
         assert job.result_url is not None
         scratch = d.store.incoming_dir(job.id)
-        await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+        await d.results.files.run(scratch.mkdir, parents=True, exist_ok=True)
         target = scratch / "result"
         try:
             fetched = await fetch_to_file(
-                d.intake.session, job.result_url, target,
+                d.results, job.result_url, target,
                 # Results can be large: bound silence, not total time, generously.
                 FetchLimits(
                     max_bytes=config.max_result_bytes, read_timeout=120.0, total_timeout=3600.0
                 ),
+                config.intake.policies.results,
                 label="The finished video", durable=False,
             )
         except MediaRejected as error:
@@ -253,7 +253,7 @@ class JobSteps:
             return
         kind = sniff_kind(fetched.head)
         if kind not in (MediaKind.MP4, MediaKind.MOV):
-            await asyncio.to_thread(fetched.path.unlink, True)
+            await d.results.files.run(fetched.path.unlink, True)
             await self._give_up(job, ModeratorAlert.RESULT_INVALID, RESULT_INVALID_MESSAGE)
             return
         now = d.clock()

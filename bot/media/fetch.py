@@ -2,6 +2,7 @@
 
 The cap is enforced on the bytes actually received. ``Content-Length`` only lets us refuse
 early: a server may omit it or lie, so reading stops the moment the count passes the cap.
+Every hop (the URL and each redirect) passes the caller's :class:`UrlPolicy` first.
 Nothing is left behind on failure: the body goes to a uniquely named ``.part`` file next to
 ``dest`` that is renamed into place only when complete, and deleted on any error or
 cancellation.
@@ -15,21 +16,24 @@ import hashlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
 from bot.media.errors import MediaRejected, format_limit_mb, format_mb
+from bot.media.filework import FileWork
 from bot.media.sniff import SNIFF_BYTES
 from bot.media.urlpolicy import UrlPolicy, unresolvable
 
-__all__ = ["FetchLimits", "FetchedFile", "UrlPolicy", "fetch_to_file"]
+__all__ = ["FetchLimits", "FetchedFile", "Fetcher", "UrlPolicy", "fetch_to_file"]
 
 _READ_CHUNK: Final = 64 * 1024
-# Chunks are batched and written (and hashed) in a worker thread per MiB. A disk write can
+# Chunks are batched and written (and hashed) on a file-work thread per MiB. A disk write can
 # stall for a long time on a busy or network disk, so it must not run on the loop; batching
 # keeps the thread hops to ~100 for a clip at the size cap. One batch is written while the next one
 # is received (a second full batch waits for the first), so the network and the disk+hash
@@ -51,6 +55,16 @@ class FetchLimits(BaseModel):
     total_timeout: float = Field(default=300, gt=0)
 
 
+@dataclass(frozen=True)
+class Fetcher:
+    """What a download runs on: a connection pool, the resolver its policy checks use (the
+    pool's own), and the threads its file is written on."""
+
+    session: aiohttp.ClientSession
+    resolver: AbstractResolver
+    files: FileWork
+
+
 class FetchedFile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -61,28 +75,30 @@ class FetchedFile(BaseModel):
 
 
 async def fetch_to_file(
-    session: aiohttp.ClientSession,
+    fetcher: Fetcher,
     url: str,
     dest: Path,
     limits: FetchLimits,
+    policy: UrlPolicy,
     *,
-    url_policy: UrlPolicy | None = None,
     label: str = "The file",
     durable: bool = True,
 ) -> FetchedFile:
     """Stream ``url`` into ``dest`` (replaced atomically) and return its size and SHA-256.
 
-    ``url_policy`` must be given for links typed by users; Discord attachment URLs come from
-    Discord and skip it. ``label`` names the file in refusals ("The clip", "Reference image 2").
+    ``policy`` is the one for the kind of file (:class:`~bot.media.urlpolicy.FetchPolicies`),
+    checked at every hop. ``label`` names the file in refusals ("The clip", "Reference image 2").
     ``durable=False`` skips the fsync before the rename: for a caller that syncs the file
     later and checks it before trusting it after a crash (see :func:`sync_file`).
     Raises :class:`MediaRejected` for anything the user can fix or retry.
     """
     noun = label[:1].lower() + label[1:]
-    part = _PartFile(dest.with_name(f"{dest.name}.{secrets.token_hex(8)}.part"), durable)
+    part = _PartFile(
+        dest.with_name(f"{dest.name}.{secrets.token_hex(8)}.part"), durable, fetcher.files
+    )
     try:
         async with asyncio.timeout(limits.total_timeout):
-            async with _final_response(session, URL(url), limits, url_policy) as resp:
+            async with _final_response(fetcher, policy.parse(url), limits, policy) as resp:
                 try:
                     await _receive(resp, part, limits, label, noun)
                 except BaseException:
@@ -125,6 +141,12 @@ async def _receive(
             code="download_http_error",
             http_status=resp.status,
         )
+    if resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        # We asked for identity. A compressed body could inflate a thousandfold in one read
+        # (a gzip bomb) before any count saw it, so it is refused unread.
+        raise MediaRejected(
+            f"Could not download {noun}: the server sent it compressed", code="download_encoded"
+        )
     limit = format_limit_mb(limits.max_bytes)
     declared = resp.content_length
     if declared is not None and declared > limits.max_bytes:
@@ -144,11 +166,12 @@ async def _receive(
 
 @contextlib.asynccontextmanager
 async def _final_response(
-    session: aiohttp.ClientSession, url: URL, limits: FetchLimits, policy: UrlPolicy | None
+    fetcher: Fetcher, url: URL, limits: FetchLimits, policy: UrlPolicy
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """Follow redirects by hand so that every hop passes ``policy`` before we connect."""
+    visited = {url}
     for _hop in range(limits.max_redirects + 1):
-        async with await _request(session, url, limits, policy) as resp:
+        async with await _request(fetcher, url, limits, policy) as resp:
             location = resp.headers.get("Location")
             if resp.status not in _REDIRECT_STATUSES or location is None:
                 yield resp
@@ -157,13 +180,19 @@ async def _final_response(
                 url = url.join(URL(location))
             except ValueError as exc:
                 raise aiohttp.InvalidURL(location) from exc
+            if url in visited:
+                raise MediaRejected(
+                    "That link redirects in a loop; link straight to the file",
+                    code="url_redirect_loop",
+                )
+            visited.add(url)
     raise MediaRejected(
         "Too many redirects; link straight to the file", code="url_too_many_redirects"
     )
 
 
 async def _request(
-    session: aiohttp.ClientSession, url: URL, limits: FetchLimits, policy: UrlPolicy | None
+    fetcher: Fetcher, url: URL, limits: FetchLimits, policy: UrlPolicy
 ) -> aiohttp.ClientResponse:
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=limits.connect_timeout, sock_read=limits.read_timeout
@@ -175,12 +204,10 @@ async def _request(
         "timeout": timeout,
         "headers": {"Accept-Encoding": "identity"},
     }
-    if policy is None:
-        return await session.get(url, **options)
-
+    session = fetcher.session
     try:
         async with asyncio.timeout(limits.connect_timeout):
-            addresses = await policy.resolve(url)
+            addresses = await policy.resolve(url, fetcher.resolver)
     except TimeoutError as exc:
         raise unresolvable() from exc
     host = url.raw_host or ""
@@ -207,7 +234,7 @@ def sync_file(path: Path) -> None:
 
 
 class _PartFile:
-    """A temporary file written and hashed in a worker thread, in batches.
+    """A temporary file written and hashed on the file-work threads, in batches.
 
     At most one thread job runs at a time, and a batch write is not awaited when it starts:
     the next batch is received meanwhile and waits for it (order, and the memory bound).
@@ -217,9 +244,10 @@ class _PartFile:
     write surfaces at the next flush or at commit.
     """
 
-    def __init__(self, path: Path, durable: bool) -> None:
+    def __init__(self, path: Path, durable: bool, files: FileWork) -> None:
         self._path = path
         self._durable = durable
+        self._files = files
         self._head = b""
         self._opened = False
         self._fh: IO[bytes] | None = None
@@ -233,7 +261,7 @@ class _PartFile:
         """Start creating the file, without waiting: the first write waits for it."""
         self._opened = True
         await self._settle()
-        self._inflight = asyncio.ensure_future(asyncio.to_thread(self._open_sync))
+        self._inflight = asyncio.ensure_future(self._files.run(self._open_sync))
 
     async def write(self, chunk: bytes) -> None:
         if len(self._head) < SNIFF_BYTES:
@@ -265,14 +293,14 @@ class _PartFile:
             await asyncio.wait([inflight])
             if not inflight.cancelled():
                 inflight.exception()  # retrieved: the download already failed for a reason
-        await asyncio.to_thread(self._discard_sync)
+        await self._files.run(self._discard_sync)
 
     async def _flush(self) -> None:
         """Start writing the buffered bytes; returns once the previous write has finished."""
         data, self._buffer = self._buffer, bytearray()
         if data:
             await self._settle()
-            self._inflight = asyncio.ensure_future(asyncio.to_thread(self._write_sync, data))
+            self._inflight = asyncio.ensure_future(self._files.run(self._write_sync, data))
 
     async def _settle(self) -> None:
         """Wait for the thread job in flight (if any); re-raises its error."""
@@ -281,7 +309,7 @@ class _PartFile:
 
     async def _in_thread(self, fn: Callable[..., None], *args: Any) -> None:
         await self._settle()
-        self._inflight = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._inflight = asyncio.ensure_future(self._files.run(fn, *args))
         await asyncio.shield(self._inflight)
 
     # Runs in worker threads, one at a time (each finished before the next is started).

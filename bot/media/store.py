@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -12,6 +11,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from bot.media.fetch import sync_file
+from bot.media.filework import FileWork
 from bot.media.sniff import sniff_file_sync
 from storage.media import MediaRepository, NewMediaObject
 from storage.models import MediaObject, MediaRole
@@ -80,9 +80,11 @@ class LocalMediaStore:
         root: Path,
         public_base_url: str,
         repository: MediaRepository,
+        files: FileWork,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = root
+        self._files = files
         self.public_base_url = public_base_url.rstrip("/")
         self.repository = repository
         self._clock = clock
@@ -110,10 +112,10 @@ class LocalMediaStore:
         relative = f"{folder}/{token}{Path(filename).suffix.lower()}"
         target = self.root / relative
         if target.parent not in self._folders:  # a handful of folders, made once
-            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+            await self._files.run(target.parent.mkdir, parents=True, exist_ok=True)
             self._folders.add(target.parent)
         # Same filesystem under DATA_DIR: a rename, so no partial file is ever reachable.
-        await asyncio.to_thread(source.replace, target)
+        await self._files.run(source.replace, target)
         try:
             return await self.repository.add(
                 NewMediaObject(
@@ -131,7 +133,7 @@ class LocalMediaStore:
                 now=self._clock(),
             )
         except BaseException:
-            await asyncio.to_thread(target.unlink, True)
+            await self._files.run(target.unlink, True)
             raise
 
     def public_url(self, media: MediaObject) -> str:
@@ -141,14 +143,14 @@ class LocalMediaStore:
         return self.root / media.relative_path
 
     async def delete(self, media: MediaObject) -> None:
-        await asyncio.to_thread(self.path_of(media).unlink, True)
+        await self._files.run(self.path_of(media).unlink, True)
         await self.repository.mark_deleted(media.id, now=self._clock())
 
     async def persist(self, media: MediaObject) -> None:
-        await asyncio.to_thread(sync_file, self.path_of(media))
+        await self._files.run(sync_file, self.path_of(media))
 
     async def intact(self, media: MediaObject) -> bool:
-        return await asyncio.to_thread(self._intact_sync, media)
+        return await self._files.run(self._intact_sync, media)
 
     def _intact_sync(self, media: MediaObject) -> bool:
         # A power cut before the data reached the disk leaves a short file, or one of the
@@ -173,7 +175,7 @@ class LocalMediaStore:
         return removed
 
     async def sweep_incoming(self, keep: Collection[int]) -> int:
-        removed = await asyncio.to_thread(
+        removed = await self._files.run(
             _sweep_incoming_sync, self.root / "incoming", {str(job_id) for job_id in keep}
         )
         if removed:

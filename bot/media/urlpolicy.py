@@ -1,22 +1,24 @@
-"""Which user-supplied links the bot may download (server-side request forgery guard).
+"""Where the bot may download from (server-side request forgery guard), per kind of file.
 
 A link typed into ``/edit video_url:`` makes *our* server connect somewhere. Without a check,
 ``http://169.254.169.254/`` or ``http://localhost:8080/metrics`` would turn the bot into a proxy
-into its own network. Every hop (the link and each redirect) is checked before connecting:
-scheme first, then every address the host name resolves to. The fetcher then connects to one
-of exactly those addresses, so a DNS answer that changes between check and connect (DNS
-rebinding) cannot redirect the connection.
+into its own network; an attachment or result URL that redirects there would do the same. So
+every download has a policy (:class:`FetchPolicies`: one per kind of file) and every hop (the
+URL and each redirect) is checked before connecting: scheme and host first, then every address
+the host name resolves to. The fetcher then connects to one of exactly those addresses, so a
+DNS answer that changes between check and connect (DNS rebinding) cannot redirect the
+connection.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
 import socket
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Final
 
+from aiohttp.abc import AbstractResolver
 from pydantic import BaseModel, ConfigDict
 from yarl import URL
 
@@ -37,13 +39,20 @@ _HOST_NAME: Final = re.compile(
 # NAT64 (RFC 6052) embeds an IPv4 address in the low 32 bits; a gateway would forward there.
 _NAT64: Final = IPv6Network("64:ff9b::/96")
 
+# Where Discord serves attachments (discord.com/developers/docs/resources/message, attachment
+# object: ``url`` is the source on cdn.discordapp.com, ``proxy_url`` the media.discordapp.net
+# proxy; docs "Image Formatting": CDN base https://cdn.discordapp.com).
+DISCORD_CDN_HOSTS: Final = ("cdn.discordapp.com", "media.discordapp.net")
+
 
 class UrlPolicy(BaseModel):
-    """Strict by default: https only, public addresses only.
+    """Strict by default: https only, public addresses only, any host.
 
     ``allow_http``/``allow_private`` exist for tests and local demos over loopback.
     ``allowed_networks`` exempts specific networks from the public-address rule (an internal
     media host, or 127.0.0.1/32 in tests) without opening all private space.
+    ``hosts``, when set, is the only hosts (``name`` or ``name:port`` when the port is not the
+    scheme's default) that may be fetched from, redirects included.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -51,22 +60,39 @@ class UrlPolicy(BaseModel):
     allow_http: bool = False
     allow_private: bool = False
     allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    def parse(self, text: str) -> URL:
+        """``text`` as a URL this policy allows (before any lookup), or :class:`MediaRejected`."""
+        if len(text) > MAX_URL_CHARS:
+            raise _invalid()
+        try:
+            url = URL(text)
+            self.check_url(url)
+        except ValueError:  # yarl parses some parts lazily (host, port) and raises then
+            raise _invalid() from None
+        return url
 
     def check_url(self, url: URL) -> None:
-        """Refuse a malformed link or a scheme other than https (http when allowed)."""
+        """Refuse a malformed link, a scheme other than https (http when allowed), or a host
+        outside ``hosts``."""
         allowed = ("https", "http") if self.allow_http else ("https",)
         if url.scheme not in allowed:
             raise MediaRejected("Links must use https://", code="url_insecure")
         host = url.raw_host
         if not host or not (_is_ip_literal(host) or _HOST_NAME.fullmatch(host)):
             raise _invalid()
+        if self.hosts and _host_key(url) not in self.hosts:
+            raise MediaRejected(
+                "That file is not on a server the bot downloads from", code="url_host_not_allowed"
+            )
 
     def address_allowed(self, address: IPAddress) -> bool:
         if any(address in network for network in self.allowed_networks):
             return True
         return self.allow_private or is_public_address(address)
 
-    async def resolve(self, url: URL) -> list[str]:
+    async def resolve(self, url: URL, resolver: AbstractResolver) -> list[str]:
         """Addresses for ``url``'s host, all allowed by this policy, in resolver order.
 
         Raises :class:`MediaRejected` when the name does not resolve or when *any* address is
@@ -79,7 +105,7 @@ class UrlPolicy(BaseModel):
         try:
             addresses: list[IPAddress] = [ipaddress.ip_address(host)]
         except ValueError:
-            addresses = await _lookup(host, url.port or 443)
+            addresses = await _lookup(resolver, host, url.port or 443)
         if not addresses:
             raise unresolvable()
         if not all(self.address_allowed(a) for a in addresses):
@@ -88,20 +114,51 @@ class UrlPolicy(BaseModel):
 
 
 _STRICT: Final = UrlPolicy()
+_DISCORD_ATTACHMENTS: Final = UrlPolicy(hosts=DISCORD_CDN_HOSTS)
 
 
 def require_https(url: str) -> None:
     """The link rule a front end applies as a link is typed (https, a host), before the
-    engine's full checks: the strict policy's :meth:`UrlPolicy.check_url`, whatever the
+    engine's full checks: the strict policy's :meth:`UrlPolicy.parse`, whatever the
     deployment allows for fetching."""
-    text = url.strip()
-    if len(text) > MAX_URL_CHARS:
-        raise _invalid()
-    try:
-        parsed = URL(text)
-        _STRICT.check_url(parsed)
-    except ValueError:  # yarl parses some parts lazily (host, port) and raises then
-        raise _invalid() from None
+    _STRICT.parse(url.strip())
+
+
+class FetchPolicies(BaseModel):
+    """The one policy for each kind of file the bot downloads, redirect hops included.
+
+    - member links: public https (http and private addresses only where ``insecure``: tests
+      and local demos, ``ALLOW_INSECURE_MEDIA_LINKS``);
+    - Discord attachments (clip and reference images): https from Discord's CDN hosts, or,
+      when the bot talks to another Discord-compatible endpoint (the emulator), that
+      endpoint's own host, whose attachments it serves;
+    - provider results: public https, like member links (the provider's storage host is not
+      documented, so no host list), insecure likewise only in tests and demos.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    member_links: UrlPolicy = _STRICT
+    attachments: UrlPolicy = _DISCORD_ATTACHMENTS
+    results: UrlPolicy = _STRICT
+
+    @classmethod
+    def build(cls, *, discord_api_base: str | None, insecure: bool) -> FetchPolicies:
+        """``discord_api_base`` is None for Discord itself, else the endpoint the bot uses."""
+        open_links = UrlPolicy(allow_http=insecure, allow_private=insecure)
+        attachments = _DISCORD_ATTACHMENTS
+        if discord_api_base is not None:
+            api = URL(discord_api_base)
+            # The operator chose this endpoint: its address may be private (loopback).
+            attachments = UrlPolicy(
+                allow_http=api.scheme == "http", allow_private=True, hosts=(_host_key(api),)
+            )
+        return cls(member_links=open_links, attachments=attachments, results=open_links)
+
+
+def _host_key(url: URL) -> str:
+    host = (url.raw_host or "").lower().rstrip(".")
+    return host if url.is_default_port() else f"{host}:{url.port}"
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -136,15 +193,16 @@ def is_public_address(address: IPAddress) -> bool:
     )
 
 
-async def _lookup(host: str, port: int) -> list[IPAddress]:
-    loop = asyncio.get_running_loop()
+async def _lookup(resolver: AbstractResolver, host: str, port: int) -> list[IPAddress]:
+    # The session's resolver (aiodns): never a thread of the default pool, where a lookup
+    # would wait behind file work.
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
+        infos = await resolver.resolve(host, port, family=socket.AF_UNSPEC)
+    except (OSError, UnicodeError, ValueError) as exc:  # aiohttp raises OSError for DNS errors
         raise unresolvable() from exc
     seen: dict[IPAddress, None] = {}  # ordered de-duplication (one entry per protocol)
-    for _family, _type, _proto, _canon, sockaddr in infos:
-        seen.setdefault(ipaddress.ip_address(sockaddr[0]), None)
+    for info in infos:
+        seen.setdefault(ipaddress.ip_address(info["host"]), None)
     return list(seen)
 
 

@@ -29,7 +29,7 @@ async def jobs(stack: Stack) -> list[Job]:
 async def served(stack: Stack, url: str) -> bytes:
     """What the provider gets when it fetches one of the bot's public media URLs."""
     assert stack.bot is not None and stack.bot.services is not None
-    async with stack.bot.services.session.get(url) as response:
+    async with stack.bot.services.http.provider.session.get(url) as response:
         assert response.status == 200, url
         return await response.read()
 

@@ -37,7 +37,7 @@ async def test_edit_with_video_and_two_images_delivers_the_file_in_a_thread(
     [job] = await bot.services.jobs.search(stack.world.guild.id)
     assert job.state is JobState.DELIVERED and job.thread_id == thread.id
     task = await bot.services.client.get_task(job.provider_task_id or "")
-    async with bot.services.session.get(task.result_url or "") as response:
+    async with bot.services.http.provider.session.get(task.result_url or "") as response:
         served = await response.read()
     sent = delivered.attachments[0].data
     assert hashlib.sha256(sent).digest() == hashlib.sha256(served).digest()

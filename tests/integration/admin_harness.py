@@ -8,15 +8,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
-
 from bot.admin import AdminService
 from bot.evolink import EvolinkClient
+from bot.http_clients import HttpClients
 from bot.jobs.actions import JobActions
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.policy import QuotaDefaults
+from bot.media.filework import FileWork
 from bot.media.store import LocalMediaStore
 from bot.settings import Settings
 from storage.admin import AdminRepository
@@ -77,7 +77,7 @@ class RecordingMirror:
 class Harness:
     """The admin service over a real engine whose provider and files are never reached."""
 
-    def __init__(self, db: Database, session: aiohttp.ClientSession, data_dir: Path) -> None:
+    def __init__(self, db: Database, http: HttpClients, data_dir: Path) -> None:
         self.db = db
         self.clock = Clock()
         self.mirror = RecordingMirror()
@@ -89,13 +89,18 @@ class Harness:
         config = dataclasses.replace(
             EngineConfig.from_settings(settings), quota=DEFAULTS, input_grace_s=600.0
         )
-        store = LocalMediaStore(settings.media_dir, "https://bot.example", self.media, self.clock)
+        store = LocalMediaStore(
+            settings.media_dir, "https://bot.example", self.media, http.downloads.files, self.clock
+        )
         self.engine = JobEngine(
             EngineDeps(
                 jobs=self.jobs, quota=self.quota, media=self.media, guilds=GuildRepository(db),
                 admin=AdminRepository(db), store=store,
-                client=EvolinkClient(session, base_url="https://api.example", api_key="k"),
-                intake=Intake(session, config.intake, store, self.media, self.clock),
+                client=EvolinkClient(
+                    http.provider.session, base_url="https://api.example", api_key="k"
+                ),
+                intake=Intake(http.downloads, config.intake, store, self.media, self.clock),
+                results=http.provider,
                 notifier=self.notifier, clock=self.clock,
             ),
             config,
@@ -196,5 +201,8 @@ class Harness:
 
 @asynccontextmanager
 async def admin_harness(db: Database, data_dir: Path) -> AsyncIterator[Harness]:
-    async with aiohttp.ClientSession() as session:
-        yield Harness(db, session, data_dir)
+    with FileWork.running() as files:
+        async with HttpClients.running(
+            download_connections=4, download_connections_per_host=4, files=files
+        ) as http:
+            yield Harness(db, http, data_dir)

@@ -40,7 +40,7 @@ class FileHost:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.base_url = ""
+        self.origin = self.base_url = ""
         self.requests: list[str] = []
         self._runner: web.AppRunner | None = None
 
@@ -60,7 +60,8 @@ class FileHost:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}/attachments"
+        self.origin = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.origin}/attachments"
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -105,6 +106,10 @@ class Harness:
             "EVOLINK_API_KEY": API_KEY,
             "EVOLINK_REQUESTS_PER_SECOND": "200",
             "DEFAULT_COOLDOWN_SECONDS": "0",
+            # Attachments come from the Discord stand-in's host, like the emulator's; results
+            # from the simulator on loopback.
+            "DISCORD_API_BASE": f"{self.files.origin}/api/v10",
+            "ALLOW_INSECURE_MEDIA_LINKS": "true",
             **overrides,
         }
         return Settings(_env_file=None, **env)  # type: ignore[call-arg]

@@ -32,7 +32,7 @@ async def test_valid_submit_creates_one_task_and_archives_the_exact_result(
     assert (task.request.image_urls or [""])[0].startswith(harness.public_base_url)
     result = harness.notifier.delivered[job.id][0]
     provider_view = await services.client.get_task(task.id)
-    async with services.session.get(provider_view.result_url or "") as response:
+    async with services.http.provider.session.get(provider_view.result_url or "") as response:
         served = await response.read()
     assert hashlib.sha256(result.path.read_bytes()).digest() == hashlib.sha256(served).digest()
     kinds = [e.kind for e in await services.quota.entries_for_job(job.id)]

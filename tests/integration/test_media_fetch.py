@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import socket
@@ -16,10 +17,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.http_clients import HttpClients
 from bot.media import fetch as fetch_module
 from bot.media.errors import MB, MediaRejected
-from bot.media.fetch import FetchedFile, FetchLimits, UrlPolicy, fetch_to_file
+from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, UrlPolicy, fetch_to_file
+from bot.media.filework import FileWork
 from bot.media.sniff import SNIFF_BYTES
+from tests.fake_dns import FakeResolver
 
 BODY = os.urandom(300_000)
 LOOPBACK = UrlPolicy(allow_http=True, allow_private=True)
@@ -135,9 +139,12 @@ async def raw_server() -> AsyncIterator[Callable[[bytes], str]]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+async def fetcher() -> AsyncIterator[Fetcher]:
+    with FileWork.running() as files:
+        async with HttpClients.running(
+            download_connections=8, download_connections_per_host=8, files=files
+        ) as http:
+            yield http.downloads
 
 
 def limits(max_bytes: int = MB, **extra: Any) -> FetchLimits:
@@ -158,10 +165,10 @@ async def refused(coro: Awaitable[FetchedFile]) -> MediaRejected:
 
 
 async def test_downloads_and_hashes(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     dest = tmp_path / "clip"
-    fetched = await fetch_to_file(session, f"{server.base}/file", dest, limits())
+    fetched = await fetch_to_file(fetcher, f"{server.base}/file", dest, limits(), policy=LOOPBACK)
     assert fetched == FetchedFile(
         path=dest, size=len(BODY), sha256=hashlib.sha256(BODY).hexdigest(),
         head=BODY[:SNIFF_BYTES],  # the type can be told without reading the file again
@@ -171,23 +178,27 @@ async def test_downloads_and_hashes(
 
 
 async def test_replaces_existing_destination(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     dest = tmp_path / "clip"
     dest.write_bytes(b"old")
-    await fetch_to_file(session, f"{server.base}/file", dest, limits())
+    await fetch_to_file(fetcher, f"{server.base}/file", dest, limits(), policy=LOOPBACK)
     assert dest.read_bytes() == BODY
 
 
-async def test_empty_body(server: Server, session: aiohttp.ClientSession, tmp_path: Path) -> None:
-    fetched = await fetch_to_file(session, f"{server.base}/empty", tmp_path / "e", limits())
+async def test_empty_body(server: Server, fetcher: Fetcher, tmp_path: Path) -> None:
+    fetched = await fetch_to_file(
+        fetcher, f"{server.base}/empty", tmp_path / "e", limits(), policy=LOOPBACK
+    )
     assert (fetched.size, fetched.sha256) == (0, hashlib.sha256(b"").hexdigest())
 
 
 async def test_body_exactly_at_the_cap_is_accepted(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
-    fetched = await fetch_to_file(session, f"{server.base}/file", tmp_path / "f", limits(len(BODY)))
+    fetched = await fetch_to_file(
+        fetcher, f"{server.base}/file", tmp_path / "f", limits(len(BODY)), policy=LOOPBACK
+    )
     assert fetched.size == len(BODY)
 
 
@@ -195,11 +206,12 @@ async def test_body_exactly_at_the_cap_is_accepted(
 
 
 async def test_honest_content_length_over_cap_is_refused_before_reading(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     error = await refused(
         fetch_to_file(
-            session, f"{server.base}/file", tmp_path / "c", limits(250_000), label="The clip"
+            fetcher, f"{server.base}/file", tmp_path / "c", limits(250_000), label="The clip",
+            policy=LOOPBACK,
         )
     )
     assert (error.code, error.reason) == (
@@ -210,11 +222,12 @@ async def test_honest_content_length_over_cap_is_refused_before_reading(
 
 
 async def test_no_content_length_stops_reading_soon_after_the_cap(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     error = await refused(
         fetch_to_file(
-            session, f"{server.base}/endless", tmp_path / "c", limits(MB), label="The clip"
+            fetcher, f"{server.base}/endless", tmp_path / "c", limits(MB), label="The clip",
+            policy=LOOPBACK,
         )
     )
     assert (error.code, error.reason) == (
@@ -229,32 +242,34 @@ async def test_no_content_length_stops_reading_soon_after_the_cap(
 
 
 async def test_content_length_claiming_more_than_the_cap(
-    raw_server: Callable[[bytes], str], session: aiohttp.ClientSession, tmp_path: Path
+    raw_server: Callable[[bytes], str], fetcher: Fetcher, tmp_path: Path
 ) -> None:
     url = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 140200000\r\n\r\n" + b"x" * 100)
     error = await refused(
-        fetch_to_file(session, url, tmp_path / "c", limits(100 * MB), label="The clip")
+        fetch_to_file(
+            fetcher, url, tmp_path / "c", limits(100 * MB), label="The clip", policy=LOOPBACK
+        )
     )
     assert error.reason == "The clip is 140.2 MB; the limit is 100 MB"
     assert leftovers(tmp_path) == []
 
 
 async def test_content_length_larger_than_the_body(
-    raw_server: Callable[[bytes], str], session: aiohttp.ClientSession, tmp_path: Path
+    raw_server: Callable[[bytes], str], fetcher: Fetcher, tmp_path: Path
 ) -> None:
     url = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 1000)
-    error = await refused(fetch_to_file(session, url, tmp_path / "c", limits()))
+    error = await refused(fetch_to_file(fetcher, url, tmp_path / "c", limits(), policy=LOOPBACK))
     assert error.code == "download_interrupted"
     assert leftovers(tmp_path) == []
 
 
 async def test_content_length_smaller_than_the_body_reads_no_further(
-    raw_server: Callable[[bytes], str], session: aiohttp.ClientSession, tmp_path: Path
+    raw_server: Callable[[bytes], str], fetcher: Fetcher, tmp_path: Path
 ) -> None:
     body = os.urandom(5000)
     url = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + body)
     try:
-        fetched = await fetch_to_file(session, url, tmp_path / "c", limits())
+        fetched = await fetch_to_file(fetcher, url, tmp_path / "c", limits(), policy=LOOPBACK)
     except MediaRejected as error:
         # aiohttp usually sees the surplus in the same read and rejects it as a broken
         # next response; either way nothing beyond the declared length is kept.
@@ -266,10 +281,10 @@ async def test_content_length_smaller_than_the_body_reads_no_further(
 
 
 async def test_close_delimited_body_over_cap(
-    raw_server: Callable[[bytes], str], session: aiohttp.ClientSession, tmp_path: Path
+    raw_server: Callable[[bytes], str], fetcher: Fetcher, tmp_path: Path
 ) -> None:
     url = raw_server(b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * (3 * MB))
-    error = await refused(fetch_to_file(session, url, tmp_path / "c", limits(MB)))
+    error = await refused(fetch_to_file(fetcher, url, tmp_path / "c", limits(MB), policy=LOOPBACK))
     assert error.code == "download_too_large"
     assert leftovers(tmp_path) == []
 
@@ -278,11 +293,12 @@ async def test_close_delimited_body_over_cap(
 
 
 async def test_http_error_is_reported_with_status(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     error = await refused(
         fetch_to_file(
-            session, f"{server.base}/missing", tmp_path / "c", limits(), label="The attachment"
+            fetcher, f"{server.base}/missing", tmp_path / "c", limits(), label="The attachment",
+            policy=LOOPBACK,
         )
     )
     assert (error.code, error.http_status, error.reason) == (
@@ -294,11 +310,12 @@ async def test_http_error_is_reported_with_status(
 
 
 async def test_read_timeout_removes_the_partial_file(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     error = await refused(
         fetch_to_file(
-            session, f"{server.base}/stall", tmp_path / "c", limits(20 * MB, read_timeout=0.3)
+            fetcher, f"{server.base}/stall", tmp_path / "c", limits(20 * MB, read_timeout=0.3),
+            policy=LOOPBACK,
         )
     )
     assert error.code == "download_timeout"
@@ -307,24 +324,26 @@ async def test_read_timeout_removes_the_partial_file(
 
 
 async def test_total_timeout(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     error = await refused(
         fetch_to_file(
-            session, f"{server.base}/stall", tmp_path / "c", limits(20 * MB, total_timeout=0.3)
+            fetcher, f"{server.base}/stall", tmp_path / "c", limits(20 * MB, total_timeout=0.3),
+            policy=LOOPBACK,
         )
     )
     assert error.code == "download_timeout"
     assert leftovers(tmp_path) == []
 
 
-async def test_connection_refused(session: aiohttp.ClientSession, tmp_path: Path) -> None:
+async def test_connection_refused(fetcher: Fetcher, tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     error = await refused(
         fetch_to_file(
-            session, f"http://127.0.0.1:{port}/x", tmp_path / "c", limits(), label="The clip"
+            fetcher, f"http://127.0.0.1:{port}/x", tmp_path / "c", limits(), label="The clip",
+            policy=LOOPBACK,
         )
     )
     assert (error.code, error.reason) == (
@@ -335,7 +354,7 @@ async def test_connection_refused(session: aiohttp.ClientSession, tmp_path: Path
 
 async def test_cancellation_removes_the_partial_file(
     server: Server,
-    session: aiohttp.ClientSession,
+    fetcher: Fetcher,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -348,7 +367,9 @@ async def test_cancellation_removes_the_partial_file(
 
     monkeypatch.setattr(fetch_module._PartFile, "_flush", flush_and_tell)
     task = asyncio.create_task(
-        fetch_to_file(session, f"{server.base}/stall", tmp_path / "c", limits(20 * MB))
+        fetch_to_file(
+            fetcher, f"{server.base}/stall", tmp_path / "c", limits(20 * MB), policy=LOOPBACK
+        )
     )
     await asyncio.wait_for(wrote_to_disk.wait(), 10)
     assert [Path(name).suffix for name in leftovers(tmp_path)] == [".part"]
@@ -361,23 +382,21 @@ async def test_cancellation_removes_the_partial_file(
 # --- redirects ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("policy", [None, LOOPBACK])
 async def test_follows_up_to_three_redirects(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path, policy: UrlPolicy | None
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     fetched = await fetch_to_file(
-        session, f"{server.base}/redirect/2", tmp_path / "c", limits(), url_policy=policy
+        fetcher, f"{server.base}/redirect/2", tmp_path / "c", limits(), policy=LOOPBACK
     )
     assert fetched.sha256 == hashlib.sha256(BODY).hexdigest()
 
 
-@pytest.mark.parametrize("policy", [None, LOOPBACK])
 async def test_refuses_a_fourth_redirect(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path, policy: UrlPolicy | None
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     error = await refused(
         fetch_to_file(
-            session, f"{server.base}/redirect/3", tmp_path / "c", limits(), url_policy=policy
+            fetcher, f"{server.base}/redirect/3", tmp_path / "c", limits(), policy=LOOPBACK
         )
     )
     assert error.code == "url_too_many_redirects"
@@ -386,35 +405,26 @@ async def test_refuses_a_fourth_redirect(
 
 
 async def test_redirect_hop_is_rechecked_for_scheme(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     url = f"{server.base}/redirect-to?target=ftp://127.0.0.1/clip.mp4"
     error = await refused(
-        fetch_to_file(session, url, tmp_path / "c", limits(), url_policy=LOOPBACK)
+        fetch_to_file(fetcher, url, tmp_path / "c", limits(), policy=LOOPBACK)
     )
     assert (error.code, error.reason) == ("url_insecure", "Links must use https://")
 
 
-async def test_redirect_to_a_non_web_scheme_without_policy(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
-) -> None:
-    url = f"{server.base}/redirect-to?target=file:///etc/passwd"
-    error = await refused(fetch_to_file(session, url, tmp_path / "c", limits()))
-    assert error.code == "url_invalid"
-    assert leftovers(tmp_path) == []
-
-
 async def test_redirect_hop_is_rechecked_for_private_addresses(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     # Only our test server's address is exempt; the redirect target (another loopback
     # address, standing in for an internal service) must be refused before connecting.
     policy = UrlPolicy(allow_http=True, allowed_networks=(IPv4Network("127.0.0.1/32"),))
     await fetch_to_file(
-        session, f"{server.base}/file", tmp_path / "ok", limits(), url_policy=policy
+        fetcher, f"{server.base}/file", tmp_path / "ok", limits(), policy=policy
     )
     url = f"{server.base}/redirect-to?target=http://127.0.0.2:{server.port}/file"
-    error = await refused(fetch_to_file(session, url, tmp_path / "c", limits(), url_policy=policy))
+    error = await refused(fetch_to_file(fetcher, url, tmp_path / "c", limits(), policy=policy))
     assert (error.code, error.reason) == (
         "url_private",
         "That link points to a private network address",
@@ -437,75 +447,62 @@ async def test_redirect_hop_is_rechecked_for_private_addresses(
     ],
 )
 async def test_strict_policy_refuses_before_connecting(
-    session: aiohttp.ClientSession, tmp_path: Path, url: str, code: str
+    fetcher: Fetcher, tmp_path: Path, url: str, code: str
 ) -> None:
     error = await refused(
-        fetch_to_file(session, url, tmp_path / "c", limits(), url_policy=UrlPolicy())
+        fetch_to_file(fetcher, url, tmp_path / "c", limits(), policy=UrlPolicy())
     )
     assert error.code == code
     assert leftovers(tmp_path) == []
 
 
 async def test_http_allowed_but_private_still_refused(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     url = f"http://localhost:{server.port}/file"
     error = await refused(
-        fetch_to_file(session, url, tmp_path / "c", limits(), url_policy=UrlPolicy(allow_http=True))
+        fetch_to_file(fetcher, url, tmp_path / "c", limits(), policy=UrlPolicy(allow_http=True))
     )
     assert error.code == "url_private"
 
 
-def fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
-    loop = asyncio.get_running_loop()
-    real = loop.getaddrinfo
-
-    async def getaddrinfo(host: str, port: int, **kwargs: Any) -> list[Any]:
-        if host not in answers:
-            return await real(host, port, **kwargs)
-        if not answers[host]:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [
-            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-            for a in answers[host]
-        ]
-
-    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+def with_dns(fetcher: Fetcher, answers: dict[str, list[str]]) -> Fetcher:
+    return dataclasses.replace(fetcher, resolver=FakeResolver(answers, fetcher.resolver))
 
 
 async def test_one_private_answer_among_public_ones_is_refused(
-    session: aiohttp.ClientSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fetcher: Fetcher, tmp_path: Path
 ) -> None:
-    fake_dns(monkeypatch, {"cdn.example": ["93.184.216.34", "127.0.0.1"]})
+    fetcher = with_dns(fetcher, {"cdn.example": ["93.184.216.34", "127.0.0.1"]})
     error = await refused(
         fetch_to_file(
-            session, "https://cdn.example/a.mp4", tmp_path / "c", limits(), url_policy=UrlPolicy()
+            fetcher, "https://cdn.example/a.mp4", tmp_path / "c", limits(), policy=UrlPolicy()
         )
     )
     assert error.code == "url_private"
 
 
-async def test_public_answers_pass_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_public_answers_pass_the_policy(fetcher: Fetcher) -> None:
     from yarl import URL
 
-    fake_dns(monkeypatch, {"cdn.example": ["93.184.216.34", "2606:2800::1"]})
-    assert await UrlPolicy().resolve(URL("https://cdn.example/a.mp4")) == [
+    fetcher = with_dns(fetcher, {"cdn.example": ["93.184.216.34", "2606:2800::1"]})
+    assert await UrlPolicy().resolve(URL("https://cdn.example/a.mp4"), fetcher.resolver) == [
         "93.184.216.34",
         "2606:2800::1",
     ]
 
 
 async def test_unknown_host(
-    session: aiohttp.ClientSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fetcher: Fetcher, tmp_path: Path
 ) -> None:
-    fake_dns(monkeypatch, {"nowhere.example": []})
+    fetcher = with_dns(fetcher, {"nowhere.example": []})
     error = await refused(
         fetch_to_file(
-            session,
+            fetcher,
             "https://nowhere.example/a.mp4",
             tmp_path / "c",
             limits(),
-            url_policy=UrlPolicy(),
+            policy=UrlPolicy(),
         )
     )
     assert (error.code, error.reason) == (
@@ -515,24 +512,24 @@ async def test_unknown_host(
 
 
 async def test_connection_is_pinned_to_the_checked_address(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     # The name's first address refuses connections; the second is our server. The request
     # still names the host (Host header), while the socket goes to a checked address.
-    fake_dns(monkeypatch, {"media.test": ["127.0.0.2", "127.0.0.1"]})
+    fetcher = with_dns(fetcher, {"media.test": ["127.0.0.2", "127.0.0.1"]})
     fetched = await fetch_to_file(
-        session,
+        fetcher,
         f"http://media.test:{server.port}/whoami",
         tmp_path / "w",
         limits(),
-        url_policy=LOOPBACK,
+        policy=LOOPBACK,
     )
     assert fetched.path.read_text() == f"media.test:{server.port}"
 
 
 async def test_redirect_keeps_the_host_name_for_relative_locations(
-    server: Server, session: aiohttp.ClientSession, tmp_path: Path
+    server: Server, fetcher: Fetcher, tmp_path: Path
 ) -> None:
     url = f"http://localhost:{server.port}/redirect-to?target=/whoami"
-    fetched = await fetch_to_file(session, url, tmp_path / "w", limits(), url_policy=LOOPBACK)
+    fetched = await fetch_to_file(fetcher, url, tmp_path / "w", limits(), policy=LOOPBACK)
     assert fetched.path.read_text() == f"localhost:{server.port}"
