@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import gzip
 import hashlib
 import os
 import socket
@@ -23,9 +25,11 @@ from bot.media.errors import MB, MediaRejected
 from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, UrlPolicy, fetch_to_file
 from bot.media.filework import FileWork
 from bot.media.sniff import SNIFF_BYTES
+from bot.media.urlpolicy import FetchPolicies
 from tests.fake_dns import FakeResolver
 
 BODY = os.urandom(300_000)
+GZIP_BOMB = gzip.compress(b"\0" * (16 * 1024 * 1024))  # 16 MB of zeros in ~16 kB
 LOOPBACK = UrlPolicy(allow_http=True, allow_private=True)
 CHUNK = 64 * 1024
 
@@ -86,8 +90,32 @@ def make_app(server: Server) -> web.Application:
         await server.release.wait()
         return response
 
+    async def loop(request: web.Request) -> web.Response:
+        # /loop/a -> /loop/b -> /loop/a ... (or a page to itself): shorter than the redirect limit.
+        name = request.match_info["name"]
+        raise web.HTTPFound({"a": "/loop/b", "b": "/loop/a"}.get(name, request.path))
+
+    async def drip(request: web.Request) -> web.StreamResponse:
+        # One byte at a time, each well inside the read timeout: only the total bound stops it.
+        response = web.StreamResponse()
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError, aiohttp.ClientConnectionResetError):
+            while not server.release.is_set():
+                await response.write(b"\0")
+                await asyncio.sleep(0.02)  # the server's pace, not synchronisation
+        return response
+
+    async def gzip_bomb(request: web.Request) -> web.Response:
+        # Ignores the identity-only request: a small body that inflates past any cap.
+        return web.Response(
+            body=GZIP_BOMB, headers={"Content-Encoding": "gzip", "Content-Type": "video/mp4"}
+        )
+
     app = web.Application()
     app.router.add_get("/file", file)
+    app.router.add_get("/loop/{name}", loop)
+    app.router.add_get("/drip", drip)
+    app.router.add_get("/gzip-bomb", gzip_bomb)
     app.router.add_get("/whoami", whoami)
     app.router.add_get("/missing", missing)
     app.router.add_get("/empty", empty)
@@ -263,13 +291,14 @@ async def test_content_length_larger_than_the_body(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("sent", [5000, 3 * MB])  # more than declared; more than the cap
 async def test_content_length_smaller_than_the_body_reads_no_further(
-    raw_server: Callable[[bytes], str], fetcher: Fetcher, tmp_path: Path
+    raw_server: Callable[[bytes], str], fetcher: Fetcher, tmp_path: Path, sent: int
 ) -> None:
-    body = os.urandom(5000)
+    body = os.urandom(sent)
     url = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + body)
     try:
-        fetched = await fetch_to_file(fetcher, url, tmp_path / "c", limits(), policy=LOOPBACK)
+        fetched = await fetch_to_file(fetcher, url, tmp_path / "c", limits(MB), policy=LOOPBACK)
     except MediaRejected as error:
         # aiohttp usually sees the surplus in the same read and rejects it as a broken
         # next response; either way nothing beyond the declared length is kept.
@@ -533,3 +562,99 @@ async def test_redirect_keeps_the_host_name_for_relative_locations(
     url = f"http://localhost:{server.port}/redirect-to?target=/whoami"
     fetched = await fetch_to_file(fetcher, url, tmp_path / "w", limits(), policy=LOOPBACK)
     assert fetched.path.read_text() == f"localhost:{server.port}"
+
+
+# --- hostile servers -------------------------------------------------------------------------
+
+
+async def test_a_gzip_bomb_is_refused_unread(
+    server: Server, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    # We ask for identity; a compressed answer could inflate a thousandfold in one read.
+    error = await refused(
+        fetch_to_file(
+            fetcher, f"{server.base}/gzip-bomb", tmp_path / "c", limits(MB), LOOPBACK,
+            label="The clip",
+        )
+    )
+    assert (error.code, error.reason) == (
+        "download_encoded",
+        "Could not download the clip: the server sent it compressed",
+    )
+    assert leftovers(tmp_path) == []
+
+
+async def test_a_slow_drip_hits_the_total_timeout(
+    server: Server, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    error = await refused(
+        fetch_to_file(
+            fetcher, f"{server.base}/drip", tmp_path / "c",
+            limits(MB, read_timeout=30, total_timeout=0.3), LOOPBACK,
+        )
+    )
+    assert (error.code, error.reason) == (
+        "download_timeout",
+        "Downloading the file took too long; try again or use a smaller file",
+    )
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("start", ["/loop/a", "/loop/self"])
+async def test_a_redirect_loop_is_refused_as_such(
+    server: Server, fetcher: Fetcher, tmp_path: Path, start: str
+) -> None:
+    url = f"{server.base}{start}"
+    error = await refused(fetch_to_file(fetcher, url, tmp_path / "c", limits(), LOOPBACK))
+    assert (error.code, error.reason) == (
+        "url_redirect_loop",
+        "That link redirects in a loop; link straight to the file",
+    )
+    assert leftovers(tmp_path) == []
+
+
+def attachments_from(server: Server) -> UrlPolicy:
+    """The attachment policy of a bot pointed at a Discord-compatible endpoint on `server`."""
+    policies = FetchPolicies.build(discord_api_base=f"{server.base}/api/v10", insecure=False)
+    return policies.attachments
+
+
+async def test_attachments_come_only_from_the_discord_endpoint_host(
+    server: Server, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    policy = attachments_from(server)
+    fetched = await fetch_to_file(fetcher, f"{server.base}/file", tmp_path / "ok", limits(), policy)
+    assert fetched.size == len(BODY)
+    for target in (
+        f"http://127.0.0.2:{server.port}/file",  # another (private) address
+        f"http://localhost:{server.port}/file",  # the same machine under another name
+        f"http://127.0.0.1:{server.port + 1}/file",  # another port
+        "https://example.com/clip.mp4",  # the public internet
+    ):
+        url = f"{server.base}/redirect-to?target={target}"
+        error = await refused(fetch_to_file(fetcher, url, tmp_path / "c", limits(), policy))
+        assert (error.code, error.reason) == (
+            "url_host_not_allowed",
+            "That file is not on a server the bot downloads from",
+        ), target
+    assert leftovers(tmp_path) == ["ok"]
+
+
+async def test_strict_policies_refuse_loopback_attachments_and_results(
+    server: Server, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    strict = FetchPolicies.build(discord_api_base=None, insecure=False)
+    attachment = await refused(
+        fetch_to_file(fetcher, f"{server.base}/file", tmp_path / "c", limits(), strict.attachments)
+    )
+    result = await refused(
+        fetch_to_file(fetcher, f"{server.base}/file", tmp_path / "c", limits(), strict.results)
+    )
+    assert (attachment.code, result.code) == ("url_insecure", "url_insecure")
+    spoofed = await refused(
+        fetch_to_file(
+            fetcher, "https://cdn.discordapp.com.evil.example/a.mp4", tmp_path / "c", limits(),
+            strict.attachments,
+        )
+    )
+    assert spoofed.code == "url_host_not_allowed"
