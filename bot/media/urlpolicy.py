@@ -36,6 +36,8 @@ _HOST_NAME: Final = re.compile(
     re.ASCII,
 )
 
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
 # NAT64 (RFC 6052) embeds an IPv4 address in the low 32 bits; a gateway would forward there.
 _NAT64: Final = IPv6Network("64:ff9b::/96")
 
@@ -64,7 +66,9 @@ class UrlPolicy(BaseModel):
 
     def parse(self, text: str) -> URL:
         """``text`` as a URL this policy allows (before any lookup), or :class:`MediaRejected`."""
-        if len(text) > MAX_URL_CHARS:
+        # Control characters: yarl would drop tabs and newlines silently (as the URL standard
+        # says); a link that needs them is not one a person typed.
+        if len(text) > MAX_URL_CHARS or _CONTROL.search(text):
             raise _invalid()
         try:
             url = URL(text)
@@ -79,10 +83,14 @@ class UrlPolicy(BaseModel):
         allowed = ("https", "http") if self.allow_http else ("https",)
         if url.scheme not in allowed:
             raise MediaRejected("Links must use https://", code="url_insecure")
-        host = url.raw_host
+        try:
+            host = url.raw_host
+            key = _host_key(url)  # reads the port, which yarl parses only now
+        except ValueError:  # a redirect's Location is parsed here, not in parse()
+            raise _invalid() from None
         if not host or not (_is_ip_literal(host) or _HOST_NAME.fullmatch(host)):
             raise _invalid()
-        if self.hosts and _host_key(url) not in self.hosts:
+        if self.hosts and key not in self.hosts:
             raise MediaRejected(
                 "That file is not on a server the bot downloads from", code="url_host_not_allowed"
             )
