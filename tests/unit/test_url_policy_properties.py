@@ -108,7 +108,8 @@ def test_non_public_ipv4_is_refused_directly_and_embedded_in_ipv6(
     network: str, data: st.DataObject
 ) -> None:
     v4 = IPv4Address(data.draw(st.ip_addresses(v=4, network=network)).packed)
-    for address in [v4, *embeddings(v4)]:
+    addresses: list[IPv4Address | IPv6Address] = [v4, *embeddings(v4)]
+    for address in addresses:
         for policy in (STRICT.member_links, STRICT.results):
             assert refusal(policy, literal_url(address)).code == "url_private", address
 
