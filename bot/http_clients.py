@@ -9,6 +9,8 @@ tracker's concurrency of them run at once, and members cannot make them slow.
 Names are resolved by aiodns (``aiohttp.AsyncResolver``), on the event loop itself: the
 default thread-pool resolver would queue lookups behind file work and other blocking jobs.
 The URL policy's own lookups use the same resolver (:class:`~bot.media.fetch.Fetcher`).
+With aiodns installed, aiohttp makes it the default resolver of every session, so sessions
+built elsewhere (discord.py's, the preflight's) resolve off the thread pool as well.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
+import aiohttp.resolver
 import pytest
 from aiohttp import web
 from yarl import URL
@@ -150,3 +152,9 @@ async def test_downloads_and_lookups_do_not_wait_for_the_default_thread_pool(
     finally:
         unblock.set()
         await asyncio.gather(*hogs)
+
+
+def test_every_aiohttp_session_resolves_with_aiodns() -> None:
+    # With aiodns installed (>= 3.2), aiohttp's default resolver is the asynchronous one, so
+    # sessions we do not build (discord.py's, the preflight's) stay off the thread pool too.
+    assert aiohttp.resolver.DefaultResolver is aiohttp.AsyncResolver
