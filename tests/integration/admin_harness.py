@@ -16,7 +16,6 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.policy import QuotaDefaults
-from bot.media.filework import FileWork
 from bot.media.store import LocalMediaStore
 from bot.settings import Settings
 from storage.admin import AdminRepository
@@ -36,6 +35,7 @@ from storage.models import (
 )
 from storage.quota import QuotaRepository
 from tests.doubles import RecordingNotifier
+from tests.http_doubles import http_clients
 
 GUILD, OTHER_GUILD = 100, 200
 MOD, ALICE, BOB = 1, 7, 8
@@ -201,8 +201,5 @@ class Harness:
 
 @asynccontextmanager
 async def admin_harness(db: Database, data_dir: Path) -> AsyncIterator[Harness]:
-    with FileWork.running() as files:
-        async with HttpClients.running(
-            download_connections=4, download_connections_per_host=4, files=files
-        ) as http:
-            yield Harness(db, http, data_dir)
+    async with http_clients() as http:
+        yield Harness(db, http, data_dir)

@@ -19,8 +19,8 @@ from yarl import URL
 from bot.http_clients import HttpClients
 from bot.media.errors import MB
 from bot.media.fetch import FetchLimits, fetch_to_file
-from bot.media.filework import FileWork
 from bot.media.urlpolicy import UrlPolicy
+from tests.http_doubles import http_clients
 
 LOOPBACK = UrlPolicy(allow_http=True, allow_private=True)
 LIMITS = FetchLimits(max_bytes=MB)
@@ -79,11 +79,8 @@ async def serve() -> AsyncIterator[Serve]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[HttpClients]:
-    with FileWork.running() as files:
-        async with HttpClients.running(
-            download_connections=2, download_connections_per_host=2, files=files
-        ) as clients:
-            yield clients
+    async with http_clients(connections=2, per_host=2) as clients:
+        yield clients
 
 
 async def test_provider_calls_go_through_while_member_downloads_fill_their_pool(
@@ -109,25 +106,22 @@ async def test_one_slow_host_leaves_connections_for_others(
 ) -> None:
     slow = await serve(SlowHost(expect=2))
     other = await serve(SlowHost(expect=1), "127.0.0.2")
-    with FileWork.running() as files:
-        async with HttpClients.running(
-            download_connections=16, download_connections_per_host=2, files=files
-        ) as http:
-            stuck = [
-                asyncio.create_task(
-                    fetch_to_file(
-                        http.downloads, f"{slow.base}/slow", tmp_path / f"s{i}", LIMITS, LOOPBACK
-                    )
+    async with http_clients(connections=16, per_host=2) as http:
+        stuck = [
+            asyncio.create_task(
+                fetch_to_file(
+                    http.downloads, f"{slow.base}/slow", tmp_path / f"s{i}", LIMITS, LOOPBACK
                 )
-                for i in range(2)
-            ]
-            await slow.all_waiting.wait()
-            fetched = await fetch_to_file(
-                http.downloads, f"{other.base}/fast", tmp_path / "o", LIMITS, LOOPBACK
             )
-            assert fetched.path.read_bytes() == b"prompt"
-            slow.release.set()
-            await asyncio.gather(*stuck)
+            for i in range(2)
+        ]
+        await slow.all_waiting.wait()
+        fetched = await fetch_to_file(
+            http.downloads, f"{other.base}/fast", tmp_path / "o", LIMITS, LOOPBACK
+        )
+        assert fetched.path.read_bytes() == b"prompt"
+        slow.release.set()
+        await asyncio.gather(*stuck)
 
 
 async def test_downloads_and_lookups_do_not_wait_for_the_default_thread_pool(

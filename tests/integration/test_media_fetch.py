@@ -19,14 +19,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.http_clients import HttpClients
 from bot.media import fetch as fetch_module
 from bot.media.errors import MB, MediaRejected
 from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, UrlPolicy, fetch_to_file
-from bot.media.filework import FileWork
 from bot.media.sniff import SNIFF_BYTES
 from bot.media.urlpolicy import FetchPolicies
-from tests.fake_dns import FakeResolver
+from tests.http_doubles import FakeResolver, http_clients
 
 BODY = os.urandom(300_000)
 GZIP_BOMB = gzip.compress(b"\0" * (16 * 1024 * 1024))  # 16 MB of zeros in ~16 kB
@@ -168,11 +166,8 @@ async def raw_server() -> AsyncIterator[Callable[[bytes], str]]:
 
 @pytest.fixture
 async def fetcher() -> AsyncIterator[Fetcher]:
-    with FileWork.running() as files:
-        async with HttpClients.running(
-            download_connections=8, download_connections_per_host=8, files=files
-        ) as http:
-            yield http.downloads
+    async with http_clients() as http:
+        yield http.downloads
 
 
 def limits(max_bytes: int = MB, **extra: Any) -> FetchLimits:

@@ -1,11 +1,27 @@
-"""A DNS resolver with canned answers, for tests of the URL policy and pinned connections."""
+"""The bot's HTTP pools as tests open them, and a DNS resolver with canned answers."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+
+from bot.http_clients import HttpClients
+from bot.media.filework import FileWork
+
+
+@asynccontextmanager
+async def http_clients(connections: int = 8, per_host: int = 8) -> AsyncIterator[HttpClients]:
+    """Both pools and the file-work threads, as ``Services.running()`` opens them."""
+    with FileWork.running() as files:
+        async with HttpClients.running(
+            download_connections=connections, download_connections_per_host=per_host,
+            files=files,
+        ) as http:
+            yield http
 
 
 class FakeResolver(AbstractResolver):
