@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
@@ -90,6 +91,19 @@ def test_any_text_is_allowed_by_the_rules_or_refused_plainly(text: str, policy: 
     if policy.hosts:
         port = "" if url.is_default_port() else f":{url.port}"
         assert f"{url.raw_host.lower().rstrip('.')}{port}" in policy.hosts
+
+
+@given(location=st.one_of(any_text, url_like))
+def test_any_redirect_target_is_allowed_or_refused_plainly(location: str) -> None:
+    # A hop is joined to the page that sent it, then checked like the first URL.
+    page = URL("https://cdn.discordapp.com/attachments/1/2/clip.mp4")
+    try:
+        target = page.join(URL(location))
+    except ValueError:
+        return  # the fetcher refuses a Location yarl cannot read as url_invalid
+    for policy in POLICIES:
+        with contextlib.suppress(MediaRejected):
+            policy.check_url(target)
 
 
 @given(text=st.one_of(any_text, url_like))
