@@ -13,6 +13,7 @@ from .driver import DriverMixin, ref_id
 from .gateway import GatewayHub
 from .interactions import InteractionRecord
 from .models import Channel, Download, Message, RestCall
+from .openapi import RequestBodyRules
 from .ratelimit import DEFAULT_RULES, RateLimiter, RateLimitHit, RateLimitRule
 from .server import build_app
 from .state import EmulatorState
@@ -41,6 +42,7 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         token_lifetime: float = 15 * 60.0,
         heartbeat_interval_ms: int = 41_250,
         max_request_size: int = 256 * 1024 * 1024,
+        body_rules: RequestBodyRules | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -54,6 +56,8 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         #: Refuse to send commands a member could not see (``default_member_permissions``).
         self.enforce_command_permissions = True
         self.max_request_size = max_request_size
+        #: Discord's OpenAPI description of request bodies (None: bodies are not checked).
+        self.body_rules = body_rules or RequestBodyRules.load()
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from .common import (
     emulator,
     json_body,
     json_response,
+    message_body,
     no_content,
     snowflake,
 )
@@ -119,7 +120,7 @@ async def list_messages(request: web.Request) -> web.Response:
 async def create_message(request: web.Request) -> web.Response:
     emu, app, channel, perms = _context(request)
     _check_writable(channel, perms)
-    out = await messages.read_body(request)
+    out = await message_body(request)
     _check_content(emu, channel, perms, out)
     ref = out.payload.get("message_reference")
     if ref and ref.get("message_id") and ref.get("fail_if_not_exists", True):
@@ -148,7 +149,7 @@ async def edit_message(request: web.Request) -> web.Response:
     message = _own_message(emu, request, channel)
     if message.author.id != app.bot.id:
         raise errors.cannot_edit_other_user()
-    out = await messages.read_body(request)
+    out = await message_body(request)
     _check_content(emu, channel, perms, out)
     return json_response(payloads.message(emu.state, messages.edit(emu, message, out)))
 
