@@ -151,3 +151,37 @@ async def test_command_schemas_follow_discords_name_and_description_rules(
 
 def test_without_the_description_bodies_are_not_checked(tmp_path: Path) -> None:
     assert RequestBodyRules.load(tmp_path / "missing.json") is None
+
+
+@pytest.mark.parametrize(
+    ("options", "failing"),
+    [
+        (
+            [
+                {"type": 3, "name": "style", "description": "Style"},
+                {"type": 11, "name": "clip", "description": "Clip", "required": True},
+            ],
+            ("1", "required"),
+        ),
+        ([{"type": 3, "name": "Prompt", "description": "Prompt"}], ("0", "name")),
+        ([{"type": 3, "name": "p", "description": "P", "max_length": 6001}], ("0", "max_length")),
+        ([{"type": 3, "name": f"o{i}", "description": "O"} for i in range(26)], ("_errors",)),
+    ],
+)
+async def test_command_options_follow_discords_rules(
+    emu: DiscordEmulator,
+    world: World,
+    http: aiohttp.ClientSession,
+    options: list[dict[str, Any]],
+    failing: tuple[str, ...],
+) -> None:
+    url = f"{emu.api_base}/applications/{world.app.id}/guilds/{world.guild.id}/commands"
+    command = {"name": "edit", "description": "Edit a clip", "type": 1, "options": options}
+
+    status, body = await _post(http, url, [command], method="PUT")
+
+    assert status == 400 and body["code"] == 50035
+    node = body["errors"]["0"]["options"]
+    for key in failing:
+        node = node[key]
+    assert node
