@@ -88,7 +88,7 @@ class _Resolver:
         att = value if isinstance(value, Attachment) else self.emu.state.attachments.get(int(value))
         if att is None:
             raise CommandError(f"unknown attachment {value!r}")
-        return self._put("attachments", att.id, att.to_payload())
+        return self._put("attachments", att.id, att.to_payload(self.emu.state.cdn))
 
     def user(self, value: Any) -> str:
         user_id = _id_of(value)

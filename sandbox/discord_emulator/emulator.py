@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .cdn import DEFAULT_LIFETIME_S, CdnSigner
 from .clock import Clock
 from .driver import DriverMixin, ref_id
 from .gateway import GatewayHub
@@ -43,11 +44,12 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         heartbeat_interval_ms: int = 41_250,
         max_request_size: int = 256 * 1024 * 1024,
         body_rules: RequestBodyRules | None = None,
+        cdn_url_lifetime: float = DEFAULT_LIFETIME_S,
     ) -> None:
         self.host = host
         self.port = port
         self.clock = Clock(clock)
-        self.state = EmulatorState(self.clock)
+        self.state = EmulatorState(self.clock, CdnSigner(self.clock, cdn_url_lifetime))
         self.gateway = GatewayHub(self.state, heartbeat_interval_ms=heartbeat_interval_ms)
         self.ratelimiter = RateLimiter()
         self.set_rate_limits(rate_limits)

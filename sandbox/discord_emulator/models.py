@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from .cdn import CdnSigner
 
 MIB = 1024 * 1024
 
@@ -145,7 +149,7 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
-    url: str
+    url: str  # unsigned: the CDN answers it only with a signature (see cdn.py)
     description: str | None = None
     ephemeral: bool = False
     width: int | None = None
@@ -156,13 +160,18 @@ class Attachment:
     def size(self) -> int:
         return len(self.data)
 
-    def to_payload(self) -> dict[str, Any]:
+    def signed_url(self, cdn: CdnSigner) -> str:
+        """``url`` as Discord hands it out: signed, valid for the CDN's lifetime."""
+        return cdn.sign(self.url, urlsplit(self.url).path)
+
+    def to_payload(self, cdn: CdnSigner) -> dict[str, Any]:
+        url = self.signed_url(cdn)
         payload: dict[str, Any] = {
             "id": str(self.id),
             "filename": self.filename,
             "size": self.size,
-            "url": self.url,
-            "proxy_url": self.url,
+            "url": url,
+            "proxy_url": url,
             "content_type": self.content_type,
         }
         if self.description is not None:

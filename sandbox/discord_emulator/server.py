@@ -119,7 +119,8 @@ async def cdn_attachment(request: web.Request) -> web.StreamResponse:
     emu = request.app[EMULATOR]
     att_id = request.match_info["attachment_id"]
     att = emu.state.attachments.get(int(att_id)) if att_id.isdigit() else None
-    if att is None or att.filename != request.match_info["filename"]:
+    signed = emu.state.cdn.valid(request.rel_url.raw_path, request.query)
+    if att is None or att.filename != request.match_info["filename"] or not signed:
         emu.state.downloads.append(
             Download(
                 int(att_id) if att_id.isdigit() else 0,
@@ -129,7 +130,7 @@ async def cdn_attachment(request: web.Request) -> web.StreamResponse:
             )
         )
         emu.state.changed()
-        return web.Response(status=404, text="Not Found")
+        return web.Response(status=404, text="This content is no longer available.")
     emu.state.downloads.append(Download(att.id, att.filename, 200, time.monotonic()))
     emu.state.changed()
     headers = {
