@@ -15,7 +15,7 @@ from .gateway import GatewayHub
 from .interactions import InteractionRecord
 from .models import Channel, Download, Message, RestCall
 from .openapi import RequestBodyRules
-from .ratelimit import DEFAULT_RULES, RateLimiter, RateLimitHit, RateLimitRule
+from .ratelimit import DEFAULT_RULES, GLOBAL_RULE, RateLimiter, RateLimitHit, RateLimitRule
 from .server import build_app
 from .state import EmulatorState
 from .world import WorldMixin
@@ -113,7 +113,7 @@ class DiscordEmulator(WorldMixin, DriverMixin):
     def set_rate_limits(self, rules: bool | Iterable[RateLimitRule]) -> None:
         """``True``: :data:`~.ratelimit.DEFAULT_RULES`; ``False``: none; or your own rules."""
         if rules is True:
-            self.ratelimiter.configure(DEFAULT_RULES)
+            self.ratelimiter.configure(DEFAULT_RULES, GLOBAL_RULE)
         elif rules is False:
             self.ratelimiter.configure(())
         else:
