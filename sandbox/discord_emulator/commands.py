@@ -208,7 +208,7 @@ def base_payload(
         raise CommandError(f"user {user_id} is not a member of guild {guild.id}")
     parent = state.parent_of(channel)
     perms = channel_permissions(guild, channel, user_id, parent)
-    bot_perms = channel_permissions(guild, channel, app.bot.id, parent)
+    bot_perms = channel_permissions(guild, channel, app.bot.id, parent, implicit_denial=False)
     ix_id = state.ids.next()
     token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
     payload: dict[str, Any] = {

@@ -17,11 +17,26 @@ PREMIUM_UPLOAD_LIMITS: dict[int, int] = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 
 
 
 class ChannelType(IntEnum):
+    """https://discord.com/developers/docs/resources/channel#channel-object-channel-types"""
+
     GUILD_TEXT = 0
+    GUILD_VOICE = 2  # has a text chat: messages and slash commands work there
     GUILD_CATEGORY = 4
+    GUILD_ANNOUNCEMENT = 5
     ANNOUNCEMENT_THREAD = 10
-    PUBLIC_THREAD = 11
+    PUBLIC_THREAD = 11  # also a forum or media channel's post
     PRIVATE_THREAD = 12
+    GUILD_STAGE_VOICE = 13  # has a text chat, like a voice channel
+    GUILD_FORUM = 15  # holds only threads (posts); no messages of its own
+    GUILD_MEDIA = 16  # a forum for media posts
+
+
+#: Channels whose messages may start a thread (Start Thread from Message).
+THREAD_PARENTS = frozenset({ChannelType.GUILD_TEXT, ChannelType.GUILD_ANNOUNCEMENT})
+#: Channels that hold no messages of their own (posting answers 50008).
+NO_MESSAGES = frozenset(
+    {ChannelType.GUILD_CATEGORY, ChannelType.GUILD_FORUM, ChannelType.GUILD_MEDIA}
+)
 
 
 class MessageFlags(IntEnum):
@@ -84,7 +99,7 @@ class Overwrite:
 
 @dataclass
 class Channel:
-    """A guild text channel or a thread (``type`` 10/11/12, with ``parent_id``)."""
+    """A guild channel of any :class:`ChannelType`; a thread (10/11/12) has ``parent_id``."""
 
     id: int
     guild_id: int
