@@ -59,6 +59,11 @@ MODERATOR_ALERTS: dict[ModeratorAlert, str] = {
         "the provider's result is not a video the bot can keep (wrong type or too large); "
         "the edit was billed. Check the provider dashboard."
     ),
+    ModeratorAlert.UNDELIVERABLE: (
+        "the finished video could not be posted in its thread or its channel (deleted, "
+        "locked, or closed to the bot); it was billed and is kept. Once the bot can post "
+        "there, `/kling-admin jobs redeliver job:{job}` posts it."
+    ),
     ModeratorAlert.KEY_REJECTED: _PROVIDER_ACCOUNT.format(why="HTTP 401: the API key"),
     ModeratorAlert.CREDITS_EXHAUSTED: _PROVIDER_ACCOUNT.format(why="HTTP 402: out of credits"),
     ModeratorAlert.ACCESS_DENIED: _PROVIDER_ACCOUNT.format(why="HTTP 403: access denied"),
@@ -258,7 +263,9 @@ class DiscordNotifier:
                 )
                 return message.id
             except discord.HTTPException as error:
-                if error.code not in (_MISSING_PERMISSIONS, _TOO_LARGE):
+                # A proxy in front of Discord may refuse the size with a bare 413.
+                too_large = error.code == _TOO_LARGE or error.status == 413
+                if error.code != _MISSING_PERMISSIONS and not too_large:
                     raise _delivery_failure(error) from error
                 log.info("attaching failed job=%d code=%s: sending a link", job.id, error.code)
                 if error.code == _MISSING_PERMISSIONS:
@@ -378,10 +385,20 @@ class LogChannelMirror:
         )
 
 
+# Why a post was refused for good, by Discord's JSON error code
+# (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json).
+_FINAL_REASONS = {
+    10003: "The thread or channel was deleted.",
+    50001: "I can't see the thread or channel any more (missing **View Channel**).",
+    50013: "I am missing the Send Messages permission where this edit was requested.",
+    50083: "The thread was archived or locked.",
+}
+
+
 def _delivery_failure(error: discord.HTTPException) -> DeliveryFailed:
-    if error.code == _MISSING_PERMISSIONS:
-        return DeliveryFailed(
-            "I am missing the Send Messages permission where this edit was requested.",
-            retryable=False,
-        )
+    """A 4xx other than 429 is Discord's final word for that place (retrying there for an
+    hour changes nothing: the next place is tried at once); a 429 or 5xx may pass."""
+    if 400 <= error.status < 500 and error.status != 429:
+        reason = _FINAL_REASONS.get(error.code, f"Discord refused the post (HTTP {error.status}).")
+        return DeliveryFailed(reason, retryable=False)
     return DeliveryFailed(f"Discord answered HTTP {error.status}.", retryable=True)

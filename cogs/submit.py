@@ -69,8 +69,13 @@ def permission_notes(interaction: discord.Interaction) -> list[str]:
     perms = interaction.app_permissions
     in_thread = isinstance(interaction.channel, discord.Thread)
     can_send = perms.send_messages_in_threads if in_thread else perms.send_messages
-    if not can_send:
-        needed = "Send Messages in Threads" if in_thread else "Send Messages"
+    # app_permissions is Discord's raw bit set: it can show Send Messages in a channel the
+    # bot cannot see, where every post would fail (View Channel denies all implicitly).
+    if not perms.view_channel or not can_send:
+        needed = (
+            "View Channel" if not perms.view_channel
+            else "Send Messages in Threads" if in_thread else "Send Messages"
+        )
         raise Refused(
             f"I can't post in this channel: I'm missing the **{needed}** permission here. "
             "Ask a moderator to grant it, or use another channel. Nothing was charged."

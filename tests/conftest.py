@@ -7,7 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.discord_emulator.openapi import SPEC_ENV, default_spec_path
 from storage.database import Database
+
+
+def pytest_report_header() -> str:
+    spec = default_spec_path()
+    if spec.exists():
+        return f"Discord request bodies checked against {spec}"
+    return (
+        f"NOTICE: Discord's OpenAPI description is missing at {spec} (set {SPEC_ENV}): "
+        "the emulator does NOT check request bodies against it"
+    )
 
 
 @pytest.fixture

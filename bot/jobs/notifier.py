@@ -8,6 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from bot.jobs.messages import DELIVERY_FAILED
 from storage.models import TASK_NOT_FOUND_CODE, Job, MediaObject
 
 
@@ -37,6 +38,7 @@ class ModeratorAlert(StrEnum):
     KEY_REJECTED = "provider_key_rejected"  # 401 on polls
     CREDITS_EXHAUSTED = "provider_credits_exhausted"  # 402 on polls
     ACCESS_DENIED = "provider_access_denied"  # 403 on polls
+    UNDELIVERABLE = DELIVERY_FAILED  # Discord refused the post in the thread and the channel
 
 
 class DeliveryFailed(Exception):

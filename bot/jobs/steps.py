@@ -371,6 +371,7 @@ class JobSteps:
             next_delivery_at=None,
         )
         await d.notifier.failed(job)
+        await self._alert(job, ModeratorAlert.UNDELIVERABLE)
 
 
 def _held_message(alert: ModeratorAlert) -> str | None:

@@ -88,7 +88,7 @@ class _Resolver:
         att = value if isinstance(value, Attachment) else self.emu.state.attachments.get(int(value))
         if att is None:
             raise CommandError(f"unknown attachment {value!r}")
-        return self._put("attachments", att.id, att.to_payload())
+        return self._put("attachments", att.id, att.to_payload(self.emu.state.cdn))
 
     def user(self, value: Any) -> str:
         user_id = _id_of(value)
@@ -208,7 +208,7 @@ def base_payload(
         raise CommandError(f"user {user_id} is not a member of guild {guild.id}")
     parent = state.parent_of(channel)
     perms = channel_permissions(guild, channel, user_id, parent)
-    bot_perms = channel_permissions(guild, channel, app.bot.id, parent)
+    bot_perms = channel_permissions(guild, channel, app.bot.id, parent, implicit_denial=False)
     ix_id = state.ids.next()
     token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
     payload: dict[str, Any] = {

@@ -159,7 +159,7 @@ async def _upload(emu: DiscordEmulator, request: web.Request, body: dict[str, An
         await request.read(),
         content_type=request.query.get("content_type"),
     )
-    return att.to_payload()
+    return att.to_payload(emu.state.cdn)
 
 
 async def _slash(emu: DiscordEmulator, request: web.Request, body: dict[str, Any]) -> Any:

@@ -8,12 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
+from .cdn import DEFAULT_LIFETIME_S, CdnSigner
 from .clock import Clock
 from .driver import DriverMixin, ref_id
 from .gateway import GatewayHub
 from .interactions import InteractionRecord
 from .models import Channel, Download, Message, RestCall
-from .ratelimit import DEFAULT_RULES, RateLimiter, RateLimitHit, RateLimitRule
+from .openapi import RequestBodyRules
+from .ratelimit import DEFAULT_RULES, GLOBAL_RULE, RateLimiter, RateLimitHit, RateLimitRule
 from .server import build_app
 from .state import EmulatorState
 from .world import WorldMixin
@@ -41,11 +43,13 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         token_lifetime: float = 15 * 60.0,
         heartbeat_interval_ms: int = 41_250,
         max_request_size: int = 256 * 1024 * 1024,
+        body_rules: RequestBodyRules | None = None,
+        cdn_url_lifetime: float = DEFAULT_LIFETIME_S,
     ) -> None:
         self.host = host
         self.port = port
         self.clock = Clock(clock)
-        self.state = EmulatorState(self.clock)
+        self.state = EmulatorState(self.clock, CdnSigner(self.clock, cdn_url_lifetime))
         self.gateway = GatewayHub(self.state, heartbeat_interval_ms=heartbeat_interval_ms)
         self.ratelimiter = RateLimiter()
         self.set_rate_limits(rate_limits)
@@ -54,6 +58,8 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         #: Refuse to send commands a member could not see (``default_member_permissions``).
         self.enforce_command_permissions = True
         self.max_request_size = max_request_size
+        #: Discord's OpenAPI description of request bodies (None: bodies are not checked).
+        self.body_rules = body_rules or RequestBodyRules.load()
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -107,7 +113,7 @@ class DiscordEmulator(WorldMixin, DriverMixin):
     def set_rate_limits(self, rules: bool | Iterable[RateLimitRule]) -> None:
         """``True``: :data:`~.ratelimit.DEFAULT_RULES`; ``False``: none; or your own rules."""
         if rules is True:
-            self.ratelimiter.configure(DEFAULT_RULES)
+            self.ratelimiter.configure(DEFAULT_RULES, GLOBAL_RULE)
         elif rules is False:
             self.ratelimiter.configure(())
         else:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from .cdn import CdnSigner
 
 MIB = 1024 * 1024
 
@@ -13,11 +17,26 @@ PREMIUM_UPLOAD_LIMITS: dict[int, int] = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 
 
 
 class ChannelType(IntEnum):
+    """https://discord.com/developers/docs/resources/channel#channel-object-channel-types"""
+
     GUILD_TEXT = 0
+    GUILD_VOICE = 2  # has a text chat: messages and slash commands work there
     GUILD_CATEGORY = 4
+    GUILD_ANNOUNCEMENT = 5
     ANNOUNCEMENT_THREAD = 10
-    PUBLIC_THREAD = 11
+    PUBLIC_THREAD = 11  # also a forum or media channel's post
     PRIVATE_THREAD = 12
+    GUILD_STAGE_VOICE = 13  # has a text chat, like a voice channel
+    GUILD_FORUM = 15  # holds only threads (posts); no messages of its own
+    GUILD_MEDIA = 16  # a forum for media posts
+
+
+#: Channels whose messages may start a thread (Start Thread from Message).
+THREAD_PARENTS = frozenset({ChannelType.GUILD_TEXT, ChannelType.GUILD_ANNOUNCEMENT})
+#: Channels that hold no messages of their own (posting answers 50008).
+NO_MESSAGES = frozenset(
+    {ChannelType.GUILD_CATEGORY, ChannelType.GUILD_FORUM, ChannelType.GUILD_MEDIA}
+)
 
 
 class MessageFlags(IntEnum):
@@ -80,7 +99,7 @@ class Overwrite:
 
 @dataclass
 class Channel:
-    """A guild text channel or a thread (``type`` 10/11/12, with ``parent_id``)."""
+    """A guild channel of any :class:`ChannelType`; a thread (10/11/12) has ``parent_id``."""
 
     id: int
     guild_id: int
@@ -145,7 +164,7 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
-    url: str
+    url: str  # unsigned: the CDN answers it only with a signature (see cdn.py)
     description: str | None = None
     ephemeral: bool = False
     width: int | None = None
@@ -156,13 +175,18 @@ class Attachment:
     def size(self) -> int:
         return len(self.data)
 
-    def to_payload(self) -> dict[str, Any]:
+    def signed_url(self, cdn: CdnSigner) -> str:
+        """``url`` as Discord hands it out: signed, valid for the CDN's lifetime."""
+        return cdn.sign(self.url, urlsplit(self.url).path)
+
+    def to_payload(self, cdn: CdnSigner) -> dict[str, Any]:
+        url = self.signed_url(cdn)
         payload: dict[str, Any] = {
             "id": str(self.id),
             "filename": self.filename,
             "size": self.size,
-            "url": self.url,
-            "proxy_url": self.url,
+            "url": url,
+            "proxy_url": url,
             "content_type": self.content_type,
         }
         if self.description is not None:

@@ -181,7 +181,7 @@ def message(state: EmulatorState, m: Message, *, gateway: bool = False) -> dict[
         "type": int(m.type),
         "content": m.content,
         "author": user(m.author),
-        "attachments": [a.to_payload() for a in m.attachments],
+        "attachments": [a.to_payload(state.cdn) for a in m.attachments],
         "embeds": m.embeds,
         "components": m.components,
         "mentions": [_mention(state, m, uid) for uid in m.mentions],

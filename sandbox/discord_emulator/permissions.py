@@ -90,11 +90,21 @@ def base_permissions(guild: Guild, user_id: int) -> int:
 
 
 def channel_permissions(
-    guild: Guild, channel: Channel, user_id: int, parent: Channel | None = None
+    guild: Guild,
+    channel: Channel,
+    user_id: int,
+    parent: Channel | None = None,
+    *,
+    implicit_denial: bool = True,
 ) -> int:
     """Permissions in a channel: base, then @everyone, role and member overwrites.
 
     Threads have no overwrites of their own; pass the parent channel as ``parent``.
+    Without View Channel a member can do nothing there ("implicit permissions",
+    https://discord.com/developers/docs/topics/permissions#implicit-permissions), which is
+    how Discord decides what a request may do. An interaction's ``app_permissions`` is the
+    raw bit set instead (``implicit_denial=False``): it can show Send Messages in a
+    channel the app cannot see.
     """
     perms = base_permissions(guild, user_id)
     if perms & Permissions.ADMINISTRATOR or user_id == guild.owner_id:
@@ -116,7 +126,7 @@ def channel_permissions(
     own = overwrites.get(user_id)
     if own is not None and own.type == 1:
         perms = (perms & ~own.deny) | own.allow
-    if not perms & Permissions.VIEW_CHANNEL:
+    if implicit_denial and not perms & Permissions.VIEW_CHANNEL:
         return 0
     return perms
 

@@ -35,16 +35,26 @@ class RateLimitRule:
         return hashlib.sha1(self.name.encode()).hexdigest()[:32]
 
 
+#: https://discord.com/developers/docs/topics/rate-limits#global-rate-limit: 50 requests per
+#: second per bot; interaction endpoints are not bound to it.
+GLOBAL_RULE = RateLimitRule("global", (), limit=50, per=1.0, scope="")
+
 _WEBHOOK_MESSAGE = "/webhooks/{application_id}/{token}/messages/{message_id}"
 
-#: 5 message posts/edits per 5 s per channel; 5 calls per 2 s per interaction webhook.
+#: Discord gives message creates and message edits separate buckets (seen in its
+#: ``X-RateLimit-Bucket`` headers: a burst of edits does not delay a new post), 5 per 5 s per
+#: channel each; 5 calls per 2 s per interaction webhook.
 DEFAULT_RULES: tuple[RateLimitRule, ...] = (
     RateLimitRule(
-        "channel-messages",
-        (
-            ("POST", "/channels/{channel_id}/messages"),
-            ("PATCH", "/channels/{channel_id}/messages/{message_id}"),
-        ),
+        "channel-message-create",
+        (("POST", "/channels/{channel_id}/messages"),),
+        limit=5,
+        per=5.0,
+        scope="channel_id",
+    ),
+    RateLimitRule(
+        "channel-message-edit",
+        (("PATCH", "/channels/{channel_id}/messages/{message_id}"),),
         limit=5,
         per=5.0,
         scope="channel_id",
@@ -98,11 +108,16 @@ class RateLimiter:
         self._rules: dict[tuple[str, str], RateLimitRule] = {}
         self._windows: dict[tuple[str, str], _Window] = {}
         self.hits: list[RateLimitHit] = []
+        #: The per-bot limit across all routes (None: unlimited).
+        self.global_rule: RateLimitRule | None = None
         self.configure(rules)
 
-    def configure(self, rules: Iterable[RateLimitRule]) -> None:
+    def configure(
+        self, rules: Iterable[RateLimitRule], global_rule: RateLimitRule | None = None
+    ) -> None:
         """Replace the rules (and forget open windows)."""
         self._rules = {route: rule for rule in rules for route in rule.routes}
+        self.global_rule = global_rule
         self._windows.clear()
 
     @property
@@ -128,7 +143,9 @@ class RateLimiter:
         }
         if window.count >= rule.limit:
             headers["X-RateLimit-Remaining"] = "0"
-            headers["X-RateLimit-Scope"] = "user"
+            headers["X-RateLimit-Scope"] = "global" if rule is self.global_rule else "user"
+            if rule is self.global_rule:
+                headers["X-RateLimit-Global"] = "true"
             headers["Retry-After"] = str(math.ceil(reset_after))
             headers["Via"] = "1.1 google"
             self.hits.append(RateLimitHit(rule.name, scope_value, method, path, reset_after, now))

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from . import control, errors
 from .models import Download, RestCall
+from .ratelimit import Decision
 from .rest import API_PREFIX, TABLES
 from .rest.common import EMULATOR, RECEIVED, Handler, authenticate, json_response
 
@@ -49,21 +50,18 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if info.http_exception is not None:
             status = info.http_exception.status
             raise errors.DiscordError(status, 0, f"{status}: {info.http_exception.reason}")
+        limiter = emu.ratelimiter
         if template not in _NO_AUTH_ROUTES and not template.startswith(_NO_AUTH_PREFIXES):
-            authenticate(request)
-        rule = emu.ratelimiter.rule_for(request.method, template)
+            app = authenticate(request)
+            if limiter.global_rule is not None:  # interaction routes are exempt
+                _limit(limiter.check(limiter.global_rule, str(app.id), request.method,
+                                     request.path), is_global=True)
+        rule = limiter.rule_for(request.method, template)
         if rule is not None:
             scope = info.get(rule.scope, "") if rule.scope else ""
-            decision = emu.ratelimiter.check(rule, scope, request.method, request.path)
+            decision = limiter.check(rule, scope, request.method, request.path)
             rate_headers, bucket = decision.headers, decision.bucket
-            if not decision.allowed:
-                body = {
-                    "message": "You are being rate limited.",
-                    "retry_after": decision.retry_after,
-                    "global": False,
-                    "code": 0,
-                }
-                raise _RateLimited(json_response(body, 429))
+            _limit(decision, is_global=False)
         response = await handler(request)
     except _RateLimited as limited:
         response = limited.response
@@ -101,6 +99,18 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
+def _limit(decision: Decision, *, is_global: bool) -> None:
+    if decision.allowed:
+        return
+    body = {
+        "message": "You are being rate limited.",
+        "retry_after": decision.retry_after,
+        "global": is_global,
+        "code": 0,
+    }
+    raise _RateLimited(json_response(body, 429, headers=decision.headers))
+
+
 class _RateLimited(Exception):
     def __init__(self, response: web.Response) -> None:
         super().__init__("rate limited")
@@ -119,7 +129,8 @@ async def cdn_attachment(request: web.Request) -> web.StreamResponse:
     emu = request.app[EMULATOR]
     att_id = request.match_info["attachment_id"]
     att = emu.state.attachments.get(int(att_id)) if att_id.isdigit() else None
-    if att is None or att.filename != request.match_info["filename"]:
+    signed = emu.state.cdn.valid(request.rel_url.raw_path, request.query)
+    if att is None or att.filename != request.match_info["filename"] or not signed:
         emu.state.downloads.append(
             Download(
                 int(att_id) if att_id.isdigit() else 0,
@@ -129,7 +140,7 @@ async def cdn_attachment(request: web.Request) -> web.StreamResponse:
             )
         )
         emu.state.changed()
-        return web.Response(status=404, text="Not Found")
+        return web.Response(status=404, text="This content is no longer available.")
     emu.state.downloads.append(Download(att.id, att.filename, 200, time.monotonic()))
     emu.state.changed()
     headers = {

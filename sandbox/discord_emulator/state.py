@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from .cdn import CdnSigner
 from .clock import Clock, SnowflakeGenerator
 from .models import (
     Application,
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 
 
 class EmulatorState:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, cdn: CdnSigner | None = None) -> None:
         self.clock = clock
+        self.cdn = cdn or CdnSigner(clock)
         self.ids = SnowflakeGenerator(clock)
         self.applications: dict[int, Application] = {}
         self.users: dict[int, User] = {}

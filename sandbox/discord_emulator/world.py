@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from . import messages, payloads
+from .driver import Ref, ref_id
 from .gateway import GUILD_MEMBERS, GUILDS
 from .models import (
     Application,
@@ -200,14 +201,17 @@ class WorldMixin:
         *,
         topic: str | None = None,
         parent_id: int | None = None,
+        kind: ChannelType = ChannelType.GUILD_TEXT,
     ) -> Channel:
+        """A channel that is not a thread: text by default, or a voice, stage, announcement,
+        forum or media channel (``kind``)."""
         guild = self.state.guild(guild_id)
         position = sum(1 for c in guild.channel_ids if not self.state.channels[c].is_thread)
         channel = Channel(
             self.state.ids.next(),
             guild_id,
             name,
-            ChannelType.GUILD_TEXT,
+            kind,
             position=position,
             parent_id=parent_id,
             topic=topic,
@@ -219,6 +223,54 @@ class WorldMixin:
         )
         self.state.changed()
         return channel
+
+    def create_forum_post(
+        self, forum: Ref, name: str, author: Ref, content: str = "post"
+    ) -> Channel:
+        """A member's post in a forum or media channel: a public thread whose starter
+        message (same id as the thread) is the post itself."""
+        parent = self.state.channel(ref_id(forum))
+        if parent.type not in (ChannelType.GUILD_FORUM, ChannelType.GUILD_MEDIA):
+            raise ValueError(f"channel {parent.id} is not a forum or media channel")
+        user = self.state.users[ref_id(author)]
+        now = self.clock.iso()
+        thread = Channel(
+            self.state.ids.next(), parent.guild_id, name, ChannelType.PUBLIC_THREAD,
+            parent_id=parent.id, owner_id=user.id, archive_timestamp=now, created_at=now,
+            member_ids={user.id},
+        )
+        thread.starter_message_id = thread.id
+        self.state.channels[thread.id] = thread
+        self.state.guild(parent.guild_id).channel_ids.append(thread.id)
+        self.state.add_message(
+            Message(thread.id, thread.id, parent.guild_id, user, now, content=content)
+        )
+        self.gateway.dispatch(
+            "THREAD_CREATE", {**payloads.channel(thread), "newly_created": True},
+            guild_id=parent.guild_id, intent=GUILDS,
+        )
+        self.state.changed()
+        return thread
+
+    def archive_thread(self, thread: Ref, *, locked: bool = False) -> None:
+        """Archive a thread (and lock it: only Manage Threads may reopen it)."""
+        channel = self.state.channel(ref_id(thread))
+        channel.archived, channel.locked = True, locked or channel.locked
+        channel.archive_timestamp = self.clock.iso()
+        self.gateway.dispatch(
+            "THREAD_UPDATE", payloads.channel(channel), guild_id=channel.guild_id, intent=GUILDS
+        )
+        self.state.changed()
+
+    def delete_channel(self, channel: Ref) -> None:
+        """Delete a channel or thread: every later call naming it answers 10003."""
+        gone = self.state.channels.pop(ref_id(channel))
+        self.state.guild(gone.guild_id).channel_ids.remove(gone.id)
+        event = "THREAD_DELETE" if gone.is_thread else "CHANNEL_DELETE"
+        self.gateway.dispatch(
+            event, payloads.channel(gone), guild_id=gone.guild_id, intent=GUILDS
+        )
+        self.state.changed()
 
     def create_role(
         self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False

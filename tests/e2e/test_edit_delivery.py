@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from sandbox.discord_emulator.permissions import Permissions
 from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_mp4, pad_file
-from storage.models import Job, JobState
+from storage.models import Job, JobState, MediaRole
+from tests.e2e.admin_view import add_moderator, admin
 from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer
 
@@ -142,3 +145,62 @@ async def test_status_message_shows_progress_and_elapsed_time_in_few_edits(
     ]
     assert remaining and min(remaining) > 0, remaining
     assert stack.emu.rate_limit_hits == []
+
+
+# --- where the result goes when its thread is gone ----------------------------------------
+
+@pytest.mark.parametrize("closed", ["deleted", "archived", "locked"])
+async def test_a_result_whose_thread_was_closed_lands_in_the_channel(
+    stack: Stack, closed: str
+) -> None:
+    # Discord answers a post there with a final 4xx (10003 Unknown Channel, 50083 Thread is
+    # archived): retrying the same place for an hour cannot help, the channel can.
+    stack.sim.script_next_task(TaskScript(processing_s=100_000, estimated_time=100_000))
+    await stack.start_bot()
+    ix = await stack.edit({"prompt": "make it blue", "video": stack.clip()})
+    assert "started" in (await ephemeral_answer(stack, ix)).content
+    assert stack.bot is not None
+    [job] = await stack.bot.services.jobs.search(stack.world.guild.id)
+    assert job.thread_id is not None
+    if closed == "deleted":
+        stack.emu.delete_channel(job.thread_id)
+    else:
+        stack.emu.archive_thread(job.thread_id, locked=closed == "locked")
+
+    stack.sim.complete_now(job.provider_task_id or "")
+
+    channel = stack.world.channel
+    delivered = await stack.emu.wait_for_message(channel, lambda m: bool(m.attachments))
+    assert delivered.pinged_user_ids == [stack.world.member.user.id]
+    await stack.bot.services.tracker.idle()
+    [job] = await stack.bot.services.jobs.search(stack.world.guild.id)
+    assert job.state is JobState.DELIVERED and job.delivered_message_id == delivered.id
+
+
+async def test_a_result_with_nowhere_to_go_is_kept_and_moderators_are_told(
+    stack: Stack,
+) -> None:
+    emu, guild = stack.emu, stack.world.guild
+    log = emu.create_text_channel(guild.id, "mod-log")
+    stack.sim.script_next_task(TaskScript(processing_s=100_000, estimated_time=100_000))
+    await stack.start_bot()
+    await admin(stack, add_moderator(stack), "log-channel set", {"channel": log})
+    ix = await stack.edit({"prompt": "make it blue", "video": stack.clip()})
+    assert "started" in (await ephemeral_answer(stack, ix)).content
+    assert stack.bot is not None
+    [job] = await stack.bot.services.jobs.search(guild.id)
+    assert job.thread_id is not None
+    emu.delete_channel(job.thread_id)
+    emu.set_overwrite(
+        stack.world.channel.id, emu.bot_role(guild.id, stack.world.app).id,
+        deny=int(Permissions.SEND_MESSAGES),
+    )
+
+    stack.sim.complete_now(job.provider_task_id or "")
+
+    alert = await emu.wait_for_message(log, lambda m: f"Edit #{job.id}" in m.content)
+    assert f"/kling-admin jobs redeliver job:{job.id}" in alert.content
+    await stack.bot.services.tracker.idle()
+    [job] = await stack.bot.services.jobs.search(guild.id)
+    assert job.state is JobState.FAILED and job.error_code == "delivery_failed"
+    assert await stack.bot.services.media.for_job(job.id, MediaRole.RESULT)  # still kept

@@ -110,3 +110,22 @@ async def test_without_send_messages_the_edit_is_refused_before_anything_is_char
     assert await ledger(stack) == []
     assert stack.sim.create_attempts == 0
     assert stack.emu.downloads == []  # refused before even fetching the clip
+
+
+async def test_in_a_channel_the_bot_cannot_see_the_edit_is_refused_before_any_provider_call(
+    stack: Stack,
+) -> None:
+    # Slash commands reach the bot even where it cannot see the channel, and Discord's
+    # app_permissions then still shows Send Messages (no implicit denial in that bit set);
+    # every post there would answer 50001 Missing Access.
+    deny_bot(stack, Permissions.VIEW_CHANNEL)
+    await stack.start_bot()
+    ix = await stack.edit({"prompt": "make it rain", "video": stack.clip()})
+
+    reply = await ephemeral_answer(stack, ix)
+    assert reply.content.startswith("❌")
+    assert "View Channel" in reply.content and "Nothing was charged" in reply.content
+    assert public_messages(stack) == []
+    assert await ledger(stack) == []
+    assert stack.sim.create_attempts == 0
+    assert stack.emu.downloads == []

@@ -288,7 +288,7 @@ async def test_thread_from_original_response_with_file(env: Env) -> None:
     [post] = emu.messages(thread)
     assert post.id == sent_id and post.content == "here is your clip"
     [att] = post.attachments
-    async with aiohttp.ClientSession() as http, http.get(att.url) as resp:
+    async with aiohttp.ClientSession() as http, http.get(att.signed_url(emu.state.cdn)) as resp:
         body = await resp.read()
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "video/mp4"

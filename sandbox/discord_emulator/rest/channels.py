@@ -8,7 +8,16 @@ from aiohttp import web
 
 from .. import errors, messages, payloads
 from ..gateway import GUILDS
-from ..models import Application, Channel, ChannelType, Message, MessageType, ThreadCreation
+from ..models import (
+    NO_MESSAGES,
+    THREAD_PARENTS,
+    Application,
+    Channel,
+    ChannelType,
+    Message,
+    MessageType,
+    ThreadCreation,
+)
 from ..permissions import Permissions as P
 from ..permissions import channel_permissions, has
 from .common import (
@@ -17,6 +26,7 @@ from .common import (
     emulator,
     json_body,
     json_response,
+    message_body,
     no_content,
     snowflake,
 )
@@ -50,8 +60,13 @@ def _context(request: web.Request) -> tuple[DiscordEmulator, Application, Channe
 
 
 def _check_writable(channel: Channel, perms: int) -> None:
+    if channel.type in NO_MESSAGES:
+        raise errors.DiscordError(400, 50008, "Cannot send messages in a non-text channel")
     require(perms, P.SEND_MESSAGES_IN_THREADS if channel.is_thread else P.SEND_MESSAGES)
-    if channel.is_thread and channel.locked and not perms & P.MANAGE_THREADS:
+    # Discord's docs do not say whether a bot's post reopens an archived thread; the
+    # reading hardest on the bot is that it is refused, like a locked one.
+    locked_out = channel.locked and not perms & P.MANAGE_THREADS
+    if channel.is_thread and (channel.archived or locked_out):
         raise errors.DiscordError(400, 50083, "Thread is archived")
 
 
@@ -119,7 +134,7 @@ async def list_messages(request: web.Request) -> web.Response:
 async def create_message(request: web.Request) -> web.Response:
     emu, app, channel, perms = _context(request)
     _check_writable(channel, perms)
-    out = await messages.read_body(request)
+    out = await message_body(request)
     _check_content(emu, channel, perms, out)
     ref = out.payload.get("message_reference")
     if ref and ref.get("message_id") and ref.get("fail_if_not_exists", True):
@@ -148,7 +163,7 @@ async def edit_message(request: web.Request) -> web.Response:
     message = _own_message(emu, request, channel)
     if message.author.id != app.bot.id:
         raise errors.cannot_edit_other_user()
-    out = await messages.read_body(request)
+    out = await message_body(request)
     _check_content(emu, channel, perms, out)
     return json_response(payloads.message(emu.state, messages.edit(emu, message, out)))
 
@@ -208,7 +223,7 @@ def _new_thread(
 
 
 def _thread_parent(channel: Channel) -> None:
-    if channel.is_thread or channel.type == ChannelType.GUILD_CATEGORY:
+    if channel.type not in THREAD_PARENTS:
         raise errors.DiscordError(400, 50024, "Cannot execute action on this channel type")
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import errors
+from .. import errors, messages
 from ..models import Application
 
 if TYPE_CHECKING:
@@ -83,13 +83,29 @@ def snowflake(request: web.Request, name: str) -> int:
 
 
 async def json_body(request: web.Request) -> Any:
+    """The JSON body, checked against Discord's OpenAPI description."""
     raw = await request.read()
     if not raw:
         return {}
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except ValueError:
         raise errors.DiscordError(400, 50109, "The request body contains invalid JSON.") from None
+    _check_body(request, body)
+    return body
+
+
+async def message_body(request: web.Request) -> messages.Outgoing:
+    """A message body (JSON, or multipart's ``payload_json``), checked like :func:`json_body`."""
+    out = await messages.read_body(request)
+    _check_body(request, out.payload)
+    return out
+
+
+def _check_body(request: web.Request, body: Any) -> None:
+    rules = emulator(request).body_rules
+    if rules is not None:
+        rules.check(request.method, request.path[len(API_PREFIX) :], body)
 
 
 def flag(request: web.Request, name: str) -> bool:

@@ -7,7 +7,16 @@ from aiohttp import web
 from .. import errors, messages, payloads
 from .. import interactions as rules
 from ..interactions import InteractionRecord
-from .common import RECEIVED, RouteTable, emulator, flag, json_response, no_content, snowflake
+from .common import (
+    RECEIVED,
+    RouteTable,
+    emulator,
+    flag,
+    json_response,
+    message_body,
+    no_content,
+    snowflake,
+)
 
 table = RouteTable()
 
@@ -18,7 +27,7 @@ async def interaction_callback(request: web.Request) -> web.Response:
     ix = emu.state.interactions.get(snowflake(request, "interaction_id"))
     if ix is None or ix.token != request.match_info["token"]:
         raise errors.unknown_interaction()
-    out = await messages.read_body(request)
+    out = await message_body(request)
     answer = rules.callback(emu, ix, out, request[RECEIVED])
     if flag(request, "with_response"):
         return json_response(answer)
@@ -42,7 +51,7 @@ def _webhook(request: web.Request) -> InteractionRecord:
 async def followup(request: web.Request) -> web.Response:
     emu = emulator(request)
     ix = _webhook(request)
-    out = await messages.read_body(request)
+    out = await message_body(request)
     message = rules.followup(emu, ix, out)
     if flag(request, "wait"):
         return json_response(payloads.message(emu.state, message))
@@ -62,7 +71,7 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
     emu = emulator(request)
     ix = _webhook(request)
     message = rules.webhook_message(ix, request.match_info["message_id"])
-    out = await messages.read_body(request)
+    out = await message_body(request)
     return json_response(payloads.message(emu.state, rules.edit_message(emu, ix, message, out)))
 
 

@@ -110,22 +110,53 @@ def _guild_scope(request: web.Request, app: Application) -> int:
 
 
 def _validate(cmd: dict[str, Any], index: int) -> None:
-    prefix = f"{index}."
+    """Rules of https://discord.com/developers/docs/interactions/application-commands that
+    Discord's OpenAPI description (checked on every body) cannot express: the naming regex
+    and lowercase names of chat-input commands and their options, and "required options
+    must be listed before optional options" at every level."""
     kind = cmd.get("type", 1)
     name = cmd.get("name")
     if not isinstance(name, str) or not (_NAME.match(name) if kind == 1 else 0 < len(name) <= 32):
         raise errors.invalid_form(
-            prefix + "name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+            f"{index}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
         )
     if kind == 1 and name != name.lower():
         raise errors.invalid_form(
-            prefix + "name", "APPLICATION_COMMAND_INVALID_NAME", "Command name must be lowercase"
+            f"{index}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name must be lowercase"
         )
     description = cmd.get("description", "")
     if kind == 1 and not (isinstance(description, str) and 1 <= len(description) <= 100):
         raise errors.invalid_form(
-            prefix + "description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+            f"{index}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
         )
+    if kind == 1:
+        _validate_options(cmd.get("options") or [], f"{index}.options")
+
+
+_SUBCOMMAND_TYPES = (1, 2)
+
+
+def _validate_options(options: list[dict[str, Any]], prefix: str) -> None:
+    optional_seen = False
+    for position, option in enumerate(options):
+        where = f"{prefix}.{position}"
+        name = option.get("name")
+        if not isinstance(name, str) or not _NAME.match(name) or name != name.lower():
+            raise errors.invalid_form(
+                f"{where}.name", "APPLICATION_COMMAND_INVALID_NAME", "Option name is invalid"
+            )
+        if option.get("type") in _SUBCOMMAND_TYPES:
+            _validate_options(option.get("options") or [], f"{where}.options")
+            continue
+        if option.get("required"):
+            if optional_seen:
+                raise errors.invalid_form(
+                    f"{where}.required",
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
+                )
+        else:
+            optional_seen = True
 
 
 def _store(

@@ -1,0 +1,187 @@
+"""The emulator refuses, as Discord does, every request body its OpenAPI description refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from sandbox.discord_emulator import DiscordEmulator
+from sandbox.discord_emulator.errors import DiscordError
+from sandbox.discord_emulator.openapi import RequestBodyRules, default_spec_path
+from sandbox.discord_emulator.testing import World, build_world
+
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bot {TOKEN}"}
+
+pytestmark = pytest.mark.skipif(
+    not default_spec_path().exists(),
+    reason=f"Discord's OpenAPI description is missing at {default_spec_path()}",
+)
+
+
+@pytest.fixture
+def world(emu: DiscordEmulator) -> World:
+    return build_world(emu, token=TOKEN)
+
+
+async def _post(
+    http: aiohttp.ClientSession, url: str, body: Any, method: str = "POST"
+) -> tuple[int, Any]:
+    async with http.request(method, url, json=body, headers=AUTH) as resp:
+        raw = await resp.read()
+        return resp.status, json.loads(raw) if raw else None
+
+
+def _modal(**text_input: Any) -> dict[str, Any]:
+    field = {"type": 4, "custom_id": "prompt", "style": 2, "label": "Prompt", **text_input}
+    return {
+        "type": 9,
+        "data": {
+            "custom_id": "edit",
+            "title": "Edit with Kling",
+            "components": [{"type": 1, "components": [field]}],
+        },
+    }
+
+
+CALLBACK = "/interactions/1234/token/callback"
+
+
+@pytest.fixture(scope="module")
+def rules() -> RequestBodyRules:
+    loaded = RequestBodyRules.load()
+    assert loaded is not None
+    return loaded
+
+
+def _refusal(rules: RequestBodyRules, path: str, body: Any) -> dict[str, Any]:
+    with pytest.raises(DiscordError) as refused:
+        rules.check("POST", path, body)
+    assert refused.value.status == 400 and refused.value.code == 50035
+    assert refused.value.message == "Invalid Form Body"
+    return refused.value.errors or {}
+
+
+def test_a_form_whose_text_input_allows_more_than_4000_characters_is_invalid(
+    rules: RequestBodyRules,
+) -> None:
+    errors = _refusal(rules, CALLBACK, _modal(max_length=5000))
+
+    field = errors["data"]["components"]["0"]["components"]["0"]
+    [error] = field["max_length"]["_errors"]
+    assert error["code"] == "NUMBER_TYPE_MAX" and "4000" in error["message"]
+    rules.check("POST", CALLBACK, _modal(max_length=4000))  # within Discord's limit
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"label": "L" * 46}, "label"),
+        ({"custom_id": "c" * 101}, "custom_id"),
+        ({"min_length": 4001}, "min_length"),
+    ],
+)
+def test_text_input_limits_name_the_failing_field(
+    rules: RequestBodyRules, change: dict[str, Any], field: str
+) -> None:
+    errors = _refusal(rules, CALLBACK, _modal(**change))
+
+    assert field in errors["data"]["components"]["0"]["components"]["0"]
+
+
+def test_a_form_title_over_45_characters_is_invalid(rules: RequestBodyRules) -> None:
+    modal = _modal()
+    modal["data"]["title"] = "T" * 46
+
+    assert "title" in _refusal(rules, CALLBACK, modal)["data"]
+
+
+async def test_a_row_of_six_buttons_is_invalid(
+    emu: DiscordEmulator, world: World, http: aiohttp.ClientSession
+) -> None:
+    button = {"type": 2, "style": 1, "label": "Go", "custom_id": "b"}
+    row = {"type": 1, "components": [button] * 6}
+    url = f"{emu.api_base}/channels/{world.channel.id}/messages"
+
+    status, body = await _post(http, url, {"content": "hi", "components": [row]})
+
+    assert status == 400 and body["code"] == 50035
+    assert "_errors" in body["errors"]["components"]["0"]["components"]
+    five = {**row, "components": [button] * 5}
+    status, _ = await _post(http, url, {"content": "hi", "components": [five]})
+    assert status == 200
+
+
+async def test_snowflakes_may_be_integers_as_discord_accepts_them(
+    emu: DiscordEmulator, world: World, http: aiohttp.ClientSession
+) -> None:
+    url = f"{emu.api_base}/channels/{world.channel.id}/messages"
+    status, first = await _post(http, url, {"content": "first"})
+    assert status == 200
+
+    status, _ = await _post(
+        http, url,
+        {"content": "reply", "message_reference": {"message_id": int(first["id"])},
+         "allowed_mentions": {"parse": [], "users": [world.member.user.id]}},
+    )
+
+    assert status == 200
+
+
+async def test_command_schemas_follow_discords_name_and_description_rules(
+    emu: DiscordEmulator, world: World, http: aiohttp.ClientSession
+) -> None:
+    url = f"{emu.api_base}/applications/{world.app.id}/guilds/{world.guild.id}/commands"
+    good = {"name": "edit", "description": "Edit a clip", "type": 1}
+
+    for bad, field in [
+        ({**good, "description": "d" * 101}, "description"),
+        ({**good, "name": "Edit Clip"}, "name"),
+    ]:
+        status, body = await _post(http, url, [bad], method="PUT")
+        assert status == 400 and body["code"] == 50035, bad
+        assert field in body["errors"]["0"], body
+    status, _ = await _post(http, url, [good], method="PUT")
+    assert status == 200
+
+
+def test_without_the_description_bodies_are_not_checked(tmp_path: Path) -> None:
+    assert RequestBodyRules.load(tmp_path / "missing.json") is None
+
+
+@pytest.mark.parametrize(
+    ("options", "failing"),
+    [
+        (
+            [
+                {"type": 3, "name": "style", "description": "Style"},
+                {"type": 11, "name": "clip", "description": "Clip", "required": True},
+            ],
+            ("1", "required"),
+        ),
+        ([{"type": 3, "name": "Prompt", "description": "Prompt"}], ("0", "name")),
+        ([{"type": 3, "name": "p", "description": "P", "max_length": 6001}], ("0", "max_length")),
+        ([{"type": 3, "name": f"o{i}", "description": "O"} for i in range(26)], ("_errors",)),
+    ],
+)
+async def test_command_options_follow_discords_rules(
+    emu: DiscordEmulator,
+    world: World,
+    http: aiohttp.ClientSession,
+    options: list[dict[str, Any]],
+    failing: tuple[str, ...],
+) -> None:
+    url = f"{emu.api_base}/applications/{world.app.id}/guilds/{world.guild.id}/commands"
+    command = {"name": "edit", "description": "Edit a clip", "type": 1, "options": options}
+
+    status, body = await _post(http, url, [command], method="PUT")
+
+    assert status == 400 and body["code"] == 50035
+    node = body["errors"]["0"]["options"]
+    for key in failing:
+        node = node[key]
+    assert node
