@@ -148,3 +148,17 @@ def billing_note(job: Job) -> str:
             f"only the first {billed} s"
         )
     return f"billed as {billed} s"
+INTAKES_BUSY = (
+    "The bot is checking many clips right now; try again in a minute. Nothing was charged."
+)
+
+
+def attempt_limit_reached(limit: int, window_s: int) -> str:
+    """Why a member whose attempts keep being refused must wait (the time is added apart)."""
+    minutes, seconds = divmod(window_s, 60)
+    span = f"{window_s} seconds" if seconds else f"{minutes} minute{'s' if minutes > 1 else ''}"
+    return (
+        f"You have had {limit} edits refused in the last {span}, so new ones "
+        "wait for a while. Check that the clip and images meet the rules in the refusals "
+        "you got before trying again. Nothing was charged."
+    )
