@@ -153,12 +153,18 @@ INTAKES_BUSY = (
 )
 
 
+def window_text(window_s: int) -> str:
+    """"10 minutes", "1 minute", "90 seconds"."""
+    minutes, seconds = divmod(window_s, 60)
+    if seconds:
+        return f"{window_s} seconds"
+    return f"{minutes} minute{'s' if minutes > 1 else ''}"
+
+
 def attempt_limit_reached(limit: int, window_s: int) -> str:
     """Why a member whose attempts keep being refused must wait (the time is added apart)."""
-    minutes, seconds = divmod(window_s, 60)
-    span = f"{window_s} seconds" if seconds else f"{minutes} minute{'s' if minutes > 1 else ''}"
     return (
-        f"You have had {limit} edits refused in the last {span}, so new ones "
+        f"You have had {limit} edits refused in the last {window_text(window_s)}, so new ones "
         "wait for a while. Check that the clip and images meet the rules in the refusals "
         "you got before trying again. Nothing was charged."
     )

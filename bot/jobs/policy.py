@@ -63,6 +63,19 @@ class UsageWindow(BaseModel):
         return max(self.limit.value + self.granted - self.used, 0)
 
 
+class Attempts(BaseModel):
+    """A member's refused attempts (each cost the bot a download) in the attempt window."""
+
+    limit: int  # 0: no limit
+    window_s: int
+    refused: int
+    wait_until: float | None  # at the limit: when the next attempt is let through
+
+    @property
+    def left(self) -> int:
+        return max(self.limit - self.refused, 0)
+
+
 class Allowance(BaseModel):
     """What a member may still spend, as /quota and the moderators' user report show it."""
 
@@ -72,6 +85,7 @@ class Allowance(BaseModel):
     active_jobs: int
     guild_used_month: int
     cooldown_until: float | None  # None when the member may submit now
+    attempts: Attempts
 
 
 class Windows(BaseModel):
@@ -165,6 +179,18 @@ class QuotaPolicy:
             active_jobs=snapshot.active_jobs,
             guild_used_month=snapshot.guild_used_month,
             cooldown_until=ready_at if ready_at is not None and ready_at > now else None,
+            attempts=self.attempts(snapshot),
+        )
+
+    def attempts(self, snapshot: UsageSnapshot) -> Attempts:
+        limit, window = self.defaults.attempt_limit, self.defaults.attempt_window_s
+        refused = snapshot.refused_attempts  # newest first
+        at_limit = bool(limit) and len(refused) >= limit
+        return Attempts(
+            limit=limit, window_s=window, refused=len(refused),
+            # When the limit-th newest refusal leaves the window, one fewer than the limit
+            # remain: the next attempt is let through.
+            wait_until=refused[limit - 1] + window if at_limit else None,
         )
 
     def check_access(self, snapshot: UsageSnapshot, channel_id: int) -> None:
@@ -198,14 +224,11 @@ class QuotaPolicy:
         the bot the same whoever sends it, and a moderator's reset clears the count.
         """
         self.check_access(snapshot, channel_id)
-        limit, window = self.defaults.attempt_limit, self.defaults.attempt_window_s
-        refused = snapshot.refused_attempts  # newest first
-        if limit and len(refused) >= limit:
-            # When the limit-th newest refusal leaves the window, one fewer than the limit
-            # remain: the next attempt is let through.
+        attempts = self.attempts(snapshot)
+        if attempts.wait_until is not None:
             raise EditRefused(
-                "attempt_limit", attempt_limit_reached(limit, window),
-                retry_at=refused[limit - 1] + window,
+                "attempt_limit", attempt_limit_reached(attempts.limit, attempts.window_s),
+                retry_at=attempts.wait_until,
             )
         running = self.limits(snapshot).max_concurrent.value
         if snapshot.active_jobs >= running:
