@@ -71,10 +71,6 @@ class Attempts(BaseModel):
     refused: int
     wait_until: float | None  # at the limit: when the next attempt is let through
 
-    @property
-    def left(self) -> int:
-        return max(self.limit - self.refused, 0)
-
 
 class Allowance(BaseModel):
     """What a member may still spend, as /quota and the moderators' user report show it."""
