@@ -65,41 +65,41 @@ async def test_racing_edits_by_one_member_admit_exactly_the_running_edit_limit(
 async def test_a_loop_of_refused_attempts_meets_the_attempt_limit_before_any_download(
     harness: Harness,
 ) -> None:
-    shift = 0.0
-    harness.clock = lambda: time.time() + shift
+    # The bot's clock: stepped by hand while attempts are counted, then running again.
+    stepped: float | None = time.time()
+    running_from = 0.0
+    harness.clock = lambda: stepped if stepped is not None else time.time() + running_from
     services = await harness.start(ATTEMPT_LIMIT="10", ATTEMPT_WINDOW_SECONDS="600")
     too_short = harness.files.clip("short.mp4", seconds=0.5)
 
+    async def attempt(user_id: int = 7) -> EditRefused:
+        with pytest.raises(EditRefused) as refused:
+            await services.engine.submit(harness.request(too_short, user_id=user_id))
+        return refused.value
+
     codes = []
     for _ in range(20):
-        with pytest.raises(EditRefused) as refused:
-            await services.engine.submit(harness.request(too_short))
-        codes.append(refused.value.code)
+        stepped += 1
+        codes.append((await attempt()).code)
     assert codes == ["video_too_short"] * 10 + ["attempt_limit"] * 10
     assert len(harness.files.requests) == 10  # from the 11th on, nothing was downloaded
     assert len(await services.jobs.search(1)) == 10
     first_refused = min(job.created_at for job in await services.jobs.search(1))
-    assert refused.value.retry_at == pytest.approx(first_refused + 600)
-    assert "10 edits refused in the last 10 minutes" in refused.value.reason
-
+    limited = await attempt()
+    assert limited.retry_at == first_refused + 600
+    assert "10 edits refused in the last 10 minutes" in limited.reason
     # Another member is not held back by this one's refusals.
-    with pytest.raises(EditRefused) as other:
-        await services.engine.submit(harness.request(too_short, user_id=8))
-    assert other.value.code == "video_too_short"
+    assert (await attempt(user_id=8)).code == "video_too_short"
 
     # Once the oldest refusal is older than the window, one more attempt is let through.
-    shift = refused.value.retry_at - time.time()
-    with pytest.raises(EditRefused) as refused:
-        await services.engine.submit(harness.request(too_short))
-    assert refused.value.code == "video_too_short"
+    stepped = limited.retry_at
+    assert (await attempt()).code == "video_too_short"
     assert len(harness.files.requests) == 12
-    with pytest.raises(EditRefused) as refused:
-        await services.engine.submit(harness.request(too_short))
-    assert refused.value.code == "attempt_limit"
+    assert (await attempt()).code == "attempt_limit"
 
     # A moderator's reset clears the count, like the usage it hides.
-    await services.quota.reset(1, 7, actor_id=9, now=harness.clock())
-    shift += 1
+    await services.quota.reset(1, 7, actor_id=9, now=stepped)
+    running_from, stepped = stepped + 1 - time.time(), None
     job = await services.engine.submit(harness.request(harness.files.clip()))
     assert job.state is JobState.SUBMITTED
     await harness.notifier.wait_for_event("delivered", job.id)
@@ -168,3 +168,34 @@ async def test_admit_is_atomic_across_database_connections(tmp_path: Path) -> No
     assert len(admitted) == 3
     assert all(isinstance(outcome, (Job, Full)) for outcome in outcomes)
     assert {job.state for job in admitted} == {JobState.RECEIVED}
+
+
+async def test_edits_resumed_after_a_restart_wait_for_an_intake_slot_instead_of_failing(
+    harness: Harness,
+) -> None:
+    services = await harness.start(MAX_CONCURRENT_INTAKES="1")
+    video = harness.files.clip()
+    received = [
+        await services.jobs.create(
+            NewJob(
+                guild_id=1, channel_id=2, user_id=user, model="kling-o1-video-edit",
+                prompt="snow", source=JobSource(video_url=video), callback_secret=f"c{user}",
+            ),
+            now=harness.clock(),
+        )
+        for user in (7, 8)
+    ]
+    await harness.stop()
+    held = harness.files.held = HeldRequests()
+
+    services = await harness.start(MAX_CONCURRENT_INTAKES="1")
+    await held.until_waiting(1)
+    with pytest.raises(EditRefused) as refused:  # the resumed job holds the only slot
+        await services.engine.submit(harness.request(video, user_id=9))
+    assert refused.value.code == "intakes_busy"
+    assert len(harness.files.requests) == 1
+
+    held.release()
+    for job in received:
+        await harness.notifier.wait_for_event("delivered", job.id)
+    assert len(harness.files.requests) == 2
