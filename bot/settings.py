@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     ceiling_daily_seconds: NonNegativeInt = Field(3600, alias="CEILING_DAILY_SECONDS")
     ceiling_monthly_seconds: NonNegativeInt = Field(36000, alias="CEILING_MONTHLY_SECONDS")
     ceiling_max_concurrent: NonNegativeInt = Field(10, alias="CEILING_MAX_CONCURRENT")
+    # Refused attempts (each one downloaded and checked something) a member may make within
+    # the window before new edits wait; 0 turns the limit off.
+    attempt_limit: NonNegativeInt = Field(10, alias="ATTEMPT_LIMIT")
+    attempt_window_s: int = Field(600, gt=0, alias="ATTEMPT_WINDOW_SECONDS")
+    # Downloads and checks of new edits running at once in this process, all members together.
+    max_concurrent_intakes: int = Field(8, gt=0, alias="MAX_CONCURRENT_INTAKES")
 
     @field_validator("discord_api_base", "evolink_base_url")
     @classmethod

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.render import progress_bar, state_label
+from cogs.render import attempts_text, progress_bar, state_label
 from cogs.submit import requester, services_of
 from storage.models import JobState
 
@@ -54,6 +54,11 @@ class AccountCog(commands.Cog):
             f"**Running now:** {allowance.active_jobs} of {limits.max_concurrent.value}",
             f"**Server budget this month:** {allowance.guild_used_month} s of "
             f"{limits.guild_budget.value} s",
+        ]
+        attempts = attempts_text(allowance.attempts)
+        if attempts is not None:
+            lines.append(f"**Refused attempts:** {attempts}")
+        lines += [
             f"-# A clip is billed by its length, rounded up: "
             f"{services.config.spec.duration_range_text} per edit.",
         ]

@@ -7,7 +7,9 @@ import re
 import discord
 
 from bot.jobs.errors import EditRefused
+from bot.jobs.messages import window_text
 from bot.jobs.notifier import ModeratorAlert
+from bot.jobs.policy import Attempts
 from storage.models import Job, JobState
 
 BAR_CELLS = 12
@@ -123,6 +125,17 @@ def charge_text(job: Job) -> str | None:
     if job.state is JobState.SUBMISSION_UNKNOWN:
         return f"{job.billed_seconds} s stay reserved until a moderator checks."
     return f"Billed as {job.billed_seconds} s"
+
+
+def attempts_text(attempts: Attempts) -> str | None:
+    """Refused attempts against the attempt limit, as /quota and the moderators' user report
+    show them; None when the operator turned the limit off."""
+    if not attempts.limit:
+        return None
+    text = f"{attempts.refused} of {attempts.limit} in the last {window_text(attempts.window_s)}"
+    if attempts.wait_until is not None:
+        text += f" · new edits wait until <t:{int(attempts.wait_until)}:T>"
+    return text
 
 
 def refusal_text(refusal: EditRefused) -> str:

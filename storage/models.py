@@ -347,6 +347,9 @@ class UsageSnapshot(BaseModel):
     user_override: LimitOverride | None
     role_overrides: list[LimitOverride]
     channel_rules: dict[int, ChannelRule]
+    # When the member's refused attempts (rejected jobs) in the attempt window were made,
+    # newest first; empty when the reader asked for no window.
+    refused_attempts: list[float] = Field(default_factory=list)
 
 
 class UsageRow(_Row):

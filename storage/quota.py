@@ -1,4 +1,4 @@
-"""The quota ledger and the atomic reserve/settle/refund/release operations."""
+"""The quota ledger and the atomic admit/reserve/settle/refund/release operations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Unpack
 
 import aiosqlite
 
-from storage.database import Database
+from storage.database import Database, run_in
 from storage.guilds import (
     read_blocked,
     read_channel_rules,
@@ -16,7 +16,7 @@ from storage.guilds import (
     read_overrides,
     write_audit,
 )
-from storage.jobs import transition_in, transition_sync
+from storage.jobs import create_sync, transition_in, transition_sync
 from storage.media import expire_inputs_sync
 from storage.models import (
     ACTIVE_STATES,
@@ -26,6 +26,7 @@ from storage.models import (
     JobState,
     LedgerEntry,
     LedgerKind,
+    NewJob,
     UsageSnapshot,
 )
 
@@ -83,6 +84,22 @@ async def _granted(conn: aiosqlite.Connection, guild_id: int, user_id: int, sinc
     )
 
 
+async def _refused_attempts(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, after: float
+) -> list[float]:
+    """When the member's jobs created after `after` were rejected, newest first.
+
+    Every attempt that downloads anything is a job row first, so rejected rows are exactly
+    the refusals that cost the bot a download (index `jobs_by_user`).
+    """
+    cursor = await conn.execute(
+        "SELECT created_at FROM jobs WHERE guild_id = ? AND user_id = ? AND created_at > ?"
+        " AND state = ? ORDER BY created_at DESC",
+        (guild_id, user_id, after, JobState.REJECTED.value),
+    )
+    return [float(row[0]) for row in await cursor.fetchall()]
+
+
 async def read_snapshot(
     conn: aiosqlite.Connection,
     *,
@@ -91,7 +108,10 @@ async def read_snapshot(
     role_ids: Sequence[int],
     day_start: float,
     month_start: float,
+    attempts_after: float | None = None,
 ) -> UsageSnapshot:
+    """The member's usage and limits; with `attempts_after`, also their refused attempts
+    since then. A moderator's reset hides earlier usage and earlier refusals alike."""
     reset_at = await _last_reset(conn, guild_id, user_id)
     day_from, month_from = max(day_start, reset_at), max(month_start, reset_at)
     active = await _scalar(conn, _COUNT_ACTIVE, (guild_id, user_id, *_ACTIVE))
@@ -114,6 +134,10 @@ async def read_snapshot(
         user_override=user_override,
         role_overrides=role_overrides,
         channel_rules=await read_channel_rules(conn, guild_id),
+        refused_attempts=(
+            [] if attempts_after is None
+            else await _refused_attempts(conn, guild_id, user_id, max(attempts_after, reset_at))
+        ),
     )
 
 
@@ -196,6 +220,7 @@ class QuotaRepository:
         role_ids: Sequence[int],
         day_start: float,
         month_start: float,
+        attempts_after: float | None = None,
     ) -> UsageSnapshot:
         async with self._db.read() as conn:
             return await read_snapshot(
@@ -205,7 +230,44 @@ class QuotaRepository:
                 role_ids=role_ids,
                 day_start=day_start,
                 month_start=month_start,
+                attempts_after=attempts_after,
             )
+
+    async def admit(
+        self,
+        new: NewJob,
+        *,
+        day_start: float,
+        month_start: float,
+        attempts_after: float,
+        now: float,
+        decide: Callable[[UsageSnapshot], None],
+    ) -> Job:
+        """Check the member's limits and create the job in one transaction: of racing
+        submits, exactly as many are created as the limits allow, because each one counts
+        the member's running edits and refused attempts with the others' jobs committed.
+
+        `decide` raises to refuse; nothing is written then. The new job holds one of the
+        member's running-edit slots from this moment until it ends.
+
+        SQLite: `transaction()` is BEGIN IMMEDIATE, which takes the database's write lock
+        before the first read, so an admission on another connection (or process) waits
+        for this one's commit (busy timeout). PostgreSQL needs the same serialisation made
+        explicit: SERIALIZABLE with a retry on serialisation failure, or a row lock on a
+        per-member row (`SELECT … FOR UPDATE`) taken before counting.
+        """
+        async with self._db.transaction() as conn:
+            snapshot = await read_snapshot(
+                conn,
+                guild_id=new.guild_id,
+                user_id=new.user_id,
+                role_ids=new.source.role_ids,
+                day_start=day_start,
+                month_start=month_start,
+                attempts_after=attempts_after,
+            )
+            decide(snapshot)
+            return await run_in(conn, lambda raw: create_sync(raw, new, now))
 
     async def reserve(
         self,
@@ -222,7 +284,8 @@ class QuotaRepository:
     ) -> Job:
         """Check limits and reserve in one transaction: two racing submits cannot both win.
 
-        `decide` raises to refuse; nothing is written then.
+        `decide` raises to refuse; nothing is written then. The running-edit limit is not
+        for `decide` to check again: the job holds its slot since `admit`.
         """
         async with self._db.transaction() as conn:
             snapshot = await read_snapshot(
@@ -233,8 +296,7 @@ class QuotaRepository:
                 day_start=day_start,
                 month_start=month_start,
             )
-            # The job itself is active (fetching) and must not count against its own limit.
-            decide(snapshot.model_copy(update={"active_jobs": max(0, snapshot.active_jobs - 1)}))
+            decide(snapshot)
             await _add_entry(
                 conn,
                 guild_id=job.guild_id,

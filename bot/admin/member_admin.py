@@ -36,6 +36,7 @@ class MemberAdmin(AdminBase):
         snapshot = await self._quota.snapshot(
             guild_id=guild_id, user_id=user_id, role_ids=list(member_role_ids),
             day_start=windows.day_start, month_start=windows.month_start,
+            attempts_after=self.policy.attempts_after(now),
         )
         allowance = self.policy.allowance(snapshot, now)
         return UserReport(
@@ -48,6 +49,7 @@ class MemberAdmin(AdminBase):
             role_overrides=snapshot.role_overrides,
             active_jobs=snapshot.active_jobs,
             cooldown_until=allowance.cooldown_until,
+            attempts=allowance.attempts,
             blocked=snapshot.blocked,
             recent_jobs=await self._jobs.recent_for_user(guild_id, user_id, RECENT_JOBS),
         )

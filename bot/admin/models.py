@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from bot.jobs.balance import BalanceFigures
-from bot.jobs.policy import EffectiveLimits, Limit, UsageWindow
+from bot.jobs.policy import Attempts, EffectiveLimits, Limit, UsageWindow
 from storage.models import (
     AuditEntry,
     BlockedUser,
@@ -91,6 +91,7 @@ class UserReport(BaseModel):
     role_overrides: list[LimitOverride]  # only the member's roles that have a tier
     active_jobs: int
     cooldown_until: float | None  # None when the member may submit now
+    attempts: Attempts  # refused attempts in the window, against the attempt limit
     blocked: BlockedUser | None
     recent_jobs: list[Job]
 

@@ -102,6 +102,7 @@ class JobActions:
         snapshot = await self._deps.quota.snapshot(
             guild_id=guild_id, user_id=member.user_id, role_ids=member.role_ids,
             day_start=windows.day_start, month_start=windows.month_start,
+            attempts_after=self.engine.policy.attempts_after(now),
         )
         return self.engine.policy.allowance(snapshot, now)
 

@@ -52,6 +52,8 @@ class EngineConfig:
     # Where downloads land, and the free space below which new edits are refused.
     data_dir: Path = Path("data")
     min_free_disk_bytes: int = 0
+    # Downloads and checks running at once in this process (bot/jobs/admission.py).
+    max_concurrent_intakes: int = 8
 
     @property
     def model(self) -> str:
@@ -80,6 +82,8 @@ class EngineConfig:
                 ceiling_daily_seconds=settings.ceiling_daily_seconds,
                 ceiling_monthly_seconds=settings.ceiling_monthly_seconds,
                 ceiling_max_concurrent=settings.ceiling_max_concurrent,
+                attempt_limit=settings.attempt_limit,
+                attempt_window_s=settings.attempt_window_s,
             ),
             schedule=ScheduleConfig(
                 first_poll_max_s=settings.poll_first_max_s,
@@ -91,4 +95,5 @@ class EngineConfig:
             max_result_bytes=settings.max_result_bytes,
             data_dir=settings.data_dir,
             min_free_disk_bytes=settings.min_free_disk_mb * 1024 * 1024,
+            max_concurrent_intakes=settings.max_concurrent_intakes,
         )

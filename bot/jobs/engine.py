@@ -22,6 +22,7 @@ from bot.evolink import (
     SubmissionOutcomeUnknown,
 )
 from bot.evolink.spec import spec_for
+from bot.jobs.admission import IntakeSlots
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
@@ -96,6 +97,7 @@ class JobEngine:
         self.deps = deps
         self.config = config
         self.policy = QuotaPolicy(config.quota)
+        self._intake_slots = IntakeSlots(config.max_concurrent_intakes)
         self._wake_scheduler = wake
         self._stopping = False
         self._background: set[asyncio.Task[None]] = set()
@@ -114,20 +116,10 @@ class JobEngine:
         """
         if self._stopping:
             raise EngineStopping()
-        d = self.deps
-        now = d.clock()
-        windows = Windows.at(now)
-        snapshot = await d.quota.snapshot(
-            guild_id=request.guild_id, user_id=request.user_id, role_ids=request.role_ids,
-            day_start=windows.day_start, month_start=windows.month_start,
-        )
-        self.policy.check(
-            snapshot, channel_id=request.rules_channel_id or request.channel_id,
-            billed_seconds=self.config.spec.min_seconds, now=now, estimate=True,
-        )
         await self._require_balance()
         await self._require_disk_space()
         try:
+            # What Discord already told us costs nothing to refuse, so it is no "attempt".
             precheck_sizes(
                 request.video.declared_size,
                 [image.declared_size for image in request.images],
@@ -135,7 +127,18 @@ class JobEngine:
             )
         except MediaRejected as refusal:
             raise EditRefused(refusal.code, refusal.reason) from None
-        job = await d.jobs.create(
+        async with self._intake_slots.taken(wait=False):
+            job = await self._admit(request)
+            log.info("job received job=%d guild=%d user=%d", job.id, job.guild_id, job.user_id)
+            job = await self._check_and_reserve(job)
+        return await self._publish_and_submit(job, interactive=True)
+
+    async def _admit(self, request: EditRequest) -> Job:
+        """Create the job if the member's limits let a new edit start, atomically."""
+        d = self.deps
+        now = d.clock()
+        windows = Windows.at(now)
+        return await d.quota.admit(
             NewJob(
                 guild_id=request.guild_id, channel_id=request.channel_id,
                 user_id=request.user_id, model=self.config.model, prompt=request.prompt,
@@ -150,11 +153,13 @@ class JobEngine:
                     image_urls=[image.url for image in request.images],
                 ),
             ),
-            now=now,
+            day_start=windows.day_start, month_start=windows.month_start,
+            attempts_after=self.policy.attempts_after(now), now=now,
+            decide=lambda snapshot: self.policy.admit(
+                snapshot, channel_id=request.rules_channel_id or request.channel_id,
+                billed_seconds=self.config.spec.min_seconds, now=now,
+            ),
         )
-        log.info("job received job=%d guild=%d user=%d", job.id, job.guild_id, job.user_id)
-        job = await self._check_and_reserve(job)
-        return await self._publish_and_submit(job, interactive=True)
 
     async def resume(self) -> int:
         """Pick up every unfinished job after a restart; returns how many were touched."""
@@ -283,7 +288,8 @@ class JobEngine:
                     # running-edit slot; once rejected it is not resumed (told once).
                     await self._reject(job, "restarted", RESTARTED_WHILE_CHECKING)
                     raise EditRefused("restarted", RESTARTED_WHILE_CHECKING)
-                job = await self._check_and_reserve(job)
+                async with self._intake_slots.taken(wait=True):
+                    job = await self._check_and_reserve(job)
             await self._publish_and_submit(job, interactive=False)
         except EditRefused:
             latest = await self.deps.jobs.get(job.id)

@@ -148,3 +148,23 @@ def billing_note(job: Job) -> str:
             f"only the first {billed} s"
         )
     return f"billed as {billed} s"
+INTAKES_BUSY = (
+    "The bot is checking many clips right now; try again in a minute. Nothing was charged."
+)
+
+
+def window_text(window_s: int) -> str:
+    """"10 minutes", "1 minute", "90 seconds"."""
+    minutes, seconds = divmod(window_s, 60)
+    if seconds:
+        return f"{window_s} seconds"
+    return f"{minutes} minute{'s' if minutes > 1 else ''}"
+
+
+def attempt_limit_reached(limit: int, window_s: int) -> str:
+    """Why a member whose attempts keep being refused must wait (the time is added apart)."""
+    return (
+        f"You have had {limit} edits refused in the last {window_text(window_s)}, so new ones "
+        "wait for a while. Check that the clip and images meet the rules in the refusals "
+        "you got before trying again. Nothing was charged."
+    )

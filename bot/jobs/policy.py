@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from bot.jobs.errors import EditRefused
+from bot.jobs.messages import attempt_limit_reached
 from bot.jobs.models import Requester
 from storage.models import ChannelRule, GuildSettings, UsageSnapshot
 
@@ -30,6 +31,9 @@ class QuotaDefaults(BaseModel):
     ceiling_daily_seconds: int
     ceiling_monthly_seconds: int
     ceiling_max_concurrent: int
+    # Refused attempts a member may make per window before new edits wait (0: no limit).
+    attempt_limit: int
+    attempt_window_s: int
 
 
 class Limit(BaseModel):
@@ -59,6 +63,15 @@ class UsageWindow(BaseModel):
         return max(self.limit.value + self.granted - self.used, 0)
 
 
+class Attempts(BaseModel):
+    """A member's refused attempts (each cost the bot a download) in the attempt window."""
+
+    limit: int  # 0: no limit
+    window_s: int
+    refused: int
+    wait_until: float | None  # at the limit: when the next attempt is let through
+
+
 class Allowance(BaseModel):
     """What a member may still spend, as /quota and the moderators' user report show it."""
 
@@ -68,6 +81,7 @@ class Allowance(BaseModel):
     active_jobs: int
     guild_used_month: int
     cooldown_until: float | None  # None when the member may submit now
+    attempts: Attempts
 
 
 class Windows(BaseModel):
@@ -161,6 +175,18 @@ class QuotaPolicy:
             active_jobs=snapshot.active_jobs,
             guild_used_month=snapshot.guild_used_month,
             cooldown_until=ready_at if ready_at is not None and ready_at > now else None,
+            attempts=self.attempts(snapshot),
+        )
+
+    def attempts(self, snapshot: UsageSnapshot) -> Attempts:
+        limit, window = self.defaults.attempt_limit, self.defaults.attempt_window_s
+        refused = snapshot.refused_attempts  # newest first
+        at_limit = bool(limit) and len(refused) >= limit
+        return Attempts(
+            limit=limit, window_s=window, refused=len(refused),
+            # When the limit-th newest refusal leaves the window, one fewer than the limit
+            # remain: the next attempt is let through.
+            wait_until=refused[limit - 1] + window if at_limit else None,
         )
 
     def check_access(self, snapshot: UsageSnapshot, channel_id: int) -> None:
@@ -179,24 +205,49 @@ class QuotaPolicy:
             raise EditRefused("channel_not_allowed", "Video edits are not allowed in this channel."
                               + hint)
 
+    def attempts_after(self, now: float) -> float:
+        """Refused attempts made after this moment count against the attempt limit."""
+        return now - self.defaults.attempt_window_s
+
+    def admit(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
+              now: float) -> None:
+        """Raise EditRefused unless a new edit may start: checked, before any download, in
+        the transaction that creates its job (`snapshot.active_jobs` does not include it).
+
+        Beyond `check`, admission alone counts the member's running edits (the new job
+        holds its slot from creation, so later checks must not count it again) and refused
+        attempts. The attempt limit applies to moderators too: a loop of bad uploads costs
+        the bot the same whoever sends it, and a moderator's reset clears the count.
+        """
+        self.check_access(snapshot, channel_id)
+        attempts = self.attempts(snapshot)
+        if attempts.wait_until is not None:
+            raise EditRefused(
+                "attempt_limit", attempt_limit_reached(attempts.limit, attempts.window_s),
+                retry_at=attempts.wait_until,
+            )
+        running = self.limits(snapshot).max_concurrent.value
+        if snapshot.active_jobs >= running:
+            raise EditRefused(
+                "too_many_jobs",
+                f"You already have {snapshot.active_jobs} edit(s) running; the limit is "
+                f"{running}. Wait for one to finish.",
+            )
+        self.check(snapshot, channel_id=channel_id, billed_seconds=billed_seconds, now=now,
+                   estimate=True)
+
     def check(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
               now: float, estimate: bool = False) -> None:
         """Raise EditRefused unless `billed_seconds` more may be spent now.
 
-        Called before any download with the model's minimum billing (`estimate=True`),
-        and again inside the reserving transaction with the clip's real billed seconds.
+        Called at admission with the model's minimum billing (`estimate=True`), and
+        again inside the reserving transaction with the clip's real billed seconds.
         """
         cost = (f"an edit costs at least {billed_seconds} s" if estimate
                 else f"this clip is billed as {billed_seconds} s")
         self.check_access(snapshot, channel_id)
         allowance = self.allowance(snapshot, now)
         limits = allowance.limits
-        if snapshot.active_jobs >= limits.max_concurrent.value:
-            raise EditRefused(
-                "too_many_jobs",
-                f"You already have {snapshot.active_jobs} edit(s) running; the limit is "
-                f"{limits.max_concurrent.value}. Wait for one to finish.",
-            )
         if allowance.cooldown_until is not None:
             ready = allowance.cooldown_until
             raise EditRefused(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.admin.models import AuditPage, ChannelsView, JobList, LimitsView, UsageReport, UserReport
 from bot.jobs.policy import Limit
 from bot.jobs.provider_figures import credits_differ
+from cogs.render import attempts_text
 from storage.models import AuditEntry, Job
 
 MAX_CHARS = 1900  # Discord's 2000 minus room for a footer
@@ -60,6 +61,9 @@ def user_text(report: UserReport) -> str:
             f" · resets <t:{int(window.resets_at)}:R>"
         )
     lines.append(f"Running: {report.active_jobs} of {report.limits.max_concurrent.value}")
+    attempts = attempts_text(report.attempts)
+    if attempts is not None:
+        lines.append(f"Refused attempts: {attempts}")
     if report.cooldown_until:
         lines.append(f"Cooldown until <t:{int(report.cooldown_until)}:T>")
     if report.blocked:

@@ -42,6 +42,7 @@ async def test_daily_limit_grant_and_reset_decide_the_next_edit(stack: Stack) ->
     assert_refused(await try_edit(stack), "2 s of editing left today", "(limit 2 s)")
     shown = await admin(stack, mod, "user show", {"member": alice})
     assert "Today: 0 s used, 0 s granted, 2 s left of 2 s (server setting)" in shown
+    assert "Refused attempts: 0 of 10 in the last 10 minutes" in shown  # quota refusals are free
 
     await admin(stack, mod, "limits set", {"daily_seconds": 4})
     await edit_delivered(stack)

@@ -117,6 +117,30 @@ async def test_invalid_input_is_refused_privately_at_no_cost(
         assert stack.emu.downloads == []
 
 
+async def test_a_loop_of_refused_edits_is_told_to_wait_before_anything_is_downloaded(
+    stack: Stack,
+) -> None:
+    await stack.start_bot(ATTEMPT_LIMIT="2")
+    replies = []
+    for attempt in range(3):
+        ix = await stack.edit(
+            {"prompt": "snow", "video": stack.clip(f"short-{attempt}.mp4", seconds=0.5)}
+        )
+        replies.append((await ephemeral_answer(stack, ix)).content)
+
+    assert all("0.5 s long" in reply for reply in replies[:2]), replies
+    assert replies[2].startswith("❌ You have had 2 edits refused in the last 10 minutes")
+    assert "You can try again <t:" in replies[2]
+    assert len(stack.emu.downloads) == 2  # the third attempt fetched nothing
+    assert public_messages(stack) == [] and await ledger(stack) == []
+    world = stack.world
+    quota = await stack.emu.send_slash_command(world.guild, world.channel, world.member, "quota")
+    shown = (await ephemeral_answer(stack, quota)).content
+    assert "**Refused attempts:** 2 of 2 in the last 10 minutes · new edits wait until <t:" in (
+        shown
+    )
+
+
 # --- mentions -----------------------------------------------------------------------------
 
 async def test_mentions_in_the_prompt_never_ping_anyone(stack: Stack) -> None:

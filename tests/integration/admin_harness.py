@@ -52,6 +52,8 @@ DEFAULTS = QuotaDefaults(
     ceiling_daily_seconds=3600,
     ceiling_monthly_seconds=36000,
     ceiling_max_concurrent=10,
+    attempt_limit=10,
+    attempt_window_s=600,
 )
 
 

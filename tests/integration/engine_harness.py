@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import socket
@@ -35,6 +36,30 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class HeldRequests:
+    """While set on a FileHost, every request is counted, then waits until `release()`:
+    downloads held open for as long as a test needs, without sleeping."""
+
+    def __init__(self) -> None:
+        self._released = asyncio.Event()
+        self._arrived = 0
+        self._changed = asyncio.Condition()
+
+    async def hold(self) -> None:
+        async with self._changed:
+            self._arrived += 1
+            self._changed.notify_all()
+        await self._released.wait()
+
+    async def until_waiting(self, count: int) -> None:
+        """Return once `count` requests have arrived."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._arrived >= count)
+
+    def release(self) -> None:
+        self._released.set()
+
+
 class FileHost:
     """Stands in for Discord's attachment CDN: serves test files by name."""
 
@@ -42,12 +67,15 @@ class FileHost:
         self.root = root
         self.origin = self.base_url = ""
         self.requests: list[str] = []
+        self.held: HeldRequests | None = None
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         async def serve(request: web.Request) -> web.StreamResponse:
             name = request.match_info["name"]
             self.requests.append(name)
+            if self.held is not None:
+                await self.held.hold()
             path = self.root / name
             if "/" in name or not path.is_file():
                 raise web.HTTPNotFound()

@@ -18,6 +18,8 @@ DEFAULTS = QuotaDefaults(
     ceiling_daily_seconds=3600,
     ceiling_monthly_seconds=36000,
     ceiling_max_concurrent=10,
+    attempt_limit=10,
+    attempt_window_s=600,
 )
 
 
@@ -69,8 +71,38 @@ def test_monthly_limit_and_guild_budget() -> None:
     assert refusal(snapshot(guild_used_month=5995)).code == "guild_budget"
 
 
-def test_concurrency_and_cooldown() -> None:
-    assert refusal(snapshot(active_jobs=2)).code == "too_many_jobs"
+def admission_refusal(snap: UsageSnapshot) -> EditRefused:
+    with pytest.raises(EditRefused) as caught:
+        QuotaPolicy(DEFAULTS).admit(snap, channel_id=5, billed_seconds=3, now=NOW)
+    return caught.value
+
+
+def test_running_edits_are_counted_at_admission_only() -> None:
+    assert admission_refusal(snapshot(active_jobs=2)).code == "too_many_jobs"
+    QuotaPolicy(DEFAULTS).admit(snapshot(active_jobs=1), channel_id=5, billed_seconds=3, now=NOW)
+    # The reserve that follows counts the job itself among the running ones: no refusal.
+    allowed(snapshot(active_jobs=2))
+
+
+def test_the_attempt_limit_waits_for_the_limit_th_newest_refusal_to_leave_the_window() -> None:
+    refusals = [NOW - 10.0 * n for n in range(1, 13)]  # newest first
+    refused = admission_refusal(snapshot(refused_attempts=refusals[:10]))
+    assert refused.code == "attempt_limit" and refused.retry_at == NOW - 100 + 600
+    assert "10 edits refused in the last 10 minutes" in refused.reason
+    assert admission_refusal(snapshot(refused_attempts=refusals)).retry_at == NOW - 100 + 600
+    QuotaPolicy(DEFAULTS).admit(
+        snapshot(refused_attempts=refusals[:9]), channel_id=5, billed_seconds=3, now=NOW
+    )
+    unlimited = QuotaPolicy(DEFAULTS.model_copy(update={"attempt_limit": 0}))
+    unlimited.admit(snapshot(refused_attempts=refusals), channel_id=5, billed_seconds=3, now=NOW)
+    # Blocks and channel rules are said first: waiting would not help with those.
+    blocked = BlockedUser(guild_id=1, user_id=7, reason=None, blocked_by=9, at=NOW)
+    assert admission_refusal(snapshot(refused_attempts=refusals, blocked=blocked)).code == (
+        "blocked"
+    )
+
+
+def test_cooldown() -> None:
     refused = refusal(snapshot(last_submit_at=NOW - 10))
     assert refused.code == "cooldown" and refused.retry_at == NOW + 20
     allowed(snapshot(last_submit_at=NOW - 30))
