@@ -118,6 +118,7 @@ class Settings(BaseSettings):
     attempt_window_s: int = Field(600, gt=0, alias="ATTEMPT_WINDOW_SECONDS")
     # Downloads and checks of new edits running at once in this process, all members together.
     max_concurrent_intakes: int = Field(8, gt=0, alias="MAX_CONCURRENT_INTAKES")
+    max_queued_intakes: NonNegativeInt = Field(32, alias="MAX_QUEUED_INTAKES")
 
     @field_validator("discord_api_base", "evolink_base_url")
     @classmethod

@@ -54,6 +54,7 @@ class EngineConfig:
     min_free_disk_bytes: int = 0
     # Downloads and checks running at once in this process (bot/jobs/admission.py).
     max_concurrent_intakes: int = 8
+    max_queued_intakes: int = 32
 
     @property
     def model(self) -> str:
@@ -96,4 +97,5 @@ class EngineConfig:
             data_dir=settings.data_dir,
             min_free_disk_bytes=settings.min_free_disk_mb * 1024 * 1024,
             max_concurrent_intakes=settings.max_concurrent_intakes,
+            max_queued_intakes=settings.max_queued_intakes,
         )

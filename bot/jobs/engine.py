@@ -97,10 +97,16 @@ class JobEngine:
         self.deps = deps
         self.config = config
         self.policy = QuotaPolicy(config.quota)
-        self._intake_slots = IntakeSlots(config.max_concurrent_intakes)
+        self._intake_slots = IntakeSlots(
+            config.max_concurrent_intakes, config.max_queued_intakes
+        )
         self._wake_scheduler = wake
         self._stopping = False
         self._background: set[asyncio.Task[None]] = set()
+
+    async def until_intakes_waiting(self, count: int) -> None:
+        """Return once `count` edits wait for an intake slot."""
+        await self._intake_slots.until_waiting(count)
 
     def wake_scheduler(self) -> None:
         """Something became due now: the tracker re-reads its schedule."""

@@ -29,7 +29,7 @@ async def test_a_burst_of_thirty_edits_is_acknowledged_and_answered(stack: Stack
     stack.sim.set_default_script(ENDLESS)
     # All thirty are checked at once: the cap on intakes (refusing the rest as "busy") is
     # tested on its own (tests/integration/test_admission.py).
-    await stack.start_bot(STATUS_EDIT_INTERVAL_SECONDS="5", MAX_CONCURRENT_INTAKES="30")
+    await stack.start_bot(STATUS_EDIT_INTERVAL_SECONDS="5")
     clip = make_mp4_bytes(4.0)
     clips = [emu.add_attachment(f"clip{n}.mp4", clip, content_type="video/mp4") for n in range(30)]
 

@@ -105,8 +105,10 @@ async def test_a_loop_of_refused_attempts_meets_the_attempt_limit_before_any_dow
     await harness.notifier.wait_for_event("delivered", job.id)
 
 
-async def test_beyond_the_intake_cap_a_new_edit_is_refused_at_once(harness: Harness) -> None:
-    services = await harness.start(MAX_CONCURRENT_INTAKES="2")
+async def test_beyond_the_intake_cap_and_its_line_a_new_edit_is_refused_at_once(
+    harness: Harness,
+) -> None:
+    services = await harness.start(MAX_CONCURRENT_INTAKES="2", MAX_QUEUED_INTAKES="1")
     video = harness.files.clip()
     held = harness.files.held = HeldRequests()
     attempts = [
@@ -114,12 +116,17 @@ async def test_beyond_the_intake_cap_a_new_edit_is_refused_at_once(harness: Harn
         for user in (7, 8)
     ]
     await held.until_waiting(2)
+    # The third waits in line (its command keeps "thinking"); nothing is fetched for it yet.
+    attempts.append(
+        asyncio.create_task(services.engine.submit(harness.request(video, user_id=9)))
+    )
+    await services.engine.until_intakes_waiting(1)
 
     with pytest.raises(EditRefused) as refused:
-        await services.engine.submit(harness.request(video, user_id=9))
+        await services.engine.submit(harness.request(video, user_id=10))
     assert refused.value.code == "intakes_busy" and refused.value.reason == INTAKES_BUSY
     assert len(harness.files.requests) == 2
-    assert len(await services.jobs.search(1)) == 2  # nothing created for the third
+    assert len(await services.jobs.search(1)) == 2  # nothing created for the fourth
     assert await services.quota.guild_used(1, 0.0) == 0  # nor anything charged
 
     held.release()
@@ -188,7 +195,7 @@ async def test_edits_resumed_after_a_restart_wait_for_an_intake_slot_instead_of_
     await harness.stop()
     held = harness.files.held = HeldRequests()
 
-    services = await harness.start(MAX_CONCURRENT_INTAKES="1")
+    services = await harness.start(MAX_CONCURRENT_INTAKES="1", MAX_QUEUED_INTAKES="0")
     await held.until_waiting(1)
     with pytest.raises(EditRefused) as refused:  # the resumed job holds the only slot
         await services.engine.submit(harness.request(video, user_id=9))
