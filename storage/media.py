@@ -22,6 +22,7 @@ class NewMediaObject(BaseModel):
     size_bytes: int
     sha256: str
     expires_at: float | None = None
+    kept_until: float | None = None
 
 
 def _row(row: aiosqlite.Row) -> MediaObject:
@@ -49,8 +50,8 @@ class MediaRepository:
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO media_objects (token, job_id, role, position, relative_path,"
-                " filename, content_type, size_bytes, sha256, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " filename, content_type, size_bytes, sha256, created_at, expires_at,"
+                " kept_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 (
                     new.token,
                     new.job_id,
@@ -63,6 +64,7 @@ class MediaRepository:
                     new.sha256,
                     now,
                     new.expires_at,
+                    new.kept_until,
                 ),
             )
             row = await cursor.fetchone()
@@ -76,6 +78,17 @@ class MediaRepository:
                 "SELECT * FROM media_objects WHERE token = ? AND deleted_at IS NULL"
                 " AND (expires_at IS NULL OR expires_at > ?)",
                 (token, now),
+            )
+            row = await cursor.fetchone()
+        return _row(row) if row else None
+
+    async def kept_by_token(self, token: str, *, now: float) -> MediaObject | None:
+        """The object behind a token while the bot keeps its file (public or not)."""
+        async with self._db.read() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM media_objects WHERE token = ? AND deleted_at IS NULL"
+                " AND (expires_at IS NULL OR expires_at > ? OR kept_until > ?)",
+                (token, now, now),
             )
             row = await cursor.fetchone()
         return _row(row) if row else None
@@ -101,8 +114,8 @@ class MediaRepository:
         async with self._db.read() as conn:
             cursor = await conn.execute(
                 "SELECT * FROM media_objects WHERE deleted_at IS NULL AND expires_at <= ?"
-                " ORDER BY expires_at LIMIT ?",
-                (now, limit),
+                " AND (kept_until IS NULL OR kept_until <= ?) ORDER BY expires_at LIMIT ?",
+                (now, now, limit),
             )
             rows = await cursor.fetchall()
         return [_row(row) for row in rows]

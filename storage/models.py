@@ -133,11 +133,14 @@ class JobSource(BaseModel):
 
     video_url: str
     video_is_user_link: bool = False
-    video_media_token: str | None = None  # "edit again": a result we archived ourselves
+    # A file the bot keeps itself: "Edit again" (a result), "Re-run" (the original clip).
+    video_media_token: str | None = None
     rules_channel_id: int | None = None  # the parent channel when used inside a thread
     # The member's roles at submit: a resumed job is checked with the same role tier.
     role_ids: list[int] = Field(default_factory=list)
     image_urls: list[str] = Field(default_factory=list)
+    # "Re-run": the images as the bot kept them (then `image_urls` is empty).
+    image_media_tokens: list[str] = Field(default_factory=list)
     validated: list[ValidatedInput] = Field(default_factory=list)
 
 
@@ -318,8 +321,9 @@ class MediaObject(_Row):
     size_bytes: int
     sha256: str
     created_at: float
-    expires_at: float | None
+    expires_at: float | None  # the end of its public URL
     deleted_at: float | None
+    kept_until: float | None = None  # an input's file outlives its URL until then (Re-run)
 
 
 class AuditEntry(_Row):

@@ -9,7 +9,13 @@ from bot.jobs.adoption import Adoption
 from bot.jobs.balance import BalanceFigures
 from bot.jobs.engine import JobEngine
 from bot.jobs.errors import EditRefused
-from bot.jobs.messages import DELIVERY_FAILED, JOB_GONE, NOT_YOUR_JOB, RESULT_GONE
+from bot.jobs.messages import (
+    DELIVERY_FAILED,
+    INPUTS_GONE,
+    JOB_GONE,
+    NOT_YOUR_JOB,
+    RESULT_GONE,
+)
 from bot.jobs.models import EditRequest, InputFile, Requester
 from bot.jobs.notifier import ModeratorAlert
 from bot.jobs.policy import Allowance, Windows, is_moderator
@@ -78,12 +84,23 @@ class JobActions:
     async def rerun(self, job_id: int, guild_id: int, requester: Requester) -> Job:
         """The same clip, images and prompt once more, as a new edit billed to the requester."""
         job = await self.job_for(job_id, guild_id, requester)
-        source = job.source
-        video = InputFile(url=source.video_url, media_token=source.video_media_token)
+        # From the copies the bot kept, never the original links: Discord's expire in a day.
+        now = self._deps.clock()
+        inputs = [
+            kept for media in await self._deps.media.for_job(job.id)
+            if media.role in (MediaRole.INPUT_VIDEO, MediaRole.INPUT_IMAGE)
+            and (kept := await self._deps.media.kept_by_token(media.token, now=now))
+        ]
+        videos = [m for m in inputs if m.role is MediaRole.INPUT_VIDEO]
+        images = [m for m in inputs if m.role is MediaRole.INPUT_IMAGE]
+        if len(videos) != 1 or len(images) != len(job.source.image_urls) + len(
+            job.source.image_media_tokens
+        ):
+            raise EditRefused("inputs_gone", INPUTS_GONE)
+        video = InputFile(url="", media_token=videos[0].token)
         return await self.engine.submit(
             _follow_up(job, requester, video).model_copy(update={
-                "images": [InputFile(url=url) for url in source.image_urls],
-                "video_is_user_link": source.video_is_user_link,
+                "images": [InputFile(url="", media_token=m.token) for m in images],
             })
         )
 

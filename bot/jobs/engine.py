@@ -156,7 +156,10 @@ class JobEngine:
                     video_media_token=request.video.media_token,
                     rules_channel_id=request.rules_channel_id,
                     role_ids=request.role_ids,
-                    image_urls=[image.url for image in request.images],
+                    image_urls=[image.url for image in request.images if not image.media_token],
+                    image_media_tokens=[
+                        image.media_token for image in request.images if image.media_token
+                    ],
                 ),
             ),
             day_start=windows.day_start, month_start=windows.month_start,
@@ -387,6 +390,8 @@ class JobEngine:
                 scratch / item.scratch_name, job_id=job.id, role=item.role,
                 position=item.position, filename=item.filename,
                 content_type=item.content_type, size_bytes=item.size_bytes, sha256=item.sha256,
+                # Kept as long as the result, so "Re-run" works once Discord's links die.
+                kept_until=d.clock() + self.config.result_retention_s,
             )
         await d.intake.discard_scratch(scratch)
         return await d.jobs.transition(

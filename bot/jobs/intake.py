@@ -52,6 +52,13 @@ def rules_for(spec: ModelSpec) -> InputRules:
 
 
 @dataclass(frozen=True)
+class KeptFile:
+    """An input the bot kept itself (by its media token), copied instead of downloaded."""
+
+    token: str
+
+
+@dataclass(frozen=True)
 class CheckedInputs:
     video: VideoInfo
     validated: list[ValidatedInput]
@@ -101,9 +108,13 @@ class Intake:
         await self.downloads.files.run(scratch.mkdir, parents=True, exist_ok=True)
         try:
             video_input, video_info = await self._video(source, scratch, rules.clip)
+            # A new edit names its images by URL; a Re-run by the copies the bot kept.
+            references: list[str | KeptFile] = [
+                *source.image_urls, *(KeptFile(token=t) for t in source.image_media_tokens)
+            ]
             images = [
-                await self._image(url, index, scratch, rules.images)
-                for index, url in enumerate(source.image_urls, start=1)
+                await self._image(reference, index, scratch, rules.images)
+                for index, reference in enumerate(references, start=1)
             ]
         except BaseException:
             await self.discard_scratch(scratch)
@@ -143,10 +154,10 @@ class Intake:
         return validated, info
 
     async def _copy_archived(self, token: str, dest: Path) -> FetchedFile:
-        media = await self.media.live_by_token(token, now=self.clock())
+        media = await self.media.kept_by_token(token, now=self.clock())
         if media is None:
             raise MediaRejected(
-                "That video is no longer kept by the bot; attach it again to edit it.",
+                "That file is no longer kept by the bot; attach it again to edit it.",
                 code="archived_video_gone",
             )
         source = self.store.path_of(media)
@@ -154,13 +165,16 @@ class Intake:
         return FetchedFile(path=dest, size=media.size_bytes, sha256=media.sha256)
 
     async def _image(
-        self, url: str, index: int, scratch: Path, rules: ImageRules
+        self, reference: str | KeptFile, index: int, scratch: Path, rules: ImageRules
     ) -> ValidatedInput:
         name = f"image-{index}"
-        fetched = await self._fetch(
-            url, scratch / name, rules.max_bytes, self.config.policies.attachments,
-            f"Reference image {index}",
-        )
+        if isinstance(reference, KeptFile):
+            fetched = await self._copy_archived(reference.token, scratch / name)
+        else:
+            fetched = await self._fetch(
+                reference, scratch / name, rules.max_bytes, self.config.policies.attachments,
+                f"Reference image {index}",
+            )
         kind = await self.downloads.files.run(sniff_file_sync, fetched.path)
         check_image_kind(kind, index)
         info = await probe_image(fetched.path, index=index)

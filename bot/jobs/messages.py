@@ -110,6 +110,10 @@ DELIVERY_FAILED = "delivery_failed"  # the error code of a job whose posting gav
 JOB_GONE = "That edit no longer exists."
 NOT_YOUR_JOB = "Only the member who asked for this edit (or a moderator) can use these buttons."
 RESULT_GONE = "The result of this edit is no longer kept, so it can't be edited again."
+INPUTS_GONE = (
+    "The clip and images of this edit are no longer kept by the bot, so it can't run it "
+    "again. Use /edit with the clip to start a new edit."
+)
 DISK_LOW = (
     "The bot is short of disk space, so it can't take new edits right now. Nothing was "
     "charged; please try again later."

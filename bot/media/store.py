@@ -44,6 +44,7 @@ class MediaStore(Protocol):
         size_bytes: int,
         sha256: str,
         expires_at: float | None = None,
+        kept_until: float | None = None,
     ) -> MediaObject: ...
 
     def public_url(self, media: MediaObject) -> str: ...
@@ -106,6 +107,7 @@ class LocalMediaStore:
         size_bytes: int,
         sha256: str,
         expires_at: float | None = None,
+        kept_until: float | None = None,
     ) -> MediaObject:
         token = new_token()
         folder = "results" if role is MediaRole.RESULT else "inputs"
@@ -129,6 +131,7 @@ class LocalMediaStore:
                     size_bytes=size_bytes,
                     sha256=sha256,
                     expires_at=expires_at,
+                    kept_until=kept_until,
                 ),
                 now=self._clock(),
             )

@@ -3,6 +3,7 @@ the prompt form they share, who may use them, and that they work after a restart
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,51 @@ async def test_rerun_after_a_restart_repeats_the_prompt_and_inputs(
     assert await served(stack, video_url) == clip.data
     assert await served(stack, image_url) == image.data
     assert sim.create_attempts == 2
+
+
+async def test_rerun_after_discord_expired_the_original_links_uses_the_bots_own_copies(
+    stack: Stack, tmp_path: Path
+) -> None:
+    emu, sim, world = stack.emu, stack.sim, stack.world
+    clip = stack.clip(seconds=4.0)
+    image = emu.add_attachment(
+        "ref.png", make_png(tmp_path / "ref.png", 320, 320), content_type="image/png"
+    )
+    await stack.start_bot()
+    first, thread, delivered = await delivered_edit(
+        stack, {"prompt": "paint it like Van Gogh", "video": clip, "image1": image}
+    )
+    downloads = len(emu.downloads)
+    emu.advance(emu.state.cdn.lifetime_s + 60)  # every signed CDN link of the edit is dead
+
+    sim.script_next_task(TaskScript(processing_s=SLOW_S))
+    click = await emu.click_button(thread, world.member, delivered, f"kling:rerun:{first.id}")
+    second, _, _ = await finish_new_job(stack, click)
+
+    assert len(emu.downloads) == downloads  # nothing asked of Discord's CDN
+    new_task = sim.tasks[second.provider_task_id or ""]
+    [video_url] = new_task.body["video_urls"]
+    [image_url] = new_task.body["image_urls"]
+    assert await served(stack, video_url) == clip.data
+    assert await served(stack, image_url) == image.data
+
+
+async def test_rerun_once_the_inputs_are_no_longer_kept_says_so_plainly(
+    stack: Stack,
+) -> None:
+    emu, world = stack.emu, stack.world
+    await stack.start_bot()
+    first, thread, delivered = await delivered_edit(
+        stack, {"prompt": "paint it like Van Gogh", "video": stack.clip()}
+    )
+    assert stack.bot is not None
+    stack.bot.services.engine.deps.clock = lambda: time.time() + 8 * 86400  # past retention
+
+    click = await emu.click_button(thread, world.member, delivered, f"kling:rerun:{first.id}")
+
+    answer = await ephemeral_answer(stack, click)
+    assert "no longer kept" in answer.content and "/edit" in answer.content
+    assert len(await jobs(stack)) == 1
 
 
 async def test_only_the_requester_or_a_moderator_may_press_the_buttons(stack: Stack) -> None:

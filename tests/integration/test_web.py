@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import aiohttp
 import yarl
 
@@ -38,16 +40,26 @@ async def test_rehosted_media_is_served_with_safe_headers_and_ranges(harness: Ha
                 assert response.status == 404, path
 
 
-async def test_inputs_stop_being_served_after_the_grace_period(harness: Harness) -> None:
-    services = await harness.start(INPUT_GRACE_SECONDS="0")
+async def test_inputs_stop_being_served_after_the_grace_period_and_are_kept_for_rerun(
+    harness: Harness,
+) -> None:
+    services = await harness.start(INPUT_GRACE_SECONDS="0", RESULT_RETENTION_SECONDS="3600")
     job = await services.engine.submit(harness.request(harness.files.clip()))
     [video] = await services.media.for_job(job.id, MediaRole.INPUT_VIDEO)
     await harness.notifier.wait_for_event("delivered", job.id)
     async with aiohttp.ClientSession() as http:
         async with http.get(services.store.public_url(video)) as response:
             assert response.status == 404
-    removed = await services.store.remove_expired()
-    assert removed == 1 and not services.store.path_of(video).exists()
+    # No longer public, but kept as long as results, for "Re-run".
+    assert await services.store.remove_expired() == 0
+    assert services.store.path_of(video).exists()
+
+    later = time.time() + 3601
+    harness.clock = lambda: later
+    await harness.stop()
+    services = await harness.start(INPUT_GRACE_SECONDS="0", RESULT_RETENTION_SECONDS="3600")
+    await services.store.remove_expired()
+    assert not services.store.path_of(video).exists()
 
 
 async def test_spoofed_callbacks_change_nothing(harness: Harness) -> None:
