@@ -18,6 +18,7 @@ class RecordingNotifier:
         self.delivered_message_ids: dict[int, list[int]] = {}
         self.balance_alerts: list[tuple[float, int]] = []
         self.fail_deliveries = 0
+        self.fail_status_posts = 0  # the next N status messages cannot be posted
         self.alerts: list[tuple[int, ModeratorAlert, int | None]] = []  # job, alert, channel
         self._next_id = 1000
         self._changed = asyncio.Condition()
@@ -43,6 +44,10 @@ class RecordingNotifier:
         return [kind for kind, jid in self.events if jid == job_id]
 
     async def job_accepted(self, job: Job) -> StatusRefs:
+        if self.fail_status_posts > 0:
+            self.fail_status_posts -= 1
+            await self._record("status_failed", job.id)
+            raise RuntimeError("Discord refused the status message")
         await self._record("accepted", job.id)
         message_id = self._id()
         return StatusRefs(status_message_id=message_id, thread_id=message_id)

@@ -1,7 +1,10 @@
 """JobEngine: one clip and prompt become exactly one provider task, step by persisted step.
 
-DESIGN.md §1: policy → fetch → sniff/probe → reserve → rehost → create → announce. Each
-arrow is a state transition in SQLite, so `resume()` can pick a job up wherever it stopped.
+DESIGN.md §1: policy → fetch → sniff/probe → reserve → rehost → create → announce, with the
+announcement moved in front of the create call: where the status message cannot be posted,
+the result could not be delivered either, so nothing is submitted or billed (issue 13).
+Each arrow is a state transition in SQLite, so `resume()` can pick a job up wherever it
+stopped.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from bot.jobs.messages import (
     DISK_LOW,
     PROVIDER_BALANCE_TOO_LOW,
     RESTARTED_WHILE_CHECKING,
+    STATUS_POST_FAILED,
+    STATUS_POST_FAILED_MESSAGE,
     SUBMISSION_UNKNOWN_MESSAGE,
     explain_submit_error,
 )
@@ -223,16 +228,19 @@ class JobEngine:
         await asyncio.gather(*self._background, return_exceptions=True)
 
     async def announce(self, job: Job) -> Job:
-        """Post the status message (once) and remember where it lives.
+        """Post the status message (once) of a job already running at the provider.
 
         A Discord failure here must not lose the job: it is running and billed, so the
         result is then delivered to the channel instead.
         """
         try:
-            refs = await self.deps.notifier.job_accepted(job)
+            return await self._post_status(job)
         except Exception:
             log.exception("status message failed job=%d; delivering to the channel", job.id)
             return job
+
+    async def _post_status(self, job: Job) -> Job:
+        refs = await self.deps.notifier.job_accepted(job)
         return await self.deps.jobs.update(
             job.id, now=self.deps.clock(),
             status_message_id=refs.status_message_id, thread_id=refs.thread_id,
@@ -370,13 +378,33 @@ class JobEngine:
     async def _publish_and_submit(self, job: Job, *, interactive: bool) -> Job:
         if job.state is JobState.RESERVED:
             job = await self._publish(job)
+        if job.state is JobState.REHOSTED and job.status_message_id is None:
+            # The status message first: where it cannot be posted, nothing could be
+            # delivered either, so nothing is sent to the provider (and nothing billed).
+            job = await self._announce_or_release(job, interactive=interactive)
+            if job.state is not JobState.REHOSTED:
+                return job
         job, created = await self._create_task(job, interactive=interactive)
         if created:
-            try:
-                job = await self.announce(job)
-            finally:
-                job = await self._start_tracking(job)
+            job = await self._start_tracking(job)
+            await self.deps.notifier.progress(job)  # the status message says "Running"
         return job
+
+    async def _announce_or_release(self, job: Job, *, interactive: bool) -> Job:
+        try:
+            return await self._post_status(job)
+        except Exception:
+            log.exception("status message failed job=%d: not submitting it", job.id)
+            d = self.deps
+            job = await d.quota.close_job(
+                job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.REHOSTED},
+                now=d.clock(), detail=STATUS_POST_FAILED, error_code=STATUS_POST_FAILED,
+                error_message=STATUS_POST_FAILED_MESSAGE,
+                inputs_expire_at=self.inputs_expire_at(),
+            )
+            if not interactive:
+                await d.notifier.failed(job)
+            return job
 
     async def _publish(self, job: Job) -> Job:
         """Move checked inputs from scratch to public URLs; safe to repeat after a crash."""

@@ -106,6 +106,11 @@ RESULT_MISSING_MESSAGE = (
     "The provider finished this edit but sent no video. A moderator is checking; the edit "
     "stays charged until then."
 )
+STATUS_POST_FAILED = "status_post_failed"  # the error code of a job stopped before submit
+STATUS_POST_FAILED_MESSAGE = (
+    "I couldn't post the edit's status message in this channel, so I did not start it. "
+    "Nothing was charged; check my permissions here or use another channel."
+)
 DELIVERY_FAILED = "delivery_failed"  # the error code of a job whose posting gave up
 JOB_GONE = "That edit no longer exists."
 NOT_YOUR_JOB = "Only the member who asked for this edit (or a moderator) can use these buttons."

@@ -118,8 +118,11 @@ async def test_fail_stops_an_uncertain_job_refunds_it_and_tells_the_member(stack
     assert answer == (
         f"Job #{job.id} is stopped and marked failed. 4 s went back to <@{alice.user.id}>."
     )
+    # The status message was posted before the create call, with its thread: the notice
+    # goes there.
+    assert job.thread_id is not None
     notice = await stack.emu.wait_for_message(
-        stack.world.channel, lambda m: "Stopped by a moderator" in m.content
+        stack.emu.channel(job.thread_id), lambda m: "Stopped by a moderator" in m.content
     )
     assert "Stopped by a moderator: not on the provider dashboard" in notice.content
     assert "Nothing was charged" in notice.content

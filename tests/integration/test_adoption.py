@@ -78,7 +78,7 @@ async def test_uncertain_create_is_adopted_from_its_callback_and_delivered(
     assert done.state is JobState.DELIVERED and done.provider_task_id == task_id
     assert done.error_code is None
     kinds = harness.notifier.kinds(job.id)
-    assert kinds[:3] == ["unknown", "accepted", "adopted"]
+    assert kinds[:3] == ["accepted", "unknown", "adopted"]
     assert [kinds.count(k) for k in ("accepted", "adopted", "delivered")] == [1, 1, 1]
     assert (JobState.SUBMITTED, "adopted:callback") in await states_into(harness, job.id)
     entries = await services.quota.entries_for_job(job.id)
@@ -104,7 +104,7 @@ async def test_moderator_attach_adopts_an_uncertain_job_which_is_then_delivered(
 
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED
-    assert harness.notifier.kinds(job.id)[:3] == ["unknown", "accepted", "adopted"]
+    assert harness.notifier.kinds(job.id)[:3] == ["accepted", "unknown", "adopted"]
     assert (JobState.SUBMITTED, "adopted:moderator") in await states_into(harness, job.id)
     assert harness.sim.create_attempts == 1
     await assert_money_balances(harness)
@@ -141,7 +141,7 @@ async def test_attach_refusals_say_why_and_change_nothing(harness: Harness) -> N
     assert still.state is JobState.SUBMISSION_UNKNOWN and still.provider_task_id is None
     assert (await harness.job(delivered.id)).state is JobState.DELIVERED
     assert (await services.admin.audit(job.guild_id)).entries == audit_before
-    assert harness.notifier.kinds(job.id) == ["unknown"]
+    assert harness.notifier.kinds(job.id) == ["accepted", "unknown"]
 
 
 async def test_callback_before_the_creates_answer_adopts_once_and_delivers_once(
@@ -204,7 +204,7 @@ async def test_a_callback_naming_another_jobs_task_adopts_nothing(harness: Harne
     untouched = await harness.job(other.id)
     assert untouched.state is JobState.DELIVERED
     assert untouched.provider_task_id == other.provider_task_id
-    assert harness.notifier.kinds(job.id) == ["unknown"]
+    assert harness.notifier.kinds(job.id) == ["accepted", "unknown"]
     assert harness.notifier.kinds(other.id).count("delivered") == 1
 
 
@@ -237,6 +237,6 @@ async def test_an_uncertain_job_nobody_adopts_is_settled_as_a_loss_after_a_day(
     assert [(e.kind, e.seconds) for e in entries] == [
         (LedgerKind.RESERVE, lost.billed_seconds), (LedgerKind.SETTLE, 0),
     ]
-    assert harness.notifier.kinds(job.id) == ["unknown", "lost"]
+    assert harness.notifier.kinds(job.id) == ["accepted", "unknown", "lost"]
     assert harness.sim.create_attempts == 1
     await assert_money_balances(harness)

@@ -120,6 +120,23 @@ async def test_failed_task_is_explained_and_refunded(harness: Harness) -> None:
     ]
 
 
+async def test_an_edit_whose_status_message_cannot_be_posted_is_never_submitted(
+    harness: Harness,
+) -> None:
+    services = await harness.start()
+    harness.notifier.fail_status_posts = 1
+
+    job = await services.engine.submit(harness.request(harness.files.clip()))
+
+    assert job.state is JobState.FAILED and job.error_code == "status_post_failed"
+    assert "Nothing was charged" in (job.error_message or "")
+    assert harness.sim.create_attempts == 0
+    entries = await services.quota.entries_for_job(job.id)
+    assert [(e.kind, e.seconds) for e in entries] == [
+        (LedgerKind.RESERVE, 4), (LedgerKind.RELEASE, -4),
+    ]
+
+
 @pytest.mark.money_open("the task exists but stays uncertain until adopted")
 async def test_create_timeout_leaves_submission_unknown_and_never_resubmits(
     harness: Harness,
@@ -128,7 +145,7 @@ async def test_create_timeout_leaves_submission_unknown_and_never_resubmits(
     harness.sim.hang_next_create()
     job = await services.engine.submit(harness.request(harness.files.clip()))
     assert job.state is JobState.SUBMISSION_UNKNOWN
-    assert harness.notifier.kinds(job.id) == ["unknown"]
+    assert harness.notifier.kinds(job.id) == ["accepted", "unknown"]
     assert harness.sim.create_attempts == 1 and len(harness.sim.tasks) == 1
     await harness.stop()
     await harness.start()  # a restart must not resubmit either

@@ -113,7 +113,7 @@ async def test_restart_during_submission_never_resubmits(
     services = await harness.start()
     job = await harness.job(crashes.job_ids[0])
     assert job.state is JobState.SUBMISSION_UNKNOWN
-    assert harness.notifier.kinds(job.id) == ["unknown"]
+    assert harness.notifier.kinds(job.id) == ["accepted", "unknown"]
     assert harness.sim.create_attempts == 0
     # The inputs stay public for the usual grace period from then on, not forever.
     inputs = await services.media.for_job(job.id)
