@@ -21,6 +21,7 @@ from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.notifier import Notifier
 from bot.jobs.tracker import Tracker
+from bot.media.prober import ProbeLimits, Prober
 from bot.media.store import LocalMediaStore, MediaStore
 from bot.metrics import JobCountsSnapshot, Metrics
 from bot.settings import Settings
@@ -64,6 +65,7 @@ class Services:
     metrics_web: WebServer
     metrics: Metrics
     balance: ProviderBalance
+    prober: Prober
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -76,9 +78,12 @@ class Services:
         clock: Callable[[], float] = time.time,
         limiter: AsyncLimiter | None = None,
         mirror: AuditMirror | None = None,
+        prober: Prober | None = None,
     ) -> AsyncIterator[Services]:
         """Open everything, resume unfinished jobs, start the tracker and web server; on exit
-        (or on a failure half-way) close whatever was opened, newest first."""
+        (or on a failure half-way) close whatever was opened, newest first.
+
+        ``prober`` lets tests share one probe pool across many starts; it stays open."""
         config = config or EngineConfig.from_settings(settings)
         if settings.public_base_url is None:
             raise ValueError("PUBLIC_BASE_URL must be set: the provider fetches inputs there")
@@ -86,6 +91,10 @@ class Services:
             db = await Database.open(settings.database_path)
             opened.push_async_callback(db.close)
             session = await opened.enter_async_context(aiohttp.ClientSession())
+            if prober is None:
+                prober = await opened.enter_async_context(
+                    Prober.running(probe_limits(settings))
+                )
             jobs, media, guilds = JobRepository(db), MediaRepository(db), GuildRepository(db)
             lag = LoopLagMonitor()
             job_counts = JobCountsSnapshot(jobs.count_by_state)
@@ -112,7 +121,8 @@ class Services:
             deps = EngineDeps(
                 jobs=jobs, quota=QuotaRepository(db), media=media, guilds=guilds,
                 admin=AdminRepository(db), store=store,
-                client=client, intake=Intake(session, config.intake, store, media, clock),
+                client=client,
+                intake=Intake(session, config.intake, store, media, clock, prober),
                 notifier=notifier, clock=clock, metrics=metrics, balance=balance,
             )
             schedule_changed = asyncio.Event()
@@ -138,6 +148,7 @@ class Services:
                 engine=engine, actions=actions, tracker=tracker,
                 admin=AdminService(db, actions, clock=clock, mirror=mirror),
                 web=web, metrics_web=metrics_web, metrics=metrics, balance=balance,
+                prober=prober,
             )
             lag.start()
             opened.push_async_callback(lag.stop)
@@ -155,6 +166,14 @@ class Services:
             tracker.start()
             yield services
         log.info("services closed")
+
+
+def probe_limits(settings: Settings) -> ProbeLimits:
+    return ProbeLimits(
+        workers=settings.probe_workers,
+        memory_bytes=settings.probe_memory_mb * 1024 * 1024,
+        timeout_s=settings.probe_timeout_s,
+    )
 
 
 async def _warn_low_balance(

@@ -16,6 +16,7 @@ from bot.media.errors import MediaRejected, format_limit_mb, format_mb
 from bot.media.fetch import FetchedFile, FetchLimits, UrlPolicy, fetch_to_file
 from bot.media.info import VideoInfo
 from bot.media.probe import probe_image, probe_video
+from bot.media.prober import Prober
 from bot.media.sniff import sniff_file
 from bot.media.store import MediaStore
 from bot.media.validation import (
@@ -88,12 +89,14 @@ class Intake:
         store: MediaStore,
         media: MediaRepository,
         clock: Callable[[], float],
+        prober: Prober,
     ) -> None:
         self.session = session
         self.config = config
         self.store = store
         self.media = media
         self.clock = clock
+        self.prober = prober
 
     async def gather(self, source: JobSource, scratch: Path, spec: ModelSpec) -> CheckedInputs:
         """Fetch and check every input against `spec`'s rules (the job's model); on refusal
@@ -135,7 +138,7 @@ class Intake:
             )
         kind = await sniff_file(fetched.path)
         check_video_kind(kind)
-        info = await probe_video(fetched.path)
+        info = await probe_video(self.prober, fetched.path, rules)
         check_video(info, rules)
         validated = ValidatedInput(
             role=MediaRole.INPUT_VIDEO, position=0, scratch_name="video",
@@ -164,7 +167,7 @@ class Intake:
         )
         kind = await sniff_file(fetched.path)
         check_image_kind(kind, index)
-        info = await probe_image(fetched.path, index=index)
+        info = await probe_image(self.prober, fetched.path, index=index)
         check_image(info, rules, index)
         return ValidatedInput(
             role=MediaRole.INPUT_IMAGE, position=index, scratch_name=name,

@@ -17,6 +17,7 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.policy import QuotaDefaults
+from bot.media.prober import Prober
 from bot.media.store import LocalMediaStore
 from bot.settings import Settings
 from storage.admin import AdminRepository
@@ -77,7 +78,9 @@ class RecordingMirror:
 class Harness:
     """The admin service over a real engine whose provider and files are never reached."""
 
-    def __init__(self, db: Database, session: aiohttp.ClientSession, data_dir: Path) -> None:
+    def __init__(
+        self, db: Database, session: aiohttp.ClientSession, data_dir: Path, prober: Prober
+    ) -> None:
         self.db = db
         self.clock = Clock()
         self.mirror = RecordingMirror()
@@ -95,7 +98,7 @@ class Harness:
                 jobs=self.jobs, quota=self.quota, media=self.media, guilds=GuildRepository(db),
                 admin=AdminRepository(db), store=store,
                 client=EvolinkClient(session, base_url="https://api.example", api_key="k"),
-                intake=Intake(session, config.intake, store, self.media, self.clock),
+                intake=Intake(session, config.intake, store, self.media, self.clock, prober),
                 notifier=self.notifier, clock=self.clock,
             ),
             config,
@@ -195,6 +198,6 @@ class Harness:
 
 
 @asynccontextmanager
-async def admin_harness(db: Database, data_dir: Path) -> AsyncIterator[Harness]:
+async def admin_harness(db: Database, data_dir: Path, prober: Prober) -> AsyncIterator[Harness]:
     async with aiohttp.ClientSession() as session:
-        yield Harness(db, session, data_dir)
+        yield Harness(db, session, data_dir, prober)
