@@ -25,5 +25,6 @@ def prober() -> Iterator[Prober]:
     Tests that kill, starve or time out workers make their own (tests/integration/
     test_probe_sandbox.py), so this one stays healthy."""
     shared = Prober(ProbeLimits(workers=2, memory_bytes=512 * 1024 * 1024, timeout_s=30.0))
+    shared.start()
     yield shared
     shared.close()

@@ -69,7 +69,7 @@ class Prober:
         a new interpreter), so the first member's probe finds its workers waiting."""
         prober = cls(limits)
         try:
-            await asyncio.to_thread(prober._start)
+            await asyncio.to_thread(prober.start)
             yield prober
         finally:
             await asyncio.to_thread(prober.close)
@@ -80,6 +80,7 @@ class Prober:
         ``function`` and its arguments must pickle (a module-level function, plain data).
         Cancelling the caller kills the worker running it.
         """
+        failure: tuple[BaseException, str]
         for attempt in (1, 2):
             if not self._pool.active:  # a worker died while idle: pebble gives up the pool
                 await asyncio.to_thread(self._replace_pool)
@@ -89,28 +90,33 @@ class Prober:
             try:
                 return await asyncio.wrap_future(future)
             except TimeoutError as exc:
-                raise ProbeFailed(f"timed out after {self.limits.timeout_s:g} s") from exc
+                failure = exc, f"timed out after {self.limits.timeout_s:g} s"
             except pebble.ProcessExpired as exc:
-                raise ProbeFailed(_exit_reason(exc.exitcode)) from exc
+                failure = exc, _exit_reason(exc.exitcode)
             except BrokenProcessPool as exc:
                 # Not this probe's doing: another worker died while idle. Try once more.
                 log.warning("probe pool broken (%s); starting a new one", exc)
-                if attempt == 2:
-                    raise ProbeFailed("the probe pool broke twice") from exc
+                failure = exc, "the probe pool broke twice"
+                if attempt == 1:
+                    continue
+            cause, why = failure
+            log.warning("probe %s failed: %s", getattr(function, "__name__", "?"), why)
+            raise ProbeFailed(why) from cause
         raise AssertionError("unreachable")
 
     def close(self) -> None:
         """Stop the workers (killing any running probe) and wait until they are gone."""
         _shut_down(self._pool)
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Blocking: start every worker and wait until each has answered once."""
         for future in [self._pool.schedule(os.getpid) for _ in range(self.limits.workers)]:
             future.result()
 
     def _replace_pool(self) -> None:
         old, self._pool = self._pool, self._new_pool()
         _shut_down(old)
-        self._start()
+        self.start()
 
     def _new_pool(self) -> pebble.ProcessPool:
         context = multiprocessing.get_context("forkserver")
@@ -133,8 +139,8 @@ def _exit_reason(exitcode: int | None) -> str:
     if exitcode == _OUT_OF_MEMORY_EXIT:
         return "ran out of memory"
     if exitcode is not None and exitcode < 0:
-        return f"killed by signal {-exitcode}"
-    return f"worker exited with code {exitcode}"
+        return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
 
 
 def _cap_memory(extra_bytes: int) -> None:
