@@ -6,14 +6,18 @@ address space is capped with ``RLIMIT_AS``, and is killed after a wall-clock tim
 that runs out of memory, crashes or times out is replaced; the probe then fails with
 :class:`ProbeFailed`, which the caller turns into a refusal.
 
-Workers are forked from a "forkserver" process that imported the probing code once, never
-from the bot's threaded asyncio process itself, so a new worker starts in milliseconds.
+Workers are started with "spawn" (a fresh interpreter: never a fork of the bot's threaded
+asyncio process), import the probing code, and only then cap their memory, so the cap is
+what a probe may add. They are the bot's own children: stopping the pool leaves nothing
+running. A new worker costs about half a second of CPU, paid at start and after a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import importlib
 import logging
 import multiprocessing
 import os
@@ -21,6 +25,7 @@ import resource
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from typing import Final, ParamSpec, TypeVar
 
 import pebble
@@ -30,8 +35,8 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# What a worker's forkserver imports once, so that forks start with the decoders loaded.
-_PRELOAD: Final = ["bot.media.probe"]
+# What a worker imports before its memory is capped: the decoders' libraries are not probes.
+_PRELOAD: Final = ("bot.media.probe",)
 # A worker that met a MemoryError exits with this code instead of going on in a state the
 # allocator may not have recovered from; the pool starts a fresh one.
 _OUT_OF_MEMORY_EXIT: Final = 86
@@ -119,20 +124,32 @@ class Prober:
         self.start()
 
     def _new_pool(self) -> pebble.ProcessPool:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
         return pebble.ProcessPool(
             max_workers=self.limits.workers,
             max_tasks=_PROBES_PER_WORKER,
-            initializer=_cap_memory,
-            initargs=(self.limits.memory_bytes,),
-            context=context,
+            initializer=_prepare_worker,
+            initargs=(_PRELOAD, self.limits.memory_bytes),
+            context=multiprocessing.get_context("spawn"),
         )
 
 
 def _shut_down(pool: pebble.ProcessPool) -> None:
     pool.stop()  # type: ignore[no-untyped-call]
     pool.join()
+
+
+def stop_helper_processes() -> None:
+    """Call once every pool is closed, just before the process exits.
+
+    The pool's locks start multiprocessing's resource tracker, a child that would otherwise
+    outlive the bot for a moment (an orphan in its process group); stopping it waits for it.
+    """
+    gc.collect()  # closed pools' locks are released while the tracker still runs
+    # No public API: ``_stop`` is what the standard library's own tests use (3.8+).
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    stop = getattr(tracker, "_stop", None)
+    if stop is not None:
+        stop()
 
 
 def _exit_reason(exitcode: int | None) -> str:
@@ -143,8 +160,11 @@ def _exit_reason(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
-def _cap_memory(extra_bytes: int) -> None:
-    """Worker initializer: cap the address space at what is mapped now plus ``extra_bytes``."""
+def _prepare_worker(preload: tuple[str, ...], extra_bytes: int) -> None:
+    """Worker initializer: import ``preload``, then cap the address space at what is mapped
+    now plus ``extra_bytes``."""
+    for module in preload:
+        importlib.import_module(module)
     limit = _mapped_bytes() + extra_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
