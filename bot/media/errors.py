@@ -45,6 +45,15 @@ def unreadable_clip(code: str = "video_unreadable") -> MediaRejected:
     )
 
 
+def too_complex_clip(model_range_text: str) -> MediaRejected:
+    """The clip could not be checked within the prober's memory, time or index bounds."""
+    return MediaRejected(
+        "The clip could not be checked within the bot's limits; export it again as a "
+        f"normal .mp4 ({model_range_text}, H.264) and try again",
+        code="video_too_complex",
+    )
+
+
 def no_video_track() -> MediaRejected:
     return MediaRejected("The clip has no video track", code="video_no_track")
 

@@ -10,7 +10,7 @@ read whole (``moov``); a box whose size runs past its parent is a damaged file.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
@@ -74,7 +74,11 @@ def read_layout(file: BinaryIO, size: int) -> Layout:
     layout = Layout()
     budget = _Budget(_MAX_BOXES)
     found_moov = False
-    for kind, start, end in _boxes(file, 0, size, budget):
+    def head_at(offset: int) -> bytes:
+        file.seek(offset)
+        return file.read(16)
+
+    for kind, start, end in _each_box(head_at, 0, size, budget):
         if kind in (b"moov", b"moof"):
             if end - start > MAX_INDEX_BYTES:
                 raise LayoutError("video_too_complex")
@@ -90,15 +94,14 @@ def read_layout(file: BinaryIO, size: int) -> Layout:
     return layout
 
 
-def _boxes(
-    file: BinaryIO, start: int, end: int, budget: _Budget
+def _each_box(
+    head_at: Callable[[int], bytes], start: int, end: int, budget: _Budget
 ) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of each top-level box, reading only headers."""
+    """(type, payload start, payload end) of each box in ``[start, end)``; ``head_at(offset)``
+    returns the (up to 16) bytes of a box header, so payloads are never read here."""
     at = start
     while at < end:
-        file.seek(at)
-        header = file.read(16)
-        kind, payload_start, box_end = _header(header, at, end, budget)
+        kind, payload_start, box_end = _header(head_at(at), at, end, budget)
         yield kind, payload_start, box_end
         at = box_end
 
@@ -130,11 +133,7 @@ def _header(head: bytes, at: int, end: int, budget: _Budget) -> tuple[bytes, int
 def _children(
     data: bytes, start: int, end: int, budget: _Budget
 ) -> Iterator[tuple[bytes, int, int]]:
-    at = start
-    while at < end:
-        kind, payload_start, box_end = _header(data[at : at + 16], at, end, budget)
-        yield kind, payload_start, box_end
-        at = box_end
+    return _each_box(lambda at: data[at : at + 16], start, end, budget)
 
 
 def _read_moov(data: bytes, layout: Layout, budget: _Budget) -> None:

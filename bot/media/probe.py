@@ -19,7 +19,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 from PIL import Image
 
-from bot.media.errors import MediaRejected, no_video_track, unreadable_clip
+from bot.media.errors import MediaRejected, no_video_track, too_complex_clip, unreadable_clip
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.mp4layout import LayoutError, read_layout
 from bot.media.precheck import SLACK_S, check_layout
@@ -46,11 +46,7 @@ async def probe_video(prober: Prober, path: Path, rules: ClipRules) -> VideoInfo
     try:
         return await prober.run(_probe_video_sync, path, rules)
     except ProbeFailed as exc:
-        raise MediaRejected(
-            "The clip could not be checked within the bot's limits; export it again as a "
-            f"normal .mp4 ({rules.model_range_text}, H.264) and try again",
-            code="video_too_complex",
-        ) from exc
+        raise too_complex_clip(rules.model_range_text) from exc
 
 
 async def probe_image(prober: Prober, path: Path, *, index: int = 1) -> ImageInfo:
@@ -76,6 +72,8 @@ def _probe_video_sync(path: Path, rules: ClipRules) -> VideoInfo:
         with path.open("rb") as file:
             layout = read_layout(file, size)
     except LayoutError as exc:
+        if exc.code == "video_too_complex":
+            raise too_complex_clip(rules.model_range_text) from exc
         raise unreadable_clip(exc.code) from exc
     check_layout(layout, rules)
     try:

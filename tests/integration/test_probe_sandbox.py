@@ -21,6 +21,7 @@ from bot.media.validation import ClipRules
 from sandbox.media_samples import make_mp4
 from storage.models import JobState
 from tests.hostile_media import (
+    box,
     huge_dimensions_clip,
     lying_duration_clip,
     pixel_bomb_png,
@@ -93,6 +94,17 @@ async def test_the_fast_models_longer_clips_have_room_for_more_frames(
     path.write_bytes(sample_count_bomb(4000))  # over 10 s × 240, under 20 s × 240
     assert (await refusal(prober, path, STANDARD)).code == "video_too_many_frames"
     assert (await refusal(prober, path, FAST)).code != "video_too_many_frames"
+
+
+async def test_an_index_past_the_readers_bounds_is_too_complex(
+    prober: Prober, tmp_path: Path
+) -> None:
+    path = tmp_path / "boxes.mp4"
+    path.write_bytes(sample_count_bomb(10) + box(b"free") * 20_001)
+    assert (await refusal(prober, path)).reason == (
+        "The clip could not be checked within the bot's limits; export it again as a "
+        "normal .mp4 (3–10 s, H.264) and try again"
+    )
 
 
 async def test_pixel_bomb_image_is_refused(prober: Prober, tmp_path: Path) -> None:
