@@ -36,10 +36,11 @@ JobState.is_active
 # discord.py reads a string option's max_length from its parameter's max_value.
 discord.app_commands.transformers.CommandParameter.max_value
 
-# Attributes PyAV reads when encoding sample media.
+# Attributes PyAV reads when encoding sample media, and when opening the probe's decoder.
 av.VideoStream.pix_fmt
 av.AudioStream.layout
 av.AudioFrame.sample_rate
+av.codec.context.CodecContext.thread_count
 
 # The Discord emulator mirrors Discord's whole vocabulary and documents this driver API
 # (sandbox/discord_emulator/README.md), whether or not today's tests use every piece.

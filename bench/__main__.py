@@ -18,7 +18,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ack_latency, delivery, media_serving, memory, provider_calls, tracker_scale
+from bench import (
+    ack_latency,
+    delivery,
+    media_serving,
+    memory,
+    probe_bombs,
+    provider_calls,
+    tracker_scale,
+)
 from bench.common import (
     Context,
     Figure,
@@ -42,6 +50,7 @@ FIGURES: list[tuple[str, str, Runner, float, float]] = [
     ("4", "memory", memory.run, 90, 300),
     ("5", "tracker scale", tracker_scale.run, 150, 900),
     ("6", "media serving", media_serving.run, 90, 300),
+    ("7", "probe bombs", probe_bombs.run, 120, 300),
 ]
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from bot.logging_setup import configure_logging, secrets_of
+from bot.media.prober import stop_helper_processes
 from bot.settings import Settings, describe_validation_error
 from storage.database import Database, MigrationError
 
@@ -100,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if missing:
             print(f"Cannot start: set {', '.join(missing)} (see .env.example).", file=sys.stderr)
             return 2
-        return asyncio.run(_run(settings))
+        try:
+            return asyncio.run(_run(settings))
+        finally:
+            stop_helper_processes()
     if args.command == "sync-commands":
         return asyncio.run(_sync_commands(settings, args.guild))
     return 2

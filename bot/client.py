@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.jobs.config import EngineConfig
+from bot.media.prober import Prober
 from bot.services import Services
 from bot.settings import Settings
 from cogs.errors import answer_privately, apologise
@@ -51,6 +52,7 @@ class KlingBot(commands.Bot):
         *,
         engine_config: EngineConfig | None = None,
         sync_only: bool = False,
+        prober: Prober | None = None,
         **options: object,
     ) -> None:
         # Slash commands need only the GUILDS intent: no message content, no member list.
@@ -67,6 +69,7 @@ class KlingBot(commands.Bot):
         self.settings = settings
         self.engine_config = engine_config
         self.sync_only = sync_only
+        self.prober = prober  # None: the services start their own media probe pool
         self.notifier = DiscordNotifier(self, edit_interval=settings.status_edit_interval_s)
         self._running = contextlib.AsyncExitStack()
         self._services: Services | None = None
@@ -85,7 +88,7 @@ class KlingBot(commands.Bot):
             self._services = await self._running.enter_async_context(
                 Services.running(
                     self.settings, self.notifier, config=self.engine_config,
-                    mirror=LogChannelMirror(self),
+                    mirror=LogChannelMirror(self), prober=self.prober,
                 )
             )
             self.add_dynamic_items(EditAgainButton, RerunButton)

@@ -22,6 +22,7 @@ from bot.jobs.intake import Intake
 from bot.jobs.notifier import Notifier
 from bot.jobs.tracker import Tracker
 from bot.media.filework import FileWork
+from bot.media.prober import ProbeLimits, Prober
 from bot.media.store import LocalMediaStore, MediaStore
 from bot.metrics import JobCountsSnapshot, Metrics
 from bot.settings import Settings
@@ -65,6 +66,7 @@ class Services:
     metrics_web: WebServer
     metrics: Metrics
     balance: ProviderBalance
+    prober: Prober
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -77,9 +79,12 @@ class Services:
         clock: Callable[[], float] = time.time,
         limiter: AsyncLimiter | None = None,
         mirror: AuditMirror | None = None,
+        prober: Prober | None = None,
     ) -> AsyncIterator[Services]:
         """Open everything, resume unfinished jobs, start the tracker and web server; on exit
-        (or on a failure half-way) close whatever was opened, newest first."""
+        (or on a failure half-way) close whatever was opened, newest first.
+
+        ``prober`` lets tests share one probe pool across many starts; it stays open."""
         config = config or EngineConfig.from_settings(settings)
         if settings.public_base_url is None:
             raise ValueError("PUBLIC_BASE_URL must be set: the provider fetches inputs there")
@@ -94,6 +99,10 @@ class Services:
                     files=files,
                 )
             )
+            if prober is None:
+                prober = await opened.enter_async_context(
+                    Prober.running(probe_limits(settings))
+                )
             jobs, media, guilds = JobRepository(db), MediaRepository(db), GuildRepository(db)
             lag = LoopLagMonitor()
             job_counts = JobCountsSnapshot(jobs.count_by_state)
@@ -122,7 +131,8 @@ class Services:
             deps = EngineDeps(
                 jobs=jobs, quota=QuotaRepository(db), media=media, guilds=guilds,
                 admin=AdminRepository(db), store=store,
-                client=client, intake=Intake(http.downloads, config.intake, store, media, clock),
+                client=client,
+                intake=Intake(http.downloads, config.intake, store, media, clock, prober),
                 results=http.provider,
                 notifier=notifier, clock=clock, metrics=metrics, balance=balance,
             )
@@ -149,6 +159,7 @@ class Services:
                 engine=engine, actions=actions, tracker=tracker,
                 admin=AdminService(db, actions, clock=clock, mirror=mirror),
                 web=web, metrics_web=metrics_web, metrics=metrics, balance=balance,
+                prober=prober,
             )
             lag.start()
             opened.push_async_callback(lag.stop)
@@ -166,6 +177,14 @@ class Services:
             tracker.start()
             yield services
         log.info("services closed")
+
+
+def probe_limits(settings: Settings) -> ProbeLimits:
+    return ProbeLimits(
+        workers=settings.probe_workers,
+        memory_bytes=settings.probe_memory_mb * 1024 * 1024,
+        timeout_s=settings.probe_timeout_s,
+    )
 
 
 async def _warn_low_balance(

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(500_000_000, gt=0, alias="MAX_RESULT_BYTES")
     # New edits are refused while DATA_DIR has less free space than this.
     min_free_disk_mb: NonNegativeInt = Field(1024, alias="MIN_FREE_DISK_MB")
+    # Media probes run in worker processes: how many, the memory each may add to the
+    # decoders it starts with, and how long one may take before it is killed and refused.
+    probe_workers: int = Field(2, ge=1, le=32, alias="PROBE_WORKERS")
+    probe_memory_mb: int = Field(512, ge=32, alias="PROBE_MEMORY_MB")
+    probe_timeout_s: float = Field(15.0, gt=0, alias="PROBE_TIMEOUT_SECONDS")
     # The provider balance: moderators are alerted when it pays for fewer edits than this.
     low_balance_edits: NonNegativeInt = Field(10, alias="LOW_BALANCE_EDITS")
     balance_check_s: float = Field(300.0, gt=0, alias="BALANCE_CHECK_SECONDS")

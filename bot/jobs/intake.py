@@ -13,6 +13,7 @@ from bot.media.errors import MediaRejected, format_limit_mb, format_mb
 from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, fetch_to_file
 from bot.media.info import VideoInfo
 from bot.media.probe import probe_image, probe_video
+from bot.media.prober import Prober
 from bot.media.sniff import sniff_file_sync
 from bot.media.store import MediaStore
 from bot.media.urlpolicy import FetchPolicies, UrlPolicy
@@ -93,6 +94,7 @@ class Intake:
         store: MediaStore,
         media: MediaRepository,
         clock: Callable[[], float],
+        prober: Prober,
     ) -> None:
         # Member downloads have a pool of their own: they never hold up provider calls.
         self.downloads = downloads
@@ -100,6 +102,7 @@ class Intake:
         self.store = store
         self.media = media
         self.clock = clock
+        self.prober = prober
 
     async def gather(self, source: JobSource, scratch: Path, spec: ModelSpec) -> CheckedInputs:
         """Fetch and check every input against `spec`'s rules (the job's model); on refusal
@@ -144,7 +147,7 @@ class Intake:
             )
         kind = await self.downloads.files.run(sniff_file_sync, fetched.path)
         check_video_kind(kind)
-        info = await probe_video(fetched.path)
+        info = await probe_video(self.prober, fetched.path, rules)
         check_video(info, rules)
         validated = ValidatedInput(
             role=MediaRole.INPUT_VIDEO, position=0, scratch_name="video",
@@ -177,7 +180,7 @@ class Intake:
             )
         kind = await self.downloads.files.run(sniff_file_sync, fetched.path)
         check_image_kind(kind, index)
-        info = await probe_image(fetched.path, index=index)
+        info = await probe_image(self.prober, fetched.path, index=index)
         check_image(info, rules, index)
         return ValidatedInput(
             role=MediaRole.INPUT_IMAGE, position=index, scratch_name=name,

@@ -26,6 +26,37 @@ class MediaRejected(Exception):
     def __repr__(self) -> str:
         return f"MediaRejected(code={self.code!r}, reason={self.reason!r})"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Probes run in worker processes and their refusals travel back pickled; the default
+        # would rebuild from ``args`` alone and lose the keyword-only code.
+        return (_rebuild, (self.reason, self.code, self.http_status))
+
+
+def _rebuild(reason: str, code: str, http_status: int | None) -> MediaRejected:
+    return MediaRejected(reason, code=code, http_status=http_status)
+
+
+def unreadable_clip(code: str = "video_unreadable") -> MediaRejected:
+    """A damaged, incomplete or mislabelled clip (``code`` says which for logs and tests)."""
+    return MediaRejected(
+        "The clip could not be read; it may be damaged or incomplete. "
+        "Export it again as .mp4 and try again",
+        code=code,
+    )
+
+
+def too_complex_clip(model_range_text: str) -> MediaRejected:
+    """The clip could not be checked within the prober's memory, time or index bounds."""
+    return MediaRejected(
+        "The clip could not be checked within the bot's limits; export it again as a "
+        f"normal .mp4 ({model_range_text}, H.264) and try again",
+        code="video_too_complex",
+    )
+
+
+def no_video_track() -> MediaRejected:
+    return MediaRejected("The clip has no video track", code="video_no_track")
+
 
 def format_mb(size_bytes: int, *, round_up: bool = False) -> str:
     """``140_200_000`` → ``"140.2 MB"``.

@@ -1,13 +1,15 @@
-"""Read duration, size and shape of uploaded media with PyAV and Pillow, off the event loop.
+"""Read duration, size and shape of uploaded media with PyAV and Pillow, in a worker process.
 
-Probing decodes attacker-supplied bytes, so both probers pin the decoder to the format the
-magic bytes announced (no format guessing, no playlists or external references), and treat any
-decoder complaint as "this file is damaged" rather than letting exception text reach the user.
+Probing decodes attacker-supplied bytes, so it runs only in the :class:`Prober`'s workers
+(memory cap, timeout), a clip's index is checked for sanity before FFmpeg opens it
+(:mod:`bot.media.precheck`), both probers pin the decoder to the format the magic bytes
+announced (no format guessing, no playlists or external references), no more of a clip is
+read than its model edits, and any decoder complaint means "this file is damaged" rather than
+letting exception text reach the user.
 """
 
 from __future__ import annotations
 
-import asyncio
 from fractions import Fraction
 from pathlib import Path
 from typing import Final
@@ -17,16 +19,16 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 from PIL import Image
 
-from bot.media.errors import MediaRejected
+from bot.media.errors import MediaRejected, no_video_track, too_complex_clip, unreadable_clip
 from bot.media.info import ImageInfo, VideoInfo
+from bot.media.mp4layout import LayoutError, read_layout
+from bot.media.precheck import SLACK_S, check_layout
+from bot.media.prober import ProbeFailed, Prober
 from bot.media.sniff import MediaKind, sniff_file_sync
-from bot.media.validation import check_image_kind, check_video_kind
+from bot.media.validation import ClipRules, check_image_kind, check_video_kind
 
 __all__ = ["ImageInfo", "VideoInfo", "probe_image", "probe_video"]
 
-# A truncated upload whose index (moov) comes first still opens; its samples then stop early.
-# Missing more than this much of the declared video means the file is incomplete.
-_TRUNCATION_SLACK_S: Final = 0.5
 # Decoding a whole image allocates width×height×4 bytes. 50 MP (e.g. 8660×5773) covers
 # high-end phone photos that fit under the image size cap, and bounds memory per probe to ~200 MB.
 MAX_IMAGE_PIXELS: Final = 50_000_000
@@ -36,29 +38,44 @@ _PILLOW_FORMATS: Final = {
     MediaKind.WEBP: "WEBP",
     MediaKind.GIF: "GIF",
 }
-_UNREADABLE_CLIP = (
-    "The clip could not be read; it may be damaged or incomplete. "
-    "Export it again as .mp4 and try again"
-)
 
 
-async def probe_video(path: Path) -> VideoInfo:
-    """Facts about a clip; refuses non-MP4/MOV files, clips without video and damaged files."""
-    return await asyncio.to_thread(_probe_video_sync, path)
+async def probe_video(prober: Prober, path: Path, rules: ClipRules) -> VideoInfo:
+    """Facts about a clip; refuses non-MP4/MOV files, clips without video, damaged files and
+    clips whose index or decoding would go past the prober's limits."""
+    try:
+        return await prober.run(_probe_video_sync, path, rules)
+    except ProbeFailed as exc:
+        raise too_complex_clip(rules.model_range_text) from exc
 
 
-async def probe_image(path: Path, *, index: int = 1) -> ImageInfo:
+async def probe_image(prober: Prober, path: Path, *, index: int = 1) -> ImageInfo:
     """Facts about a still image; refuses animations, damage and format mismatches.
 
     ``index`` (1-based) only numbers the image in refusal messages.
     """
-    return await asyncio.to_thread(_probe_image_sync, path, index)
+    try:
+        return await prober.run(_probe_image_sync, path, index)
+    except ProbeFailed as exc:
+        raise MediaRejected(
+            f"Reference image {index} could not be checked within the bot's limits; "
+            "save it again as JPEG or PNG and try again",
+            code="image_too_complex",
+        ) from exc
 
 
-def _probe_video_sync(path: Path) -> VideoInfo:
+def _probe_video_sync(path: Path, rules: ClipRules) -> VideoInfo:
     kind = sniff_file_sync(path)
     check_video_kind(kind)
     size = path.stat().st_size
+    try:
+        with path.open("rb") as file:
+            layout = read_layout(file, size)
+    except LayoutError as exc:
+        if exc.code == "video_too_complex":
+            raise too_complex_clip(rules.model_range_text) from exc
+        raise unreadable_clip(exc.code) from exc
+    check_layout(layout, rules)
     try:
         # "mov" is FFmpeg's MP4/MOV demuxer; naming it stops format probing from picking, say,
         # the HLS or concat demuxers, which would open further files or URLs named in the data.
@@ -69,12 +86,16 @@ def _probe_video_sync(path: Path) -> VideoInfo:
             container_options={"protocol_whitelist": "file", "enable_drefs": "0"},
             metadata_errors="ignore",
         ) as container:
-            return _read_video(container, kind, size)
+            return _read_video(container, kind, size, rules.model_max_s + SLACK_S)
+    except MemoryError:
+        raise  # av.error.MemoryError is an FFmpegError too; the worker must see it as memory
     except (av.FFmpegError, OSError, ValueError, ZeroDivisionError) as exc:
-        raise MediaRejected(_UNREADABLE_CLIP, code="video_unreadable") from exc
+        raise unreadable_clip() from exc
 
 
-def _read_video(container: InputContainer, kind: MediaKind, size: int) -> VideoInfo:
+def _read_video(
+    container: InputContainer, kind: MediaKind, size: int, horizon_s: float
+) -> VideoInfo:
     videos = [
         s
         for s in container.streams.video
@@ -82,12 +103,12 @@ def _read_video(container: InputContainer, kind: MediaKind, size: int) -> VideoI
         if not s.disposition & av.stream.Disposition.attached_pic
     ]
     if not videos:
-        raise MediaRejected("The clip has no video track", code="video_no_track")
+        raise no_video_track()
     video = videos[0]
     width, height = video.codec_context.width, video.codec_context.height
     time_base = video.time_base
     if not width or not height or time_base is None:
-        raise MediaRejected(_UNREADABLE_CLIP, code="video_unreadable")
+        raise unreadable_clip()
     rate = video.average_rate or video.guessed_rate
     fps = float(rate) if rate else None
 
@@ -99,9 +120,9 @@ def _read_video(container: InputContainer, kind: MediaKind, size: int) -> VideoI
     elif video.frames and fps:
         duration = video.frames / fps
     else:
-        raise MediaRejected(_UNREADABLE_CLIP, code="video_unreadable")
+        raise unreadable_clip()
 
-    _check_samples(container, video, time_base, stream_s)
+    _check_samples(container, video, time_base, stream_s, horizon_s)
     return VideoInfo(
         kind=kind,
         duration_s=duration,
@@ -114,31 +135,41 @@ def _read_video(container: InputContainer, kind: MediaKind, size: int) -> VideoI
 
 
 def _check_samples(
-    container: InputContainer, video: VideoStream, time_base: Fraction, stream_s: float | None
+    container: InputContainer,
+    video: VideoStream,
+    time_base: Fraction,
+    stream_s: float | None,
+    horizon_s: float,
 ) -> None:
-    """Demux every video packet (cheap: no decoding) and decode until the first picture.
+    """Demux the video packets up to ``horizon_s`` (cheap: no decoding) and decode until the
+    first picture.
 
     Opening only reads the index; this proves the samples are really there and decodable.
+    Past the model's longest clip nothing is billed or edited, so nothing further is read.
     """
     start = video.start_time or 0
     end_s = 0.0
     decoded = False
+    # One decoder thread: the first picture is all we need, and memory stays predictable.
+    video.codec_context.thread_count = 1
     for packet in container.demux(video):
         if packet.size == 0:  # end-of-stream marker
             continue
         if packet.is_corrupt:
-            raise MediaRejected(_UNREADABLE_CLIP, code="video_unreadable")
+            raise unreadable_clip()
         if packet.pts is not None:
             pts_end = packet.pts - start + (packet.duration or 0)
             end_s = max(end_s, float(pts_end * time_base))
         if not decoded:
             decoded = bool(video.codec_context.decode(packet))
+        if decoded and end_s > horizon_s:
+            break
     if not decoded:
         decoded = bool(video.codec_context.decode(None))  # drain frames held for reordering
     if not decoded:
-        raise MediaRejected(_UNREADABLE_CLIP, code="video_unreadable")
-    if stream_s is not None and end_s < stream_s - _TRUNCATION_SLACK_S:
-        raise MediaRejected(_UNREADABLE_CLIP, code="video_truncated")
+        raise unreadable_clip()
+    if stream_s is not None and end_s < min(stream_s, horizon_s) - SLACK_S:
+        raise unreadable_clip("video_truncated")
 
 
 def _probe_image_sync(path: Path, index: int) -> ImageInfo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.evolink.spec import MIN_CLIP_SECONDS, ModelSpec
+from bot.evolink.spec import MIN_CLIP_SECONDS, ModelSpec, format_seconds_range
 from bot.media.errors import MediaRejected, format_limit_mb, format_mb, format_seconds
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.sniff import MediaKind
@@ -24,6 +24,7 @@ __all__ = [
     "check_image_count",
     "check_image_kind",
     "check_video",
+    "check_video_dimensions",
     "check_video_kind",
 ]
 
@@ -45,6 +46,10 @@ class ClipRules(BaseModel):
 
     min_s: float = Field(gt=0)
     max_bytes: int = Field(gt=0)
+    # The lengths the model edits (its billing range). Probing reads no further than the
+    # maximum, and a clip whose index lists more frames than that range allows is refused.
+    model_min_s: int = Field(gt=0)
+    model_max_s: int = Field(gt=0)
     # EvoLink states no resolution limit for O1 edit and Kling's 720–2160 px may not apply on
     # EvoLink's route, so real-world sizes go to the provider; only sizes no camera or editor
     # produces for this purpose are refused here.
@@ -53,11 +58,18 @@ class ClipRules(BaseModel):
 
     @classmethod
     def for_model(cls, spec: ModelSpec) -> ClipRules:
-        return cls(min_s=MIN_CLIP_SECONDS, max_bytes=spec.max_clip_bytes)
+        return cls(
+            min_s=MIN_CLIP_SECONDS, max_bytes=spec.max_clip_bytes,
+            model_min_s=spec.min_seconds, model_max_s=spec.max_seconds,
+        )
+
+    @property
+    def model_range_text(self) -> str:
+        return format_seconds_range(self.model_min_s, self.model_max_s)
 
     @model_validator(mode="after")
     def _ordered(self) -> ClipRules:
-        if self.min_side > self.max_side:
+        if self.min_side > self.max_side or self.model_min_s > self.model_max_s:
             raise ValueError("minimums must not exceed maximums")
         return self
 
@@ -110,9 +122,15 @@ def check_video(info: VideoInfo, rules: ClipRules) -> None:
             f"The clip is {dims}; clips must be at least {rules.min_side} px on each side",
             code="video_too_small",
         )
-    if max(info.width, info.height) > rules.max_side:
+    check_video_dimensions(info.width, info.height, rules)
+
+
+def check_video_dimensions(width: int, height: int, rules: ClipRules) -> None:
+    """The upper bound alone: the prober applies it to the declared size before decoding."""
+    if max(width, height) > rules.max_side:
         raise MediaRejected(
-            f"The clip is {dims}; clips can be at most {rules.max_side} px on each side",
+            f"The clip is {width}×{height} px; clips can be at most {rules.max_side} px "
+            "on each side",
             code="video_resolution_too_high",
         )
 

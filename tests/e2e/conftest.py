@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.media.prober import Prober
 from tests.e2e.harness import Stack, running_stack
 
 
@@ -21,8 +22,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+async def stack(
+    tmp_path: Path, request: pytest.FixtureRequest, prober: Prober
+) -> AsyncIterator[Stack]:
     marker = request.node.get_closest_marker("stack")
     options = marker.kwargs if marker is not None else {}
-    async with running_stack(tmp_path, **options) as running:
+    async with running_stack(tmp_path, prober, **options) as running:
         yield running

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.client import KlingBot
 from bot.jobs.config import EngineConfig
+from bot.media.prober import Prober
 from bot.settings import Settings
 from sandbox.discord_emulator import DiscordEmulator
 from sandbox.discord_emulator.interactions import InteractionRecord
@@ -26,8 +27,11 @@ STOP_LIMIT_S = 15.0  # the tracker alone may give running actions 5 s
 class Stack:
     """One emulated Discord, one simulated EvoLink, and a bot that can be restarted."""
 
-    def __init__(self, tmp_path: Path, emu: DiscordEmulator, sim: EvolinkSimulator) -> None:
+    def __init__(
+        self, tmp_path: Path, emu: DiscordEmulator, sim: EvolinkSimulator, prober: Prober
+    ) -> None:
         self.tmp_path = tmp_path
+        self.prober = prober  # shared by every bot this stack starts
         self.emu = emu
         self.sim = sim
         self.world: World = build_world(emu, token=TOKEN)
@@ -63,7 +67,9 @@ class Stack:
     async def start_bot(self, **overrides: str) -> KlingBot:
         settings = self.settings(**overrides)
         config = dataclasses.replace(EngineConfig.from_settings(settings), schedule=FAST_SCHEDULE)
-        bot = KlingBot(settings, engine_config=config, guild_ready_timeout=0.01)
+        bot = KlingBot(
+            settings, engine_config=config, prober=self.prober, guild_ready_timeout=0.01
+        )
         self._bot_context = running_bot(self.emu, bot, TOKEN)
         await self._bot_context.__aenter__()
         self.bot = bot
@@ -100,13 +106,15 @@ def text_input_id(opener: InteractionRecord) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(tmp_path: Path, *, rate_limits: bool = True) -> AsyncIterator[Stack]:
+async def running_stack(
+    tmp_path: Path, prober: Prober, *, rate_limits: bool = True
+) -> AsyncIterator[Stack]:
     async with DiscordEmulator(rate_limits=rate_limits) as emu:
         async with EvolinkSimulator(
             api_key=API_KEY, time_scale=200.0, allow_private_urls=True,
             allow_insecure_callbacks=True,
         ) as sim:
-            stack = Stack(tmp_path, emu, sim)
+            stack = Stack(tmp_path, emu, sim, prober)
             try:
                 yield stack
             finally:

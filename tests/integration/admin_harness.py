@@ -16,6 +16,7 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.policy import QuotaDefaults
+from bot.media.prober import Prober
 from bot.media.store import LocalMediaStore
 from bot.settings import Settings
 from storage.admin import AdminRepository
@@ -79,7 +80,9 @@ class RecordingMirror:
 class Harness:
     """The admin service over a real engine whose provider and files are never reached."""
 
-    def __init__(self, db: Database, http: HttpClients, data_dir: Path) -> None:
+    def __init__(
+        self, db: Database, http: HttpClients, data_dir: Path, prober: Prober
+    ) -> None:
         self.db = db
         self.clock = Clock()
         self.mirror = RecordingMirror()
@@ -101,7 +104,9 @@ class Harness:
                 client=EvolinkClient(
                     http.provider.session, base_url="https://api.example", api_key="k"
                 ),
-                intake=Intake(http.downloads, config.intake, store, self.media, self.clock),
+                intake=Intake(
+                    http.downloads, config.intake, store, self.media, self.clock, prober
+                ),
                 results=http.provider,
                 notifier=self.notifier, clock=self.clock,
             ),
@@ -202,6 +207,6 @@ class Harness:
 
 
 @asynccontextmanager
-async def admin_harness(db: Database, data_dir: Path) -> AsyncIterator[Harness]:
+async def admin_harness(db: Database, data_dir: Path, prober: Prober) -> AsyncIterator[Harness]:
     async with http_clients() as http:
-        yield Harness(db, http, data_dir)
+        yield Harness(db, http, data_dir, prober)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.media.prober import Prober
 from tests.integration.engine_harness import Harness, running_harness
 from tests.integration.money import assert_money_reconciles
 
@@ -26,8 +27,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    async with running_harness(tmp_path) as running:
+async def harness(
+    tmp_path: Path, request: pytest.FixtureRequest, prober: Prober
+) -> AsyncIterator[Harness]:
+    async with running_harness(tmp_path, prober=prober) as running:
         yield running
         if running.services is not None and request.node.get_closest_marker("money_open") is None:
             await running.live.tracker.idle()

@@ -16,6 +16,7 @@ from aiolimiter import AsyncLimiter
 
 from bot.jobs.config import EngineConfig, ScheduleConfig
 from bot.jobs.models import EditRequest, InputFile
+from bot.media.prober import Prober
 from bot.services import Services
 from bot.settings import Settings
 from sandbox.evolink_sim import EvolinkSimulator
@@ -108,8 +109,11 @@ class FileHost:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, sim: EvolinkSimulator, files: FileHost) -> None:
+    def __init__(
+        self, tmp_path: Path, sim: EvolinkSimulator, files: FileHost, prober: Prober | None
+    ) -> None:
         self.tmp_path = tmp_path
+        self.prober = prober  # None: the services start their own pool
         self.sim = sim
         self.files = files
         self.port = free_port()
@@ -156,7 +160,8 @@ class Harness:
         running = contextlib.AsyncExitStack()
         self.services = await running.enter_async_context(
             Services.running(
-                settings, self.notifier, config=config, clock=self.clock, limiter=limiter
+                settings, self.notifier, config=config, clock=self.clock, limiter=limiter,
+                prober=self.prober,
             )
         )
         self._running = running
@@ -186,7 +191,9 @@ class Harness:
 
 
 @asynccontextmanager
-async def running_harness(tmp_path: Path, *, time_scale: float = 200.0) -> AsyncIterator[Harness]:
+async def running_harness(
+    tmp_path: Path, *, time_scale: float = 200.0, prober: Prober | None = None
+) -> AsyncIterator[Harness]:
     files = FileHost(tmp_path / "cdn")
     files.root.mkdir()
     await files.start()
@@ -195,7 +202,7 @@ async def running_harness(tmp_path: Path, *, time_scale: float = 200.0) -> Async
         allow_insecure_callbacks=True, callback_retry_delays=(0.01, 0.02, 0.04),
     )
     await sim.start()
-    harness = Harness(tmp_path, sim, files)
+    harness = Harness(tmp_path, sim, files, prober)
     try:
         yield harness
     finally:

@@ -15,6 +15,7 @@ import storage.quota
 from bot.admin import AdminRefused
 from bot.admin.models import Period
 from bot.admin.reports import CSV_HEADER, period_window
+from bot.media.prober import Prober
 from storage.database import Database
 from storage.media import NewMediaObject
 from storage.models import JobState, LedgerKind, MediaRole
@@ -32,8 +33,8 @@ from tests.integration.admin_harness import (
 
 
 @pytest.fixture
-async def h(db: Database, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with admin_harness(db, tmp_path) as harness:
+async def h(db: Database, tmp_path: Path, prober: Prober) -> AsyncIterator[Harness]:
+    async with admin_harness(db, tmp_path, prober) as harness:
         yield harness
 
 

@@ -12,6 +12,7 @@ import pytest
 from bot.admin import AdminRefused
 from bot.jobs.errors import EditRefused
 from bot.jobs.models import Requester
+from bot.media.prober import Prober
 from storage.database import Database
 from storage.models import JobState, LedgerKind, UsageSnapshot
 from tests.integration.admin_harness import (
@@ -30,8 +31,8 @@ ROLE_SMALL, ROLE_BIG = 500, 501
 
 
 @pytest.fixture
-async def h(db: Database, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with admin_harness(db, tmp_path) as harness:
+async def h(db: Database, tmp_path: Path, prober: Prober) -> AsyncIterator[Harness]:
+    async with admin_harness(db, tmp_path, prober) as harness:
         yield harness
 
 
