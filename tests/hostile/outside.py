@@ -14,6 +14,13 @@ includes loopback and aiohttp's own handling (~1–3 ms) and the health check's 
 not used: it keeps only the latest of its 0.5 s samples, and a stall shorter than its sleep
 never shows there. The `event_loop_lag_ms` that `/healthz` reports (the same monitor) is kept
 beside each sample for the failure message.
+
+CPU starvation: on a loaded machine a request can also be slow because the bot's loop thread
+was runnable but had no CPU, which is the machine's load, not the bot blocking its loop. The
+failure message says how long that thread waited for a CPU during the case (the run-queue
+delay in `/proc/<pid>/schedstat`, kernel Documentation/scheduler/sched-stats.rst), so a
+slow answer can be told apart: with four busy processes on two cores the loop thread waited
+up to 90 ms in total during the gzip bomb, and the slowest health answer took 38 ms.
 """
 
 from __future__ import annotations
@@ -36,19 +43,30 @@ def _status_kib(pid: int, field_name: str) -> int:
     raise LookupError(f"{field_name} missing from /proc/{pid}/status")
 
 
-class PeakMemory:
-    """The growth of one process's resident set from `start()` to its peak since then."""
+def _run_queue_wait_s(pid: int) -> float:
+    """Seconds the process's main thread (the bot's event loop) has waited for a CPU."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+class ProcessWatch:
+    """One process's peak memory growth and CPU wait from `start()` to `stop()`."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.baseline_bytes = 0
+        self._baseline_bytes = 0
+        self._waited_s = 0.0
 
     def start(self) -> None:
         Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # peak := current RSS
-        self.baseline_bytes = _status_kib(self.pid, "VmRSS") * 1024
+        self._baseline_bytes = _status_kib(self.pid, "VmRSS") * 1024
+        self._waited_s = _run_queue_wait_s(self.pid)
 
-    def growth_bytes(self) -> int:
-        return _status_kib(self.pid, "VmHWM") * 1024 - self.baseline_bytes
+    def stop(self, health: list[HealthSample]) -> Cost:
+        return Cost(
+            rss_growth_bytes=_status_kib(self.pid, "VmHWM") * 1024 - self._baseline_bytes,
+            loop_cpu_wait_s=_run_queue_wait_s(self.pid) - self._waited_s,
+            health=health,
+        )
 
 
 @dataclass
@@ -112,6 +130,7 @@ class Cost:
     """What handling one input cost the bot."""
 
     rss_growth_bytes: int
+    loop_cpu_wait_s: float  # runnable without a CPU: the machine's load, not the bot's
     health: list[HealthSample]
 
     @property
@@ -128,5 +147,6 @@ class Cost:
             f"RSS grew {self.rss_growth_bytes / 1e6:.1f} MB; {len(self.health)} health "
             f"requests, slowest {self.worst_health_s * 1000:.1f} ms, "
             f"{len(self.unhealthy)} not answered 200; the bot's own last lag sample peaked "
-            f"at {max(reported, default=0.0):.1f} ms"
+            f"at {max(reported, default=0.0):.1f} ms; its loop thread waited "
+            f"{self.loop_cpu_wait_s * 1000:.1f} ms in all for a CPU"
         )
