@@ -105,19 +105,28 @@ async def corpus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Corp
                 bot_env={"SSL_CERT_FILE": str(server.ca_file)},  # trust the hostile server
                 members=(MEMBER, *ATTACKERS),
             )
-            await demo.setup()
-            bot = await demo.start_bot()
-            assert bot.pid is not None
-            corpus = Corpus(demo, server, bot.pid, demo.web_port, itertools.count())
-            # Warm up what any first edit pays once (thread pools, decoders), so each case
-            # measures the input alone: a clean clip, refused as too short once probed.
-            clip = make_mp4_bytes(0.5, 320, 240)
-            warm_up, _ = await corpus.attempt(
-                {"video": await corpus.attach("warm-up.mp4", clip, "video/mp4")}
-            )
-            assert warm_up.startswith("❌"), warm_up
-            yield corpus
-            await demo.shutdown()
+            try:
+                yield await _started(demo, server)
+                await demo.shutdown()
+            finally:  # when setup or shutdown failed half-way (the runner does the same)
+                watcher = getattr(demo, "transcript", None)
+                if watcher is not None:
+                    await watcher.stop()
+
+
+async def _started(demo: Demo, server: HostileServer) -> Corpus:
+    await demo.setup()
+    bot = await demo.start_bot()
+    assert bot.pid is not None
+    corpus = Corpus(demo, server, bot.pid, demo.web_port, itertools.count())
+    # Warm up what any first edit pays once (thread pools, decoders), so each case
+    # measures the input alone: a clean clip, refused as too short once probed.
+    clip = make_mp4_bytes(0.5, 320, 240)
+    warm_up, _ = await corpus.attempt(
+        {"video": await corpus.attach("warm-up.mp4", clip, "video/mp4")}
+    )
+    assert warm_up.startswith("❌"), warm_up
+    return corpus
 
 
 # --- the corpus ---------------------------------------------------------------------------
