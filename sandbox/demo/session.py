@@ -80,6 +80,7 @@ class Demo:
         out: TextIO,
         started: float,
         bot_env: dict[str, str],
+        members: tuple[str, ...] = (MEMBER,),
     ) -> None:
         self.children = children
         self.session = session
@@ -88,6 +89,9 @@ class Demo:
         self.out = out
         self.started = started
         self.extra_bot_env = bot_env
+        # The demo acts as MEMBER; tests that need more members (e.g. one per attempt, so
+        # no per-member limit carries over between cases) name them all, MEMBER first.
+        self.members = members
         self.timings = Timings()
         self.saved: list[Path] = []
         self._filenames: dict[str, str] = {}  # attachment id → name, for the transcript
@@ -130,7 +134,7 @@ class Demo:
             "the Discord emulator",
             python_module(
                 "sandbox.discord_emulator", "--port", "0", "--token", TOKEN,
-                "--channel", CHANNEL, "--member", MEMBER,
+                "--channel", CHANNEL, *(arg for m in self.members for arg in ("--member", m)),
             ),
             env, "discord-emulator.log",
         )
