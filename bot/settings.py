@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     attempt_limit: NonNegativeInt = Field(10, alias="ATTEMPT_LIMIT")
     attempt_window_s: int = Field(600, gt=0, alias="ATTEMPT_WINDOW_SECONDS")
     # Downloads and checks of new edits running at once in this process, all members together.
+    download_timeout_s: float = Field(300.0, gt=0, alias="DOWNLOAD_TIMEOUT_SECONDS")
     max_concurrent_intakes: int = Field(8, gt=0, alias="MAX_CONCURRENT_INTAKES")
     max_queued_intakes: NonNegativeInt = Field(32, alias="MAX_QUEUED_INTAKES")
 

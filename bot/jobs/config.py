@@ -67,6 +67,8 @@ class EngineConfig:
             spec=spec,
             callback_base_url=settings.callback_base_url,
             intake=IntakeConfig(
+                read_timeout=min(30.0, settings.download_timeout_s),
+                total_timeout=settings.download_timeout_s,
                 policies=FetchPolicies.build(
                     discord_api_base=(
                         None if settings.uses_real_discord else settings.discord_api_base

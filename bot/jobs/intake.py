@@ -36,6 +36,7 @@ class IntakeConfig:
 
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
+    total_timeout: float = 300.0  # the whole download (FetchLimits.total_timeout)
     # Where member links and Discord attachments may be fetched from (every redirect too).
     policies: FetchPolicies = field(default_factory=FetchPolicies)
 
@@ -131,6 +132,7 @@ class Intake:
             max_bytes=max_bytes,
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
+            total_timeout=self.config.total_timeout,
         )
         return await fetch_to_file(self.downloads, url, dest, limits, policy, label=label)
 

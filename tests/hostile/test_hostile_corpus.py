@@ -30,7 +30,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from sandbox.demo.processes import Children, DemoError
+from sandbox.demo.processes import Children
 from sandbox.demo.session import MEMBER, Demo
 from sandbox.media_samples import make_mp4_bytes
 from tests import hostile_media
@@ -44,9 +44,9 @@ MAX_RSS_GROWTH_BYTES = 100_000_000
 MAX_LOOP_LAG_S = 0.100
 
 ANSWER_TIMEOUT_S = 30.0
+DOWNLOAD_TIMEOUT_S = 4.0  # the slow drip is cut off here
 ATTACKERS = tuple(f"attacker{n:02d}" for n in range(24))
 PROMPT = "make it look like a snowy winter evening"
-NOT_SANDBOXED = "issue 12 probe sandbox not merged"
 
 Options = dict[str, Any]
 
@@ -67,7 +67,7 @@ class Corpus:
         return str(uploaded["id"])
 
     async def attempt(
-        self, options: Options, *, patience: float = ANSWER_TIMEOUT_S
+        self, options: Options
     ) -> tuple[str, Cost]:
         """One `/edit` by a fresh member; returns the member's answer and what it cost."""
         info = self.demo.info
@@ -83,7 +83,7 @@ class Corpus:
             )
             answer = await self.demo.transcript.wait_for(
                 lambda snap: snap.final_answer(str(interaction["id"])),
-                "the bot's answer to the hostile /edit", patience,
+                "the bot's answer to the hostile /edit", ANSWER_TIMEOUT_S,
             )
         finally:
             health = sampler.stop()
@@ -102,7 +102,10 @@ async def corpus(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Corp
             demo = Demo(
                 children=children, session=session, workdir=workdir, out_dir=workdir / "out",
                 out=transcript, started=time.monotonic(),
-                bot_env={"SSL_CERT_FILE": str(server.ca_file)},  # trust the hostile server
+                bot_env={
+                    "SSL_CERT_FILE": str(server.ca_file),  # trust the hostile server
+                    "DOWNLOAD_TIMEOUT_SECONDS": str(DOWNLOAD_TIMEOUT_S),
+                },
                 members=(MEMBER, *ATTACKERS),
             )
             try:
@@ -164,52 +167,47 @@ def _bomb(samples: int) -> Callable[[], bytes]:
 
 
 UNREADABLE = "could not be read"
+RANGE = "more than a 3–10 s clip can have"
 
 
-def case(
-    case_id: str, build: Build, *expected: str, xfail: str | None = None,
-    fails_with: type[Exception] = AssertionError, patience: float = ANSWER_TIMEOUT_S,
-) -> Any:
-    """One hostile input; `xfail` names what today's bot lacks to pass it."""
-    marks = [pytest.mark.xfail(strict=True, reason=xfail, raises=fails_with)] if xfail else []
-    return pytest.param(build, expected, patience, id=case_id, marks=marks)
+def case(case_id: str, build: Build, *expected: str) -> Any:
+    """One hostile input and the fragments its refusal must contain."""
+    return pytest.param(build, expected, id=case_id)
 
 
 CASES = [
     # Media, attached as a member would.
-    case("sample-count-bomb-1M", _clip(_bomb(1_000_000)), UNREADABLE),
-    case("sample-count-bomb-10M", _clip(_bomb(10_000_000)), UNREADABLE, xfail=NOT_SANDBOXED),
-    case("sample-count-bomb-60M", _clip(_bomb(60_000_000)), UNREADABLE, xfail=NOT_SANDBOXED),
-    case("huge-dimensions", _clip(hostile_media.huge_dimensions_clip), UNREADABLE),
+    case("sample-count-bomb-1M", _clip(_bomb(1_000_000)), "1,000,000 frames", RANGE),
+    case("sample-count-bomb-10M", _clip(_bomb(10_000_000)), "10,000,000 frames", RANGE),
+    case("sample-count-bomb-60M", _clip(_bomb(60_000_000)), "60,000,000 frames", RANGE),
+    case("huge-dimensions", _clip(hostile_media.huge_dimensions_clip), "60000×60000 px",
+         "at most 4096 px"),
     case("truncated", _clip(hostile_media.truncated_clip), UNREADABLE),
-    case("lying-duration", _clip(hostile_media.lying_duration_clip), "0.5 s long", "at least 1 s"),
-    case("polyglot-png-mp4", _clip(hostile_media.polyglot_clip), "PNG image", "not a video"),
-    # 10,000 one-picture packets: a valid 10 s clip today, so it is accepted.
-    case("1000-tiny-packets-per-second", _clip(hostile_media.tiny_packet_clip), "clip",
-         xfail=NOT_SANDBOXED),
+    case("lying-duration", _clip(hostile_media.lying_duration_clip), UNREADABLE, "incomplete"),
+    case("polyglot", _clip(hostile_media.polyglot_clip), UNREADABLE),
+    # 10,000 one-picture packets in 10 s: refused from the index, before any is read.
+    case("1000-tiny-packets-per-second", _clip(hostile_media.tiny_packet_clip),
+         "10,000 frames", RANGE),
     case("pixel-bomb-reference-image", _image(hostile_media.pixel_bomb_png),
          "Reference image 1", "too many pixels"),
     # Links to hostile servers.
-    case("gzip-bomb-link", _link("/gzip-bomb.mp4"), "larger than the 100 MB limit"),
-    case("redirect-loop-link", _link("/loop/a.mp4"), "Too many redirects"),
+    case("gzip-bomb-link", _link("/gzip-bomb.mp4"), "the server sent it compressed"),
+    case("redirect-loop-link", _link("/loop/a.mp4"), "redirects in a loop"),
     case("content-length-too-small-link", _link("/length-too-small.mp4"),
          "the server sent a broken response"),
     case("content-length-too-large-link", _link("/length-too-large.mp4"), "connection broke off"),
-    # One byte a second never trips the 30 s read timeout; the whole download is bounded
-    # at 300 s (FetchLimits.total_timeout), and no setting makes that shorter for a test.
-    case("slow-drip-link", _link("/slow-drip.mp4"), "took too long",
-         xfail="no setting bounds a download's total time below the fixed 300 s",
-         fails_with=DemoError, patience=10.0),
+    # One byte a second never trips the read timeout; DOWNLOAD_TIMEOUT_SECONDS cuts it off.
+    case("slow-drip-link", _link("/slow-drip.mp4"), "took too long"),
 ]
 
 
-@pytest.mark.parametrize(("build", "expected", "patience"), CASES)
+@pytest.mark.parametrize(("build", "expected"), CASES)
 async def test_hostile_input_is_refused_at_a_bounded_cost(
-    corpus: Corpus, build: Build, expected: tuple[str, ...], patience: float
+    corpus: Corpus, build: Build, expected: tuple[str, ...]
 ) -> None:
     options = await build(corpus)
     try:
-        answer, cost = await corpus.attempt(options, patience=patience)
+        answer, cost = await corpus.attempt(options)
     finally:
         corpus.server.drop_connections()  # a dripping answer must not outlive its case
 
