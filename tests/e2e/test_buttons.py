@@ -11,7 +11,7 @@ import pytest
 
 from bot.jobs.models import EditRequest
 from sandbox.discord_emulator.interactions import MODAL, InteractionRecord
-from sandbox.discord_emulator.models import Channel, Message
+from sandbox.discord_emulator.models import Attachment, Channel, Message
 from sandbox.discord_emulator.permissions import Permissions
 from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_mp4, make_png
@@ -63,6 +63,14 @@ async def delivered_edit(
     return await finish_new_job(stack, await stack.edit(options))
 
 
+def clip_and_image(stack: Stack, tmp_path: Path) -> tuple[Attachment, Attachment]:
+    """A 4 s clip and a reference image, uploaded as a member would attach them."""
+    image = stack.emu.add_attachment(
+        "ref.png", make_png(tmp_path / "ref.png", 320, 320), content_type="image/png"
+    )
+    return stack.clip(seconds=4.0), image
+
+
 async def test_edit_again_after_a_restart_edits_the_previous_result(
     stack: Stack, tmp_path: Path
 ) -> None:
@@ -101,10 +109,7 @@ async def test_rerun_after_a_restart_repeats_the_prompt_and_inputs(
     stack: Stack, tmp_path: Path
 ) -> None:
     emu, sim, world = stack.emu, stack.sim, stack.world
-    clip = stack.clip(seconds=4.0)
-    image = emu.add_attachment(
-        "ref.png", make_png(tmp_path / "ref.png", 320, 320), content_type="image/png"
-    )
+    clip, image = clip_and_image(stack, tmp_path)
     await stack.start_bot()
     first, thread, delivered = await delivered_edit(
         stack, {"prompt": "paint it like Van Gogh", "video": clip, "image1": image,
@@ -136,10 +141,7 @@ async def test_rerun_after_discord_expired_the_original_links_uses_the_bots_own_
     stack: Stack, tmp_path: Path
 ) -> None:
     emu, sim, world = stack.emu, stack.sim, stack.world
-    clip = stack.clip(seconds=4.0)
-    image = emu.add_attachment(
-        "ref.png", make_png(tmp_path / "ref.png", 320, 320), content_type="image/png"
-    )
+    clip, image = clip_and_image(stack, tmp_path)
     await stack.start_bot()
     first, thread, delivered = await delivered_edit(
         stack, {"prompt": "paint it like Van Gogh", "video": clip, "image1": image}

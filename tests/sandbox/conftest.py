@@ -12,7 +12,9 @@ import aiohttp
 import pytest
 
 from sandbox.discord_emulator import DiscordEmulator
+from sandbox.discord_emulator.testing import World, build_world
 from sandbox.evolink_sim.testing import MediaServer
+from tests.sandbox.wire import TOKEN
 
 
 @pytest.fixture
@@ -24,6 +26,12 @@ async def emu() -> AsyncIterator[DiscordEmulator]:
     finally:
         await emulator.stop()
     assert emulator.state.internal_errors == []
+
+
+@pytest.fixture
+def world(emu: DiscordEmulator) -> World:
+    """The emulator's ready-made scene, its bot authenticated by `wire.AUTH`."""
+    return build_world(emu, token=TOKEN)
 
 
 @pytest.fixture

@@ -10,15 +10,8 @@ import pytest
 from sandbox.discord_emulator import DiscordEmulator, Permissions
 from sandbox.discord_emulator.commands import slash_command
 from sandbox.discord_emulator.models import ChannelType
-from sandbox.discord_emulator.testing import World, build_world
-
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bot {TOKEN}"}
-
-
-@pytest.fixture
-def world(emu: DiscordEmulator) -> World:
-    return build_world(emu, token=TOKEN)
+from sandbox.discord_emulator.testing import World
+from tests.sandbox.wire import AUTH
 
 
 async def _call(

@@ -7,19 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
-import pytest
 
 from sandbox.discord_emulator import DiscordEmulator
 from sandbox.discord_emulator.ratelimit import DEFAULT_RULES, GLOBAL_RULE
-from sandbox.discord_emulator.testing import World, build_world
-
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bot {TOKEN}"}
-
-
-@pytest.fixture
-def world(emu: DiscordEmulator) -> World:
-    return build_world(emu, token=TOKEN)
+from sandbox.discord_emulator.testing import World
+from tests.sandbox.wire import AUTH
 
 
 async def _call(

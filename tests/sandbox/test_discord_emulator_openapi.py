@@ -12,20 +12,14 @@ import pytest
 from sandbox.discord_emulator import DiscordEmulator
 from sandbox.discord_emulator.errors import DiscordError
 from sandbox.discord_emulator.openapi import RequestBodyRules, default_spec_path
-from sandbox.discord_emulator.testing import World, build_world
-
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bot {TOKEN}"}
+from sandbox.discord_emulator.testing import World
+from tests.sandbox.wire import AUTH
 
 pytestmark = pytest.mark.skipif(
     not default_spec_path().exists(),
     reason=f"Discord's OpenAPI description is missing at {default_spec_path()}",
 )
 
-
-@pytest.fixture
-def world(emu: DiscordEmulator) -> World:
-    return build_world(emu, token=TOKEN)
 
 
 async def _post(

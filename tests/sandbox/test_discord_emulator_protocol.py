@@ -13,15 +13,8 @@ import pytest
 
 from sandbox.discord_emulator import DiscordEmulator, Permissions
 from sandbox.discord_emulator.clock import snowflake_time
-from sandbox.discord_emulator.testing import World, build_world
-
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bot {TOKEN}"}
-
-
-@pytest.fixture
-def world(emu: DiscordEmulator) -> World:
-    return build_world(emu, token=TOKEN)
+from sandbox.discord_emulator.testing import World
+from tests.sandbox.wire import AUTH, TOKEN
 
 
 async def _json(resp: aiohttp.ClientResponse) -> Any:
