@@ -11,6 +11,7 @@ import discord
 
 from bot.evolink.models import CreditBalance, TaskUsage
 from bot.media.store import MediaStore
+from cogs.admin.commands import _RuledChannel
 from sandbox.discord_emulator.driver import DriverMixin
 from sandbox.discord_emulator.interactions import InteractionRecord
 from sandbox.discord_emulator.models import ChannelType, Download, MessageType
@@ -32,6 +33,10 @@ MediaObject.deleted_at
 # (issue 10, items 3 and 5).
 MediaStore
 JobState.is_active
+
+# discord.py reads a channel option's types from its transformer, and calls transform().
+_RuledChannel.channel_types
+_RuledChannel.transform
 
 # discord.py reads a string option's max_length from its parameter's max_value.
 discord.app_commands.transformers.CommandParameter.max_value

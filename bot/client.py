@@ -32,6 +32,14 @@ class KlingTree(app_commands.CommandTree[discord.Client]):
                 "Video edits work in servers, not in direct messages.", ephemeral=True
             )
             return False
+        if not interaction.is_guild_integration():
+            # A member's own install of the app: this server's limits, moderators and
+            # channels do not apply to it, so nothing is done through it.
+            await interaction.response.send_message(
+                "Video edits work only where the bot has been added to the server. Ask a "
+                "moderator to add it.", ephemeral=True,
+            )
+            return False
         return True
 
     async def on_error(
@@ -62,6 +70,12 @@ class KlingBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=KlingTree,
+            # Every command is offered only in servers that added the bot (never to a
+            # member's own install, never in DMs): the server's limits apply to each edit.
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+            allowed_contexts=app_commands.AppCommandContext(
+                guild=True, dm_channel=False, private_channel=False
+            ),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             **options,  # type: ignore[arg-type]

@@ -170,7 +170,7 @@ class JobEngine:
             day_start=windows.day_start, month_start=windows.month_start,
             attempts_after=self.policy.attempts_after(now), now=now,
             decide=lambda snapshot: self.policy.admit(
-                snapshot, channel_id=request.rules_channel_id or request.channel_id,
+                snapshot, channel_id=request.channel_id, parent_id=request.rules_channel_id,
                 billed_seconds=self.config.spec.min_seconds, now=now,
             ),
         )
@@ -345,7 +345,7 @@ class JobEngine:
                 duration_s=checked.video.duration_s, role_ids=job.source.role_ids,
                 day_start=windows.day_start, month_start=windows.month_start, now=now,
                 decide=lambda snapshot: self.policy.check(
-                    snapshot, channel_id=job.source.rules_channel_id or job.channel_id,
+                    snapshot, channel_id=job.channel_id, parent_id=job.source.rules_channel_id,
                     billed_seconds=billed, now=now,
                 ),
             )

@@ -189,8 +189,14 @@ class QuotaPolicy:
             wait_until=refused[limit - 1] + window if at_limit else None,
         )
 
-    def check_access(self, snapshot: UsageSnapshot, channel_id: int) -> None:
-        """Blocks, pause and channel rules: refusals that no amount of quota changes."""
+    def check_access(
+        self, snapshot: UsageSnapshot, channel_id: int, parent_id: int | None = None
+    ) -> None:
+        """Blocks, pause and channel rules: refusals that no amount of quota changes.
+
+        In a thread (`parent_id` is its channel: a text channel's thread, a forum's post),
+        a rule set on the thread itself decides, else its channel's rule does.
+        """
         if snapshot.blocked is not None:
             why = f" Reason: {snapshot.blocked.reason}" if snapshot.blocked.reason else ""
             raise EditRefused("blocked", "You are not allowed to use video edits here." + why)
@@ -199,7 +205,8 @@ class QuotaPolicy:
             raise EditRefused("paused", f"Video edits are paused on this server{why}")
         rules = snapshot.channel_rules
         allowed = {cid for cid, rule in rules.items() if rule is ChannelRule.ALLOW}
-        if rules.get(channel_id) is ChannelRule.DENY or (allowed and channel_id not in allowed):
+        rule = rules.get(channel_id) or (rules.get(parent_id) if parent_id else None)
+        if rule is ChannelRule.DENY or (allowed and rule is not ChannelRule.ALLOW):
             where = ", ".join(f"<#{cid}>" for cid in sorted(allowed))
             hint = f" Try {where}." if where else ""
             raise EditRefused("channel_not_allowed", "Video edits are not allowed in this channel."
@@ -210,7 +217,7 @@ class QuotaPolicy:
         return now - self.defaults.attempt_window_s
 
     def admit(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
-              now: float) -> None:
+              now: float, parent_id: int | None = None) -> None:
         """Raise EditRefused unless a new edit may start: checked, before any download, in
         the transaction that creates its job (`snapshot.active_jobs` does not include it).
 
@@ -219,7 +226,7 @@ class QuotaPolicy:
         attempts. The attempt limit applies to moderators too: a loop of bad uploads costs
         the bot the same whoever sends it, and a moderator's reset clears the count.
         """
-        self.check_access(snapshot, channel_id)
+        self.check_access(snapshot, channel_id, parent_id)
         attempts = self.attempts(snapshot)
         if attempts.wait_until is not None:
             raise EditRefused(
@@ -233,11 +240,11 @@ class QuotaPolicy:
                 f"You already have {snapshot.active_jobs} edit(s) running; the limit is "
                 f"{running}. Wait for one to finish.",
             )
-        self.check(snapshot, channel_id=channel_id, billed_seconds=billed_seconds, now=now,
-                   estimate=True)
+        self.check(snapshot, channel_id=channel_id, parent_id=parent_id,
+                   billed_seconds=billed_seconds, now=now, estimate=True)
 
     def check(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
-              now: float, estimate: bool = False) -> None:
+              now: float, estimate: bool = False, parent_id: int | None = None) -> None:
         """Raise EditRefused unless `billed_seconds` more may be spent now.
 
         Called at admission with the model's minimum billing (`estimate=True`), and
@@ -245,7 +252,7 @@ class QuotaPolicy:
         """
         cost = (f"an edit costs at least {billed_seconds} s" if estimate
                 else f"this clip is billed as {billed_seconds} s")
-        self.check_access(snapshot, channel_id)
+        self.check_access(snapshot, channel_id, parent_id)
         allowance = self.allowance(snapshot, now)
         limits = allowance.limits
         if allowance.cooldown_until is not None:

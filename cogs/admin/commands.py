@@ -25,6 +25,39 @@ Seconds = app_commands.Range[int, 0, 10_000_000]
 QUIET = discord.AllowedMentions.none()
 
 
+
+class _RuledChannel(app_commands.Transformer):
+    """Where /edit can run: text and announcement channels, voice and stage text chats,
+    forums (whose posts are threads) and single threads. A thread without a rule of its
+    own follows its channel's.
+
+    Spelled out because discord.py's `discord.ForumChannel` also offers media channels
+    (type 16), which Discord's API description does not accept in `channel_types`.
+    """
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        kinds = discord.ChannelType
+        return [
+            kinds.text, kinds.news, kinds.voice, kinds.stage_voice, kinds.forum,
+            kinds.public_thread, kinds.private_thread, kinds.news_thread,
+        ]
+
+    async def transform(
+        self, interaction: discord.Interaction, value: object
+    ) -> app_commands.AppCommandChannel | app_commands.AppCommandThread:
+        assert isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread)
+        return value
+
+
+RuledChannel = app_commands.Transform[
+    app_commands.AppCommandChannel | app_commands.AppCommandThread, _RuledChannel
+]
+
 class ModeratorOnly(app_commands.CheckFailure):
     def __init__(self) -> None:
         super().__init__(
@@ -259,7 +292,7 @@ class AdminCog(
     @channels.command(name="allow", description="Allow /edit in a channel (limits it to the list)")
     @app_commands.describe(channel="The channel")
     async def channels_allow(
-        self, interaction: discord.Interaction, channel: discord.TextChannel
+        self, interaction: discord.Interaction, channel: RuledChannel
     ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_allow(guild_id, actor, channel.id))
@@ -267,7 +300,7 @@ class AdminCog(
     @channels.command(name="deny", description="Refuse /edit in a channel")
     @app_commands.describe(channel="The channel")
     async def channels_deny(
-        self, interaction: discord.Interaction, channel: discord.TextChannel
+        self, interaction: discord.Interaction, channel: RuledChannel
     ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_deny(guild_id, actor, channel.id))
@@ -275,7 +308,7 @@ class AdminCog(
     @channels.command(name="remove", description="Take a channel off the allow and deny lists")
     @app_commands.describe(channel="The channel")
     async def channels_remove(
-        self, interaction: discord.Interaction, channel: discord.TextChannel
+        self, interaction: discord.Interaction, channel: RuledChannel
     ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_remove(guild_id, actor, channel.id))

@@ -73,6 +73,19 @@ def check_member_may_use(
         )
 
 
+# https://discord.com/developers/docs/interactions/application-commands#installation-context
+_INSTALL_TYPES = {"guild": 0, "user": 1}
+
+
+def check_installation(emu: DiscordEmulator, cmd: dict[str, Any], installed_by: str) -> None:
+    """A command offers itself only to the installations its ``integration_types`` name:
+    a member who installed the app for themselves cannot run a
+    guild-only command. Off with ``enforce_command_permissions``, like the check above."""
+    offered = cmd["integration_types"]
+    if emu.enforce_command_permissions and _INSTALL_TYPES[installed_by] not in offered:
+        raise CommandError(f"{cmd['name']!r} is not offered to {installed_by} installs")
+
+
 class _Resolver:
     """Collects ``resolved`` entries while option values are converted."""
 
@@ -200,8 +213,13 @@ def base_payload(
     locale: str = "en-US",
     message: Message | None = None,
     command_type: int | None = None,
+    installed_by: str = "guild",
 ) -> InteractionRecord:
-    """A complete INTERACTION_CREATE body plus its record (not yet dispatched)."""
+    """A complete INTERACTION_CREATE body plus its record (not yet dispatched).
+
+    ``installed_by="user"``: invoked through the member's own install of the app, which
+    Discord names in ``authorizing_integration_owners`` (key "1", the user's id).
+    """
     state = emu.state
     member = guild.members.get(user_id)
     if member is None:
@@ -227,7 +245,9 @@ def base_payload(
         "locale": locale,
         "guild_locale": guild.preferred_locale,
         "entitlements": [],
-        "authorizing_integration_owners": {"0": str(guild.id)},
+        "authorizing_integration_owners": (
+            {"0": str(guild.id)} if installed_by == "guild" else {"1": str(user_id)}
+        ),
         "context": 0,
         "attachment_size_limit": guild.upload_limit,
     }
@@ -259,10 +279,12 @@ def slash_command(
     options: dict[str, Any],
     extra_attachments: list[Attachment],
     locale: str,
+    installed_by: str = "guild",
 ) -> InteractionRecord:
     parts = name.split()
     cmd, scope = find_command(app, guild.id, parts[0], 1)
     check_member_may_use(emu, cmd, guild, channel, user_id)
+    check_installation(emu, cmd, installed_by)
     resolver = _Resolver(emu, guild, channel, user_id)
     data: dict[str, Any] = {
         "id": cmd["id"],
@@ -287,6 +309,7 @@ def slash_command(
         name=cmd["name"],
         locale=locale,
         command_type=1,
+        installed_by=installed_by,
     )
 
 

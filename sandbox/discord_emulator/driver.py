@@ -87,6 +87,7 @@ class DriverMixin:
         locale: str = "en-US",
         app: Application | int | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109
+        installed_by: str = "guild",
     ) -> InteractionRecord:
         """Invoke ``/name`` (``"group sub"`` paths allowed) as a member.
 
@@ -105,6 +106,7 @@ class DriverMixin:
             dict(options or {}),
             list(attachments),
             locale,
+            installed_by,
         )
         return await self._dispatch(ix, timeout)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .models import Channel, Guild, Member, Message, Overwrite, Role, User
+from .models import Channel, ChannelType, Guild, Member, Message, Overwrite, Role, User
 
 if TYPE_CHECKING:
     from .state import EmulatorState
@@ -103,6 +103,11 @@ def channel(c: Channel, *, permissions: int | None = None) -> dict[str, Any]:
                 "default_auto_archive_duration": 1440,
             }
         )
+    if c.type in (ChannelType.GUILD_VOICE, ChannelType.GUILD_STAGE_VOICE):
+        # discord.py reads these without a default (channel.py, VocalGuildChannel).
+        payload.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None})
+    if c.type in (ChannelType.GUILD_FORUM, ChannelType.GUILD_MEDIA):
+        payload.update({"available_tags": [], "default_reaction_emoji": None})
     if permissions is not None:
         payload["permissions"] = str(permissions)
     return payload

@@ -129,3 +129,33 @@ async def test_in_a_channel_the_bot_cannot_see_the_edit_is_refused_before_any_pr
     assert await ledger(stack) == []
     assert stack.sim.create_attempts == 0
     assert stack.emu.downloads == []
+
+
+async def test_every_command_is_offered_only_in_servers_that_added_the_bot(
+    stack: Stack,
+) -> None:
+    await stack.start_bot()
+
+    synced = stack.world.app.guild_commands[stack.world.guild.id]
+
+    assert synced
+    for command in synced:
+        assert command["integration_types"] == [0], command["name"]  # guild installs only
+        assert command["contexts"] == [0], command["name"]  # in servers, never in DMs
+
+
+async def test_an_edit_through_a_members_own_install_is_refused_before_any_work(
+    stack: Stack,
+) -> None:
+    # As if the bot offered itself to user installs too: its own check still refuses.
+    stack.emu.enforce_command_permissions = False
+    await stack.start_bot()
+    ix = await stack.emu.send_slash_command(
+        stack.world.guild, stack.world.channel, stack.world.member, "edit",
+        {"prompt": "make it rain", "video": stack.clip()}, installed_by="user",
+    )
+
+    reply = await ephemeral_answer(stack, ix)
+    assert "added to the server" in reply.content
+    assert await ledger(stack) == [] and stack.emu.downloads == []
+    assert stack.sim.create_attempts == 0

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from sandbox.discord_emulator import DiscordEmulator
+from sandbox.discord_emulator.commands import CommandError, slash_command
 from sandbox.discord_emulator.errors import DiscordError
 from sandbox.discord_emulator.openapi import RequestBodyRules, default_spec_path
 from sandbox.discord_emulator.testing import World
@@ -179,3 +180,34 @@ async def test_command_options_follow_discords_rules(
     for key in failing:
         node = node[key]
     assert node
+
+
+@pytest.mark.parametrize(
+    ("declared", "user_install_may_run"), [(None, True), ([0, 1], True), ([0], False)]
+)
+async def test_a_command_reaches_only_the_installations_it_declares(
+    emu: DiscordEmulator,
+    world: World,
+    http: aiohttp.ClientSession,
+    declared: list[int] | None,
+    user_install_may_run: bool,
+) -> None:
+    url = f"{emu.api_base}/applications/{world.app.id}/guilds/{world.guild.id}/commands"
+    command: dict[str, Any] = {"name": "edit", "description": "Edit a clip", "type": 1}
+    if declared is not None:
+        command["integration_types"] = declared
+    status, _ = await _post(http, url, [command], method="PUT")
+    assert status == 200
+
+    def invoke() -> Any:
+        return slash_command(
+            emu, world.app, world.guild, world.channel, world.member.user.id, "edit", {}, [],
+            "en-US", installed_by="user",
+        )
+
+    if user_install_may_run:
+        owners = invoke().payload["authorizing_integration_owners"]
+        assert owners == {"1": str(world.member.user.id)}
+    else:
+        with pytest.raises(CommandError):
+            invoke()

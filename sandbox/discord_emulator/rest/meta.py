@@ -181,7 +181,9 @@ def _store(
         "dm_permission": cmd.get("dm_permission", True),
         "nsfw": cmd.get("nsfw", False),
         "contexts": cmd.get("contexts"),
-        "integration_types": cmd.get("integration_types", [0]),
+        # Omitted, a command follows the app's installation settings (application-commands
+        # docs); the reading hardest on a bot is an app installable by users too.
+        "integration_types": cmd.get("integration_types") or [0, 1],
         "name_localizations": cmd.get("name_localizations"),
         "description_localizations": cmd.get("description_localizations"),
     }
