@@ -16,7 +16,7 @@ from bot.services import Services
 from bot.settings import Settings
 from cogs.errors import answer_privately, apologise
 from cogs.notifier import DiscordNotifier, LogChannelMirror
-from cogs.views import EditAgainButton, RerunButton, answer_stale_form
+from cogs.views import EditAgainButton, OpenForms, RerunButton, answer_stale_form
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class KlingBot(commands.Bot):
         self.engine_config = engine_config
         self.sync_only = sync_only
         self.prober = prober  # None: the services start their own media probe pool
+        self.open_forms = OpenForms()
         self.notifier = DiscordNotifier(self, edit_interval=settings.status_edit_interval_s)
         self._running = contextlib.AsyncExitStack()
         self._services: Services | None = None
@@ -115,7 +116,7 @@ class KlingBot(commands.Bot):
             log.info("commands synced to dev guild=%d", self.settings.dev_guild_id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        await answer_stale_form(interaction)
+        await answer_stale_form(interaction, self.open_forms)
 
     async def close(self) -> None:
         await self._running.aclose()  # meanwhile the engine refuses new edits politely

@@ -15,6 +15,7 @@ from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
 from cogs.errors import Refused
 from cogs.submit import (
+    forms_of,
     parent_channel_id,
     permission_notes,
     prompt_of,
@@ -145,7 +146,9 @@ class EditCog(commands.Cog):
             user_id=member.user_id, role_ids=member.role_ids, prompt="(pending)",
             video=_attachment(clips[0]),
         )
-        await interaction.response.send_modal(PromptModal("Edit with Kling", request))
+        await interaction.response.send_modal(
+            PromptModal("Edit with Kling", request, forms_of(interaction.client))
+        )
 
 
 async def setup(bot: commands.Bot) -> None:

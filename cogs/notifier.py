@@ -230,6 +230,9 @@ class DiscordNotifier:
         # Only the post: the engine records the delivery right after it, and nothing may
         # stand between them (a restart in that gap would post the video twice). The status
         # message says "Done" once that is recorded (the engine's progress call).
+        # A delivery resumed at start waits for the gateway to fill the guild cache: the
+        # server's upload limit (its boost tier) is known only then.
+        await self.bot.wait_until_ready()
         return await self._deliver(job, result)
 
     async def _deliver(self, job: Job, result: ArchivedResult) -> int:

@@ -17,6 +17,7 @@ from storage.models import Job, JobState
 if TYPE_CHECKING:
     from bot.services import Services
     from bot.settings import Settings
+    from cogs.views import OpenForms
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class _RunningBot(Protocol):
     """What the cogs need of bot.client.KlingBot, without importing it (it imports them)."""
 
     settings: Settings
+    open_forms: OpenForms
 
     @property
     def services(self) -> Services: ...
@@ -32,6 +34,11 @@ class _RunningBot(Protocol):
 
 def settings_of(client: discord.Client) -> Settings:
     return cast(_RunningBot, client).settings
+
+
+def forms_of(client: discord.Client) -> OpenForms:
+    """The prompt forms the running bot has opened (see cogs.views.OpenForms)."""
+    return cast(_RunningBot, client).open_forms
 
 
 def services_of(client: discord.Client) -> Services:

@@ -6,7 +6,6 @@ restart without any state in memory.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from typing import Any, ClassVar, Self
@@ -20,6 +19,7 @@ from cogs.errors import Refused, answer_privately, apologise
 from cogs.render import refusal_text
 from cogs.submit import (
     accepted_text,
+    forms_of,
     permission_notes,
     prompt_of,
     requester,
@@ -30,23 +30,40 @@ from cogs.submit import (
 # Discord refuses a form whose text input allows more than this (400), whatever the model takes.
 DISCORD_TEXT_INPUT_MAX = 4000
 PROMPT_FORM_PREFIX = "kling:prompt:"
-STALE_FORM_GRACE_S = 2.5  # a live form defers at once; Discord allows 3 s
+class OpenForms:
+    """The prompt forms this process has opened and not yet seen time out.
+
+    A form lives in the process that opened it: one opened before a restart reaches no
+    handler, and discord.py drops it silently. Knowing what we opened, the bot answers any
+    other form at once (Discord's 3 s start when Discord receives the submit, not when the
+    bot does).
+    """
+
+    def __init__(self) -> None:
+        self._open: set[str] = set()
+
+    def opened(self, custom_id: str) -> None:
+        self._open.add(custom_id)
+
+    def closed(self, custom_id: str) -> None:
+        self._open.discard(custom_id)
+
+    def __contains__(self, custom_id: object) -> bool:
+        return custom_id in self._open
 
 
-async def answer_stale_form(interaction: discord.Interaction) -> None:
-    """A prompt form lives in memory: one opened before a restart reaches no handler, and
-    discord.py drops it silently. If nothing answered it in time, say what to do."""
+async def answer_stale_form(interaction: discord.Interaction, forms: OpenForms) -> None:
+    """Answer a prompt form this process did not open: say what to do."""
     if interaction.type is not discord.InteractionType.modal_submit or interaction.data is None:
         return
-    if not str(interaction.data.get("custom_id", "")).startswith(PROMPT_FORM_PREFIX):
+    custom_id = str(interaction.data.get("custom_id", ""))
+    if not custom_id.startswith(PROMPT_FORM_PREFIX) or custom_id in forms:
         return
-    await asyncio.sleep(STALE_FORM_GRACE_S)
-    if not interaction.response.is_done():
-        await answer_privately(
-            interaction,
-            "This form was opened before the bot restarted, so it was lost and nothing was "
-            "started. Press the button (or use the menu) again.",
-        )
+    await answer_privately(
+        interaction,
+        "This form was opened before the bot restarted, so it was lost and nothing was "
+        "started. Press the button (or use the menu) again.",
+    )
 
 
 class PromptModal(discord.ui.Modal):
@@ -60,11 +77,16 @@ class PromptModal(discord.ui.Modal):
         placeholder="e.g. make it look like a snowy winter evening",
     )
 
-    def __init__(self, title: str, request: EditRequest) -> None:
+    def __init__(self, title: str, request: EditRequest, forms: OpenForms) -> None:
         super().__init__(
             title=title, timeout=600, custom_id=f"{PROMPT_FORM_PREFIX}{secrets.token_hex(8)}"
         )
         self.request = request
+        self.forms = forms
+        forms.opened(self.custom_id)
+
+    async def on_timeout(self) -> None:
+        self.forms.closed(self.custom_id)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -138,7 +160,7 @@ class EditAgainButton(
             self.job_id, interaction.guild_id or 0, requester(interaction)
         )
         await interaction.response.send_modal(
-            PromptModal(f"Edit #{self.job_id} again", request)
+            PromptModal(f"Edit #{self.job_id} again", request, forms_of(interaction.client))
         )
 
 

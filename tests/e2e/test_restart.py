@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from sandbox.evolink_sim import TaskScript
+from sandbox.media_samples import make_mp4, pad_file
+from storage.database import Database
+from storage.jobs import JobRepository
 from storage.models import JobState
 from tests.e2e.harness import Stack, text_input_id
 from tests.e2e.user_view import ephemeral_answer
@@ -79,6 +85,9 @@ async def test_a_prompt_form_left_open_across_a_restart_is_answered(stack: Stack
     assert menu.modal is not None
     await stack.stop_bot()
     bot = await stack.start_bot()
+    # Discord's 3 s run from when Discord receives the submit; the bot's share may be far
+    # less, so the answer must not wait for anything.
+    emu.ack_window = 1.0
 
     submit = await emu.submit_modal(menu, {text_input_id(menu): "make it snow"})
     answer = await ephemeral_answer(stack, submit)
@@ -86,3 +95,39 @@ async def test_a_prompt_form_left_open_across_a_restart_is_answered(stack: Stack
     assert bot.services is not None
     assert await bot.services.jobs.search(world.guild.id) == []
     assert sim.create_attempts == 0
+
+
+MIB = 1024 * 1024
+
+
+async def test_a_delivery_resumed_at_start_waits_for_the_servers_upload_limit(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """At start the guild cache is empty until the gateway fills it: a delivery resumed
+    before then must not take the unboosted 10 MiB limit for a boosted server's."""
+    emu, sim, world = stack.emu, stack.sim, stack.world
+    emu.set_premium_tier(world.guild.id, 2)  # 50 MiB uploads
+    result = pad_file(tmp_path / "big.mp4", 15 * MIB, source=make_mp4(tmp_path / "r.mp4", 3))
+    sim.script_next_task(TaskScript(result_path=result, processing_s=1))
+    await stack.start_bot()
+    ix = await stack.edit({"prompt": "make it blue", "video": stack.clip()})
+    await ephemeral_answer(stack, ix)
+    thread = await emu.wait_for_thread(world.channel)
+    first = await emu.wait_for_message(thread, lambda m: bool(m.attachments))
+    await stack.stop_bot()
+    # Queued for posting again, exactly as `/kling-admin jobs redeliver` queues it.
+    db = await Database.open(stack.settings().database_path)
+    try:
+        [job] = await JobRepository(db).search(world.guild.id)
+        now = time.time()
+        await JobRepository(db).transition(
+            job.id, JobState.ARCHIVED, expected={JobState.DELIVERED}, now=now,
+            next_delivery_at=now, delivery_attempts=0,
+        )
+    finally:
+        await db.close()
+
+    await stack.start_bot()
+
+    again = await emu.wait_for_message(thread, lambda m: m.id != first.id and "ready" in m.content)
+    assert [a.size for a in again.attachments] == [15 * MIB], again.content  # not a link

@@ -33,7 +33,7 @@ from bot.media.info import VideoInfo
 from bot.media.sniff import MediaKind
 from bot.media.validation import check_image_count, check_video
 from bot.settings import Settings
-from cogs.views import DISCORD_TEXT_INPUT_MAX, PromptModal
+from cogs.views import DISCORD_TEXT_INPUT_MAX, OpenForms, PromptModal
 from sandbox.evolink_sim import contract
 
 STANDARD = MODEL_SPECS[EditModel.STANDARD]
@@ -141,7 +141,7 @@ def test_the_prompt_form_stays_within_discords_text_input_limit() -> None:
     request = EditRequest(
         guild_id=1, channel_id=2, user_id=3, prompt="(pending)", video=InputFile(url="u")
     )
-    modal = PromptModal("Edit with Kling", request)
+    modal = PromptModal("Edit with Kling", request, OpenForms())
     assert modal.prompt.max_length == min(STANDARD.max_prompt_chars, DISCORD_TEXT_INPUT_MAX)
     assert modal.prompt.max_length <= 4000
 
