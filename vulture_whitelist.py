@@ -9,6 +9,7 @@ file lists the rest, one reason each. Never imported: vulture only reads it.
 import av
 import discord
 
+from bot.client import KlingBot
 from bot.evolink.models import CreditBalance, TaskUsage
 from bot.media.store import MediaStore
 from cogs.admin.commands import _RuledChannel
@@ -33,6 +34,9 @@ MediaObject.deleted_at
 # (issue 10, items 3 and 5).
 MediaStore
 JobState.is_active
+
+# discord.py's AutoShardedClient.close() reads the queue KlingBot creates ahead of connect().
+KlingBot._AutoShardedClient__queue
 
 # discord.py reads a channel option's types from its transformer, and calls transform().
 _RuledChannel.channel_types

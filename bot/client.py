@@ -3,8 +3,10 @@ and closes them on exit."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -15,8 +17,9 @@ from bot.media.prober import Prober
 from bot.services import Services
 from bot.settings import Settings
 from cogs.errors import answer_privately, apologise
+from cogs.forms import OpenForms
 from cogs.notifier import DiscordNotifier, LogChannelMirror
-from cogs.views import EditAgainButton, OpenForms, RerunButton, answer_stale_form
+from cogs.views import EditAgainButton, RerunButton, answer_stale_form
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class KlingTree(app_commands.CommandTree[discord.Client]):
         await apologise(interaction, error, f"command {command}")
 
 
-class KlingBot(commands.Bot):
+class KlingBot(commands.AutoShardedBot):
     def __init__(
         self,
         settings: Settings,
@@ -67,6 +70,9 @@ class KlingBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
+            # Discord requires shards from 2,500 guilds (close code 4011, after which
+            # discord.py does not reconnect); without SHARD_COUNT, Discord's recommendation.
+            shard_count=settings.shard_count,
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=KlingTree,
@@ -80,6 +86,10 @@ class KlingBot(commands.Bot):
             help_command=None,
             **options,  # type: ignore[arg-type]
         )
+        # discord.py's AutoShardedClient.close() posts to a queue that only connect()
+        # creates: closing a bot that never connected (sync-only, a failed start) raised
+        # AttributeError. The queue connect() makes replaces this one.
+        self._AutoShardedClient__queue: asyncio.PriorityQueue[Any] = asyncio.PriorityQueue()
         self.settings = settings
         self.engine_config = engine_config
         self.sync_only = sync_only

@@ -7,6 +7,7 @@ import asyncio
 import aiohttp
 from pydantic import BaseModel
 
+from bot.discord_routing import bot_headers
 from bot.evolink import EvolinkClient, EvolinkError
 from bot.settings import Settings
 
@@ -26,7 +27,7 @@ async def _discord(session: aiohttp.ClientSession, settings: Settings) -> Check:
     token = settings.discord_token.get_secret_value() if settings.discord_token else ""
     try:
         async with session.get(
-            f"{settings.discord_api_base}/users/@me", headers={"Authorization": f"Bot {token}"}
+            f"{settings.discord_api_base}/users/@me", headers=bot_headers(token)
         ) as response:
             if response.status == 401:
                 return Check(name="Discord", ok=False, detail="DISCORD_TOKEN was refused (401)")

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
 
     # --- operational knobs (names are ours) ---
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
+    shard_count: int | None = Field(None, gt=0, alias="SHARD_COUNT")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(False, alias="LOG_JSON")
     evolink_read_timeout_s: float = Field(30.0, gt=0, alias="EVOLINK_READ_TIMEOUT_SECONDS")

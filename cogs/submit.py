@@ -17,7 +17,7 @@ from storage.models import Job, JobState
 if TYPE_CHECKING:
     from bot.services import Services
     from bot.settings import Settings
-    from cogs.views import OpenForms
+    from cogs.forms import OpenForms
 
 log = logging.getLogger(__name__)
 

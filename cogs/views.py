@@ -16,6 +16,7 @@ from bot.evolink.spec import MAX_PROMPT_CHARS
 from bot.jobs.errors import EditRefused
 from bot.jobs.models import EditRequest
 from cogs.errors import Refused, answer_privately, apologise
+from cogs.forms import OpenForms
 from cogs.render import refusal_text
 from cogs.submit import (
     accepted_text,
@@ -30,28 +31,6 @@ from cogs.submit import (
 # Discord refuses a form whose text input allows more than this (400), whatever the model takes.
 DISCORD_TEXT_INPUT_MAX = 4000
 PROMPT_FORM_PREFIX = "kling:prompt:"
-class OpenForms:
-    """The prompt forms this process has opened and not yet seen time out.
-
-    A form lives in the process that opened it: one opened before a restart reaches no
-    handler, and discord.py drops it silently. Knowing what we opened, the bot answers any
-    other form at once (Discord's 3 s start when Discord receives the submit, not when the
-    bot does).
-    """
-
-    def __init__(self) -> None:
-        self._open: set[str] = set()
-
-    def opened(self, custom_id: str) -> None:
-        self._open.add(custom_id)
-
-    def closed(self, custom_id: str) -> None:
-        self._open.discard(custom_id)
-
-    def __contains__(self, custom_id: object) -> bool:
-        return custom_id in self._open
-
-
 async def answer_stale_form(interaction: discord.Interaction, forms: OpenForms) -> None:
     """Answer a prompt form this process did not open: say what to do."""
     if interaction.type is not discord.InteractionType.modal_submit or interaction.data is None:

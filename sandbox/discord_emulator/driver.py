@@ -68,8 +68,10 @@ class DriverMixin:
             )
         self.state.interactions[ix.id] = ix
         self.state.interactions_by_token[ix.token] = ix
+        guild_id = ix.payload.get("guild_id")
         self.gateway.dispatch(
-            "INTERACTION_CREATE", ix.payload, app_id=ix.application_id, on_sent=on_sent
+            "INTERACTION_CREATE", ix.payload, app_id=ix.application_id,
+            guild_id=int(guild_id) if guild_id else None, on_sent=on_sent,
         )
         self.state.changed()
         await ix.wait_sent(timeout)

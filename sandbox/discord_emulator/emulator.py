@@ -58,6 +58,8 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         #: Refuse to send commands a member could not see (``default_member_permissions``).
         self.enforce_command_permissions = True
         self.max_request_size = max_request_size
+        #: `GET /gateway/bot` recommends one shard per this many guilds (Discord: ~1,000).
+        self.guilds_per_recommended_shard = 1000
         #: Discord's OpenAPI description of request bodies (None: bodies are not checked).
         self.body_rules = body_rules or RequestBodyRules.load()
         self._runner: web.AppRunner | None = None

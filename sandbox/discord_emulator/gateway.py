@@ -62,6 +62,13 @@ class GatewaySession:
     invalid: bool = False
     ready: bool = False
     resumes: int = 0
+    shard: tuple[int, int] = (0, 1)  # (shard_id, num_shards) from IDENTIFY
+
+    def owns(self, guild_id: int) -> bool:
+        """https://discord.com/developers/docs/topics/gateway#sharding: a guild's events go
+        to shard ``(guild_id >> 22) % num_shards``."""
+        shard_id, count = self.shard
+        return (guild_id >> 22) % count == shard_id
 
     def push(self, event: str, data: dict[str, Any], on_sent: OnSent | None = None) -> None:
         self.seq += 1
@@ -127,6 +134,8 @@ class GatewayHub:
     def __init__(self, state: EmulatorState, *, heartbeat_interval_ms: int = 41_250) -> None:
         self.state = state
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        #: Discord's 2,500 (tests lower it rather than create thousands of guilds).
+        self.max_guilds_per_shard = 2500
         self.resume_url = ""
         self.sessions: dict[str, GatewaySession] = {}
         self.connections: set[GatewayConnection] = set()
@@ -156,18 +165,24 @@ class GatewayHub:
         """Send an event to every session it concerns; return how many got it.
 
         ``app_id`` targets one application (its newest session only, like interactions);
-        ``guild_id`` targets every bot in that guild whose intents include ``intent``.
+        ``guild_id`` targets every bot in that guild whose intents include ``intent``. Either
+        way a guild's events reach only the shard that owns the guild.
         """
         targets: list[GatewaySession]
         if app_id is not None:
-            sessions = self.sessions_for(app_id)
+            sessions = [
+                s for s in self.sessions_for(app_id) if guild_id is None or s.owns(guild_id)
+            ]
             targets = sessions[-1:]
         else:
             targets = [
                 s
                 for s in self.sessions.values()
                 if not s.invalid
-                and (guild_id is None or s.app.bot.id in self.state.guilds[guild_id].members)
+                and (
+                    guild_id is None
+                    or (s.app.bot.id in self.state.guilds[guild_id].members and s.owns(guild_id))
+                )
             ]
         targets = [s for s in targets if intent == 0 or s.intents & intent]
         for session in targets:
@@ -253,12 +268,25 @@ class GatewayHub:
         if app is None:
             await conn.close(4004, "Authentication failed.")
             return
-        session = GatewaySession(secrets.token_hex(16), app, int(data.get("intents", 0)))
+        shard = data.get("shard") or [0, 1]
+        shard_id, count = int(shard[0]), int(shard[1])
+        if count < 1 or not 0 <= shard_id < count:
+            await conn.close(4010, "Invalid shard.")
+            return
+        bot = app.bot
+        every_guild = [g for g in self.state.guilds.values() if bot.id in g.members]
+        # Close code 4011: "your session would have handled too many guilds" (gateway docs;
+        # Discord requires sharding from 2,500 guilds, and discord.py does not reconnect).
+        if len(every_guild) / count > self.max_guilds_per_shard:
+            await conn.close(4011, "Sharding required.")
+            return
+        session = GatewaySession(
+            secrets.token_hex(16), app, int(data.get("intents", 0)), shard=(shard_id, count)
+        )
         self.sessions[session.id] = session
         conn.session = session
         session.connection = conn
-        bot = app.bot
-        guilds = [g for g in self.state.guilds.values() if bot.id in g.members]
+        guilds = [g for g in every_guild if session.owns(g.id)]
         ready = {
             "v": 10,
             "user": {**payloads.user(bot), "verified": True, "mfa_enabled": False, "flags": 0},
@@ -266,7 +294,7 @@ class GatewayHub:
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_url,
-            "shard": data.get("shard", [0, 1]),
+            "shard": [shard_id, count],
             "application": {"id": str(app.id), "flags": 0},
             "private_channels": [],
             "relationships": [],

@@ -36,6 +36,9 @@ async def test_json_errors_auth_and_content_type(
         assert resp.status == 405 and (await _json(resp))["code"] == 0
     async with http.get(f"{emu.api_base}/users/@me") as resp:
         assert resp.status == 401 and (await _json(resp))["message"] == "401: Unauthorized"
+    without_agent = {"Authorization": AUTH["Authorization"]}
+    async with http.get(f"{emu.api_base}/users/@me", headers=without_agent) as resp:
+        assert resp.status == 403  # Discord requires `User-Agent: DiscordBot (url, version)`
     async with http.get(f"{emu.api_base}/channels/123/messages", headers=AUTH) as resp:
         assert resp.status == 404 and (await _json(resp))["code"] == 10003
     async with http.get(f"{emu.api_base}/gateway/bot", headers=AUTH) as resp:
@@ -45,6 +48,7 @@ async def test_json_errors_auth_and_content_type(
         (404, 0),
         (405, 0),
         (401, 0),
+        (403, 0),
         (404, 10003),
         (200, None),
     ]

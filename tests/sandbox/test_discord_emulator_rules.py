@@ -18,6 +18,7 @@ from discord.ext import commands
 from sandbox.discord_emulator import DiscordEmulator, RateLimitRule
 from sandbox.discord_emulator.testing import Probe, World, build_world, running_bot
 from tests.sandbox.test_discord_emulator import ProbeBot, ProbeCog
+from tests.sandbox.wire import AUTH
 
 
 class RulesCog(commands.Cog):
@@ -153,7 +154,7 @@ async def test_burst_of_edits_is_paced_and_all_succeed(env: RulesEnv) -> None:
     # Another client (same token) uses up the channel's window, so the bot's first post
     # meets a 429 and has to wait; everything after is paced by the headers.
     url = f"{emu.api_base}/channels/{w.channel.id}/messages"
-    headers = {"Authorization": "Bot test-token"}
+    headers = AUTH
     async with aiohttp.ClientSession() as http:
         for i in range(5):
             async with http.post(url, json={"content": f"noise {i}"}, headers=headers) as resp:

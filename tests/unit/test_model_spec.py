@@ -33,7 +33,8 @@ from bot.media.info import VideoInfo
 from bot.media.sniff import MediaKind
 from bot.media.validation import check_image_count, check_video
 from bot.settings import Settings
-from cogs.views import DISCORD_TEXT_INPUT_MAX, OpenForms, PromptModal
+from cogs.forms import OpenForms
+from cogs.views import DISCORD_TEXT_INPUT_MAX, PromptModal
 from sandbox.evolink_sim import contract
 
 STANDARD = MODEL_SPECS[EditModel.STANDARD]

@@ -80,7 +80,8 @@ async def gateway_bot(request: web.Request) -> web.Response:
     return json_response(
         {
             "url": emulator(request).gateway_url,
-            "shards": 1,
+            # Discord recommends about one shard per 1,000 guilds.
+            "shards": _recommended_shards(request),
             "session_start_limit": {
                 "total": 1000,
                 "remaining": 999,
@@ -89,6 +90,12 @@ async def gateway_bot(request: web.Request) -> web.Response:
             },
         }
     )
+
+
+def _recommended_shards(request: web.Request) -> int:
+    emu, bot = emulator(request), bot_application(request).bot
+    guilds = sum(1 for g in emu.state.guilds.values() if bot.id in g.members)
+    return max(1, -(-guilds // emu.guilds_per_recommended_shard))
 
 
 # -- application commands -------------------------------------------------------------------
