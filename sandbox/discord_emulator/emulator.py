@@ -58,6 +58,8 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         #: Refuse to send commands a member could not see (``default_member_permissions``).
         self.enforce_command_permissions = True
         self.max_request_size = max_request_size
+        #: A proxy in front of the API refusing larger uploads with a bare 413 (no code).
+        self.proxy_body_limit: int | None = None
         #: `GET /gateway/bot` recommends one shard per this many guilds (Discord: ~1,000).
         self.guilds_per_recommended_shard = 1000
         #: Discord's OpenAPI description of request bodies (None: bodies are not checked).

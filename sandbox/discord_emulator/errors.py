@@ -24,6 +24,10 @@ class DiscordError(Exception):
         return body
 
 
+class ProxyRefusal(Exception):
+    """A proxy in front of the API refused the request (see `DiscordEmulator.proxy_body_limit`)."""
+
+
 def unauthorized() -> DiscordError:
     return DiscordError(401, 0, "401: Unauthorized")
 

@@ -68,6 +68,13 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = await handler(request)
     except _RateLimited as limited:
         response = limited.response
+    except errors.ProxyRefusal:
+        # A proxy in front of the API (nginx, a CDN) refused the body itself: a bare 413
+        # page, no Discord error code.
+        response = web.Response(
+            status=413, text="<html><body>413 Request Entity Too Large</body></html>",
+            content_type="text/html",
+        )
     except errors.DiscordError as exc:
         response = _error_response(exc)
     except web.HTTPRequestEntityTooLarge:

@@ -98,6 +98,20 @@ async def test_result_refused_by_discord_as_too_large_falls_back_to_a_link(
     assert len(stack.emu.rest_calls("POST", status=413)) == 1
 
 
+async def test_result_refused_by_a_proxy_with_a_bare_413_falls_back_to_a_link(
+    stack: Stack,
+) -> None:
+    await stack.start_bot()
+    # No Discord error code: a proxy in front of the API refused the upload's size.
+    stack.emu.proxy_body_limit = 100  # any upload (the limit counts files only)
+    started = time.time()
+    ix = await stack.edit({"prompt": "make it blue", "video": stack.clip()})
+    await ephemeral_answer(stack, ix)
+
+    content = await _assert_link_delivery(stack, started)
+    assert "Too large to attach" in content
+
+
 # --- progress -----------------------------------------------------------------------------
 
 async def test_status_message_shows_progress_and_elapsed_time_in_few_edits(

@@ -57,3 +57,18 @@ async def test_more_than_fifty_requests_a_second_meet_the_global_limit(
         http, "POST", f"{emu.api_base}/webhooks/{world.app.id}/no-such-token", {"content": "x"}
     )
     assert status != 429 and body["code"] != 0
+
+
+async def test_a_proxy_in_front_refuses_a_large_upload_with_a_bare_413(
+    emu: DiscordEmulator, world: World, http: aiohttp.ClientSession
+) -> None:
+    emu.proxy_body_limit = 100
+    form = aiohttp.FormData()
+    form.add_field("payload_json", '{"content": "clip"}', content_type="application/json")
+    form.add_field("files[0]", b"x" * 101, filename="clip.mp4", content_type="video/mp4")
+    url = f"{emu.api_base}/channels/{world.channel.id}/messages"
+
+    async with http.post(url, data=form, headers=AUTH) as resp:
+        assert resp.status == 413 and resp.content_type == "text/html"  # no Discord code
+    status, _, _ = await _call(http, "POST", url, {"content": "text still goes through"})
+    assert status == 200

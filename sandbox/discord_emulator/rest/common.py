@@ -98,6 +98,9 @@ async def json_body(request: web.Request) -> Any:
 async def message_body(request: web.Request) -> messages.Outgoing:
     """A message body (JSON, or multipart's ``payload_json``), checked like :func:`json_body`."""
     out = await messages.read_body(request)
+    limit = emulator(request).proxy_body_limit
+    if limit is not None and sum(len(f.data) for f in out.files) > limit:
+        raise errors.ProxyRefusal()
     _check_body(request, out.payload)
     return out
 
