@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 import aiohttp
+import pytest
 
 from sandbox.discord_emulator.permissions import Permissions
 from storage.models import JobState
@@ -96,39 +97,30 @@ async def test_without_thread_posting_the_result_is_posted_in_the_channel(
     assert await only_job(stack) is JobState.DELIVERED
 
 
-async def test_without_send_messages_the_edit_is_refused_before_anything_is_charged(
-    stack: Stack,
+@pytest.mark.parametrize(
+    ("denied", "named"),
+    [
+        (Permissions.SEND_MESSAGES, "Send Messages"),
+        # Slash commands reach the bot even where it cannot see the channel, and Discord's
+        # app_permissions then still shows Send Messages (no implicit denial in that bit
+        # set); every post there would answer 50001 Missing Access.
+        (Permissions.VIEW_CHANNEL, "View Channel"),
+    ],
+)
+async def test_where_the_bot_cannot_post_the_edit_is_refused_before_anything_is_charged(
+    stack: Stack, denied: Permissions, named: str
 ) -> None:
-    deny_bot(stack, Permissions.SEND_MESSAGES)
+    deny_bot(stack, denied)
     await stack.start_bot()
     ix = await stack.edit({"prompt": "make it rain", "video": stack.clip()})
 
     reply = await ephemeral_answer(stack, ix)
     assert reply.content.startswith("❌")
-    assert "Send Messages" in reply.content and "Nothing was charged" in reply.content
+    assert named in reply.content and "Nothing was charged" in reply.content
     assert public_messages(stack) == []
     assert await ledger(stack) == []
     assert stack.sim.create_attempts == 0
     assert stack.emu.downloads == []  # refused before even fetching the clip
-
-
-async def test_in_a_channel_the_bot_cannot_see_the_edit_is_refused_before_any_provider_call(
-    stack: Stack,
-) -> None:
-    # Slash commands reach the bot even where it cannot see the channel, and Discord's
-    # app_permissions then still shows Send Messages (no implicit denial in that bit set);
-    # every post there would answer 50001 Missing Access.
-    deny_bot(stack, Permissions.VIEW_CHANNEL)
-    await stack.start_bot()
-    ix = await stack.edit({"prompt": "make it rain", "video": stack.clip()})
-
-    reply = await ephemeral_answer(stack, ix)
-    assert reply.content.startswith("❌")
-    assert "View Channel" in reply.content and "Nothing was charged" in reply.content
-    assert public_messages(stack) == []
-    assert await ledger(stack) == []
-    assert stack.sim.create_attempts == 0
-    assert stack.emu.downloads == []
 
 
 async def test_every_command_is_offered_only_in_servers_that_added_the_bot(
