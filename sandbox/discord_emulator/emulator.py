@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import errors
 from .cdn import DEFAULT_LIFETIME_S, CdnSigner
 from .clock import Clock
 from .driver import DriverMixin, ref_id
@@ -65,6 +66,7 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         #: Discord's OpenAPI description of request bodies (None: bodies are not checked).
         self.body_rules = body_rules or RequestBodyRules.load()
         self._runner: web.AppRunner | None = None
+        self._faults: list[tuple[tuple[str, str], errors.DiscordError]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -113,6 +115,19 @@ class DiscordEmulator(WorldMixin, DriverMixin):
         return f"ws://{self.host}:{self.port}/gateway"
 
     # -- configuration -------------------------------------------------------------------
+
+    def fail_next(self, method: str, route: str, status: int, code: int, message: str) -> None:
+        """The next `method` call on `route` (a template under /api/v10, e.g.
+        ``/channels/{channel_id}/messages``) is answered with this Discord error, as when
+        something changed on Discord's side between the bot's checks and its call."""
+        self._faults.append(((method, route), errors.DiscordError(status, code, message)))
+
+    def take_fault(self, method: str, route: str) -> errors.DiscordError | None:
+        for index, (key, fault) in enumerate(self._faults):
+            if key == (method, route):
+                del self._faults[index]
+                return fault
+        return None
 
     def set_rate_limits(self, rules: bool | Iterable[RateLimitRule]) -> None:
         """``True``: :data:`~.ratelimit.DEFAULT_RULES`; ``False``: none; or your own rules."""

@@ -59,6 +59,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             if limiter.global_rule is not None:  # interaction routes are exempt
                 _limit(limiter.check(limiter.global_rule, str(app.id), request.method,
                                      request.path), is_global=True)
+        fault = emu.take_fault(request.method, template)
+        if fault is not None:
+            raise fault
         rule = limiter.rule_for(request.method, template)
         if rule is not None:
             scope = info.get(rule.scope, "") if rule.scope else ""

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from sandbox.discord_emulator.permissions import Permissions
-from storage.models import JobState
+from storage.models import JobState, LedgerKind
 from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer, ledger, public_messages
 
@@ -151,3 +151,21 @@ async def test_an_edit_through_a_members_own_install_is_refused_before_any_work(
     assert "added to the server" in reply.content
     assert await ledger(stack) == [] and stack.emu.downloads == []
     assert stack.sim.create_attempts == 0
+
+
+async def test_when_the_status_message_cannot_be_posted_nothing_is_submitted_or_charged(
+    stack: Stack,
+) -> None:
+    # The bot lost access between the command's check and its post (a moderator changed
+    # the channel): the edit could not be delivered there either.
+    await stack.start_bot()
+    stack.emu.fail_next("POST", "/channels/{channel_id}/messages", 403, 50001, "Missing Access")
+    ix = await stack.edit({"prompt": "make it rain", "video": stack.clip()})
+
+    reply = await ephemeral_answer(stack, ix)
+    assert reply.content.startswith("❌") and "Nothing was charged" in reply.content
+    assert stack.sim.create_attempts == 0
+    assert [(e.kind, e.seconds) for e in await ledger(stack)] == [
+        (LedgerKind.RESERVE, 4), (LedgerKind.RELEASE, -4),
+    ]
+    assert await only_job(stack) is JobState.FAILED
