@@ -73,6 +73,7 @@ class KlingBot(commands.AutoShardedBot):
             # Discord requires shards from 2,500 guilds (close code 4011, after which
             # discord.py does not reconnect); without SHARD_COUNT, Discord's recommendation.
             shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,  # type: ignore[arg-type]  # None: all (shard.py)
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=KlingTree,

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.evolink.spec import MODEL_SPECS, EditModel, ModelSpec
 
@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # --- operational knobs (names are ours) ---
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
     shard_count: int | None = Field(None, gt=0, alias="SHARD_COUNT")
+    # This process's shards of SHARD_COUNT, e.g. "0,1" here and "2,3" in a second process.
+    shard_ids: Annotated[list[int] | None, NoDecode] = Field(None, alias="SHARD_IDS")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(False, alias="LOG_JSON")
     evolink_read_timeout_s: float = Field(30.0, gt=0, alias="EVOLINK_READ_TIMEOUT_SECONDS")
@@ -122,8 +124,8 @@ class Settings(BaseSettings):
     # the window before new edits wait; 0 turns the limit off.
     attempt_limit: NonNegativeInt = Field(10, alias="ATTEMPT_LIMIT")
     attempt_window_s: int = Field(600, gt=0, alias="ATTEMPT_WINDOW_SECONDS")
-    # Downloads and checks of new edits running at once in this process, all members together.
     download_timeout_s: float = Field(300.0, gt=0, alias="DOWNLOAD_TIMEOUT_SECONDS")
+    # Downloads and checks of new edits running at once in this process, all members together.
     max_concurrent_intakes: int = Field(8, gt=0, alias="MAX_CONCURRENT_INTAKES")
     max_queued_intakes: NonNegativeInt = Field(32, alias="MAX_QUEUED_INTAKES")
 
@@ -150,6 +152,19 @@ class Settings(BaseSettings):
             raise ValueError(f"DISCORD_GATEWAY_URL must be an absolute ws(s) URL, got {value!r}")
         return value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            try:
+                return [int(part) for part in text.split(",")]
+            except ValueError:
+                raise ValueError(f"SHARD_IDS must be numbers like 0,1, got {value!r}") from None
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -160,6 +175,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_relations(self) -> Self:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("SHARD_IDS needs SHARD_COUNT (the shards of all processes)")
+            wrong = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+            if wrong or len(set(self.shard_ids)) != len(self.shard_ids):
+                raise ValueError(
+                    f"SHARD_IDS must be distinct numbers from 0 to {self.shard_count - 1}"
+                )
         if self.poll_min_interval_s > self.poll_max_interval_s:
             raise ValueError("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")
         for default, ceiling, name in (

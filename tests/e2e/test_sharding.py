@@ -58,3 +58,14 @@ async def test_without_shard_count_the_bot_runs_the_shards_discord_recommends(
 
     assert bot.shard_count == 2
     assert len(stack.emu.gateway.sessions_for(stack.world.app.id)) == 2
+
+
+async def test_a_process_runs_only_its_own_shard_ids(stack: Stack) -> None:
+    first_shard = (stack.world.guild.id >> 22) % 2
+
+    await stack.start_bot(SHARD_COUNT="2", SHARD_IDS=str(first_shard))
+
+    sessions = stack.emu.gateway.sessions_for(stack.world.app.id)
+    assert [s.shard for s in sessions] == [(first_shard, 2)]
+    answer = await _edit_in(stack, stack.world.guild, stack.world.channel)
+    assert "started" in answer, answer

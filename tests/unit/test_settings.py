@@ -85,12 +85,21 @@ def test_model_limits_follow_the_model(model: str, low: int, high: int) -> None:
             {"POLL_MIN_INTERVAL_SECONDS": "90", "POLL_MAX_INTERVAL_SECONDS": "10"},
             "POLL_MIN_INTERVAL_SECONDS must not exceed",
         ),
+        ({"SHARD_IDS": "0,1"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1,2"}, "distinct numbers from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1,1"}, "distinct numbers from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS must be numbers like 0,1"),
     ],
 )
 def test_each_invalid_setting_gets_a_message_naming_it(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError) as caught:
         load(**env)
     assert message in describe_validation_error(caught.value)
+
+
+def test_shard_ids_are_read_as_a_comma_list() -> None:
+    assert load(SHARD_COUNT="4", SHARD_IDS="2, 3").shard_ids == [2, 3]
+    assert load(SHARD_COUNT="4").shard_ids is None
 
 
 def test_missing_run_settings_are_listed() -> None:
