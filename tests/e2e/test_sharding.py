@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sandbox.discord_emulator.models import Channel, Guild
+from sandbox.evolink_sim import TaskScript
 from storage.models import JobState
 from tests.e2e.admin_view import jobs
 from tests.e2e.harness import Stack
@@ -34,6 +35,7 @@ async def test_with_two_shards_each_server_is_served_once_by_its_own_shard(
 ) -> None:
     second = second_guild_on_the_other_shard(stack, 2)
     second_channel = stack.emu.create_text_channel(second.id, "general")
+    stack.sim.set_default_script(TaskScript(processing_s=100_000, estimated_time=100_000))
     bot = await stack.start_bot(SHARD_COUNT="2")
     app = stack.world.app  # the bot syncs its dev guild; the second gets the same commands
     app.guild_commands[second.id] = app.guild_commands[stack.world.guild.id]
