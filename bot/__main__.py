@@ -51,8 +51,8 @@ def _check_config(settings: Settings, online: bool) -> int:
         print("Missing settings needed to run: " + ", ".join(missing), file=sys.stderr)
         return 2
     print(f"Configuration is valid (model {settings.evolink_model.value}).")
-    if settings.callback_base_url is None:
-        print("PUBLIC_BASE_URL is not public https: provider callbacks are off, polling only.")
+    for note in settings.deployment_notes():
+        print(note)
     if not online:
         return 0
     from bot.preflight import run_checks

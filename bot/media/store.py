@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 import time
-from collections.abc import Callable, Collection
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
+
+from pydantic import BaseModel
 
 from bot.media.fetch import sync_file
 from bot.media.filework import FileWork
@@ -23,6 +28,21 @@ TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough for a URL
 
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def object_key(token: str, role: MediaRole, filename: str) -> str:
+    """Where a published file lives inside the store: derived from our token, never from a
+    request (the member's file name only lends its lower-cased suffix)."""
+    folder = "results" if role is MediaRole.RESULT else "inputs"
+    return f"{folder}/{token}{Path(filename).suffix.lower()}"
+
+
+class PublicLink(BaseModel):
+    """A URL that reaches a stored file from outside, and when it stops working (None: when
+    the file's retention ends, a date not known yet)."""
+
+    url: str
+    expires_at: float | None
 
 
 class MediaStore(Protocol):
@@ -47,9 +67,20 @@ class MediaStore(Protocol):
         kept_until: float | None = None,
     ) -> MediaObject: ...
 
-    def public_url(self, media: MediaObject) -> str: ...
+    async def public_link(self, media: MediaObject) -> PublicLink:
+        """A link the provider (inputs) or a member (results too large to attach) can open."""
+        ...
 
-    def path_of(self, media: MediaObject) -> Path: ...
+    def local_file(
+        self, media: MediaObject, scratch: Path
+    ) -> AbstractAsyncContextManager[Path]:
+        """The stored bytes as a local file while the context lasts: the stored file itself
+        where it is on disk, else a download into `scratch` that is removed on exit."""
+        ...
+
+    async def copy_to(self, media: MediaObject, dest: Path) -> None:
+        """Write a copy of the stored bytes to `dest` (a new input made from a kept file)."""
+        ...
 
     async def delete(self, media: MediaObject) -> None: ...
 
@@ -70,7 +101,42 @@ class MediaStore(Protocol):
         ...
 
 
-class LocalMediaStore:
+class ScratchAndRetention(ABC):
+    """What every store shares: local scratch folders for downloads (even when the published
+    files live elsewhere) and the retention sweep (the records say what expired)."""
+
+    root: Path
+    repository: MediaRepository
+    _files: FileWork
+    _clock: Callable[[], float]
+
+    def incoming_dir(self, job_id: int) -> Path:
+        """Scratch space for a job's downloads before they are validated and published."""
+        return self.root / "incoming" / str(job_id)
+
+    @abstractmethod
+    async def delete(self, media: MediaObject) -> None: ...
+
+    async def remove_expired(self) -> int:
+        """Delete files whose retention ended; returns how many went."""
+        removed = 0
+        for media in await self.repository.expired(now=self._clock()):
+            await self.delete(media)
+            removed += 1
+        if removed:
+            log.info("media retention removed=%d", removed)
+        return removed
+
+    async def sweep_incoming(self, keep: Collection[int]) -> int:
+        removed = await self._files.run(
+            _sweep_incoming_sync, self.root / "incoming", {str(job_id) for job_id in keep}
+        )
+        if removed:
+            log.info("incoming sweep removed=%d", removed)
+        return removed
+
+
+class LocalMediaStore(ScratchAndRetention):
     """Files under `root` served by the bot's own web app at `{public_base}/m/<token>/<name>`.
 
     The stored path is derived from the token we generated, never from a request.
@@ -91,10 +157,6 @@ class LocalMediaStore:
         self._clock = clock
         self._folders: set[Path] = set()
 
-    def incoming_dir(self, job_id: int) -> Path:
-        """Scratch space for a job's downloads before they are validated and published."""
-        return self.root / "incoming" / str(job_id)
-
     async def publish(
         self,
         source: Path,
@@ -110,8 +172,7 @@ class LocalMediaStore:
         kept_until: float | None = None,
     ) -> MediaObject:
         token = new_token()
-        folder = "results" if role is MediaRole.RESULT else "inputs"
-        relative = f"{folder}/{token}{Path(filename).suffix.lower()}"
+        relative = object_key(token, role, filename)
         target = self.root / relative
         if target.parent not in self._folders:  # a handful of folders, made once
             await self._files.run(target.parent.mkdir, parents=True, exist_ok=True)
@@ -139,8 +200,19 @@ class LocalMediaStore:
             await self._files.run(target.unlink, True)
             raise
 
-    def public_url(self, media: MediaObject) -> str:
-        return f"{self.public_base_url}/m/{media.token}/{quote(media.filename)}"
+    async def public_link(self, media: MediaObject) -> PublicLink:
+        # Served by web.py while the record is live: the link dies with `expires_at`.
+        return PublicLink(
+            url=f"{self.public_base_url}/m/{media.token}/{quote(media.filename)}",
+            expires_at=media.expires_at,
+        )
+
+    @asynccontextmanager
+    async def local_file(self, media: MediaObject, scratch: Path) -> AsyncIterator[Path]:
+        yield self.path_of(media)  # already on disk: no copy
+
+    async def copy_to(self, media: MediaObject, dest: Path) -> None:
+        await self._files.run(shutil.copyfile, self.path_of(media), dest)
 
     def path_of(self, media: MediaObject) -> Path:
         return self.root / media.relative_path
@@ -166,24 +238,6 @@ class LocalMediaStore:
         except OSError:
             return False
         return kind.mime_type == media.content_type
-
-    async def remove_expired(self) -> int:
-        """Delete files whose retention ended; returns how many went."""
-        removed = 0
-        for media in await self.repository.expired(now=self._clock()):
-            await self.delete(media)
-            removed += 1
-        if removed:
-            log.info("media retention removed=%d", removed)
-        return removed
-
-    async def sweep_incoming(self, keep: Collection[int]) -> int:
-        removed = await self._files.run(
-            _sweep_incoming_sync, self.root / "incoming", {str(job_id) for job_id in keep}
-        )
-        if removed:
-            log.info("incoming sweep removed=%d", removed)
-        return removed
 
 
 def _sweep_incoming_sync(incoming: Path, keep: set[str]) -> int:
