@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from bot.logging_setup import configure_logging, secrets_of
 from bot.media.prober import stop_helper_processes
-from bot.settings import Settings, describe_validation_error
+from bot.settings import MEDIA_NEEDS, Settings, describe_validation_error
 from storage.database import Database, MigrationError
 
 
@@ -49,6 +49,8 @@ def _check_config(settings: Settings, online: bool) -> int:
     missing = settings.missing_for_run()
     if missing:
         print("Missing settings needed to run: " + ", ".join(missing), file=sys.stderr)
+        if settings.missing_for_media():
+            print(MEDIA_NEEDS, file=sys.stderr)
         return 2
     print(f"Configuration is valid (model {settings.evolink_model.value}).")
     for note in settings.deployment_notes():

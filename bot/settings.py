@@ -51,6 +51,12 @@ def is_public_https(url: str) -> bool:
 
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
+MEDIA_NEEDS = (
+    "MEDIA_STORE=local (the default) needs PUBLIC_BASE_URL: the provider fetches inputs from the "
+    "bot's web server. MEDIA_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL, S3_REGION outside "
+    "AWS); PUBLIC_BASE_URL is then only for callbacks, and without it the bot polls."
+)
+
 
 class MediaStoreKind(StrEnum):
     LOCAL = "local"  # files in DATA_DIR, served by the bot's web server (PUBLIC_BASE_URL)

@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
+from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
@@ -33,6 +34,9 @@ PART_BYTES: Final = 8 * 1024 * 1024
 DOWNLOAD_CHUNK_BYTES: Final = 1024 * 1024
 # A SigV4 presigned URL lives at most 7 days (AWS's limit; R2 and MinIO keep it too).
 PRESIGN_MAX_S: Final = 7 * 86400
+# SigV4 everywhere: botocore would presign with the deprecated SigV2 in some regions, which
+# R2 refuses and whose links have no such limit to state.
+CLIENT_CONFIG: Final = AioConfig(signature_version="s3v4")
 
 
 def link_lifetime_s(media: MediaObject, now: float, unknown_end_s: int) -> int:
@@ -82,7 +86,9 @@ class S3MediaStore(ScratchAndRetention):
         environment, ~/.aws, an instance role)."""
         async with AsyncExitStack() as stack:
             client = await stack.enter_async_context(
-                get_session().create_client("s3", endpoint_url=endpoint_url, region_name=region)
+                get_session().create_client(
+                    "s3", endpoint_url=endpoint_url, region_name=region, config=CLIENT_CONFIG
+                )
             )
             yield cls(client, bucket, scratch_root, repository, files,
                       unknown_end_s=unknown_end_s, clock=clock)
