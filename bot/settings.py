@@ -152,19 +152,12 @@ class Settings(BaseSettings):
         alias = cls.model_fields[info.field_name or ""].alias or str(info.field_name)
         return _absolute_http_url(alias, value)
 
-    @field_validator("s3_endpoint_url")
+    @field_validator("public_base_url", "s3_endpoint_url")
     @classmethod
-    def _check_s3_endpoint(cls, value: str | None) -> str | None:
+    def _check_optional_base(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None
-        return _absolute_http_url("S3_ENDPOINT_URL", value)
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _check_public_base(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        return _absolute_http_url("PUBLIC_BASE_URL", value)
+        return cls._check_base(value, info)
 
     @field_validator("discord_gateway_url")
     @classmethod

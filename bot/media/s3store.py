@@ -18,9 +18,9 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from bot.media.filework import FileWork
-from bot.media.store import PublicLink, ScratchAndRetention, new_token, object_key
-from storage.media import MediaRepository, NewMediaObject
-from storage.models import MediaObject, MediaRole
+from bot.media.store import MediaStoreBase, PublicLink
+from storage.media import MediaRepository
+from storage.models import MediaObject
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -48,7 +48,7 @@ def link_lifetime_s(media: MediaObject, now: float, unknown_end_s: int) -> int:
     return max(1, min(wanted, PRESIGN_MAX_S))
 
 
-class S3MediaStore(ScratchAndRetention):
+class S3MediaStore(MediaStoreBase):
     def __init__(
         self,
         client: S3Client,
@@ -93,39 +93,13 @@ class S3MediaStore(ScratchAndRetention):
             yield cls(client, bucket, scratch_root, repository, files,
                       unknown_end_s=unknown_end_s, clock=clock)
 
-    async def publish(
-        self,
-        source: Path,
-        *,
-        job_id: int | None,
-        role: MediaRole,
-        position: int,
-        filename: str,
-        content_type: str,
-        size_bytes: int,
-        sha256: str,
-        expires_at: float | None = None,
-        kept_until: float | None = None,
-    ) -> MediaObject:
-        token = new_token()
-        key = object_key(token, role, filename)
-        await self._upload(source, key, content_type, size_bytes)
-        try:
-            media = await self.repository.add(
-                NewMediaObject(
-                    token=token, job_id=job_id, role=role, position=position,
-                    relative_path=key, filename=filename, content_type=content_type,
-                    size_bytes=size_bytes, sha256=sha256, expires_at=expires_at,
-                    kept_until=kept_until,
-                ),
-                now=self._clock(),
-            )
-        except BaseException:
-            await self._client.delete_object(Bucket=self.bucket, Key=key)
-            raise
-        # Like the local store's rename: the scratch file is gone once published.
+    async def _put(self, source: Path, key: str, content_type: str, size: int) -> None:
+        await self._upload(source, key, content_type, size)
+        # Like the local store's rename: the scratch file is gone once stored.
         await self._files.run(source.unlink, True)
-        return media
+
+    async def _remove(self, key: str) -> None:
+        await self._client.delete_object(Bucket=self.bucket, Key=key)
 
     async def _upload(self, source: Path, key: str, content_type: str, size: int) -> None:
         handle: IO[bytes] = await self._files.run(source.open, "rb")
@@ -200,10 +174,6 @@ class S3MediaStore(ScratchAndRetention):
                     await self._files.run(handle.write, chunk)
         finally:
             await self._files.run(handle.close)
-
-    async def delete(self, media: MediaObject) -> None:
-        await self._client.delete_object(Bucket=self.bucket, Key=media.relative_path)
-        await self.repository.mark_deleted(media.id, now=self._clock())
 
     async def persist(self, media: MediaObject) -> None:
         """Nothing to do: S3 answers a PUT only once the object is stored durably."""

@@ -101,9 +101,10 @@ class MediaStore(Protocol):
         ...
 
 
-class ScratchAndRetention(ABC):
-    """What every store shares: local scratch folders for downloads (even when the published
-    files live elsewhere) and the retention sweep (the records say what expired)."""
+class MediaStoreBase(ABC):
+    """What every store shares: publishing (the file is put under a key made from a fresh
+    token, then recorded), local scratch folders for downloads (even when the published files
+    live elsewhere) and the retention sweep (the records say what expired)."""
 
     root: Path
     repository: MediaRepository
@@ -115,7 +116,47 @@ class ScratchAndRetention(ABC):
         return self.root / "incoming" / str(job_id)
 
     @abstractmethod
-    async def delete(self, media: MediaObject) -> None: ...
+    async def _put(self, source: Path, key: str, content_type: str, size: int) -> None:
+        """Store the checked file `source` under `key`; `source` is gone afterwards."""
+
+    @abstractmethod
+    async def _remove(self, key: str) -> None:
+        """Remove what `_put` stored, if anything."""
+
+    async def delete(self, media: MediaObject) -> None:
+        await self._remove(media.relative_path)
+        await self.repository.mark_deleted(media.id, now=self._clock())
+
+    async def publish(
+        self,
+        source: Path,
+        *,
+        job_id: int | None,
+        role: MediaRole,
+        position: int,
+        filename: str,
+        content_type: str,
+        size_bytes: int,
+        sha256: str,
+        expires_at: float | None = None,
+        kept_until: float | None = None,
+    ) -> MediaObject:
+        token = new_token()
+        key = object_key(token, role, filename)
+        await self._put(source, key, content_type, size_bytes)
+        try:
+            return await self.repository.add(
+                NewMediaObject(
+                    token=token, job_id=job_id, role=role, position=position,
+                    relative_path=key, filename=filename, content_type=content_type,
+                    size_bytes=size_bytes, sha256=sha256, expires_at=expires_at,
+                    kept_until=kept_until,
+                ),
+                now=self._clock(),
+            )
+        except BaseException:
+            await self._remove(key)
+            raise
 
     async def remove_expired(self) -> int:
         """Delete files whose retention ended; returns how many went."""
@@ -136,7 +177,7 @@ class ScratchAndRetention(ABC):
         return removed
 
 
-class LocalMediaStore(ScratchAndRetention):
+class LocalMediaStore(MediaStoreBase):
     """Files under `root` served by the bot's own web app at `{public_base}/m/<token>/<name>`.
 
     The stored path is derived from the token we generated, never from a request.
@@ -157,48 +198,16 @@ class LocalMediaStore(ScratchAndRetention):
         self._clock = clock
         self._folders: set[Path] = set()
 
-    async def publish(
-        self,
-        source: Path,
-        *,
-        job_id: int | None,
-        role: MediaRole,
-        position: int,
-        filename: str,
-        content_type: str,
-        size_bytes: int,
-        sha256: str,
-        expires_at: float | None = None,
-        kept_until: float | None = None,
-    ) -> MediaObject:
-        token = new_token()
-        relative = object_key(token, role, filename)
-        target = self.root / relative
+    async def _put(self, source: Path, key: str, content_type: str, size: int) -> None:
+        target = self.root / key
         if target.parent not in self._folders:  # a handful of folders, made once
             await self._files.run(target.parent.mkdir, parents=True, exist_ok=True)
             self._folders.add(target.parent)
         # Same filesystem under DATA_DIR: a rename, so no partial file is ever reachable.
         await self._files.run(source.replace, target)
-        try:
-            return await self.repository.add(
-                NewMediaObject(
-                    token=token,
-                    job_id=job_id,
-                    role=role,
-                    position=position,
-                    relative_path=relative,
-                    filename=filename,
-                    content_type=content_type,
-                    size_bytes=size_bytes,
-                    sha256=sha256,
-                    expires_at=expires_at,
-                    kept_until=kept_until,
-                ),
-                now=self._clock(),
-            )
-        except BaseException:
-            await self._files.run(target.unlink, True)
-            raise
+
+    async def _remove(self, key: str) -> None:
+        await self._files.run((self.root / key).unlink, True)
 
     async def public_link(self, media: MediaObject) -> PublicLink:
         # Served by web.py while the record is live: the link dies with `expires_at`.
@@ -217,9 +226,6 @@ class LocalMediaStore(ScratchAndRetention):
     def path_of(self, media: MediaObject) -> Path:
         return self.root / media.relative_path
 
-    async def delete(self, media: MediaObject) -> None:
-        await self._files.run(self.path_of(media).unlink, True)
-        await self.repository.mark_deleted(media.id, now=self._clock())
 
     async def persist(self, media: MediaObject) -> None:
         await self._files.run(sync_file, self.path_of(media))

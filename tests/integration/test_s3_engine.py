@@ -38,9 +38,13 @@ async def test_an_edit_with_media_on_s3_and_polling_needs_no_public_web_server(
         served = await response.read()
     [delivered] = harness.notifier.delivered_bytes[job.id]
     assert hashlib.sha256(delivered).digest() == hashlib.sha256(served).digest()
-    # Nothing published stays on local disk: scratch only.
+    # Nothing published stays on local disk (scratch only), and the bot serves no media.
     media_dir = harness.tmp_path / "data" / "media"
     assert [p for p in media_dir.rglob("*") if p.is_file()] == []
+    async with services.http.provider.session.get(
+        f"{harness.public_base_url}/m/{result.media.token}/{result.media.filename}"
+    ) as response:
+        assert response.status == 404
 
     # Re-run takes the kept inputs back from the bucket.
     again = await services.actions.rerun(job.id, job.guild_id, Requester(user_id=job.user_id))
