@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate the settings")
     check.add_argument(
         "--online", action="store_true",
-        help="also reach Discord, EvoLink and PUBLIC_BASE_URL/healthz with these settings",
+        help="also reach Discord, EvoLink, PUBLIC_BASE_URL/healthz and the S3 bucket",
     )
     sync = commands.add_parser("sync-commands", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to one guild (instant)")

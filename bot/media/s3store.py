@@ -35,8 +35,9 @@ DOWNLOAD_CHUNK_BYTES: Final = 1024 * 1024
 # A SigV4 presigned URL lives at most 7 days (AWS's limit; R2 and MinIO keep it too).
 PRESIGN_MAX_S: Final = 7 * 86400
 # SigV4 everywhere: botocore would presign with the deprecated SigV2 in some regions, which
-# R2 refuses and whose links have no such limit to state.
-CLIENT_CONFIG: Final = AioConfig(signature_version="s3v4")
+# R2 refuses and whose links have no such limit to state. Throttling, 5xx answers and broken
+# connections are retried with backoff by botocore's "standard" mode.
+CLIENT_CONFIG: Final = AioConfig(signature_version="s3v4", retries={"mode": "standard"})
 
 
 def link_lifetime_s(media: MediaObject, now: float, unknown_end_s: int) -> int:
