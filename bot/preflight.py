@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from bot.discord_routing import bot_headers
 from bot.evolink import EvolinkClient, EvolinkError
+from bot.media.s3store import CLIENT_CONFIG
 from bot.settings import MediaStoreKind, Settings
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -79,7 +80,8 @@ async def _public_url(session: aiohttp.ClientSession, settings: Settings) -> Che
 async def _bucket(settings: Settings) -> Check:
     """The bucket exists and these credentials may use it (HEAD bucket)."""
     async with get_session().create_client(
-        "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
+        "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
+        config=CLIENT_CONFIG,
     ) as s3:
         try:
             await s3.head_bucket(Bucket=settings.s3_bucket or "")

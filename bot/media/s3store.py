@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
@@ -85,12 +85,9 @@ class S3MediaStore(MediaStoreBase):
     ) -> AsyncIterator[S3MediaStore]:
         """One client for the bot's life; credentials come from AWS's usual chain (the
         environment, ~/.aws, an instance role)."""
-        async with AsyncExitStack() as stack:
-            client = await stack.enter_async_context(
-                get_session().create_client(
-                    "s3", endpoint_url=endpoint_url, region_name=region, config=CLIENT_CONFIG
-                )
-            )
+        async with get_session().create_client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=CLIENT_CONFIG
+        ) as client:
             yield cls(client, bucket, scratch_root, repository, files,
                       unknown_end_s=unknown_end_s, clock=clock)
 
