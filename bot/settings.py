@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Final, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -50,6 +50,9 @@ def is_public_https(url: str) -> bool:
 
 
 NonNegativeInt = Annotated[int, Field(ge=0)]
+
+# A SigV4 presigned URL lives at most 7 days (AWS's limit; R2 and MinIO keep it too).
+PRESIGN_MAX_S: Final = 7 * 86400
 
 MEDIA_NEEDS = (
     "MEDIA_STORE=local (the default) needs PUBLIC_BASE_URL: the provider fetches inputs from the "
@@ -105,7 +108,7 @@ class Settings(BaseSettings):
     result_retention_s: float = Field(7 * 86400.0, gt=0, alias="RESULT_RETENTION_SECONDS")
     # How long a presigned input link works while the provider may still fetch it (a linked
     # result's link lives as long as the result is kept, at most 7 days).
-    s3_presign_s: int = Field(86400, ge=60, le=7 * 86400, alias="S3_PRESIGN_SECONDS")
+    s3_presign_s: int = Field(86400, ge=60, le=PRESIGN_MAX_S, alias="S3_PRESIGN_SECONDS")
     # Local demo and tests only: lets /edit video_url links and the provider's result links
     # be http:// and loopback (the simulator's).
     allow_insecure_media_links: bool = Field(False, alias="ALLOW_INSECURE_MEDIA_LINKS")

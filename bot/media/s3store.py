@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from bot.media.filework import FileWork
 from bot.media.store import MediaStoreBase, PublicLink
+from bot.settings import PRESIGN_MAX_S
 from storage.media import MediaRepository
 from storage.models import MediaObject
 
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 # a time (S3's smallest part is 5 MiB, its most parts 10,000: 80 GB, far above any result).
 PART_BYTES: Final = 8 * 1024 * 1024
 DOWNLOAD_CHUNK_BYTES: Final = 1024 * 1024
-# A SigV4 presigned URL lives at most 7 days (AWS's limit; R2 and MinIO keep it too).
-PRESIGN_MAX_S: Final = 7 * 86400
 # SigV4 everywhere: botocore would presign with the deprecated SigV2 in some regions, which
 # R2 refuses and whose links have no such limit to state. Throttling, 5xx answers and broken
 # connections are retried with backoff by botocore's "standard" mode.

@@ -13,7 +13,8 @@ import pytest
 from aiobotocore.session import get_session
 
 from bot.media.filework import FileWork
-from bot.media.s3store import PART_BYTES, PRESIGN_MAX_S, S3MediaStore
+from bot.media.s3store import PART_BYTES, S3MediaStore
+from bot.settings import PRESIGN_MAX_S
 from storage.database import Database
 from storage.media import MediaRepository
 from storage.models import MediaObject, MediaRole
