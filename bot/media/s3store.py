@@ -60,13 +60,10 @@ class S3MediaStore(MediaStoreBase):
         unknown_end_s: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(scratch_root, repository, files, clock)
         self._client = client
         self.bucket = bucket
-        self.root = scratch_root
-        self.repository = repository
-        self._files = files
         self._unknown_end_s = unknown_end_s
-        self._clock = clock
 
     @classmethod
     @asynccontextmanager

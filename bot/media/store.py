@@ -106,10 +106,14 @@ class MediaStoreBase(ABC):
     token, then recorded), local scratch folders for downloads (even when the published files
     live elsewhere) and the retention sweep (the records say what expired)."""
 
-    root: Path
-    repository: MediaRepository
-    _files: FileWork
-    _clock: Callable[[], float]
+    def __init__(
+        self, root: Path, repository: MediaRepository, files: FileWork,
+        clock: Callable[[], float],
+    ) -> None:
+        self.root = root  # local: scratch (and, for the local store, the published files)
+        self.repository = repository
+        self._files = files
+        self._clock = clock
 
     def incoming_dir(self, job_id: int) -> Path:
         """Scratch space for a job's downloads before they are validated and published."""
@@ -191,11 +195,8 @@ class LocalMediaStore(MediaStoreBase):
         files: FileWork,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.root = root
-        self._files = files
+        super().__init__(root, repository, files, clock)
         self.public_base_url = public_base_url.rstrip("/")
-        self.repository = repository
-        self._clock = clock
         self._folders: set[Path] = set()
 
     async def _put(self, source: Path, key: str, content_type: str, size: int) -> None:
