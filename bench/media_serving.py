@@ -80,7 +80,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     bot_server = WebServer(
         create_web_app(WebServices(
-            db=db, jobs=JobRepository(db), media=media_repo, store=store,
+            db=db, jobs=JobRepository(db), media=media_repo, local_store=store,
             on_callback=nothing, lag=lag, metrics=Metrics(process_metrics=False),
         )),
         "127.0.0.1", bot_port,
@@ -97,7 +97,7 @@ async def serve(args: argparse.Namespace) -> None:
     await plain_runner.setup()
     await web.TCPSite(plain_runner, "127.0.0.1", plain_port).start()
     print(READY_PREFIX + json.dumps({
-        "bot_url": store.public_url(media), "plain_url": f"http://127.0.0.1:{plain_port}/file",
+        "bot_url": (await store.public_link(media)).url, "plain_url": f"http://127.0.0.1:{plain_port}/file",
     }), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

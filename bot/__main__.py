@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from bot.logging_setup import configure_logging, secrets_of
 from bot.media.prober import stop_helper_processes
-from bot.settings import Settings, describe_validation_error
+from bot.settings import MEDIA_NEEDS, Settings, describe_validation_error
 from storage.database import Database, MigrationError
 
 
@@ -49,10 +49,12 @@ def _check_config(settings: Settings, online: bool) -> int:
     missing = settings.missing_for_run()
     if missing:
         print("Missing settings needed to run: " + ", ".join(missing), file=sys.stderr)
+        if settings.missing_for_media():
+            print(MEDIA_NEEDS, file=sys.stderr)
         return 2
     print(f"Configuration is valid (model {settings.evolink_model.value}).")
-    if settings.callback_base_url is None:
-        print("PUBLIC_BASE_URL is not public https: provider callbacks are off, polling only.")
+    for note in settings.deployment_notes():
+        print(note)
     if not online:
         return 0
     from bot.preflight import run_checks
@@ -76,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate the settings")
     check.add_argument(
         "--online", action="store_true",
-        help="also reach Discord, EvoLink and PUBLIC_BASE_URL/healthz with these settings",
+        help="also reach Discord, EvoLink, PUBLIC_BASE_URL/healthz and the S3 bucket",
     )
     sync = commands.add_parser("sync-commands", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to one guild (instant)")

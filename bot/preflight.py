@@ -1,15 +1,19 @@
-"""`check-config --online`: can the bot reach Discord, EvoLink and its own public URL?"""
+"""`check-config --online`: can the bot reach Discord, EvoLink, its own public URL and its
+media bucket?"""
 
 from __future__ import annotations
 
 import asyncio
 
 import aiohttp
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from bot.discord_routing import bot_headers
 from bot.evolink import EvolinkClient, EvolinkError
-from bot.settings import Settings
+from bot.media.s3store import CLIENT_CONFIG
+from bot.settings import MediaStoreKind, Settings
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -54,6 +58,9 @@ async def _evolink(session: aiohttp.ClientSession, settings: Settings) -> Check:
 
 
 async def _public_url(session: aiohttp.ClientSession, settings: Settings) -> Check:
+    if settings.public_base_url is None:  # only allowed with S3 media (missing_for_run)
+        return Check(name="PUBLIC_BASE_URL", ok=True,
+                     detail="unset: no public web server (S3 media, polling only)")
     url = f"{settings.public_base_url}/healthz"
     try:
         async with session.get(url) as response:
@@ -70,11 +77,28 @@ async def _public_url(session: aiohttp.ClientSession, settings: Settings) -> Che
         )
 
 
+async def _bucket(settings: Settings) -> Check:
+    """The bucket exists and these credentials may use it (HEAD bucket)."""
+    async with get_session().create_client(
+        "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
+        config=CLIENT_CONFIG,
+    ) as s3:
+        try:
+            await s3.head_bucket(Bucket=settings.s3_bucket or "")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "?")
+            return Check(name="S3_BUCKET", ok=False, detail=f"{settings.s3_bucket!r}: {code}")
+        except BotoCoreError as error:  # no credentials, endpoint unreachable
+            return Check(name="S3_BUCKET", ok=False, detail=str(error))
+    return Check(name="S3_BUCKET", ok=True, detail=f"{settings.s3_bucket!r} is reachable")
+
+
 async def run_checks(settings: Settings) -> list[Check]:
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        return list(
-            await asyncio.gather(
-                _discord(session, settings), _evolink(session, settings),
-                _public_url(session, settings),
-            )
-        )
+        checks = [
+            _discord(session, settings), _evolink(session, settings),
+            _public_url(session, settings),
+        ]
+        if settings.media_store is MediaStoreKind.S3:
+            checks.append(_bucket(settings))
+        return list(await asyncio.gather(*checks))

@@ -23,9 +23,10 @@ from bot.jobs.notifier import Notifier
 from bot.jobs.tracker import Tracker
 from bot.media.filework import FileWork
 from bot.media.prober import ProbeLimits, Prober
+from bot.media.s3store import S3MediaStore
 from bot.media.store import LocalMediaStore, MediaStore
 from bot.metrics import JobCountsSnapshot, Metrics
-from bot.settings import Settings
+from bot.settings import MediaStoreKind, Settings
 from bot.web import (
     LoopLagMonitor,
     WebServer,
@@ -86,8 +87,9 @@ class Services:
 
         ``prober`` lets tests share one probe pool across many starts; it stays open."""
         config = config or EngineConfig.from_settings(settings)
-        if settings.public_base_url is None:
-            raise ValueError("PUBLIC_BASE_URL must be set: the provider fetches inputs there")
+        if missing := settings.missing_for_media():
+            raise ValueError(f"{', '.join(missing)} must be set for MEDIA_STORE="
+                             f"{settings.media_store.value}")
         async with contextlib.AsyncExitStack() as opened:
             db = await Database.open(settings.database_path)
             opened.push_async_callback(db.close)
@@ -110,8 +112,8 @@ class Services:
                 job_counts=job_counts, job_states=[state.value for state in JobState],
                 loop_lag=lambda: lag.last_lag,
             )
-            store = LocalMediaStore(
-                settings.media_dir, settings.public_base_url, media, files, clock
+            store = await opened.enter_async_context(
+                open_media_store(settings, media, files, clock)
             )
             client = EvolinkClient(
                 http.provider.session, base_url=settings.evolink_base_url,
@@ -143,7 +145,8 @@ class Services:
             web = WebServer(
                 create_web_app(
                     WebServices(
-                        db=db, jobs=jobs, media=media, store=store,
+                        db=db, jobs=jobs, media=media,
+                        local_store=store if isinstance(store, LocalMediaStore) else None,
                         on_callback=tracker.job_hint, lag=lag, metrics=metrics, clock=clock,
                     )
                 ),
@@ -177,6 +180,24 @@ class Services:
             tracker.start()
             yield services
         log.info("services closed")
+
+
+@contextlib.asynccontextmanager
+async def open_media_store(
+    settings: Settings, media: MediaRepository, files: FileWork, clock: Callable[[], float]
+) -> AsyncIterator[MediaStore]:
+    """The store MEDIA_STORE names; scratch downloads stay under DATA_DIR either way."""
+    if settings.media_store is MediaStoreKind.S3:
+        assert settings.s3_bucket is not None  # missing_for_media
+        async with S3MediaStore.running(
+            bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region, scratch_root=settings.media_dir, repository=media,
+            files=files, unknown_end_s=settings.s3_presign_s, clock=clock,
+        ) as s3:
+            yield s3
+        return
+    assert settings.public_base_url is not None  # missing_for_media
+    yield LocalMediaStore(settings.media_dir, settings.public_base_url, media, files, clock)
 
 
 def probe_limits(settings: Settings) -> ProbeLimits:

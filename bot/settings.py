@@ -8,8 +8,9 @@ out as aliases rather than derived from field names.
 from __future__ import annotations
 
 import ipaddress
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Final, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -50,6 +51,20 @@ def is_public_https(url: str) -> bool:
 
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
+# A SigV4 presigned URL lives at most 7 days (AWS's limit; R2 and MinIO keep it too).
+PRESIGN_MAX_S: Final = 7 * 86400
+
+MEDIA_NEEDS = (
+    "MEDIA_STORE=local (the default) needs PUBLIC_BASE_URL: the provider fetches inputs from the "
+    "bot's web server. MEDIA_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL, S3_REGION outside "
+    "AWS); PUBLIC_BASE_URL is then only for callbacks, and without it the bot polls."
+)
+
+
+class MediaStoreKind(StrEnum):
+    LOCAL = "local"  # files in DATA_DIR, served by the bot's web server (PUBLIC_BASE_URL)
+    S3 = "s3"  # an S3-compatible bucket, reached by presigned URLs
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -74,6 +89,10 @@ class Settings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
     metrics_port: int = Field(9108, ge=0, le=65535, alias="METRICS_PORT")
     data_dir: Path = Field(Path("./data"), alias="DATA_DIR")
+    media_store: MediaStoreKind = Field(MediaStoreKind.LOCAL, alias="MEDIA_STORE")
+    s3_bucket: str | None = Field(None, alias="S3_BUCKET")
+    s3_endpoint_url: str | None = Field(None, alias="S3_ENDPOINT_URL")  # unset: AWS itself
+    s3_region: str | None = Field(None, alias="S3_REGION")
 
     # --- operational knobs (names are ours) ---
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
@@ -89,6 +108,9 @@ class Settings(BaseSettings):
     poll_max_interval_s: float = Field(60.0, gt=0, alias="POLL_MAX_INTERVAL_SECONDS")
     input_grace_s: float = Field(3600.0, ge=0, alias="INPUT_GRACE_SECONDS")
     result_retention_s: float = Field(7 * 86400.0, gt=0, alias="RESULT_RETENTION_SECONDS")
+    # How long a presigned input link works while the provider may still fetch it (a linked
+    # result's link lives as long as the result is kept, at most 7 days).
+    s3_presign_s: int = Field(86400, ge=60, le=PRESIGN_MAX_S, alias="S3_PRESIGN_SECONDS")
     # Local demo and tests only: lets /edit video_url links and the provider's result links
     # be http:// and loopback (the simulator's).
     allow_insecure_media_links: bool = Field(False, alias="ALLOW_INSECURE_MEDIA_LINKS")
@@ -135,12 +157,12 @@ class Settings(BaseSettings):
         alias = cls.model_fields[info.field_name or ""].alias or str(info.field_name)
         return _absolute_http_url(alias, value)
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "s3_endpoint_url")
     @classmethod
-    def _check_public_base(cls, value: str | None) -> str | None:
+    def _check_optional_base(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None
-        return _absolute_http_url("PUBLIC_BASE_URL", value)
+        return cls._check_base(value, info)
 
     @field_validator("discord_gateway_url")
     @classmethod
@@ -226,9 +248,31 @@ class Settings(BaseSettings):
             missing.append("DISCORD_TOKEN")
         if self.evolink_api_key is None or not self.evolink_api_key.get_secret_value():
             missing.append("EVOLINK_API_KEY")
-        if self.public_base_url is None:
-            missing.append("PUBLIC_BASE_URL")
+        missing.extend(self.missing_for_media())
         return missing
+
+    def deployment_notes(self) -> list[str]:
+        """What this combination of media store and callbacks needs, for `check-config`."""
+        if self.media_store is MediaStoreKind.S3:
+            where = f" at {self.s3_endpoint_url}" if self.s3_endpoint_url else ""
+            notes = [f"Media: bucket {self.s3_bucket!r}{where}; the provider fetches inputs "
+                     "through presigned links, so no public web server is needed for media."]
+        else:
+            notes = [f"Media: local files in {self.media_dir}, served at "
+                     f"{self.public_base_url}/m/...: the provider must reach that address."]
+        if self.callback_base_url is None:
+            notes.append("Callbacks: off (PUBLIC_BASE_URL is not public https), polling only.")
+        else:
+            notes.append(f"Callbacks: on, to {self.callback_base_url}/callbacks/...")
+        return notes
+
+    def missing_for_media(self) -> list[str]:
+        """What the media store needs: the local store is served by the bot, so the provider
+        needs PUBLIC_BASE_URL to fetch inputs; S3 needs its bucket, and PUBLIC_BASE_URL only
+        for callbacks (without it the tracker polls)."""
+        if self.media_store is MediaStoreKind.S3:
+            return [] if self.s3_bucket else ["S3_BUCKET"]
+        return [] if self.public_base_url else ["PUBLIC_BASE_URL"]
 
 
 def describe_validation_error(error: Exception) -> str:

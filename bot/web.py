@@ -61,7 +61,7 @@ class WebServices:
     db: Database
     jobs: JobRepository
     media: MediaRepository
-    store: LocalMediaStore
+    local_store: LocalMediaStore | None  # None: media live elsewhere (S3), nothing served here
     # (job id, the task id the body names) -> False when the sender should try again
     on_callback: Callable[[int, str | None], Awaitable[bool]]
     lag: LoopLagMonitor
@@ -75,12 +75,13 @@ SERVICES: web.AppKey[WebServices] = web.AppKey("services", WebServices)
 async def serve_media(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     token = request.match_info["token"]
-    if not _TOKEN.match(token):
+    store = services.local_store
+    if store is None or not _TOKEN.match(token):
         raise web.HTTPNotFound()
     media = await services.media.live_by_token(token, now=services.clock())
     if media is None or request.match_info["name"] != media.filename:
         raise web.HTTPNotFound()
-    path = services.store.path_of(media)
+    path = store.path_of(media)
     # FileResponse streams from disk with sendfile and answers Range requests itself.
     response = web.FileResponse(
         path,

@@ -259,11 +259,12 @@ class DiscordNotifier:
         why = "Too large to attach here"
         if result.media.size_bytes <= self._upload_limit(job.guild_id):
             try:
-                message = await target.send(
-                    f"{mention} your edit #{job.id} is ready!",
-                    file=discord.File(result.path, filename=result.media.filename),
-                    view=view, allowed_mentions=only_user(job.user_id),
-                )
+                async with result.local_file() as path:
+                    message = await target.send(
+                        f"{mention} your edit #{job.id} is ready!",
+                        file=discord.File(path, filename=result.media.filename),
+                        view=view, allowed_mentions=only_user(job.user_id),
+                    )
                 return message.id
             except discord.HTTPException as error:
                 # A proxy in front of Discord may refuse the size with a bare 413.

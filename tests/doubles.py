@@ -15,6 +15,7 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.events: list[tuple[str, int]] = []
         self.delivered: dict[int, list[ArchivedResult]] = {}
+        self.delivered_bytes: dict[int, list[bytes]] = {}
         self.delivered_message_ids: dict[int, list[int]] = {}
         self.balance_alerts: list[tuple[float, int]] = []
         self.fail_deliveries = 0
@@ -61,6 +62,8 @@ class RecordingNotifier:
             await self._record("delivery_failed", job.id)
             raise DeliveryFailed("Discord is unavailable")
         self.delivered.setdefault(job.id, []).append(result)
+        async with result.local_file() as path:  # what Discord would have received
+            self.delivered_bytes.setdefault(job.id, []).append(path.read_bytes())
         message_id = self._id()
         self.delivered_message_ids.setdefault(job.id, []).append(message_id)
         await self._record("delivered", job.id)

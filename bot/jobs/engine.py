@@ -15,6 +15,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -282,9 +283,11 @@ class JobEngine:
             if not results:
                 return None
             media = results[0]
+        store = self.deps.store
+        link = await store.public_link(media)
         return ArchivedResult(
-            media=media, path=self.deps.store.path_of(media),
-            public_url=self.deps.store.public_url(media), expires_at=media.expires_at,
+            media=media, local_file=partial(store.local_file, media, store.incoming_dir(job.id)),
+            public_url=link.url, expires_at=link.expires_at,
         )
 
     # --- the pipeline -------------------------------------------------------------------
@@ -443,8 +446,8 @@ class JobEngine:
         video = next(m for m in inputs if m.role is MediaRole.INPUT_VIDEO)
         images = [m for m in inputs if m.role is MediaRole.INPUT_IMAGE]
         request = EditTaskRequest(
-            model=job.model, prompt=job.prompt, video_url=d.store.public_url(video),
-            image_urls=[d.store.public_url(m) for m in images],
+            model=job.model, prompt=job.prompt, video_url=(await d.store.public_link(video)).url,
+            image_urls=[(await d.store.public_link(m)).url for m in images],
             keep_original_sound=job.keep_audio, callback_url=self.callback_url(job),
         )
         job = await d.jobs.transition(

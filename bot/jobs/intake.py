@@ -165,8 +165,7 @@ class Intake:
                 "That file is no longer kept by the bot; attach it again to edit it.",
                 code="archived_video_gone",
             )
-        source = self.store.path_of(media)
-        await self.downloads.files.run(shutil.copyfile, source, dest)
+        await self.store.copy_to(media, dest)
         return FetchedFile(path=dest, size=media.size_bytes, sha256=media.sha256)
 
     async def _image(

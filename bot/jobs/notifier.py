@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -21,9 +23,11 @@ class StatusRefs(BaseModel):
 
 class ArchivedResult(BaseModel):
     media: MediaObject
-    path: Path
+    # The video as a local file for as long as the context lasts (a download where the store
+    # is remote): opened only when it is attached, not when it is linked.
+    local_file: Callable[[], AbstractAsyncContextManager[Path]]
     public_url: str
-    expires_at: float | None
+    expires_at: float | None  # when `public_url` stops working
 
 
 class ModeratorAlert(StrEnum):

@@ -13,6 +13,7 @@ import pytest
 
 from bot.media.prober import Prober
 from tests.e2e.harness import Stack, running_stack
+from tests.s3_endpoint import s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ import pytest
 from bot.media.prober import Prober
 from tests.integration.engine_harness import Harness, running_harness
 from tests.integration.money import assert_money_reconciles
+from tests.s3_endpoint import s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
 
 def pytest_configure(config: pytest.Config) -> None:

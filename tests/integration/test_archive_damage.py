@@ -36,7 +36,8 @@ async def test_an_archive_damaged_by_a_crash_is_fetched_again_not_posted(
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED
     [posted] = harness.notifier.delivered[job.id]
-    assert hashlib.sha256(posted.path.read_bytes()).digest() == hashlib.sha256(good).digest()
+    [posted_bytes] = harness.notifier.delivered_bytes[job.id]
+    assert hashlib.sha256(posted_bytes).digest() == hashlib.sha256(good).digest()
     assert posted.media.id != archived.id  # a fresh copy, the damaged one deleted
     assert not path.exists()
     to_states = [e.to_state for e in await services.jobs.events(job.id)]

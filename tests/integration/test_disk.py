@@ -108,7 +108,7 @@ async def test_inputs_of_an_uncertain_edit_expire_after_the_grace_period(
     assert job.state is JobState.SUBMISSION_UNKNOWN
     inputs = await services.media.for_job(job.id)
     assert inputs
-    url = services.store.public_url(inputs[0])
+    url = (await services.store.public_link(inputs[0])).url
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as answer:
             assert answer.status == 200  # still within the grace period

@@ -30,11 +30,11 @@ async def test_valid_submit_creates_one_task_and_archives_the_exact_result(
     assert harness.sim.create_attempts == 1
     task = harness.sim.tasks[done.provider_task_id or ""]
     assert (task.request.image_urls or [""])[0].startswith(harness.public_base_url)
-    result = harness.notifier.delivered[job.id][0]
     provider_view = await services.client.get_task(task.id)
     async with services.http.provider.session.get(provider_view.result_url or "") as response:
         served = await response.read()
-    assert hashlib.sha256(result.path.read_bytes()).digest() == hashlib.sha256(served).digest()
+    [delivered] = harness.notifier.delivered_bytes[job.id]
+    assert hashlib.sha256(delivered).digest() == hashlib.sha256(served).digest()
     kinds = [e.kind for e in await services.quota.entries_for_job(job.id)]
     assert kinds == [LedgerKind.RESERVE, LedgerKind.SETTLE]
 

@@ -15,7 +15,7 @@ async def test_rehosted_media_is_served_with_safe_headers_and_ranges(harness: Ha
     harness.sim.script_next_task(TaskScript(processing_s=100_000, estimated_time=100_000))
     job = await services.engine.submit(harness.request(harness.files.clip()))
     [video] = await services.media.for_job(job.id, MediaRole.INPUT_VIDEO)
-    url = services.store.public_url(video)
+    url = (await services.store.public_link(video)).url
     original = (harness.files.root / "clip.mp4").read_bytes()
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as response:
@@ -48,7 +48,7 @@ async def test_inputs_stop_being_served_after_the_grace_period_and_are_kept_for_
     [video] = await services.media.for_job(job.id, MediaRole.INPUT_VIDEO)
     await harness.notifier.wait_for_event("delivered", job.id)
     async with aiohttp.ClientSession() as http:
-        async with http.get(services.store.public_url(video)) as response:
+        async with http.get((await services.store.public_link(video)).url) as response:
             assert response.status == 404
     # No longer public, but kept as long as results, for "Re-run".
     assert await services.store.remove_expired() == 0

@@ -47,7 +47,7 @@ async def _serve(data: Path, files: FileWork, ready: threading.Event,
     app = create_web_app(
         WebServices(
             db=db, jobs=JobRepository(db), media=media,
-            store=LocalMediaStore(data / "media", "http://127.0.0.1", media, files),
+            local_store=LocalMediaStore(data / "media", "http://127.0.0.1", media, files),
             on_callback=hint, lag=LoopLagMonitor(), metrics=Metrics(process_metrics=False),
         )
     )

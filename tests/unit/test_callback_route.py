@@ -64,7 +64,7 @@ async def route() -> AsyncIterator[Route]:
         return True
 
     services = WebServices(
-        db=cast(Any, None), jobs=cast(Any, jobs), media=cast(Any, None), store=cast(Any, None),
+        db=cast(Any, None), jobs=cast(Any, jobs), media=cast(Any, None), local_store=None,
         on_callback=on_callback, lag=LoopLagMonitor(), metrics=Metrics(process_metrics=False),
     )
     async with TestClient(TestServer(create_web_app(services))) as client:

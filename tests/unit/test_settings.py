@@ -119,3 +119,56 @@ def test_missing_run_settings_are_listed() -> None:
 )
 def test_callbacks_only_for_public_https(url: str, callbacks: bool) -> None:
     assert (load(PUBLIC_BASE_URL=url).callback_base_url is not None) is callbacks
+
+
+KEYS = {"DISCORD_TOKEN": "t", "EVOLINK_API_KEY": "k"}
+
+
+@pytest.mark.parametrize(
+    ("env", "missing", "notes"),
+    [
+        pytest.param({}, ["PUBLIC_BASE_URL"], [], id="local media needs the bot's public URL"),
+        pytest.param({"MEDIA_STORE": "s3"}, ["S3_BUCKET"], [], id="s3 needs its bucket"),
+        pytest.param(
+            {"MEDIA_STORE": "s3", "S3_BUCKET": "clips"}, [],
+            ["no public web server is needed", "Callbacks: off"],
+            id="s3 with polling needs no public server",
+        ),
+        pytest.param(
+            {"MEDIA_STORE": "s3", "S3_BUCKET": "clips",
+             "PUBLIC_BASE_URL": "https://bot.example.org"}, [],
+            ["presigned links", "Callbacks: on, to https://bot.example.org"],
+            id="s3 with callbacks",
+        ),
+        pytest.param(
+            {"PUBLIC_BASE_URL": "http://10.0.0.5:8080"}, [],
+            ["served at http://10.0.0.5:8080/m/", "Callbacks: off"],
+            id="local media behind a private address polls",
+        ),
+    ],
+)
+def test_what_each_media_and_callback_combination_needs(
+    env: dict[str, str], missing: list[str], notes: list[str]
+) -> None:
+    settings = load(**KEYS, **env)
+    assert settings.missing_for_run() == missing
+    if not missing:
+        said = "\n".join(settings.deployment_notes())
+        assert all(note in said for note in notes), said
+
+
+def test_check_config_says_what_the_media_store_needs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name, value in {**KEYS, "MEDIA_STORE": "s3"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config"]) == 2
+    assert "S3_BUCKET" in capsys.readouterr().err
+
+    monkeypatch.setenv("S3_BUCKET", "clips")
+    assert main(["check-config"]) == 0
+    said = capsys.readouterr().out
+    assert "no public web server is needed" in said and "polling only" in said
