@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -54,7 +56,13 @@ async def test_a_resumed_delivery_waits_for_the_guild_cache_and_attaches(
         content_type="video/mp4", size_bytes=15 * MIB, sha256="0" * 64, created_at=0.0,
         expires_at=None, deleted_at=None,
     )
-    result = ArchivedResult(media=media, path=video, public_url="https://x/m/t", expires_at=None)
+    @contextlib.asynccontextmanager
+    async def local_file() -> AsyncIterator[Path]:
+        yield video
+
+    result = ArchivedResult(
+        media=media, local_file=local_file, public_url="https://x/m/t", expires_at=None
+    )
 
     delivery = asyncio.create_task(notifier.result_ready(job_with("snow"), result))
     await asyncio.sleep(0)  # the delivery runs up to its first wait
