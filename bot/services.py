@@ -89,7 +89,7 @@ class Services:
         if settings.public_base_url is None:
             raise ValueError("PUBLIC_BASE_URL must be set: the provider fetches inputs there")
         async with contextlib.AsyncExitStack() as opened:
-            db = await Database.open(settings.database_path)
+            db = await Database.open(settings.database)
             opened.push_async_callback(db.close)
             files = opened.enter_context(FileWork.running())
             http = await opened.enter_async_context(

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
     metrics_port: int = Field(9108, ge=0, le=65535, alias="METRICS_PORT")
     data_dir: Path = Field(Path("./data"), alias="DATA_DIR")
+    # Unset: SQLite in DATA_DIR. A secret: the URL may carry the database password.
+    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
 
     # --- operational knobs (names are ours) ---
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
@@ -191,6 +193,13 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "kling.sqlite3"
+
+    @property
+    def database(self) -> Path | str:
+        """What `Database.open` takes: the PostgreSQL URL if set, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.database_path
 
     @property
     def media_dir(self) -> Path:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import aiosqlite
-
-from storage.database import Database, run_in
+from storage.database import AsyncConn, Database, DbRow, run_in
 from storage.guilds import read_guild_settings, update_settings_in, write_audit
 from storage.jobs import adopt_sync, fetch_job, row_to_job, transition_in
 from storage.media import EXPIRE_INPUTS_SQL
@@ -95,12 +93,12 @@ ORDER BY billed_seconds DESC, credits DESC, jobs DESC, user_id
 """
 
 
-def _override(row: aiosqlite.Row | None) -> LimitOverride | None:
-    return LimitOverride.model_validate(dict(row)) if row else None
+def _override(row: DbRow | None) -> LimitOverride | None:
+    return LimitOverride.model_validate(row._asdict()) if row else None
 
 
 async def _read_override(
-    conn: aiosqlite.Connection, table: LimitTable, guild_id: int, subject_id: int
+    conn: AsyncConn, table: LimitTable, guild_id: int, subject_id: int
 ) -> LimitOverride | None:
     column = _SUBJECT[table][0]
     cursor = await conn.execute(
@@ -204,7 +202,7 @@ class AdminRepository:
                 " WHERE guild_id = ? ORDER BY role_id",
                 (guild_id,),
             )
-            return [LimitOverride.model_validate(dict(row)) for row in await cursor.fetchall()]
+            return [LimitOverride.model_validate(row._asdict()) for row in await cursor.fetchall()]
 
     async def block(
         self, guild_id: int, user_id: int, *, reason: str | None, actor_id: int, now: float
@@ -224,7 +222,7 @@ class AdminRepository:
                 conn, guild_id=guild_id, actor_id=actor_id, action="user.block",
                 target=f"user:{user_id}", detail={"reason": reason}, now=now,
             )
-        return BlockedUser.model_validate(dict(row)), entry
+        return BlockedUser.model_validate(row._asdict()), entry
 
     async def unblock(
         self, guild_id: int, user_id: int, *, actor_id: int, now: float
@@ -348,7 +346,7 @@ class AdminRepository:
     async def usage(self, guild_id: int, *, since: float, until: float) -> list[UsageRow]:
         async with self._db.read() as conn:
             cursor = await conn.execute(_USAGE, (guild_id, guild_id, since, until))
-            return [UsageRow.model_validate(dict(row)) for row in await cursor.fetchall()]
+            return [UsageRow.model_validate(row._asdict()) for row in await cursor.fetchall()]
 
     async def jobs_between(self, guild_id: int, *, since: float, until: float) -> list[Job]:
         """Every job of the guild created in [since, until), oldest first (CSV export)."""

@@ -8,14 +8,11 @@ Every change of a job's state goes through `transition_sync`, which enforces the
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Unpack
 
-import aiosqlite
-
-from storage.database import Database, run_in
+from storage.database import POSTGRESQL, AsyncConn, Database, DbRow, SyncConn, run_in
 from storage.media import expire_inputs_sync
 from storage.models import (
     DELIVERY_STATES,
@@ -63,8 +60,8 @@ class TaskTaken(Exception):
         self.owner_job_id = owner_job_id
 
 
-def row_to_job(row: aiosqlite.Row | sqlite3.Row) -> Job:
-    data = dict(row)
+def row_to_job(row: DbRow) -> Job:
+    data = row._asdict()
     data["source"] = JobSource.model_validate_json(data["source"])
     data["keep_audio"] = bool(data["keep_audio"])
     return Job.model_validate(data)
@@ -82,14 +79,14 @@ def _encode(name: str, value: Any) -> Any:
     return value
 
 
-async def fetch_job(conn: aiosqlite.Connection, job_id: int) -> Job | None:
+async def fetch_job(conn: AsyncConn, job_id: int) -> Job | None:
     cursor = await conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
     row = await cursor.fetchone()
     return row_to_job(row) if row else None
 
 
 def transition_sync(
-    raw: sqlite3.Connection,
+    raw: SyncConn,
     job_id: int,
     to_state: JobState | None,
     *,
@@ -129,7 +126,8 @@ def transition_sync(
             clause, from_states = _in(moves)
             raw.execute(
                 "INSERT INTO job_events (job_id, at, from_state, to_state, detail)"
-                f" SELECT id, ?, state, ?, ? FROM jobs WHERE id = ? AND {clause}",
+                f" SELECT id, CAST(? AS DOUBLE PRECISION), state, CAST(? AS TEXT), CAST(? AS TEXT)"
+                f" FROM jobs WHERE id = ? AND {clause}",
                 (now, to_state.value, detail, job_id, *from_states),
             )
     assignments += [f"{name} = ?" for name in fields]
@@ -154,7 +152,7 @@ def transition_sync(
 
 
 async def transition_in(
-    conn: aiosqlite.Connection,
+    conn: AsyncConn,
     job_id: int,
     to_state: JobState | None,
     *,
@@ -173,7 +171,7 @@ async def transition_in(
 
 
 def adopt_sync(
-    raw: sqlite3.Connection,
+    raw: SyncConn,
     job_id: int,
     task_id: str,
     *,
@@ -219,18 +217,26 @@ _DUE = (
 
 
 def _lease_sync(
-    raw: sqlite3.Connection, now: float, until: float, limit: int, skip: Iterable[int]
+    raw: SyncConn, now: float, until: float, limit: int, skip: Iterable[int]
 ) -> DueWork:
-    busy = json.dumps(sorted(skip))
+    busy = sorted(skip)
+    postgres = raw.dialect == POSTGRESQL
     leased: list[list[Job]] = []
     for column, index, states in _DUE:
         clause, params = _in(states)
+        busy_param: object
+        if postgres:
+            # Rows another process is leasing right now are skipped, not waited for.
+            source, lock, busy_param = "jobs", " FOR UPDATE SKIP LOCKED", busy
+            not_busy = "id <> ALL(?)"
+        else:
+            source, lock, busy_param = f"jobs INDEXED BY {index}", "", json.dumps(busy)
+            not_busy = "id NOT IN (SELECT value FROM json_each(?))"
         rows = raw.execute(
             f"UPDATE jobs SET {column} = ? WHERE id IN ("
-            f" SELECT id FROM jobs INDEXED BY {index} WHERE {column} <= ? AND {clause}"
-            "  AND id NOT IN (SELECT value FROM json_each(?))"
-            f" ORDER BY {column} LIMIT ?) RETURNING *",
-            (until, now, *params, busy, limit),
+            f" SELECT id FROM {source} WHERE {column} <= ? AND {clause} AND {not_busy}"
+            f" ORDER BY {column} LIMIT ?{lock}) RETURNING *",
+            (until, now, *params, busy_param, limit),
         ).fetchall()
         leased.append(sorted((row_to_job(row) for row in rows), key=lambda job: job.id))
     # Each side walks its partial index in due order and stops at the first job in state.
@@ -239,16 +245,19 @@ def _lease_sync(
     for column, index, states in _DUE:
         clause, params = _in(states)
         values += params
+        source = "jobs" if postgres else f"jobs INDEXED BY {index}"
         firsts.append(
-            f"SELECT * FROM (SELECT {column} AS due FROM jobs INDEXED BY {index}"
-            f" WHERE {column} IS NOT NULL AND {clause} ORDER BY {column} LIMIT 1)"
+            f"SELECT * FROM (SELECT {column} AS due FROM {source}"
+            f" WHERE {column} IS NOT NULL AND {clause} ORDER BY {column} LIMIT 1) AS {column}"
         )
-    row = raw.execute(f"SELECT MIN(due) FROM ({' UNION ALL '.join(firsts)})", values).fetchone()
+    row = raw.execute(
+        f"SELECT MIN(due) FROM ({' UNION ALL '.join(firsts)}) AS firsts", values
+    ).fetchone()
     next_due = float(row[0]) if row and row[0] is not None else None
     return DueWork(polls=leased[0], deliveries=leased[1], next_due=next_due)
 
 
-def create_sync(raw: sqlite3.Connection, new: NewJob, now: float) -> Job:
+def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
     rows = raw.execute(
         "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, keep_audio,"
         " source, parent_job_id, callback_secret, created_at, updated_at)"
@@ -326,7 +335,7 @@ class JobRepository:
         answer is lost they are no longer needed beyond the usual grace period.
         """
 
-        def work(raw: sqlite3.Connection) -> Job:
+        def work(raw: SyncConn) -> Job:
             job = transition_sync(
                 raw, job_id, JobState.SUBMISSION_UNKNOWN, expected=expected, now=now,
                 detail=detail, changes=changes,
@@ -432,7 +441,7 @@ class JobRepository:
         rows = await self._db.fetch(
             "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)
         )
-        return [JobEvent.model_validate(dict(row)) for row in rows]
+        return [JobEvent.model_validate(row._asdict()) for row in rows]
 
     async def unbilled_credits(self) -> float:
         """Credits of jobs reserved for, or running at, the provider and not yet billed."""
