@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _load_settings()
     configure_logging(
         settings.log_level, settings.log_json,
-        secrets_of(settings.discord_token, settings.evolink_api_key),
+        secrets_of(settings.discord_token, settings.evolink_api_key, settings.database_password),
     )
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))

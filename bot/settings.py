@@ -195,6 +195,13 @@ class Settings(BaseSettings):
         return self.data_dir / "kling.sqlite3"
 
     @property
+    def database_password(self) -> str | None:
+        """The password inside DATABASE_URL, kept out of logs."""
+        if self.database_url is None:
+            return None
+        return urlsplit(self.database_url.get_secret_value()).password
+
+    @property
     def database(self) -> Path | str:
         """What `Database.open` takes: the PostgreSQL URL if set, else the SQLite file."""
         if self.database_url is not None:

@@ -71,14 +71,15 @@ class ProviderTaskRunning(Exception):
 _USAGE = """
 WITH ledger AS (
     SELECT job_id,
-           MAX(kind = 'reserve') AS reserved,
-           MAX(kind = 'settle') AS settled,
-           MAX(kind IN ('refund', 'release')) AS returned
+           MAX(CASE WHEN kind = 'reserve' THEN 1 ELSE 0 END) AS reserved,
+           MAX(CASE WHEN kind = 'settle' THEN 1 ELSE 0 END) AS settled,
+           MAX(CASE WHEN kind IN ('refund', 'release') THEN 1 ELSE 0 END) AS returned
     FROM quota_ledger WHERE guild_id = ? AND job_id IS NOT NULL GROUP BY job_id
 )
 SELECT jobs.user_id AS user_id,
        COUNT(*) AS jobs,
-       COALESCE(SUM(ledger.settled = 1 AND ledger.returned = 0), 0) AS billed_jobs,
+       COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0 THEN 1 END), 0)
+           AS billed_jobs,
        COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0
                     THEN jobs.billed_seconds END), 0) AS billed_seconds,
        COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0
@@ -162,8 +163,9 @@ class AdminRepository:
                 f"INSERT INTO {table} (guild_id, {column}, daily_seconds, monthly_seconds,"
                 " updated_at) VALUES (?, ?, ?, ?, ?)"
                 f" ON CONFLICT (guild_id, {column}) DO UPDATE SET"
-                " daily_seconds = COALESCE(excluded.daily_seconds, daily_seconds),"
-                " monthly_seconds = COALESCE(excluded.monthly_seconds, monthly_seconds),"
+                f" daily_seconds = COALESCE(excluded.daily_seconds, {table}.daily_seconds),"
+                " monthly_seconds ="
+                f" COALESCE(excluded.monthly_seconds, {table}.monthly_seconds),"
                 " updated_at = excluded.updated_at"
                 f" RETURNING {column} AS subject_id, daily_seconds, monthly_seconds",
                 (guild_id, subject_id, daily_seconds, monthly_seconds, now),
