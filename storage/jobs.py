@@ -60,6 +60,12 @@ class TaskTaken(Exception):
         self.owner_job_id = owner_job_id
 
 
+# A job row's columns, named in full: SQLAlchemy then knows the result's layout in advance
+# (`columns=`) instead of rebuilding it from each of the tracker's many results.
+JOB_COLUMNS = tuple(Job.model_fields)
+JOB_ROW = ", ".join(JOB_COLUMNS)
+
+
 def row_to_job(row: DbRow) -> Job:
     data = row._asdict()
     data["source"] = JobSource.model_validate_json(data["source"])
@@ -80,7 +86,9 @@ def _encode(name: str, value: Any) -> Any:
 
 
 async def fetch_job(conn: AsyncConn, job_id: int) -> Job | None:
-    cursor = await conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    cursor = await conn.execute(
+        f"SELECT {JOB_ROW} FROM jobs WHERE id = ?", (job_id,), columns=JOB_COLUMNS
+    )
     row = await cursor.fetchone()
     return row_to_job(row) if row else None
 
@@ -139,8 +147,9 @@ def transition_sync(
         where += f" AND {clause}"
         params += states
     rows = raw.execute(
-        f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",
+        f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING {JOB_ROW}",
         (*values, *params),
+        columns=JOB_COLUMNS,
     ).fetchall()
     if rows:
         return row_to_job(rows[0])
@@ -235,8 +244,9 @@ def _lease_sync(
         rows = raw.execute(
             f"UPDATE jobs SET {column} = ? WHERE id IN ("
             f" SELECT id FROM {source} WHERE {column} <= ? AND {clause} AND {not_busy}"
-            f" ORDER BY {column} LIMIT ?{lock}) RETURNING *",
+            f" ORDER BY {column} LIMIT ?{lock}) RETURNING {JOB_ROW}",
             (until, now, *params, busy_param, limit),
+            columns=JOB_COLUMNS,
         ).fetchall()
         leased.append(sorted((row_to_job(row) for row in rows), key=lambda job: job.id))
     # Each side walks its partial index in due order and stops at the first job in state.
@@ -251,7 +261,9 @@ def _lease_sync(
             f" WHERE {column} IS NOT NULL AND {clause} ORDER BY {column} LIMIT 1) AS {column}"
         )
     row = raw.execute(
-        f"SELECT MIN(due) FROM ({' UNION ALL '.join(firsts)}) AS firsts", values
+        f"SELECT MIN(due) AS next_due FROM ({' UNION ALL '.join(firsts)}) AS firsts",
+        values,
+        columns=("next_due",),
     ).fetchone()
     next_due = float(row[0]) if row and row[0] is not None else None
     return DueWork(polls=leased[0], deliveries=leased[1], next_due=next_due)
@@ -261,7 +273,7 @@ def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
     rows = raw.execute(
         "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, keep_audio,"
         " source, parent_job_id, callback_secret, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_ROW}",
         (
             new.guild_id,
             new.channel_id,
@@ -276,6 +288,7 @@ def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
             now,
             now,
         ),
+        columns=JOB_COLUMNS,
     ).fetchall()
     job = row_to_job(rows[0])
     raw.execute(
@@ -293,7 +306,9 @@ class JobRepository:
         return await self._db.run(lambda raw: create_sync(raw, new, now))
 
     async def get(self, job_id: int) -> Job | None:
-        rows = await self._db.fetch("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        rows = await self._db.fetch(
+            f"SELECT {JOB_ROW} FROM jobs WHERE id = ?", (job_id,), columns=JOB_COLUMNS
+        )
         return row_to_job(rows[0]) if rows else None
 
     async def transition(
@@ -386,7 +401,7 @@ class JobRepository:
         """Jobs in SUBMISSION_UNKNOWN that entered it (last) at or before `cutoff`."""
         state = JobState.SUBMISSION_UNKNOWN.value
         return await self._select(
-            "SELECT * FROM jobs WHERE state = ? AND (SELECT MAX(at) FROM job_events"
+            f"SELECT {JOB_ROW} FROM jobs WHERE state = ? AND (SELECT MAX(at) FROM job_events"
             " WHERE job_id = jobs.id AND to_state = ?) <= ? ORDER BY id",
             (state, state, cutoff),
         )
@@ -401,15 +416,20 @@ class JobRepository:
         return await self._db.run(lambda raw: _lease_sync(raw, now, until, limit, skipped))
 
     async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        return [row_to_job(row) for row in await self._db.fetch(sql, params)]
+        return [
+            row_to_job(row) for row in await self._db.fetch(sql, params, columns=JOB_COLUMNS)
+        ]
 
     async def in_states(self, states: Iterable[JobState]) -> list[Job]:
         clause, params = _in(states)
-        return await self._select(f"SELECT * FROM jobs WHERE {clause} ORDER BY id", tuple(params))
+        return await self._select(
+            f"SELECT {JOB_ROW} FROM jobs WHERE {clause} ORDER BY id", tuple(params)
+        )
 
     async def recent_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
         return await self._select(
-            "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            f"SELECT {JOB_ROW} FROM jobs WHERE guild_id = ? AND user_id = ?"
+            " ORDER BY id DESC LIMIT ?",
             (guild_id, user_id, limit),
         )
 
@@ -433,7 +453,7 @@ class JobRepository:
             clauses.append("created_at >= ?")
             params.append(since)  # type: ignore[arg-type]
         return await self._select(
-            f"SELECT * FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
+            f"SELECT {JOB_ROW} FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )
 
