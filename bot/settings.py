@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.evolink.spec import MODEL_SPECS, EditModel, ModelSpec
+from storage.database import POSTGRESQL_URLS
 
 DISCORD_API_BASE_DEFAULT = "https://discord.com/api/v10"
 EVOLINK_BASE_URL_DEFAULT = "https://api.evolink.ai"
@@ -150,6 +151,16 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("ws", "wss") or not parts.netloc:
             raise ValueError(f"DISCORD_GATEWAY_URL must be an absolute ws(s) URL, got {value!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(POSTGRESQL_URLS):
+            # The value is not echoed: it may carry a password.
+            raise ValueError("DATABASE_URL must be a postgresql:// URL; unset it for SQLite")
         return value
 
     @field_validator("log_level")

@@ -31,6 +31,8 @@ DbRow: TypeAlias = Row[*tuple[Any, ...]]
 log = logging.getLogger(__name__)
 
 POSTGRESQL = "postgresql"
+# What a PostgreSQL `DATABASE_URL` starts with; anything else is refused.
+POSTGRESQL_URLS = ("postgresql://", "postgres://")
 
 T = TypeVar("T")
 
@@ -139,7 +141,7 @@ class Database:
         the search path, so several databases can share one server."""
         url = str(target)
         backend: Backend
-        if url.startswith(("postgresql://", "postgres://")):
+        if url.startswith(POSTGRESQL_URLS):
             backend = PostgresBackend(url, schema)
         elif "://" in url:
             raise ValueError("DATABASE_URL must be postgresql://…; leave it unset for SQLite")
