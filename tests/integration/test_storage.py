@@ -231,6 +231,33 @@ async def test_refund_is_written_once_and_gives_the_seconds_back(db: Database) -
     assert kinds == [LedgerKind.RESERVE, LedgerKind.REFUND]
 
 
+async def test_racing_closes_from_two_connections_refund_once(
+    db: Database, database_location: DatabaseLocation
+) -> None:
+    # A failure callback handled by two processes at once: one refund, never two.
+    jobs, quota = JobRepository(db), QuotaRepository(db)
+    job = await jobs.get(await fetching_job(jobs))
+    assert job is not None
+    await quota.reserve(
+        job, billed_seconds=8, credits=96.0, duration_s=7.2, role_ids=[], day_start=NOW - 10,
+        month_start=NOW - DAY, now=NOW, decide=lambda _: None,
+    )
+    other = await database_location.open()
+    try:
+        await asyncio.gather(*(
+            QuotaRepository(each).close_job(
+                job.id, LedgerKind.REFUND, JobState.FAILED,
+                expected={JobState.RESERVED, JobState.FAILED}, now=NOW + 5,
+                inputs_expire_at=NOW + 3600,
+            )
+            for each in (db, other, db, other)
+        ))
+    finally:
+        await other.close()
+    kinds = [entry.kind for entry in await quota.entries_for_job(job.id)]
+    assert kinds == [LedgerKind.RESERVE, LedgerKind.REFUND]
+
+
 async def test_usage_windows_grants_and_resets(db: Database) -> None:
     jobs, quota = JobRepository(db), QuotaRepository(db)
     for offset, seconds in ((-2 * DAY, 10), (-60, 5)):
