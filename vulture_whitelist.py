@@ -6,6 +6,8 @@ file lists the rest, one reason each. Never imported: vulture only reads it.
 """
 # ruff: noqa: B018
 
+import sqlite3
+
 import av
 import discord
 
@@ -70,3 +72,6 @@ InteractionRecord.autocomplete_choices
 # test resets to answer an interaction twice.
 restore_discord_hosts
 discord.InteractionResponse._response_type
+
+# The SQLite driver's switch for its own transaction handling (storage/database.py).
+sqlite3.Connection.isolation_level

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.logging_setup import configure_logging, secrets_of
 from bot.media.prober import stop_helper_processes
@@ -26,9 +27,9 @@ def _load_settings() -> Settings:
 
 async def _migrate(settings: Settings) -> int:
     try:
-        db = await Database.open(settings.database_path, migrate=False)
-    except OSError as error:
-        print(f"Cannot open the database at {settings.database_path}: {error}", file=sys.stderr)
+        db = await Database.open(settings.database, migrate=False)
+    except (OSError, SQLAlchemyError) as error:
+        print(f"Cannot open the database: {error}", file=sys.stderr)
         return 1
     try:
         applied = await db.migrate()
@@ -39,9 +40,9 @@ async def _migrate(settings: Settings) -> int:
     finally:
         await db.close()
     if applied:
-        print(f"Applied {', '.join(applied)}; schema version is now {version}.")
+        print(f"Applied {', '.join(applied)}; schema revision is now {version}.")
     else:
-        print(f"Schema is up to date (version {version}).")
+        print(f"Schema is up to date (revision {version}).")
     return 0
 
 
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _load_settings()
     configure_logging(
         settings.log_level, settings.log_json,
-        secrets_of(settings.discord_token, settings.evolink_api_key),
+        secrets_of(settings.discord_token, settings.evolink_api_key, settings.database_password),
     )
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))

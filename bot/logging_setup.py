@@ -25,7 +25,7 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 6
 
 # Libraries whose INFO chatter drowns the bot's own lines; DEBUG shows everything.
-NOISY_LOGGERS = ("discord", "aiohttp")
+NOISY_LOGGERS = ("discord", "aiohttp", "alembic")
 
 _CREDENTIAL_CHARS = r"[A-Za-z0-9._~+/=-]"
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (

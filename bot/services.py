@@ -91,7 +91,7 @@ class Services:
             raise ValueError(f"{', '.join(missing)} must be set for MEDIA_STORE="
                              f"{settings.media_store.value}")
         async with contextlib.AsyncExitStack() as opened:
-            db = await Database.open(settings.database_path)
+            db = await Database.open(settings.database)
             opened.push_async_callback(db.close)
             files = opened.enter_context(FileWork.running())
             http = await opened.enter_async_context(

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.evolink.spec import MODEL_SPECS, EditModel, ModelSpec
+from storage.database import POSTGRESQL_URLS
 
 DISCORD_API_BASE_DEFAULT = "https://discord.com/api/v10"
 EVOLINK_BASE_URL_DEFAULT = "https://api.evolink.ai"
@@ -93,6 +94,8 @@ class Settings(BaseSettings):
     s3_bucket: str | None = Field(None, alias="S3_BUCKET")
     s3_endpoint_url: str | None = Field(None, alias="S3_ENDPOINT_URL")  # unset: AWS itself
     s3_region: str | None = Field(None, alias="S3_REGION")
+    # Unset: SQLite in DATA_DIR. A secret: the URL may carry the database password.
+    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
 
     # --- operational knobs (names are ours) ---
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
@@ -187,6 +190,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"SHARD_IDS must be numbers like 0,1, got {value!r}") from None
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(POSTGRESQL_URLS):
+            # The value is not echoed: it may carry a password.
+            raise ValueError("DATABASE_URL must be a postgresql:// URL; unset it for SQLite")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -236,6 +249,20 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "kling.sqlite3"
+
+    @property
+    def database_password(self) -> str | None:
+        """The password inside DATABASE_URL, kept out of logs."""
+        if self.database_url is None:
+            return None
+        return urlsplit(self.database_url.get_secret_value()).password
+
+    @property
+    def database(self) -> Path | str:
+        """What `Database.open` takes: the PostgreSQL URL if set, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.database_path
 
     @property
     def media_dir(self) -> Path:

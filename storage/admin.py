@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import aiosqlite
-
-from storage.database import Database, run_in
+from storage.database import AsyncConn, Database, DbRow, run_in
 from storage.guilds import read_guild_settings, update_settings_in, write_audit
 from storage.jobs import adopt_sync, fetch_job, row_to_job, transition_in
 from storage.media import EXPIRE_INPUTS_SQL
@@ -73,14 +71,15 @@ class ProviderTaskRunning(Exception):
 _USAGE = """
 WITH ledger AS (
     SELECT job_id,
-           MAX(kind = 'reserve') AS reserved,
-           MAX(kind = 'settle') AS settled,
-           MAX(kind IN ('refund', 'release')) AS returned
+           MAX(CASE WHEN kind = 'reserve' THEN 1 ELSE 0 END) AS reserved,
+           MAX(CASE WHEN kind = 'settle' THEN 1 ELSE 0 END) AS settled,
+           MAX(CASE WHEN kind IN ('refund', 'release') THEN 1 ELSE 0 END) AS returned
     FROM quota_ledger WHERE guild_id = ? AND job_id IS NOT NULL GROUP BY job_id
 )
 SELECT jobs.user_id AS user_id,
        COUNT(*) AS jobs,
-       COALESCE(SUM(ledger.settled = 1 AND ledger.returned = 0), 0) AS billed_jobs,
+       COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0 THEN 1 END), 0)
+           AS billed_jobs,
        COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0
                     THEN jobs.billed_seconds END), 0) AS billed_seconds,
        COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0
@@ -95,12 +94,12 @@ ORDER BY billed_seconds DESC, credits DESC, jobs DESC, user_id
 """
 
 
-def _override(row: aiosqlite.Row | None) -> LimitOverride | None:
-    return LimitOverride.model_validate(dict(row)) if row else None
+def _override(row: DbRow | None) -> LimitOverride | None:
+    return LimitOverride.model_validate(row._asdict()) if row else None
 
 
 async def _read_override(
-    conn: aiosqlite.Connection, table: LimitTable, guild_id: int, subject_id: int
+    conn: AsyncConn, table: LimitTable, guild_id: int, subject_id: int
 ) -> LimitOverride | None:
     column = _SUBJECT[table][0]
     cursor = await conn.execute(
@@ -164,8 +163,9 @@ class AdminRepository:
                 f"INSERT INTO {table} (guild_id, {column}, daily_seconds, monthly_seconds,"
                 " updated_at) VALUES (?, ?, ?, ?, ?)"
                 f" ON CONFLICT (guild_id, {column}) DO UPDATE SET"
-                " daily_seconds = COALESCE(excluded.daily_seconds, daily_seconds),"
-                " monthly_seconds = COALESCE(excluded.monthly_seconds, monthly_seconds),"
+                f" daily_seconds = COALESCE(excluded.daily_seconds, {table}.daily_seconds),"
+                " monthly_seconds ="
+                f" COALESCE(excluded.monthly_seconds, {table}.monthly_seconds),"
                 " updated_at = excluded.updated_at"
                 f" RETURNING {column} AS subject_id, daily_seconds, monthly_seconds",
                 (guild_id, subject_id, daily_seconds, monthly_seconds, now),
@@ -204,7 +204,7 @@ class AdminRepository:
                 " WHERE guild_id = ? ORDER BY role_id",
                 (guild_id,),
             )
-            return [LimitOverride.model_validate(dict(row)) for row in await cursor.fetchall()]
+            return [LimitOverride.model_validate(row._asdict()) for row in await cursor.fetchall()]
 
     async def block(
         self, guild_id: int, user_id: int, *, reason: str | None, actor_id: int, now: float
@@ -224,7 +224,7 @@ class AdminRepository:
                 conn, guild_id=guild_id, actor_id=actor_id, action="user.block",
                 target=f"user:{user_id}", detail={"reason": reason}, now=now,
             )
-        return BlockedUser.model_validate(dict(row)), entry
+        return BlockedUser.model_validate(row._asdict()), entry
 
     async def unblock(
         self, guild_id: int, user_id: int, *, actor_id: int, now: float
@@ -348,7 +348,7 @@ class AdminRepository:
     async def usage(self, guild_id: int, *, since: float, until: float) -> list[UsageRow]:
         async with self._db.read() as conn:
             cursor = await conn.execute(_USAGE, (guild_id, guild_id, since, until))
-            return [UsageRow.model_validate(dict(row)) for row in await cursor.fetchall()]
+            return [UsageRow.model_validate(row._asdict()) for row in await cursor.fetchall()]
 
     async def jobs_between(self, guild_id: int, *, since: float, until: float) -> list[Job]:
         """Every job of the guild created in [since, until), oldest first (CSV export)."""

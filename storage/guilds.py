@@ -6,9 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
-from storage.database import Database
+from storage.database import AsyncConn, Database
 from storage.models import AuditEntry, BlockedUser, ChannelRule, GuildSettings, LimitOverride
 
 _GUILD_COLUMNS = (
@@ -24,19 +22,19 @@ _GUILD_COLUMNS = (
 )
 
 
-async def read_guild_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
+async def read_guild_settings(conn: AsyncConn, guild_id: int) -> GuildSettings:
     cursor = await conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
     row = await cursor.fetchone()
     if row is None:
         return GuildSettings(guild_id=guild_id)
-    data = dict(row)
+    data = row._asdict()
     data.pop("updated_at", None)
     data["paused"] = bool(data["paused"])
     return GuildSettings.model_validate(data)
 
 
 async def read_overrides(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, role_ids: Sequence[int]
+    conn: AsyncConn, guild_id: int, user_id: int, role_ids: Sequence[int]
 ) -> tuple[LimitOverride | None, list[LimitOverride]]:
     cursor = await conn.execute(
         "SELECT user_id AS subject_id, daily_seconds, monthly_seconds FROM user_limits"
@@ -52,22 +50,22 @@ async def read_overrides(
             f" WHERE guild_id = ? AND role_id IN ({marks}) ORDER BY role_id",
             (guild_id, *role_ids),
         )
-        roles = [LimitOverride.model_validate(dict(row)) for row in await cursor.fetchall()]
-    user = LimitOverride.model_validate(dict(user_row)) if user_row else None
+        roles = [LimitOverride.model_validate(row._asdict()) for row in await cursor.fetchall()]
+    user = LimitOverride.model_validate(user_row._asdict()) if user_row else None
     return user, roles
 
 
 async def read_blocked(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int
+    conn: AsyncConn, guild_id: int, user_id: int
 ) -> BlockedUser | None:
     cursor = await conn.execute(
         "SELECT * FROM blocked_users WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
     )
     row = await cursor.fetchone()
-    return BlockedUser.model_validate(dict(row)) if row else None
+    return BlockedUser.model_validate(row._asdict()) if row else None
 
 
-async def read_channel_rules(conn: aiosqlite.Connection, guild_id: int) -> dict[int, ChannelRule]:
+async def read_channel_rules(conn: AsyncConn, guild_id: int) -> dict[int, ChannelRule]:
     cursor = await conn.execute(
         "SELECT channel_id, rule FROM channel_rules WHERE guild_id = ?", (guild_id,)
     )
@@ -75,7 +73,7 @@ async def read_channel_rules(conn: aiosqlite.Connection, guild_id: int) -> dict[
 
 
 async def write_audit(
-    conn: aiosqlite.Connection,
+    conn: AsyncConn,
     *,
     guild_id: int,
     actor_id: int,
@@ -92,11 +90,11 @@ async def write_audit(
     )
     row = await cursor.fetchone()
     assert row is not None
-    return AuditEntry.model_validate(dict(row))
+    return AuditEntry.model_validate(row._asdict())
 
 
 async def update_settings_in(
-    conn: aiosqlite.Connection, guild_id: int, *, now: float, changes: dict[str, Any]
+    conn: AsyncConn, guild_id: int, *, now: float, changes: dict[str, Any]
 ) -> GuildSettings:
     """Upsert guild settings inside the caller's transaction; unknown columns are refused."""
     unknown = set(changes) - set(_GUILD_COLUMNS)
@@ -147,4 +145,4 @@ class GuildRepository:
                 (guild_id, limit),
             )
             rows = await cursor.fetchall()
-        return [AuditEntry.model_validate(dict(row)) for row in rows]
+        return [AuditEntry.model_validate(row._asdict()) for row in rows]

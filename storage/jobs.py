@@ -8,14 +8,11 @@ Every change of a job's state goes through `transition_sync`, which enforces the
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Unpack
 
-import aiosqlite
-
-from storage.database import Database, run_in
+from storage.database import POSTGRESQL, AsyncConn, Database, DbRow, SyncConn, run_in
 from storage.media import expire_inputs_sync
 from storage.models import (
     DELIVERY_STATES,
@@ -63,8 +60,14 @@ class TaskTaken(Exception):
         self.owner_job_id = owner_job_id
 
 
-def row_to_job(row: aiosqlite.Row | sqlite3.Row) -> Job:
-    data = dict(row)
+# A job row's columns, named in full: SQLAlchemy then knows the result's layout in advance
+# (`columns=`) instead of rebuilding it from each of the tracker's many results.
+JOB_COLUMNS = tuple(Job.model_fields)
+JOB_ROW = ", ".join(JOB_COLUMNS)
+
+
+def row_to_job(row: DbRow) -> Job:
+    data = row._asdict()
     data["source"] = JobSource.model_validate_json(data["source"])
     data["keep_audio"] = bool(data["keep_audio"])
     return Job.model_validate(data)
@@ -82,14 +85,16 @@ def _encode(name: str, value: Any) -> Any:
     return value
 
 
-async def fetch_job(conn: aiosqlite.Connection, job_id: int) -> Job | None:
-    cursor = await conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+async def fetch_job(conn: AsyncConn, job_id: int) -> Job | None:
+    cursor = await conn.execute(
+        f"SELECT {JOB_ROW} FROM jobs WHERE id = ?", (job_id,), columns=JOB_COLUMNS
+    )
     row = await cursor.fetchone()
     return row_to_job(row) if row else None
 
 
 def transition_sync(
-    raw: sqlite3.Connection,
+    raw: SyncConn,
     job_id: int,
     to_state: JobState | None,
     *,
@@ -129,7 +134,8 @@ def transition_sync(
             clause, from_states = _in(moves)
             raw.execute(
                 "INSERT INTO job_events (job_id, at, from_state, to_state, detail)"
-                f" SELECT id, ?, state, ?, ? FROM jobs WHERE id = ? AND {clause}",
+                f" SELECT id, CAST(? AS DOUBLE PRECISION), state, CAST(? AS TEXT), CAST(? AS TEXT)"
+                f" FROM jobs WHERE id = ? AND {clause}",
                 (now, to_state.value, detail, job_id, *from_states),
             )
     assignments += [f"{name} = ?" for name in fields]
@@ -141,8 +147,9 @@ def transition_sync(
         where += f" AND {clause}"
         params += states
     rows = raw.execute(
-        f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",
+        f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING {JOB_ROW}",
         (*values, *params),
+        columns=JOB_COLUMNS,
     ).fetchall()
     if rows:
         return row_to_job(rows[0])
@@ -154,7 +161,7 @@ def transition_sync(
 
 
 async def transition_in(
-    conn: aiosqlite.Connection,
+    conn: AsyncConn,
     job_id: int,
     to_state: JobState | None,
     *,
@@ -173,7 +180,7 @@ async def transition_in(
 
 
 def adopt_sync(
-    raw: sqlite3.Connection,
+    raw: SyncConn,
     job_id: int,
     task_id: str,
     *,
@@ -219,18 +226,27 @@ _DUE = (
 
 
 def _lease_sync(
-    raw: sqlite3.Connection, now: float, until: float, limit: int, skip: Iterable[int]
+    raw: SyncConn, now: float, until: float, limit: int, skip: Iterable[int]
 ) -> DueWork:
-    busy = json.dumps(sorted(skip))
+    busy = sorted(skip)
+    postgres = raw.dialect == POSTGRESQL
     leased: list[list[Job]] = []
     for column, index, states in _DUE:
         clause, params = _in(states)
+        busy_param: object
+        if postgres:
+            # Rows another process is leasing right now are skipped, not waited for.
+            source, lock, busy_param = "jobs", " FOR UPDATE SKIP LOCKED", busy
+            not_busy = "id <> ALL(?)"
+        else:
+            source, lock, busy_param = f"jobs INDEXED BY {index}", "", json.dumps(busy)
+            not_busy = "id NOT IN (SELECT value FROM json_each(?))"
         rows = raw.execute(
             f"UPDATE jobs SET {column} = ? WHERE id IN ("
-            f" SELECT id FROM jobs INDEXED BY {index} WHERE {column} <= ? AND {clause}"
-            "  AND id NOT IN (SELECT value FROM json_each(?))"
-            f" ORDER BY {column} LIMIT ?) RETURNING *",
-            (until, now, *params, busy, limit),
+            f" SELECT id FROM {source} WHERE {column} <= ? AND {clause} AND {not_busy}"
+            f" ORDER BY {column} LIMIT ?{lock}) RETURNING {JOB_ROW}",
+            (until, now, *params, busy_param, limit),
+            columns=JOB_COLUMNS,
         ).fetchall()
         leased.append(sorted((row_to_job(row) for row in rows), key=lambda job: job.id))
     # Each side walks its partial index in due order and stops at the first job in state.
@@ -239,20 +255,25 @@ def _lease_sync(
     for column, index, states in _DUE:
         clause, params = _in(states)
         values += params
+        source = "jobs" if postgres else f"jobs INDEXED BY {index}"
         firsts.append(
-            f"SELECT * FROM (SELECT {column} AS due FROM jobs INDEXED BY {index}"
-            f" WHERE {column} IS NOT NULL AND {clause} ORDER BY {column} LIMIT 1)"
+            f"SELECT * FROM (SELECT {column} AS due FROM {source}"
+            f" WHERE {column} IS NOT NULL AND {clause} ORDER BY {column} LIMIT 1) AS {column}"
         )
-    row = raw.execute(f"SELECT MIN(due) FROM ({' UNION ALL '.join(firsts)})", values).fetchone()
+    row = raw.execute(
+        f"SELECT MIN(due) AS next_due FROM ({' UNION ALL '.join(firsts)}) AS firsts",
+        values,
+        columns=("next_due",),
+    ).fetchone()
     next_due = float(row[0]) if row and row[0] is not None else None
     return DueWork(polls=leased[0], deliveries=leased[1], next_due=next_due)
 
 
-def create_sync(raw: sqlite3.Connection, new: NewJob, now: float) -> Job:
+def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
     rows = raw.execute(
         "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, keep_audio,"
         " source, parent_job_id, callback_secret, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_ROW}",
         (
             new.guild_id,
             new.channel_id,
@@ -267,6 +288,7 @@ def create_sync(raw: sqlite3.Connection, new: NewJob, now: float) -> Job:
             now,
             now,
         ),
+        columns=JOB_COLUMNS,
     ).fetchall()
     job = row_to_job(rows[0])
     raw.execute(
@@ -284,7 +306,9 @@ class JobRepository:
         return await self._db.run(lambda raw: create_sync(raw, new, now))
 
     async def get(self, job_id: int) -> Job | None:
-        rows = await self._db.fetch("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        rows = await self._db.fetch(
+            f"SELECT {JOB_ROW} FROM jobs WHERE id = ?", (job_id,), columns=JOB_COLUMNS
+        )
         return row_to_job(rows[0]) if rows else None
 
     async def transition(
@@ -326,7 +350,7 @@ class JobRepository:
         answer is lost they are no longer needed beyond the usual grace period.
         """
 
-        def work(raw: sqlite3.Connection) -> Job:
+        def work(raw: SyncConn) -> Job:
             job = transition_sync(
                 raw, job_id, JobState.SUBMISSION_UNKNOWN, expected=expected, now=now,
                 detail=detail, changes=changes,
@@ -377,7 +401,7 @@ class JobRepository:
         """Jobs in SUBMISSION_UNKNOWN that entered it (last) at or before `cutoff`."""
         state = JobState.SUBMISSION_UNKNOWN.value
         return await self._select(
-            "SELECT * FROM jobs WHERE state = ? AND (SELECT MAX(at) FROM job_events"
+            f"SELECT {JOB_ROW} FROM jobs WHERE state = ? AND (SELECT MAX(at) FROM job_events"
             " WHERE job_id = jobs.id AND to_state = ?) <= ? ORDER BY id",
             (state, state, cutoff),
         )
@@ -392,15 +416,20 @@ class JobRepository:
         return await self._db.run(lambda raw: _lease_sync(raw, now, until, limit, skipped))
 
     async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        return [row_to_job(row) for row in await self._db.fetch(sql, params)]
+        return [
+            row_to_job(row) for row in await self._db.fetch(sql, params, columns=JOB_COLUMNS)
+        ]
 
     async def in_states(self, states: Iterable[JobState]) -> list[Job]:
         clause, params = _in(states)
-        return await self._select(f"SELECT * FROM jobs WHERE {clause} ORDER BY id", tuple(params))
+        return await self._select(
+            f"SELECT {JOB_ROW} FROM jobs WHERE {clause} ORDER BY id", tuple(params)
+        )
 
     async def recent_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
         return await self._select(
-            "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            f"SELECT {JOB_ROW} FROM jobs WHERE guild_id = ? AND user_id = ?"
+            " ORDER BY id DESC LIMIT ?",
             (guild_id, user_id, limit),
         )
 
@@ -424,7 +453,7 @@ class JobRepository:
             clauses.append("created_at >= ?")
             params.append(since)  # type: ignore[arg-type]
         return await self._select(
-            f"SELECT * FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
+            f"SELECT {JOB_ROW} FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )
 
@@ -432,7 +461,7 @@ class JobRepository:
         rows = await self._db.fetch(
             "SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)
         )
-        return [JobEvent.model_validate(dict(row)) for row in rows]
+        return [JobEvent.model_validate(row._asdict()) for row in rows]
 
     async def unbilled_credits(self) -> float:
         """Credits of jobs reserved for, or running at, the provider and not yet billed."""

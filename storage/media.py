@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import aiosqlite
 from pydantic import BaseModel
 
-from storage.database import Database
+from storage.database import Database, DbRow, SyncConn
 from storage.models import MediaObject, MediaRole
 
 
@@ -25,8 +22,8 @@ class NewMediaObject(BaseModel):
     kept_until: float | None = None
 
 
-def _row(row: aiosqlite.Row) -> MediaObject:
-    return MediaObject.model_validate(dict(row))
+def _row(row: DbRow) -> MediaObject:
+    return MediaObject.model_validate(row._asdict())
 
 
 # The SQL of "the provider is done with this job's inputs": they stay public for a grace
@@ -38,7 +35,7 @@ EXPIRE_INPUTS_SQL = (
 )
 
 
-def expire_inputs_sync(raw: sqlite3.Connection, job_id: int, at: float) -> None:
+def expire_inputs_sync(raw: SyncConn, job_id: int, at: float) -> None:
     raw.execute(EXPIRE_INPUTS_SQL, (at, job_id, at))
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Unpack
 
-import aiosqlite
-
-from storage.database import Database, run_in
+from storage.database import AsyncConn, Database, SyncConn, run_in
 from storage.guilds import (
     read_blocked,
     read_channel_rules,
@@ -30,6 +27,9 @@ from storage.models import (
     UsageSnapshot,
 )
 
+# The lock a check of a guild's limits holds until its job or reservation is written.
+_GUILD_LIMITS = "guild-limits"
+
 # Jobs that count against the concurrent-job limit: `JobState.is_active`, as bound values.
 _ACTIVE = sorted(state.value for state in ACTIVE_STATES)
 _COUNT_ACTIVE = (
@@ -49,23 +49,23 @@ WHERE reservation.kind = 'reserve' AND reservation.guild_id = ? {user_clause}
 """
 
 
-async def _scalar(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> float:
+async def _scalar(conn: AsyncConn, sql: str, params: Sequence[object]) -> float:
     cursor = await conn.execute(sql, tuple(params))
     row = await cursor.fetchone()
     return float(row[0]) if row and row[0] is not None else 0.0
 
 
-async def _user_usage(conn: aiosqlite.Connection, guild_id: int, user_id: int, since: float) -> int:
+async def _user_usage(conn: AsyncConn, guild_id: int, user_id: int, since: float) -> int:
     sql = _JOB_USAGE.format(user_clause="AND reservation.user_id = ?")
     return int(await _scalar(conn, sql, (guild_id, user_id, since)))
 
 
-async def guild_usage_in(conn: aiosqlite.Connection, guild_id: int, since: float) -> int:
+async def guild_usage_in(conn: AsyncConn, guild_id: int, since: float) -> int:
     """Net billed seconds of the guild's jobs reserved since `since` (refunds give back)."""
     return int(await _scalar(conn, _JOB_USAGE.format(user_clause=""), (guild_id, since)))
 
 
-async def _last_reset(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> float:
+async def _last_reset(conn: AsyncConn, guild_id: int, user_id: int) -> float:
     return await _scalar(
         conn,
         "SELECT MAX(at) FROM quota_ledger WHERE guild_id = ? AND user_id = ? AND kind = 'reset'",
@@ -73,7 +73,7 @@ async def _last_reset(conn: aiosqlite.Connection, guild_id: int, user_id: int) -
     )
 
 
-async def _granted(conn: aiosqlite.Connection, guild_id: int, user_id: int, since: float) -> int:
+async def _granted(conn: AsyncConn, guild_id: int, user_id: int, since: float) -> int:
     return int(
         await _scalar(
             conn,
@@ -85,7 +85,7 @@ async def _granted(conn: aiosqlite.Connection, guild_id: int, user_id: int, sinc
 
 
 async def _refused_attempts(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, after: float
+    conn: AsyncConn, guild_id: int, user_id: int, after: float
 ) -> list[float]:
     """When the member's jobs created after `after` were rejected, newest first.
 
@@ -101,7 +101,7 @@ async def _refused_attempts(
 
 
 async def read_snapshot(
-    conn: aiosqlite.Connection,
+    conn: AsyncConn,
     *,
     guild_id: int,
     user_id: int,
@@ -142,7 +142,7 @@ async def read_snapshot(
 
 
 async def _add_entry(
-    conn: aiosqlite.Connection,
+    conn: AsyncConn,
     *,
     guild_id: int,
     user_id: int,
@@ -160,7 +160,7 @@ async def _add_entry(
     )
 
 
-async def _reserved_seconds(conn: aiosqlite.Connection, job_id: int) -> int | None:
+async def _reserved_seconds(conn: AsyncConn, job_id: int) -> int | None:
     cursor = await conn.execute(
         "SELECT seconds FROM quota_ledger WHERE job_id = ? AND kind = 'reserve'", (job_id,)
     )
@@ -169,13 +169,14 @@ async def _reserved_seconds(conn: aiosqlite.Connection, job_id: int) -> int | No
 
 
 def _close_reservation_sync(
-    raw: sqlite3.Connection, job_id: int, kind: LedgerKind, now: float
+    raw: SyncConn, job_id: int, kind: LedgerKind, now: float
 ) -> None:
     """Settle (0 s), refund or release (the reserved seconds back) a job's reservation,
     unless it has none or it is closed already: one statement."""
     raw.execute(
         "INSERT INTO quota_ledger (guild_id, user_id, job_id, kind, seconds, at)"
-        " SELECT guild_id, user_id, job_id, ?, CASE WHEN ? THEN 0 ELSE -seconds END, ?"
+        " SELECT guild_id, user_id, job_id, CAST(? AS TEXT), CASE WHEN ? THEN 0 ELSE -seconds END,"
+        " CAST(? AS DOUBLE PRECISION)"
         " FROM quota_ledger WHERE job_id = ? AND kind = 'reserve' AND NOT EXISTS ("
         "  SELECT 1 FROM quota_ledger WHERE job_id = ?"
         "  AND kind IN ('settle', 'refund', 'release'))",
@@ -184,7 +185,7 @@ def _close_reservation_sync(
 
 
 async def refund_in(
-    conn: aiosqlite.Connection, job: Job, *, now: float, actor_id: int | None, note: str | None
+    conn: AsyncConn, job: Job, *, now: float, actor_id: int | None, note: str | None
 ) -> int:
     """Give a job's reserved seconds back unless they already were; returns the seconds.
 
@@ -252,11 +253,11 @@ class QuotaRepository:
 
         SQLite: `transaction()` is BEGIN IMMEDIATE, which takes the database's write lock
         before the first read, so an admission on another connection (or process) waits
-        for this one's commit (busy timeout). PostgreSQL needs the same serialisation made
-        explicit: SERIALIZABLE with a retry on serialisation failure, or a row lock on a
-        per-member row (`SELECT … FOR UPDATE`) taken before counting.
+        for this one's commit (busy timeout). PostgreSQL: the guild's lock, taken before
+        counting, does the same for every admission and reservation in the guild.
         """
         async with self._db.transaction() as conn:
+            await conn.lock(_GUILD_LIMITS, new.guild_id)
             snapshot = await read_snapshot(
                 conn,
                 guild_id=new.guild_id,
@@ -285,9 +286,12 @@ class QuotaRepository:
         """Check limits and reserve in one transaction: two racing submits cannot both win.
 
         `decide` raises to refuse; nothing is written then. The running-edit limit is not
-        for `decide` to check again: the job holds its slot since `admit`.
+        for `decide` to check again: the job holds its slot since `admit`. Serialised with
+        the guild's other reservations and admissions like `admit` (the guild's budget is
+        shared by its members).
         """
         async with self._db.transaction() as conn:
+            await conn.lock(_GUILD_LIMITS, job.guild_id)
             snapshot = await read_snapshot(
                 conn,
                 guild_id=job.guild_id,
@@ -338,7 +342,7 @@ class QuotaRepository:
         if kind not in (LedgerKind.SETTLE, LedgerKind.REFUND, LedgerKind.RELEASE):
             raise ValueError(f"{kind} does not close a reservation")
 
-        def work(raw: sqlite3.Connection) -> Job:
+        def work(raw: SyncConn) -> Job:
             job = transition_sync(
                 raw, job_id, to_state, expected=expected, now=now, detail=detail,
                 changes=changes,
@@ -410,4 +414,4 @@ class QuotaRepository:
                 "SELECT * FROM quota_ledger WHERE job_id = ? ORDER BY id", (job_id,)
             )
             rows = await cursor.fetchall()
-        return [LedgerEntry.model_validate(dict(row)) for row in rows]
+        return [LedgerEntry.model_validate(row._asdict()) for row in rows]

@@ -2,29 +2,88 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.media.prober import ProbeLimits, Prober
 from sandbox.discord_emulator.openapi import SPEC_ENV, default_spec_path
 from storage.database import Database
 
+# A PostgreSQL server for the storage suites, e.g. postgresql://postgres@127.0.0.1:5432/test.
+TEST_DATABASE_URL_ENV = "KLING_TEST_DATABASE_URL"
 
-def pytest_report_header() -> str:
+
+def pytest_report_header() -> list[str]:
     spec = default_spec_path()
-    if spec.exists():
-        return f"Discord request bodies checked against {spec}"
-    return (
+    lines = [
+        f"Discord request bodies checked against {spec}" if spec.exists() else
         f"NOTICE: Discord's OpenAPI description is missing at {spec} (set {SPEC_ENV}): "
         "the emulator does NOT check request bodies against it"
+    ]
+    if not os.environ.get(TEST_DATABASE_URL_ENV):
+        lines.append(
+            f"NOTICE: {TEST_DATABASE_URL_ENV} is not set: the storage suites SKIP PostgreSQL"
+        )
+    return lines
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_engines: run the module's `db` tests on SQLite and on PostgreSQL"
     )
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_engines"
+    ):
+        metafunc.parametrize("engine", ["sqlite", "postgresql"])
+
+
+@dataclass(frozen=True)
+class DatabaseLocation:
+    """Where a test's database lives: a SQLite file, or a fresh schema on PostgreSQL."""
+
+    target: Path | str
+    schema: str | None = None
+
+    async def open(self, *, migrate: bool = True) -> Database:
+        return await Database.open(self.target, migrate=migrate, schema=self.schema)
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "test.sqlite3")
+def engine() -> str:
+    """SQLite unless the module is marked `both_engines`."""
+    return "sqlite"
+
+
+@pytest.fixture
+async def database_location(engine: str, tmp_path: Path) -> AsyncIterator[DatabaseLocation]:
+    if engine == "sqlite":
+        yield DatabaseLocation(tmp_path / "test.sqlite3")
+        return
+    url = os.environ.get(TEST_DATABASE_URL_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL not tested: set {TEST_DATABASE_URL_ENV}")
+    schema = f"test_{uuid.uuid4().hex}"
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        yield DatabaseLocation(url, schema)
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(database_location: DatabaseLocation) -> AsyncIterator[Database]:
+    database = await database_location.open()
     yield database
     await database.close()
 

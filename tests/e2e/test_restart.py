@@ -116,7 +116,7 @@ async def test_a_delivery_resumed_at_start_waits_for_the_servers_upload_limit(
     first = await emu.wait_for_message(thread, lambda m: bool(m.attachments))
     await stack.stop_bot()
     # Queued for posting again, exactly as `/kling-admin jobs redeliver` queues it.
-    db = await Database.open(stack.settings().database_path)
+    db = await Database.open(stack.settings().database)
     try:
         [job] = await JobRepository(db).search(world.guild.id)
         now = time.time()

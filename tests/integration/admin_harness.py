@@ -203,7 +203,7 @@ class Harness:
     async def rows(self, sql: str, *params: object) -> list[dict[str, object]]:
         async with self.db.read() as conn:
             cursor = await conn.execute(sql, params)
-            return [dict(row) for row in await cursor.fetchall()]
+            return [row._asdict() for row in await cursor.fetchall()]
 
 
 @asynccontextmanager

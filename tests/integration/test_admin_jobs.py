@@ -31,6 +31,9 @@ from tests.integration.admin_harness import (
     admin_harness,
 )
 
+# Moderation reads and writes every table: on both engines.
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 async def h(db: Database, tmp_path: Path, prober: Prober) -> AsyncIterator[Harness]:

@@ -27,6 +27,9 @@ from tests.integration.admin_harness import (
     admin_harness,
 )
 
+# Moderation reads and writes every table: on both engines.
+pytestmark = pytest.mark.both_engines
+
 ROLE_SMALL, ROLE_BIG = 500, 501
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection
-from pathlib import Path
 
 import pytest
 
@@ -15,6 +14,7 @@ from bot.jobs.messages import INTAKES_BUSY
 from storage.database import Database
 from storage.models import Job, JobSource, JobState, NewJob, UsageSnapshot
 from storage.quota import QuotaRepository
+from tests.conftest import DatabaseLocation
 from tests.integration.engine_harness import Harness, HeldRequests
 
 
@@ -146,9 +146,12 @@ class Full(Exception):
     """The test's own refusal: storage knows nothing of the bot's."""
 
 
-async def test_admit_is_atomic_across_database_connections(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite3"
-    first, second = await Database.open(path), await Database.open(path)
+@pytest.mark.both_engines
+async def test_admit_is_atomic_across_database_connections(
+    database_location: DatabaseLocation,
+) -> None:
+    # Two engines on one database, as two bot processes would have.
+    first, second = await database_location.open(), await database_location.open()
     try:
         def at_most_three(snapshot: UsageSnapshot) -> None:
             if snapshot.active_jobs >= 3:

@@ -1,16 +1,24 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
-from storage.database import Database, MigrationError, load_migrations
+from storage.database import Database, MigrationError
 from storage.jobs import IllegalTransition, JobRepository, StaleTransition
 from storage.media import MediaRepository, NewMediaObject, expire_inputs_sync
 from storage.models import JobSource, JobState, LedgerKind, MediaRole, NewJob, UsageSnapshot
 from storage.quota import QuotaRepository
+from storage.schema import legacy_migrations
+from tests.conftest import DatabaseLocation
 
+pytestmark = pytest.mark.both_engines
+
+BASELINE = "0004"
 DAY = 86400.0
 NOW = 1_800_000_000.0
 
@@ -45,27 +53,54 @@ def limit_to(seconds: int):  # type: ignore[no-untyped-def]
     return decide
 
 
-async def test_migrations_apply_once_and_second_run_is_a_noop(tmp_path: Path) -> None:
-    path = tmp_path / "fresh.sqlite3"
-    db = await Database.open(path, migrate=False)
-    assert await db.schema_version() == 0
-    assert await db.migrate() == [name for _, name, _ in load_migrations()]
+async def test_migrations_apply_once_and_second_run_is_a_noop(
+    database_location: DatabaseLocation,
+) -> None:
+    db = await database_location.open(migrate=False)
+    assert await db.schema_version() is None
+    assert await db.migrate() == [BASELINE]
     assert await db.migrate() == []
-    assert await db.schema_version() == len(load_migrations())
+    assert await db.schema_version() == BASELINE
     await db.close()
-    reopened = await Database.open(path)
-    assert await reopened.schema_version() == len(load_migrations())
+    reopened = await database_location.open()
+    assert await reopened.schema_version() == BASELINE
     await reopened.close()
 
 
-async def test_connection_uses_wal_and_enforces_foreign_keys(db: Database) -> None:
-    async with db.read() as conn:
-        mode = await (await conn.execute("PRAGMA journal_mode")).fetchone()
-        keys = await (await conn.execute("PRAGMA foreign_keys")).fetchone()
+async def test_a_sqlite_database_from_before_alembic_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(path)) as old:  # as the numbered migrations left it at 0002
+        for version, _, script in legacy_migrations()[:2]:
+            old.executescript(script)
+            old.execute(f"PRAGMA user_version = {version}")
+        old.execute(
+            "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, source,"
+            " callback_secret, created_at, updated_at) VALUES (1, 2, 7, 'received', 'm', 'p',"
+            " '{}', 's', 1, 1)"
+        )
+        old.commit()
+    db = await Database.open(path)
+    try:
+        assert await db.schema_version() == BASELINE
+        rows = await db.fetch("SELECT prompt, poll_errors FROM jobs")  # 0003's column
+        assert [tuple(row) for row in rows] == [("p", 0)]
+    finally:
+        await db.close()
+
+
+async def test_sqlite_connections_use_wal(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "wal.sqlite3")
+    try:
+        async with db.read() as conn:
+            mode = await (await conn.execute("PRAGMA journal_mode")).fetchone()
+    finally:
+        await db.close()
     assert mode is not None and mode[0] == "wal"
-    assert keys is not None and keys[0] == 1
+
+
+async def test_foreign_keys_are_enforced(db: Database) -> None:
     media = MediaRepository(db)
-    with pytest.raises(Exception, match="FOREIGN KEY"):
+    with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
         await media.add(
             NewMediaObject(
                 token="t",
@@ -81,13 +116,18 @@ async def test_connection_uses_wal_and_enforces_foreign_keys(db: Database) -> No
         )
 
 
-async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "new.sqlite3")
-    async with db.transaction() as conn:
-        await conn.execute("PRAGMA user_version = 99")
+async def test_a_sqlite_database_from_newer_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite3"
+    with closing(sqlite3.connect(path)) as newer:
+        newer.execute("PRAGMA user_version = 99")
     with pytest.raises(MigrationError, match="newer than this code"):
+        await Database.open(path)
+
+
+async def test_a_database_at_an_unknown_revision_is_refused(db: Database) -> None:
+    await db.fetch("UPDATE alembic_version SET version_num = 'from-the-future'")
+    with pytest.raises(MigrationError, match="unknown to this code"):
         await db.migrate()
-    await db.close()
 
 
 async def test_transitions_are_guarded_and_recorded(db: Database) -> None:
@@ -188,6 +228,33 @@ async def test_refund_is_written_once_and_gives_the_seconds_back(db: Database) -
     snapshot = await quota.snapshot(**window)  # type: ignore[arg-type]
     assert snapshot.used_today == 0 and snapshot.active_jobs == 0
     kinds = [entry.kind for entry in await quota.entries_for_job(job_id)]
+    assert kinds == [LedgerKind.RESERVE, LedgerKind.REFUND]
+
+
+async def test_racing_closes_from_two_connections_refund_once(
+    db: Database, database_location: DatabaseLocation
+) -> None:
+    # A failure callback handled by two processes at once: one refund, never two.
+    jobs, quota = JobRepository(db), QuotaRepository(db)
+    job = await jobs.get(await fetching_job(jobs))
+    assert job is not None
+    await quota.reserve(
+        job, billed_seconds=8, credits=96.0, duration_s=7.2, role_ids=[], day_start=NOW - 10,
+        month_start=NOW - DAY, now=NOW, decide=lambda _: None,
+    )
+    other = await database_location.open()
+    try:
+        await asyncio.gather(*(
+            QuotaRepository(each).close_job(
+                job.id, LedgerKind.REFUND, JobState.FAILED,
+                expected={JobState.RESERVED, JobState.FAILED}, now=NOW + 5,
+                inputs_expire_at=NOW + 3600,
+            )
+            for each in (db, other, db, other)
+        ))
+    finally:
+        await other.close()
+    kinds = [entry.kind for entry in await quota.entries_for_job(job.id)]
     assert kinds == [LedgerKind.RESERVE, LedgerKind.REFUND]
 
 

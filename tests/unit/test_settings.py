@@ -33,6 +33,15 @@ def test_defaults_follow_the_configuration_contract() -> None:
     assert settings.uses_real_discord
 
 
+def test_database_url_selects_postgresql_and_its_password_stays_hidden() -> None:
+    assert load(DATA_DIR="/srv/bot").database == Path("/srv/bot/kling.sqlite3")
+    url = "postgresql://kling:pg-secret@db.internal:5432/kling"
+    settings = load(DATABASE_URL=url)
+    assert settings.database == url
+    assert settings.database_password == "pg-secret"
+    assert "pg-secret" not in repr(settings)
+
+
 def test_reads_environment_and_keeps_secrets_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", "discord-secret")
     monkeypatch.setenv("EVOLINK_API_KEY", "sk-evo-secret")
@@ -72,6 +81,7 @@ def test_model_limits_follow_the_model(model: str, low: int, high: int) -> None:
         ({"DISCORD_API_BASE": "discord"}, "DISCORD_API_BASE must be an absolute http(s) URL"),
         ({"EVOLINK_BASE_URL": "/v1"}, "EVOLINK_BASE_URL must be an absolute http(s) URL"),
         ({"DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL must be an absolute ws(s) URL"),
+        ({"DATABASE_URL": "mysql://u:pw@h/db"}, "DATABASE_URL must be a postgresql:// URL"),
         ({"EVOLINK_MODEL": "kling-v2"}, "EVOLINK_MODEL"),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"WEB_PORT": "eighty"}, "WEB_PORT"),
