@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
@@ -377,8 +378,13 @@ def compose() -> dict[str, Any]:
     return parsed
 
 
+def default_services() -> dict[str, Any]:
+    """What a plain `docker compose up` starts: the services of no profile."""
+    return {name: s for name, s in compose()["services"].items() if "profiles" not in s}
+
+
 def test_compose_runs_the_bot_behind_caddy() -> None:
-    services = compose()["services"]
+    services = default_services()
     assert set(services) == {"bot", "caddy"}
     bot, caddy = services["bot"], services["caddy"]
     assert bot["build"] == "." and bot["env_file"] == ".env"
@@ -394,8 +400,8 @@ def test_compose_runs_the_bot_behind_caddy() -> None:
     assert caddy["image"].startswith("caddy:2")
     assert {"80:80", "443:443"} <= set(caddy["ports"])
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in caddy["volumes"]
-    named = {v.split(":")[0] for s in services.values() for v in s["volumes"]
-             if not v.startswith(".")}
+    named = {v.split(":")[0] for s in compose()["services"].values()
+             for v in s.get("volumes", []) if not v.startswith(".")}
     assert named == set(compose()["volumes"])
 
 
@@ -409,3 +415,92 @@ def test_compose_and_caddy_variables_are_documented() -> None:
     used = set(re.findall(r"\{\$([A-Z0-9_]+)", caddyfile))
     assert used and used <= set(caddy_env)
     assert re.findall(r"reverse_proxy\s+(\S+)", caddyfile) == ["bot:8080"]
+
+
+# --- profile cluster ----------------------------------------------------------------
+
+CLUSTER_SHARDS = {"bot-shard-0": [0], "bot-shard-1": [1]}
+# What an operator puts in .env for the cluster (README, "Scaling out").
+CLUSTER_ENV = {"POSTGRES_PASSWORD": "pw123", "AWS_ACCESS_KEY_ID": "kling",
+               "AWS_SECRET_ACCESS_KEY": "secret123", "BOT_DOMAIN": "bot.example.org"}
+_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
+
+
+def resolved(name: str) -> dict[str, Any]:
+    """A service as compose runs it: `extends` applied (maps merged key by key, the
+    service's own values winning) and ${VARIABLES} taken from CLUSTER_ENV."""
+    service = dict(compose()["services"][name])
+    base_name = service.pop("extends", {}).get("service")
+    merged = resolved(base_name) if base_name else {}
+    for key, value in service.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    environment = merged.get("environment") or {}
+    merged["environment"] = {
+        key: _VARIABLE.sub(lambda m: CLUSTER_ENV[m.group(1)], value)
+        for key, value in environment.items()
+    }
+    return merged
+
+
+def test_the_cluster_profile_adds_postgres_minio_and_two_shards_and_publishes_nothing() -> None:
+    services = compose()["services"]
+    cluster = {name for name, s in services.items() if "profiles" in s}
+    assert cluster == {"postgres", "minio", "minio-bucket", "bot-migrate", *CLUSTER_SHARDS}
+    for name in cluster:
+        assert services[name]["profiles"] == ["cluster"]
+        assert "ports" not in services[name], f"{name} is reached on the compose network only"
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["minio"]["image"].startswith("minio/minio:")
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["minio"]["healthcheck"]["test"][1:] == ["mc", "ready", "local"]
+
+
+def test_the_schema_and_the_bucket_exist_before_either_shard_starts() -> None:
+    migrate = resolved("bot-migrate")
+    assert migrate["command"] == ["migrate"] and migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    bucket = resolved("minio-bucket")
+    assert bucket["command"][0] == "mb" and "--ignore-existing" in bucket["command"]
+    assert bucket["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    for name in CLUSTER_SHARDS:
+        shard = compose()["services"][name]  # its own depends_on: extends may not share it
+        assert shard["depends_on"] == {
+            "bot-migrate": {"condition": "service_completed_successfully"},
+            "minio-bucket": {"condition": "service_completed_successfully"},
+        }
+        assert resolved(name)["command"] == ["run"]
+        assert resolved(name)["restart"] == "unless-stopped"
+
+
+@pytest.mark.usefixtures("clean_environment")
+@pytest.mark.parametrize(("name", "shard_ids"), CLUSTER_SHARDS.items())
+def test_each_shard_process_gets_valid_settings_for_the_shared_database_and_bucket(
+    name: str, shard_ids: list[int], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shard = resolved(name)
+    assert shard["env_file"] == ".env"
+    secrets = {"DISCORD_TOKEN": "t", "EVOLINK_API_KEY": "k"}  # the operator's, in .env
+    for key, value in {**shard["environment"], **secrets}.items():
+        monkeypatch.setenv(key, value)  # environment wins over env_file, as in compose
+    settings = Settings(_env_file=ROOT / ".env.example")
+
+    assert settings.missing_for_run() == [], "S3 and polling need no PUBLIC_BASE_URL"
+    assert settings.shard_count == 2 and settings.shard_ids == shard_ids
+    database = urlsplit(str(settings.database))
+    postgres = compose()["services"]["postgres"]["environment"]
+    assert (database.scheme, database.hostname, database.port) == ("postgresql", "postgres", 5432)
+    assert database.username == postgres["POSTGRES_USER"]
+    assert database.path == "/" + postgres["POSTGRES_DB"]
+    assert database.password == CLUSTER_ENV["POSTGRES_PASSWORD"]
+    assert settings.media_store.value == "s3"
+    assert settings.s3_endpoint_url == "http://minio:9000"
+    created = resolved("minio-bucket")["command"][-1]
+    assert created == f"cluster/{settings.s3_bucket}"
+    assert resolved("minio-bucket")["environment"]["MC_HOST_cluster"] == (
+        "http://kling:secret123@minio:9000"
+    )
+    minio = resolved("minio")["environment"]
+    assert (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]) == ("kling", "secret123")
