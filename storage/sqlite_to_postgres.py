@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import graphlib
+import sqlite3
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -162,7 +163,10 @@ async def copy_sqlite_file(path: Path, url: str) -> dict[str, int]:
     at `url` (migrated to this code's schema), then `copy_database`."""
     if not await asyncio.to_thread(path.is_file):
         raise CopyRefused(f"no SQLite database at {path}")
-    source = await Database.open(path, migrate=False)
+    try:
+        source = await Database.open(path, migrate=False)
+    except sqlite3.DatabaseError as error:
+        raise CopyRefused(f"{path} is not a SQLite database ({error})") from None
     try:
         target = await Database.open(url)
         try:

@@ -5,11 +5,11 @@ ids after the copied ones (real PostgreSQL, a schema per test; skipped without o
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,7 +26,7 @@ from storage.media import MediaRepository, NewMediaObject
 from storage.models import JobSource, JobState, LedgerKind, MediaRole, NewJob
 from storage.quota import QuotaRepository
 from storage.sqlite_to_postgres import CopyRefused, copy_database
-from tests.conftest import TEST_DATABASE_URL_ENV, DatabaseLocation
+from tests.conftest import DatabaseLocation
 
 NOW = 1_800_000_000.0
 GUILD = 11
@@ -93,100 +93,95 @@ async def bot_database(path: Path) -> list[int]:
     return [first, rerun, deleted]
 
 
+@dataclass
+class Source:
+    db: Database
+    first: int
+    rerun: int
+    deleted: int
+
+
+@pytest.fixture
+async def source(tmp_path: Path) -> AsyncIterator[Source]:
+    """The bot's SQLite database, open; the conftest's `db` is the PostgreSQL target."""
+    path = tmp_path / "kling.sqlite3"
+    first, rerun, deleted = await bot_database(path)
+    database = await Database.open(path)
+    yield Source(database, first, rerun, deleted)
+    await database.close()
+
+
 async def test_every_row_reads_back_the_same_and_new_ids_follow_the_copied_ones(
-    tmp_path: Path, database_location: DatabaseLocation,
+    source: Source, db: Database,
 ) -> None:
-    source_path = tmp_path / "kling.sqlite3"
-    first, rerun, deleted = await bot_database(source_path)
-    source, target = await Database.open(source_path), await database_location.open()
-    try:
-        copied = await copy_database(source, target)
+    copied = await copy_database(source.db, db)
 
-        assert copied["jobs"] == 2 and copied["quota_ledger"] == 4
-        assert copied["media_objects"] == 1 and copied["blocked_users"] == 1
-        assert list(copied).index("jobs") < list(copied).index("job_events")
-        for db_pair_job in (first, rerun):
-            assert await JobRepository(target).get(db_pair_job) == await JobRepository(
-                source).get(db_pair_job)
-            assert await JobRepository(target).events(db_pair_job) == await JobRepository(
-                source).events(db_pair_job)
-            assert await QuotaRepository(target).entries_for_job(db_pair_job) == (
-                await QuotaRepository(source).entries_for_job(db_pair_job))
-        assert (await JobRepository(target).get(rerun)).parent_job_id == first  # type: ignore[union-attr]
-        assert await MediaRepository(target).for_job(rerun) == await MediaRepository(
-            source).for_job(rerun)
-        assert await GuildRepository(target).audit_entries(GUILD) == await GuildRepository(
-            source).audit_entries(GUILD)
-        assert await GuildRepository(target).blocked(GUILD, 5) == await GuildRepository(
-            source).blocked(GUILD, 5)
-        assert await QuotaRepository(target).guild_used(GUILD, NOW - 1) == (
-            await QuotaRepository(source).guild_used(GUILD, NOW - 1))
+    assert copied["jobs"] == 2 and copied["quota_ledger"] == 4
+    assert copied["media_objects"] == 1 and copied["blocked_users"] == 1
+    assert list(copied).index("jobs") < list(copied).index("job_events")
+    for job_id in (source.first, source.rerun):
+        assert await JobRepository(db).get(job_id) == await JobRepository(source.db).get(job_id)
+        assert await JobRepository(db).events(job_id) == await JobRepository(
+            source.db).events(job_id)
+        assert await QuotaRepository(db).entries_for_job(job_id) == (
+            await QuotaRepository(source.db).entries_for_job(job_id))
+    rerun = await JobRepository(db).get(source.rerun)
+    assert rerun is not None and rerun.parent_job_id == source.first
+    assert await MediaRepository(db).for_job(source.rerun) == await MediaRepository(
+        source.db).for_job(source.rerun)
+    assert await GuildRepository(db).audit_entries(GUILD) == await GuildRepository(
+        source.db).audit_entries(GUILD)
+    assert await GuildRepository(db).blocked(GUILD, 5) == await GuildRepository(
+        source.db).blocked(GUILD, 5)
+    assert await QuotaRepository(db).guild_used(GUILD, NOW - 1) == (
+        await QuotaRepository(source.db).guild_used(GUILD, NOW - 1))
 
-        # The bot carries on in PostgreSQL: ids continue after every id SQLite issued
-        # (the deleted job's id included), in every table with an identity.
-        newer = await reserved_job(target)
-        assert newer > deleted > rerun
-        audit = await AdminRepository(target).record(
-            GUILD, actor_id=MODERATOR, action="test", target=None, detail=None, now=NOW
-        )
-        assert audit.id > max(e.id for e in await GuildRepository(source).audit_entries(GUILD))
-    finally:
-        await source.close()
-        await target.close()
+    # The bot carries on in PostgreSQL: ids continue after every id SQLite issued (the
+    # deleted job's id included), in every table with an identity.
+    assert await reserved_job(db) > source.deleted > source.rerun
+    audit = await AdminRepository(db).record(
+        GUILD, actor_id=MODERATOR, action="test", target=None, detail=None, now=NOW
+    )
+    assert audit.id > max(e.id for e in await GuildRepository(source.db).audit_entries(GUILD))
 
 
 async def test_a_target_holding_data_is_refused_and_left_as_it_was(
-    tmp_path: Path, database_location: DatabaseLocation,
+    source: Source, db: Database,
 ) -> None:
-    source_path = tmp_path / "kling.sqlite3"
-    await bot_database(source_path)
-    source, target = await Database.open(source_path), await database_location.open()
-    try:
-        existing = await reserved_job(target)
-        with pytest.raises(CopyRefused, match=r"already holds data .*jobs"):
-            await copy_database(source, target)
-        assert [job.id for job in await JobRepository(target).recent_for_user(
-            GUILD, MEMBER)] == [existing]
-    finally:
-        await source.close()
-        await target.close()
+    existing = await reserved_job(db)
+    with pytest.raises(CopyRefused, match=r"already holds data .*jobs"):
+        await copy_database(source.db, db)
+    assert [job.id for job in await JobRepository(db).recent_for_user(GUILD, MEMBER)] == [
+        existing
+    ]
 
 
 async def test_a_row_postgresql_refuses_rolls_the_whole_copy_back(
-    tmp_path: Path, database_location: DatabaseLocation,
+    source: Source, db: Database,
 ) -> None:
-    source_path = tmp_path / "kling.sqlite3"
-    await bot_database(source_path)
     # SQLite keeps what its column type cannot hold; PostgreSQL's BIGINT refuses it, late in
     # the copy (audit_log comes after jobs and the ledger).
-    with closing(sqlite3.connect(source_path)) as raw, raw:
-        raw.execute("UPDATE audit_log SET actor_id = 'not a snowflake'")
-    source, target = await Database.open(source_path), await database_location.open()
-    try:
-        with pytest.raises(DBAPIError, match="not a snowflake"):
-            await copy_database(source, target)
-        assert await JobRepository(target).recent_for_user(GUILD, MEMBER) == []
-        assert await target.fetch("SELECT id FROM quota_ledger") == []
-    finally:
-        await source.close()
-        await target.close()
+    await source.db.run(
+        lambda conn: conn.execute("UPDATE audit_log SET actor_id = 'not a snowflake'")
+    )
+    with pytest.raises(DBAPIError, match="not a snowflake"):
+        await copy_database(source.db, db)
+    assert await JobRepository(db).recent_for_user(GUILD, MEMBER) == []
+    assert await db.fetch("SELECT id FROM quota_ledger") == []
 
 
-async def test_an_older_sqlite_database_is_refused_untouched(
-    tmp_path: Path, database_location: DatabaseLocation,
-) -> None:
+async def test_an_older_sqlite_database_is_refused_untouched(tmp_path: Path, db: Database) -> None:
     source_path = tmp_path / "kling.sqlite3"
     with closing(sqlite3.connect(source_path)) as raw, raw:
         raw.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY)")
         raw.execute("PRAGMA user_version = 3")
-    source, target = await Database.open(source_path, migrate=False), await database_location.open()
+    source = await Database.open(source_path, migrate=False)
     try:
         with pytest.raises(CopyRefused, match="run this version of the bot once on it"):
-            await copy_database(source, target)
+            await copy_database(source, db)
         assert await source.schema_version() is None
     finally:
         await source.close()
-        await target.close()
 
 
 def test_the_command_needs_a_postgresql_target_and_an_existing_file(
@@ -201,22 +196,28 @@ def test_the_command_needs_a_postgresql_target_and_an_existing_file(
     assert main(["migrate-sqlite-to-postgres", "--from", str(missing)]) == 1
     assert f"no SQLite database at {missing}" in capsys.readouterr().err
     assert not missing.exists()
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database, but long enough to have a header " * 4)
+    assert main(["migrate-sqlite-to-postgres", "--from", str(not_sqlite)]) == 1
+    assert "is not a SQLite database" in capsys.readouterr().err
+
+
+async def as_administrator(server: str, sql: str) -> None:
+    connection = await asyncpg.connect(server)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture
-async def empty_database_url() -> AsyncIterator[str]:
+async def empty_database_url(database_location: DatabaseLocation) -> AsyncIterator[str]:
     """A PostgreSQL database of its own (DATABASE_URL has no schema of its own to name)."""
-    server = os.environ.get(TEST_DATABASE_URL_ENV)
-    if not server:
-        pytest.skip(f"PostgreSQL not tested: set {TEST_DATABASE_URL_ENV}")
+    server = str(database_location.target)
     name = f"kling_copy_{uuid.uuid4().hex}"
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await as_administrator(server, f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    await as_administrator(server, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def test_the_command_copies_into_database_url_and_says_what_it_copied(
