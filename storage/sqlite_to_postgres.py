@@ -22,8 +22,8 @@ from storage.schema import head_revision
 
 # Rows read from SQLite and written to PostgreSQL per round trip.
 BATCH_ROWS = 1000
-# Bookkeeping that is not the bot's data: Alembic's revision, SQLite's own tables.
-_NOT_COPIED = ("alembic_version",)
+# Bookkeeping, not the bot's data: each side has its own (as SQLite its sqlite_* tables).
+_NOT_COPIED = "alembic_version"
 
 
 class CopyRefused(RuntimeError):
@@ -44,7 +44,8 @@ def _sqlite_tables(conn: SyncConn) -> list[SourceTable]:
     """The source's tables, each after the tables its foreign keys need."""
     names = [row[0] for row in conn.rows(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    ) if row[0] not in _NOT_COPIED]
+        " AND name != ?", (_NOT_COPIED,)
+    )]
     tables = {
         name: SourceTable(
             name=name,
@@ -64,15 +65,13 @@ def _check_target(conn: SyncConn, tables: list[SourceTable]) -> None:
     target: dict[str, list[str]] = {}
     for table_name, column_name in conn.rows(
         "SELECT table_name, column_name FROM information_schema.columns"
-        " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
+        " WHERE table_schema = current_schema() AND table_name != ?", (_NOT_COPIED,)
     ):
-        if table_name not in _NOT_COPIED:
-            target.setdefault(table_name, []).append(column_name)
+        target.setdefault(table_name, []).append(column_name)
+    source = {table.name: table.columns for table in tables}
     differ = sorted(
-        name for name in {table.name for table in tables} | set(target)
-        if sorted(target.get(name, [])) != sorted(
-            next((t.columns for t in tables if t.name == name), [])
-        )
+        name for name in source.keys() | target.keys()
+        if sorted(source.get(name, [])) != sorted(target.get(name, []))
     )
     if differ:
         raise CopyRefused(

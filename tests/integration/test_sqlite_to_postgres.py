@@ -156,6 +156,15 @@ async def test_a_target_holding_data_is_refused_and_left_as_it_was(
     ]
 
 
+async def test_a_target_shared_with_another_application_is_refused(
+    source: Source, db: Database,
+) -> None:
+    await db.run(lambda conn: conn.execute("CREATE TABLE invoices (number BIGINT)"))
+    with pytest.raises(CopyRefused, match="differ in invoices: the target must be an empty"):
+        await copy_database(source.db, db)
+    assert await JobRepository(db).recent_for_user(GUILD, MEMBER) == []
+
+
 async def test_a_row_postgresql_refuses_rolls_the_whole_copy_back(
     source: Source, db: Database,
 ) -> None:
