@@ -1,4 +1,5 @@
-"""Command line: python -m bot run | demo | migrate | sync-commands | check-config."""
+"""Command line: python -m bot run | demo | migrate | migrate-sqlite-to-postgres |
+sync-commands | check-config."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,6 +48,26 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _copy_to_postgres(settings: Settings, source: Path) -> int:
+    from storage.sqlite_to_postgres import CopyRefused, copy_sqlite_file
+
+    if settings.database_url is None:
+        print("Set DATABASE_URL to the empty PostgreSQL database to copy into.", file=sys.stderr)
+        return 2
+    try:
+        copied = await copy_sqlite_file(source, settings.database_url.get_secret_value())
+    except (CopyRefused, MigrationError) as error:
+        print(f"Nothing copied: {error}", file=sys.stderr)
+        return 1
+    except (OSError, SQLAlchemyError) as error:
+        print(f"Copy failed, nothing was written to PostgreSQL: {error}", file=sys.stderr)
+        return 1
+    print(f"Copied {sum(copied.values())} rows from {source} to PostgreSQL:")
+    for table, rows in copied.items():
+        print(f"  {table}: {rows}")
+    return 0
+
+
 def _check_config(settings: Settings, online: bool) -> int:
     missing = settings.missing_for_run()
     if missing:
@@ -76,6 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="what to show (default: $DEMO_SCENARIO, else happy)",
     )
     commands.add_parser("migrate", help="apply pending database migrations")
+    copy = commands.add_parser(
+        "migrate-sqlite-to-postgres",
+        help="copy this bot's SQLite database into the empty PostgreSQL one at DATABASE_URL",
+    )
+    copy.add_argument(
+        "--from", dest="source", type=Path, required=True, metavar="PATH",
+        help="the SQLite file, e.g. data/kling.sqlite3 (stop the bot first)",
+    )
     check = commands.add_parser("check-config", help="validate the settings")
     check.add_argument(
         "--online", action="store_true",
@@ -97,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "migrate-sqlite-to-postgres":
+        return asyncio.run(_copy_to_postgres(settings, args.source))
     if args.command == "check-config":
         return _check_config(settings, args.online)
     if args.command == "run":

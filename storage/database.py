@@ -79,6 +79,10 @@ class SyncConn:
         result = self.execute(sql, params, columns=columns)
         return list(result.fetchall()) if result.returns_rows else []
 
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`sql` once for each of `rows` (a batch insert): one call to the driver."""
+        self._connection.execute(_statement(sql, ()), [_params(row) for row in rows])
+
 
 class _Rows:
     """The rows of one statement, read like a DB-API cursor."""

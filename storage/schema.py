@@ -37,6 +37,13 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def head_revision() -> str:
+    """The newest revision this code knows: what `upgrade` brings a database to."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None, "storage/alembic/versions holds no revision"
+    return head
+
+
 def upgrade(connection: Connection) -> list[str]:
     """Bring the schema to the newest revision inside the caller's transaction; returns the
     revisions applied, oldest first."""

@@ -1,8 +1,8 @@
 """Deployment files agree with the code: Dockerfile, .dockerignore, compose, Caddy, .env.example.
 
-No Docker engine is needed: the Dockerfile and the compose file are read as text (no YAML
-parser is a dependency, so compose is read with a strict reader for the block subset it
-uses), and the HEALTHCHECK command is run for real against a local server.
+No Docker engine is needed: the Dockerfile is read as text, the compose file as YAML (anchors
+and merge keys applied, ${VARIABLES} substituted here where a test needs them), and the
+HEALTHCHECK command is run for real against a local server.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -329,56 +331,20 @@ def test_a_copied_env_example_loads_and_names_what_is_missing() -> None:
 # --- docker-compose.yml and the Caddyfile -------------------------------------------
 
 
-def _scalar(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
-    assert not text.startswith(("{", "[", "&", "*", "|", ">")), f"unsupported YAML: {text}"
-    return text
-
-
-def read_block_yaml(text: str) -> Any:
-    """A strict reader for block-style YAML maps and scalar lists (what compose uses here)."""
-    assert "\t" not in text, "tabs are not allowed in YAML"
-    lines: list[tuple[int, str]] = []
-    for raw in text.splitlines():
-        content = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
-        if content.strip():
-            lines.append((len(content) - len(content.lstrip()), content.strip()))
-
-    def block(i: int, indent: int) -> tuple[Any, int]:
-        if lines[i][1].startswith("- "):
-            items = []
-            while i < len(lines) and lines[i][0] == indent and lines[i][1].startswith("- "):
-                items.append(_scalar(lines[i][1][2:].strip()))
-                i += 1
-            return items, i
-        mapping: dict[str, Any] = {}
-        while i < len(lines) and lines[i][0] == indent:
-            key, colon, rest = lines[i][1].partition(":")
-            assert colon and not key.startswith("- "), f"not a mapping entry: {lines[i][1]}"
-            assert key not in mapping, f"duplicate key {key}"
-            if rest.strip():
-                mapping[key], i = _scalar(rest.strip()), i + 1
-            elif i + 1 < len(lines) and lines[i + 1][0] > indent:
-                mapping[key], i = block(i + 1, lines[i + 1][0])
-            else:
-                mapping[key], i = None, i + 1
-        assert i == len(lines) or lines[i][0] < indent, f"bad indentation at {lines[i][1]}"
-        return mapping, i
-
-    value, end = block(0, 0)
-    assert end == len(lines)
-    return value
-
-
 def compose() -> dict[str, Any]:
-    parsed = read_block_yaml((ROOT / "docker-compose.yml").read_text())
+    # safe_load applies YAML merge keys (`<<: *cluster-bot`) as Compose does.
+    parsed = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert isinstance(parsed, dict)
     return parsed
 
 
+def default_services() -> dict[str, Any]:
+    """What a plain `docker compose up` starts: the services of no profile."""
+    return {name: s for name, s in compose()["services"].items() if "profiles" not in s}
+
+
 def test_compose_runs_the_bot_behind_caddy() -> None:
-    services = compose()["services"]
+    services = default_services()
     assert set(services) == {"bot", "caddy"}
     bot, caddy = services["bot"], services["caddy"]
     assert bot["build"] == "." and bot["env_file"] == ".env"
@@ -394,8 +360,8 @@ def test_compose_runs_the_bot_behind_caddy() -> None:
     assert caddy["image"].startswith("caddy:2")
     assert {"80:80", "443:443"} <= set(caddy["ports"])
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in caddy["volumes"]
-    named = {v.split(":")[0] for s in services.values() for v in s["volumes"]
-             if not v.startswith(".")}
+    named = {v.split(":")[0] for s in compose()["services"].values()
+             for v in s.get("volumes", []) if not v.startswith(".")}
     assert named == set(compose()["volumes"])
 
 
@@ -409,3 +375,90 @@ def test_compose_and_caddy_variables_are_documented() -> None:
     used = set(re.findall(r"\{\$([A-Z0-9_]+)", caddyfile))
     assert used and used <= set(caddy_env)
     assert re.findall(r"reverse_proxy\s+(\S+)", caddyfile) == ["bot:8080"]
+
+
+# --- profile cluster ----------------------------------------------------------------
+
+CLUSTER_SHARDS = {"bot-shard-0": [0], "bot-shard-1": [1]}
+# What an operator puts in .env for the cluster (README, "Scaling out").
+CLUSTER_ENV = {"POSTGRES_PASSWORD": "pw123", "AWS_ACCESS_KEY_ID": "kling",
+               "AWS_SECRET_ACCESS_KEY": "secret123", "BOT_DOMAIN": "bot.example.org"}
+_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
+
+
+def resolved(name: str) -> dict[str, Any]:
+    """A service as compose runs it, its ${VARIABLES} taken from CLUSTER_ENV."""
+    service = dict(compose()["services"][name])
+    service["environment"] = {
+        key: _VARIABLE.sub(lambda m: CLUSTER_ENV[m.group(1)], value)
+        for key, value in (service.get("environment") or {}).items()
+    }
+    return service
+
+
+def test_the_cluster_profile_adds_postgres_minio_and_two_shards_and_publishes_nothing() -> None:
+    services = compose()["services"]
+    cluster = {name for name, s in services.items() if "profiles" in s}
+    assert cluster == {"postgres", "minio", "minio-bucket", "bot-migrate", *CLUSTER_SHARDS}
+    for name in cluster:
+        assert services[name]["profiles"] == ["cluster"]
+        assert "ports" not in services[name], f"{name} is reached on the compose network only"
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["minio"]["image"].startswith("minio/minio:")
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["minio"]["healthcheck"]["test"][1:] == ["mc", "ready", "local"]
+
+
+def test_the_schema_and_the_bucket_exist_before_either_shard_starts() -> None:
+    migrate = resolved("bot-migrate")
+    assert migrate["command"] == ["migrate"] and migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    bucket = resolved("minio-bucket")
+    assert bucket["command"][0] == "mb" and "--ignore-existing" in bucket["command"]
+    assert bucket["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    for name in CLUSTER_SHARDS:
+        assert resolved(name)["depends_on"] == {
+            "bot-migrate": {"condition": "service_completed_successfully"},
+            "minio-bucket": {"condition": "service_completed_successfully"},
+        }
+        image_command = words(only("CMD", final_stage()).args)
+        assert resolved(name).get("command", image_command) == ["run"]
+        assert resolved(name)["restart"] == "unless-stopped"
+
+
+def test_a_plain_up_needs_no_variable_of_the_cluster() -> None:
+    """Compose substitutes every variable of the file before it looks at profiles: a
+    required one (`${X:?…}`) in a cluster service would stop the default deployment."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert set(re.findall(r"\$\{([A-Z0-9_]+):?\?", text)) == {"BOT_DOMAIN"}
+
+
+@pytest.mark.usefixtures("clean_environment")
+@pytest.mark.parametrize(("name", "shard_ids"), CLUSTER_SHARDS.items())
+def test_each_shard_process_gets_valid_settings_for_the_shared_database_and_bucket(
+    name: str, shard_ids: list[int], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shard = resolved(name)
+    assert shard["env_file"] == ".env"
+    secrets = {"DISCORD_TOKEN": "t", "EVOLINK_API_KEY": "k"}  # the operator's, in .env
+    for key, value in {**shard["environment"], **secrets}.items():
+        monkeypatch.setenv(key, value)  # environment wins over env_file, as in compose
+    settings = Settings(_env_file=ROOT / ".env.example")
+
+    assert settings.missing_for_run() == [], "S3 and polling need no PUBLIC_BASE_URL"
+    assert settings.shard_count == 2 and settings.shard_ids == shard_ids
+    database = urlsplit(str(settings.database))
+    postgres = compose()["services"]["postgres"]["environment"]
+    assert (database.scheme, database.hostname, database.port) == ("postgresql", "postgres", 5432)
+    assert database.username == postgres["POSTGRES_USER"]
+    assert database.path == "/" + postgres["POSTGRES_DB"]
+    assert database.password == CLUSTER_ENV["POSTGRES_PASSWORD"]
+    assert settings.media_store.value == "s3"
+    assert settings.s3_endpoint_url == "http://minio:9000"
+    created = resolved("minio-bucket")["command"][-1]
+    assert created == f"cluster/{settings.s3_bucket}"
+    assert resolved("minio-bucket")["environment"]["MC_HOST_cluster"] == (
+        "http://kling:secret123@minio:9000"
+    )
+    minio = resolved("minio")["environment"]
+    assert (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]) == ("kling", "secret123")
