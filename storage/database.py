@@ -23,7 +23,9 @@ from sqlalchemy.exc import DBAPIError
 from storage.engines import Backend, PostgresBackend, SqliteBackend
 from storage.schema import MigrationError, current_revision, upgrade
 
-__all__ = ["AsyncConn", "Database", "DbRow", "MigrationError", "SyncConn", "run_in"]
+__all__ = [
+    "AsyncConn", "Database", "DbRow", "MigrationError", "SCHEMA_NAME", "SyncConn", "run_in",
+]
 
 # A result row of any width: `row[0]`, `row.name`, `row._asdict()`.
 DbRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 POSTGRESQL = "postgresql"
 # What a PostgreSQL `DATABASE_URL` starts with; anything else is refused.
 POSTGRESQL_URLS = ("postgresql://", "postgres://")
+# A schema the bot may be told to use (DATABASE_SCHEMA): it becomes the connection's
+# search_path unquoted, so only names PostgreSQL takes as they are (lowercase, ≤ 63 bytes).
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 T = TypeVar("T")
 
@@ -129,8 +134,9 @@ class Database:
     COMMITTED, with `AsyncConn.lock` where a check and a write must not interleave).
     `fetch()` and `run()` cost one round trip; `transaction()` one per statement."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, schema: str | None = None) -> None:
         self._backend = backend
+        self._schema = schema
         self.dialect: str = backend.dialect
 
     @classmethod
@@ -141,13 +147,17 @@ class Database:
         the search path, so several databases can share one server."""
         url = str(target)
         backend: Backend
+        if schema is not None and not SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"not a schema name the bot can use: {schema!r}")
         if url.startswith(POSTGRESQL_URLS):
             backend = PostgresBackend(url, schema)
         elif "://" in url:
             raise ValueError("DATABASE_URL must be postgresql://…; leave it unset for SQLite")
+        elif schema is not None:
+            raise ValueError("a schema is for PostgreSQL; a SQLite database has none")
         else:
             backend = await SqliteBackend.open(target)
-        database = cls(backend)
+        database = cls(backend, schema)
         try:
             await database.ping()
             if migrate:
@@ -171,7 +181,7 @@ class Database:
     async def migrate(self) -> list[str]:
         """Apply pending migrations; returns the revisions applied (empty when up to date)."""
         try:
-            applied = await self._backend.run(upgrade)
+            applied = await self._backend.run(lambda conn: upgrade(conn, self._schema))
         except DBAPIError as exc:
             raise MigrationError(f"migration failed: {exc.orig}") from exc
         for revision in applied:

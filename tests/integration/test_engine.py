@@ -14,6 +14,8 @@ from sandbox.evolink_sim import TaskScript
 from storage.models import JobState, LedgerKind
 from tests.integration.engine_harness import FAST_SCHEDULE, Harness
 
+pytestmark = pytest.mark.both_engines
+
 
 async def test_valid_submit_creates_one_task_and_archives_the_exact_result(
     harness: Harness,
@@ -23,7 +25,7 @@ async def test_valid_submit_creates_one_task_and_archives_the_exact_result(
     image = harness.files.image()
     job = await services.engine.submit(harness.request(video, images=[image]))
     assert job.state is JobState.SUBMITTED and job.billed_seconds == 5
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
 
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED
