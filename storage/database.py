@@ -23,9 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from storage.engines import Backend, PostgresBackend, SqliteBackend
 from storage.schema import MigrationError, current_revision, upgrade
 
-__all__ = [
-    "AsyncConn", "Database", "DbRow", "MigrationError", "SCHEMA_NAME", "SyncConn", "run_in",
-]
+__all__ = ["AsyncConn", "Database", "DbRow", "MigrationError", "SyncConn", "run_in"]
 
 # A result row of any width: `row[0]`, `row.name`, `row._asdict()`.
 DbRow: TypeAlias = Row[*tuple[Any, ...]]

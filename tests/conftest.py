@@ -56,6 +56,13 @@ class DatabaseLocation:
     async def open(self, *, migrate: bool = True) -> Database:
         return await Database.open(self.target, migrate=migrate, schema=self.schema)
 
+    def bot_settings(self) -> dict[str, str]:
+        """The settings that put a whole bot here; none on SQLite, where the bot keeps its
+        own file in DATA_DIR as an operator's default does."""
+        if self.schema is None:
+            return {}
+        return {"DATABASE_URL": str(self.target), "DATABASE_SCHEMA": self.schema}
+
 
 @pytest.fixture
 def engine() -> str:

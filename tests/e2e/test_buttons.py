@@ -52,6 +52,10 @@ async def finish_new_job(stack: Stack, answered: InteractionRecord) -> tuple[Job
     await stack.bot.services.tracker.idle()
     job = next(j for j in await jobs(stack) if j.id == job.id)
     assert job.state is JobState.DELIVERED and job.delivered_message_id == message.id
+    # The status message is edited to "Done" after the delivery is recorded, on its own
+    # schedule: tests that compare what members see must not catch it half-way.
+    status = next(m for m in public_messages(stack) if m.id == job.status_message_id)
+    await stack.emu.wait_for(lambda: "**Done**" in status.content, description="Done status")
     return job, thread, message
 
 

@@ -34,8 +34,7 @@ async def harness(
     database_location: DatabaseLocation,
 ) -> AsyncIterator[Harness]:
     """On SQLite in DATA_DIR; in modules marked `both_engines`, also in a PostgreSQL schema."""
-    database = database_location if database_location.schema is not None else None
-    async with running_harness(tmp_path, prober=prober, database=database) as running:
+    async with running_harness(tmp_path, prober=prober, database=database_location) as running:
         yield running
         if running.services is not None and request.node.get_closest_marker("money_open") is None:
             await running.live.tracker.idle()

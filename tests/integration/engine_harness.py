@@ -146,7 +146,7 @@ class Harness:
             # from the simulator on loopback.
             "DISCORD_API_BASE": f"{self.files.origin}/api/v10",
             "ALLOW_INSECURE_MEDIA_LINKS": "true",
-            **database_settings(self.database),
+            **(self.database.bot_settings() if self.database else {}),
             **overrides,
         }
         return Settings(_env_file=None, **env)  # type: ignore[call-arg]
@@ -193,13 +193,6 @@ class Harness:
         job = await self.live.jobs.get(job_id)
         assert job is not None
         return job
-
-
-def database_settings(database: DatabaseLocation | None) -> dict[str, str]:
-    """The settings that put the bot in `database`: none for SQLite in DATA_DIR."""
-    if database is None or database.schema is None:
-        return {}
-    return {"DATABASE_URL": str(database.target), "DATABASE_SCHEMA": database.schema}
 
 
 @asynccontextmanager
