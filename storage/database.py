@@ -54,8 +54,19 @@ def _statement(sql: str, columns: tuple[str, ...]) -> TextClause | TextualSelect
     return clause.columns(*(column(name) for name in columns)) if columns else clause
 
 
+# PostgreSQL's text cannot hold NUL (asyncpg refuses the whole statement); SQLite's can. Text
+# from members or the provider is stored with U+FFFD in its place, on both engines alike.
+_NUL, _NUL_STANDIN = "\x00", "\ufffd"
+
+
+def _storable(value: Any) -> Any:
+    if type(value) is str and _NUL in value:
+        return value.replace(_NUL, _NUL_STANDIN)
+    return value
+
+
 def _params(values: Sequence[Any]) -> dict[str, Any]:
-    return {f"p{index}": value for index, value in enumerate(values)}
+    return {f"p{index}": _storable(value) for index, value in enumerate(values)}
 
 
 def _lock_key(names: tuple[object, ...]) -> int:
