@@ -15,7 +15,7 @@ from bot.media.prober import ProbeLimits, Prober
 from sandbox.discord_emulator.openapi import SPEC_ENV, default_spec_path
 from storage.database import Database
 
-# A PostgreSQL server for the storage suites, e.g. postgresql://postgres@127.0.0.1:5432/test.
+# A PostgreSQL server for the suites marked both_engines, e.g. postgresql://postgres@127.0.0.1:5432/test.
 TEST_DATABASE_URL_ENV = "KLING_TEST_DATABASE_URL"
 
 
@@ -28,7 +28,8 @@ def pytest_report_header() -> list[str]:
     ]
     if not os.environ.get(TEST_DATABASE_URL_ENV):
         lines.append(
-            f"NOTICE: {TEST_DATABASE_URL_ENV} is not set: the storage suites SKIP PostgreSQL"
+            f"NOTICE: {TEST_DATABASE_URL_ENV} is not set: the suites marked both_engines "
+            "SKIP PostgreSQL"
         )
     return lines
 

@@ -7,10 +7,12 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from storage.database import Database
 from tests.conftest import TEST_DATABASE_URL_ENV
 
 
@@ -46,3 +48,18 @@ async def test_migrate_creates_the_named_schema_and_puts_every_table_there(
     finally:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "schema", "refusal"),
+    [
+        ("postgresql://127.0.0.1/test", 'x"; DROP TABLE jobs; --', "not a schema name"),
+        ("kling.sqlite3", "kling", "a schema is for PostgreSQL"),
+    ],
+)
+async def test_a_schema_the_database_cannot_take_as_is_is_refused_before_connecting(
+    target: str, schema: str, refusal: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        await Database.open(target if "://" in target else tmp_path / target, schema=schema)
+    assert not (tmp_path / target).exists()
