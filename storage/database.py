@@ -59,14 +59,13 @@ def _statement(sql: str, columns: tuple[str, ...]) -> TextClause | TextualSelect
 _NUL, _NUL_STANDIN = "\x00", "\ufffd"
 
 
-def _storable(value: Any) -> Any:
-    if type(value) is str and _NUL in value:
-        return value.replace(_NUL, _NUL_STANDIN)
-    return value
-
-
 def _params(values: Sequence[Any]) -> dict[str, Any]:
-    return {f"p{index}": _storable(value) for index, value in enumerate(values)}
+    # Inline, not a helper per value: this runs for every parameter of every statement.
+    return {
+        f"p{index}": value.replace(_NUL, _NUL_STANDIN)
+        if type(value) is str and _NUL in value else value
+        for index, value in enumerate(values)
+    }
 
 
 def _lock_key(names: tuple[object, ...]) -> int:
