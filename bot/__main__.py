@@ -29,7 +29,9 @@ def _load_settings() -> Settings:
 
 async def _migrate(settings: Settings) -> int:
     try:
-        db = await Database.open(settings.database, migrate=False)
+        db = await Database.open(
+            settings.database, migrate=False, schema=settings.database_schema
+        )
     except (OSError, SQLAlchemyError) as error:
         print(f"Cannot open the database: {error}", file=sys.stderr)
         return 1

@@ -90,8 +90,10 @@ class Services:
         if missing := settings.missing_for_media():
             raise ValueError(f"{', '.join(missing)} must be set for MEDIA_STORE="
                              f"{settings.media_store.value}")
+        # Scratch files live in DATA_DIR whatever the database; only SQLite's file made it.
+        await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
         async with contextlib.AsyncExitStack() as opened:
-            db = await Database.open(settings.database)
+            db = await Database.open(settings.database, schema=settings.database_schema)
             opened.push_async_callback(db.close)
             files = opened.enter_context(FileWork.running())
             http = await opened.enter_async_context(

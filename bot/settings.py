@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.evolink.spec import MODEL_SPECS, EditModel, ModelSpec
-from storage.database import POSTGRESQL_URLS
+from storage.database import POSTGRESQL_URLS, SCHEMA_NAME
 
 DISCORD_API_BASE_DEFAULT = "https://discord.com/api/v10"
 EVOLINK_BASE_URL_DEFAULT = "https://api.evolink.ai"
@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     s3_region: str | None = Field(None, alias="S3_REGION")
     # Unset: SQLite in DATA_DIR. A secret: the URL may carry the database password.
     database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
+    # PostgreSQL only: the schema holding the bot's tables (several bots or tests can share
+    # one database). Unset: the server's search path, normally `public`.
+    database_schema: str | None = Field(None, alias="DATABASE_SCHEMA")
 
     # --- operational knobs (names are ours) ---
     dev_guild_id: int | None = Field(None, alias="DEV_GUILD_ID")
@@ -200,6 +203,19 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL must be a postgresql:// URL; unset it for SQLite")
         return value
 
+    @field_validator("database_schema")
+    @classmethod
+    def _check_database_schema(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        # Becomes the connection's search_path: a plain, unquoted name is all it may be.
+        if not SCHEMA_NAME.fullmatch(value):
+            raise ValueError(
+                "DATABASE_SCHEMA must be a lowercase name of letters, digits and _ "
+                f"(at most 63), got {value!r}"
+            )
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -218,6 +234,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"SHARD_IDS must be distinct numbers from 0 to {self.shard_count - 1}"
                 )
+        if self.database_schema is not None and self.database_url is None:
+            raise ValueError("DATABASE_SCHEMA needs DATABASE_URL (a PostgreSQL database)")
         if self.poll_min_interval_s > self.poll_max_interval_s:
             raise ValueError("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")
         for default, ceiling, name in (

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 POSTGRESQL = "postgresql"
 # What a PostgreSQL `DATABASE_URL` starts with; anything else is refused.
 POSTGRESQL_URLS = ("postgresql://", "postgres://")
+# A schema the bot may be told to use (DATABASE_SCHEMA): it becomes the connection's
+# search_path unquoted, so only names PostgreSQL takes as they are (lowercase, ≤ 63 bytes).
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 T = TypeVar("T")
 
@@ -51,8 +54,18 @@ def _statement(sql: str, columns: tuple[str, ...]) -> TextClause | TextualSelect
     return clause.columns(*(column(name) for name in columns)) if columns else clause
 
 
+# PostgreSQL's text cannot hold NUL (asyncpg refuses the whole statement); SQLite's can. Text
+# from members or the provider is stored with U+FFFD in its place, on both engines alike.
+_NUL, _NUL_STANDIN = "\x00", "\ufffd"
+
+
 def _params(values: Sequence[Any]) -> dict[str, Any]:
-    return {f"p{index}": value for index, value in enumerate(values)}
+    # Inline, not a helper per value: this runs for every parameter of every statement.
+    return {
+        f"p{index}": value.replace(_NUL, _NUL_STANDIN)
+        if type(value) is str and _NUL in value else value
+        for index, value in enumerate(values)
+    }
 
 
 def _lock_key(names: tuple[object, ...]) -> int:
@@ -133,8 +146,9 @@ class Database:
     COMMITTED, with `AsyncConn.lock` where a check and a write must not interleave).
     `fetch()` and `run()` cost one round trip; `transaction()` one per statement."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, schema: str | None = None) -> None:
         self._backend = backend
+        self._schema = schema
         self.dialect: str = backend.dialect
 
     @classmethod
@@ -145,13 +159,17 @@ class Database:
         the search path, so several databases can share one server."""
         url = str(target)
         backend: Backend
+        if schema is not None and not SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"not a schema name the bot can use: {schema!r}")
         if url.startswith(POSTGRESQL_URLS):
             backend = PostgresBackend(url, schema)
         elif "://" in url:
             raise ValueError("DATABASE_URL must be postgresql://…; leave it unset for SQLite")
+        elif schema is not None:
+            raise ValueError("a schema is for PostgreSQL; a SQLite database has none")
         else:
             backend = await SqliteBackend.open(target)
-        database = cls(backend)
+        database = cls(backend, schema)
         try:
             await database.ping()
             if migrate:
@@ -175,7 +193,7 @@ class Database:
     async def migrate(self) -> list[str]:
         """Apply pending migrations; returns the revisions applied (empty when up to date)."""
         try:
-            applied = await self._backend.run(upgrade)
+            applied = await self._backend.run(lambda conn: upgrade(conn, self._schema))
         except DBAPIError as exc:
             raise MigrationError(f"migration failed: {exc.orig}") from exc
         for revision in applied:

@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -44,9 +44,12 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(connection: Connection) -> list[str]:
+def upgrade(connection: Connection, schema: str | None = None) -> list[str]:
     """Bring the schema to the newest revision inside the caller's transaction; returns the
-    revisions applied, oldest first."""
+    revisions applied, oldest first. `schema` (PostgreSQL's DATABASE_SCHEMA, already the
+    connection's search path) is created first if missing, like the tables it will hold."""
+    if schema is not None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     config = _config(connection)
     scripts = ScriptDirectory.from_config(config)
     before = current_revision(connection)

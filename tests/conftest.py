@@ -15,7 +15,7 @@ from bot.media.prober import ProbeLimits, Prober
 from sandbox.discord_emulator.openapi import SPEC_ENV, default_spec_path
 from storage.database import Database
 
-# A PostgreSQL server for the storage suites, e.g. postgresql://postgres@127.0.0.1:5432/test.
+# A PostgreSQL server for the suites marked both_engines, e.g. postgresql://postgres@127.0.0.1:5432/test.
 TEST_DATABASE_URL_ENV = "KLING_TEST_DATABASE_URL"
 
 
@@ -28,7 +28,8 @@ def pytest_report_header() -> list[str]:
     ]
     if not os.environ.get(TEST_DATABASE_URL_ENV):
         lines.append(
-            f"NOTICE: {TEST_DATABASE_URL_ENV} is not set: the storage suites SKIP PostgreSQL"
+            f"NOTICE: {TEST_DATABASE_URL_ENV} is not set: the suites marked both_engines "
+            "SKIP PostgreSQL"
         )
     return lines
 
@@ -55,6 +56,13 @@ class DatabaseLocation:
 
     async def open(self, *, migrate: bool = True) -> Database:
         return await Database.open(self.target, migrate=migrate, schema=self.schema)
+
+    def bot_settings(self) -> dict[str, str]:
+        """The settings that put a whole bot here; none on SQLite, where the bot keeps its
+        own file in DATA_DIR as an operator's default does."""
+        if self.schema is None:
+            return {}
+        return {"DATABASE_URL": str(self.target), "DATABASE_SCHEMA": self.schema}
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
-from storage.models import Job
+from storage.models import Job, JobState
 
 
 class RecordingNotifier:
@@ -21,6 +21,7 @@ class RecordingNotifier:
         self.fail_deliveries = 0
         self.fail_status_posts = 0  # the next N status messages cannot be posted
         self.alerts: list[tuple[int, ModeratorAlert, int | None]] = []  # job, alert, channel
+        self.status_shown: dict[int, JobState] = {}  # what each status message says now
         self._next_id = 1000
         self._changed = asyncio.Condition()
 
@@ -36,6 +37,16 @@ class RecordingNotifier:
 
     async def wait_for_event(self, kind: str, job_id: int, limit_s: float = 20.0) -> None:
         await self.wait_for(lambda: (kind, job_id) in self.events, limit_s)
+
+    async def wait_for_delivery(self, job_id: int, limit_s: float = 20.0) -> None:
+        """Wait until the member has the result and its status message says done. The
+        result is posted before the bot records it (so a crash in between redelivers rather
+        than loses it); the status update comes after the record."""
+        await self.wait_for(
+            lambda: ("delivered", job_id) in self.events
+            and self.status_shown.get(job_id) is JobState.DELIVERED,
+            limit_s,
+        )
 
     def _id(self) -> int:
         self._next_id += 1
@@ -54,6 +65,7 @@ class RecordingNotifier:
         return StatusRefs(status_message_id=message_id, thread_id=message_id)
 
     async def progress(self, job: Job) -> None:
+        self.status_shown[job.id] = job.state
         await self._record("progress", job.id)
 
     async def result_ready(self, job: Job, result: ArchivedResult) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.media.prober import Prober
+from tests.conftest import DatabaseLocation
 from tests.e2e.harness import Stack, running_stack
 from tests.s3_endpoint import s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
@@ -24,9 +25,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 async def stack(
-    tmp_path: Path, request: pytest.FixtureRequest, prober: Prober
+    tmp_path: Path, request: pytest.FixtureRequest, prober: Prober,
+    database_location: DatabaseLocation,
 ) -> AsyncIterator[Stack]:
+    """On SQLite in DATA_DIR; in modules marked `both_engines`, also in a PostgreSQL schema."""
     marker = request.node.get_closest_marker("stack")
     options = marker.kwargs if marker is not None else {}
-    async with running_stack(tmp_path, prober, **options) as running:
+    async with running_stack(
+        tmp_path, prober, database=database_location, **options
+    ) as running:
         yield running

@@ -18,6 +18,7 @@ from sandbox.discord_emulator.interactions import InteractionRecord
 from sandbox.discord_emulator.testing import World, build_world, running_bot
 from sandbox.evolink_sim import EvolinkSimulator
 from sandbox.media_samples import make_mp4_bytes
+from tests.conftest import DatabaseLocation
 from tests.integration.engine_harness import API_KEY, FAST_SCHEDULE, free_port
 
 TOKEN = "test-token"
@@ -28,9 +29,11 @@ class Stack:
     """One emulated Discord, one simulated EvoLink, and a bot that can be restarted."""
 
     def __init__(
-        self, tmp_path: Path, emu: DiscordEmulator, sim: EvolinkSimulator, prober: Prober
+        self, tmp_path: Path, emu: DiscordEmulator, sim: EvolinkSimulator, prober: Prober,
+        database: DatabaseLocation | None = None,
     ) -> None:
         self.tmp_path = tmp_path
+        self.database = database  # None: SQLite in DATA_DIR, as an operator's default
         self.prober = prober  # shared by every bot this stack starts
         self.emu = emu
         self.sim = sim
@@ -60,6 +63,7 @@ class Stack:
             "DEFAULT_COOLDOWN_SECONDS": "0",
             "STATUS_EDIT_INTERVAL_SECONDS": "0.05",
             "ALLOW_INSECURE_MEDIA_LINKS": "true",
+            **(self.database.bot_settings() if self.database else {}),
             **overrides,
         }
         return Settings(_env_file=None, **env)  # type: ignore[call-arg]
@@ -113,14 +117,15 @@ def text_input_id(opener: InteractionRecord) -> str:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    tmp_path: Path, prober: Prober, *, rate_limits: bool = True
+    tmp_path: Path, prober: Prober, *, rate_limits: bool = True,
+    database: DatabaseLocation | None = None,
 ) -> AsyncIterator[Stack]:
     async with DiscordEmulator(rate_limits=rate_limits) as emu:
         async with EvolinkSimulator(
             api_key=API_KEY, time_scale=200.0, allow_private_urls=True,
             allow_insecure_callbacks=True,
         ) as sim:
-            stack = Stack(tmp_path, emu, sim, prober)
+            stack = Stack(tmp_path, emu, sim, prober, database)
             try:
                 yield stack
             finally:

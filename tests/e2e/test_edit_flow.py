@@ -3,10 +3,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from sandbox.media_samples import make_png
 from storage.models import JobState, LedgerKind
 from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer, ledger
+
+pytestmark = pytest.mark.both_engines  # the whole bot, real discord.py, on PostgreSQL too
 
 
 async def test_edit_with_video_and_two_images_delivers_the_file_in_a_thread(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_mp4, pad_file
 from storage.database import Database
@@ -12,6 +14,8 @@ from storage.jobs import JobRepository
 from storage.models import JobState
 from tests.e2e.harness import Stack, text_input_id
 from tests.e2e.user_view import ephemeral_answer
+
+pytestmark = pytest.mark.both_engines  # the whole bot, real discord.py, on PostgreSQL too
 
 SLOW = TaskScript(processing_s=100_000.0)  # ~8 real minutes at the harness's time scale
 
@@ -116,7 +120,8 @@ async def test_a_delivery_resumed_at_start_waits_for_the_servers_upload_limit(
     first = await emu.wait_for_message(thread, lambda m: bool(m.attachments))
     await stack.stop_bot()
     # Queued for posting again, exactly as `/kling-admin jobs redeliver` queues it.
-    db = await Database.open(stack.settings().database)
+    settings = stack.settings()
+    db = await Database.open(settings.database, schema=settings.database_schema)
     try:
         [job] = await JobRepository(db).search(world.guild.id)
         now = time.time()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.media.prober import Prober
+from tests.conftest import DatabaseLocation
 from tests.integration.engine_harness import Harness, running_harness
 from tests.integration.money import assert_money_reconciles
 from tests.s3_endpoint import s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
@@ -29,9 +30,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 async def harness(
-    tmp_path: Path, request: pytest.FixtureRequest, prober: Prober
+    tmp_path: Path, request: pytest.FixtureRequest, prober: Prober,
+    database_location: DatabaseLocation,
 ) -> AsyncIterator[Harness]:
-    async with running_harness(tmp_path, prober=prober) as running:
+    """On SQLite in DATA_DIR; in modules marked `both_engines`, also in a PostgreSQL schema."""
+    async with running_harness(tmp_path, prober=prober, database=database_location) as running:
         yield running
         if running.services is not None and request.node.get_closest_marker("money_open") is None:
             await running.live.tracker.idle()

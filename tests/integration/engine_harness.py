@@ -1,4 +1,5 @@
-"""The real engine, SQLite and web app against the EvoLink simulator, all over loopback."""
+"""The real engine, its database (SQLite, or a schema of its own on PostgreSQL) and web app
+against the EvoLink simulator, all over loopback."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from bot.settings import Settings
 from sandbox.evolink_sim import EvolinkSimulator
 from sandbox.media_samples import make_mp4, make_png
 from storage.models import Job
+from tests.conftest import DatabaseLocation
 from tests.doubles import RecordingNotifier
 
 API_KEY = "sk-evo-test"
@@ -110,9 +112,11 @@ class FileHost:
 
 class Harness:
     def __init__(
-        self, tmp_path: Path, sim: EvolinkSimulator, files: FileHost, prober: Prober | None
+        self, tmp_path: Path, sim: EvolinkSimulator, files: FileHost, prober: Prober | None,
+        database: DatabaseLocation | None = None,
     ) -> None:
         self.tmp_path = tmp_path
+        self.database = database  # None: SQLite in DATA_DIR, as an operator's default
         self.prober = prober  # None: the services start their own pool
         self.sim = sim
         self.files = files
@@ -142,6 +146,7 @@ class Harness:
             # from the simulator on loopback.
             "DISCORD_API_BASE": f"{self.files.origin}/api/v10",
             "ALLOW_INSECURE_MEDIA_LINKS": "true",
+            **(self.database.bot_settings() if self.database else {}),
             **overrides,
         }
         return Settings(_env_file=None, **env)  # type: ignore[call-arg]
@@ -192,7 +197,8 @@ class Harness:
 
 @asynccontextmanager
 async def running_harness(
-    tmp_path: Path, *, time_scale: float = 200.0, prober: Prober | None = None
+    tmp_path: Path, *, time_scale: float = 200.0, prober: Prober | None = None,
+    database: DatabaseLocation | None = None,
 ) -> AsyncIterator[Harness]:
     files = FileHost(tmp_path / "cdn")
     files.root.mkdir()
@@ -202,7 +208,7 @@ async def running_harness(
         allow_insecure_callbacks=True, callback_retry_delays=(0.01, 0.02, 0.04),
     )
     await sim.start()
-    harness = Harness(tmp_path, sim, files, prober)
+    harness = Harness(tmp_path, sim, files, prober, database)
     try:
         yield harness
     finally:

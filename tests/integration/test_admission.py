@@ -59,7 +59,7 @@ async def test_racing_edits_by_one_member_admit_exactly_the_running_edit_limit(
     admitted = [await attempt for attempt in attempts if attempt not in refused]
     assert [job.state for job in admitted] == [JobState.SUBMITTED, JobState.SUBMITTED]
     for job in admitted:
-        await harness.notifier.wait_for_event("delivered", job.id)
+        await harness.notifier.wait_for_delivery(job.id)
 
 
 async def test_a_loop_of_refused_attempts_meets_the_attempt_limit_before_any_download(
@@ -102,7 +102,7 @@ async def test_a_loop_of_refused_attempts_meets_the_attempt_limit_before_any_dow
     running_from, stepped = stepped + 1 - time.time(), None
     job = await services.engine.submit(harness.request(harness.files.clip()))
     assert job.state is JobState.SUBMITTED
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
 
 
 async def test_beyond_the_intake_cap_and_its_line_a_new_edit_is_refused_at_once(
@@ -133,7 +133,7 @@ async def test_beyond_the_intake_cap_and_its_line_a_new_edit_is_refused_at_once(
     for attempt in attempts:
         job = await attempt
         assert job.state is JobState.SUBMITTED
-        await harness.notifier.wait_for_event("delivered", job.id)
+        await harness.notifier.wait_for_delivery(job.id)
     # The slots were given back: the next edit is checked again.
     with pytest.raises(EditRefused) as refused:
         await services.engine.submit(
@@ -207,5 +207,5 @@ async def test_edits_resumed_after_a_restart_wait_for_an_intake_slot_instead_of_
 
     held.release()
     for job in received:
-        await harness.notifier.wait_for_event("delivered", job.id)
+        await harness.notifier.wait_for_delivery(job.id)
     assert len(harness.files.requests) == 2

@@ -23,6 +23,8 @@ from sandbox.evolink_sim import EvolinkSimulator, TaskScript
 from storage.models import Job, JobState, LedgerKind
 from tests.integration.engine_harness import Harness
 
+pytestmark = pytest.mark.both_engines
+
 MODERATOR = 99
 # Real seconds the simulator holds the create's answer after creating the task: ample for
 # the task to run and its callback to arrive first.
@@ -72,7 +74,7 @@ async def test_uncertain_create_is_adopted_from_its_callback_and_delivered(
     assert harness.sim.create_attempts == 1 and len(harness.sim.tasks) == 1  # never resent
     [task_id] = harness.sim.tasks
 
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     await services.tracker.idle()
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED and done.provider_task_id == task_id
@@ -99,7 +101,7 @@ async def test_moderator_attach_adopts_an_uncertain_job_which_is_then_delivered(
     assert attached.job.state is JobState.SUBMITTED
     assert attached.job.provider_task_id == task_id and task_id in attached.message
     assert (attached.audit.action, attached.audit.target) == ("jobs.attach", f"job:{job.id}")
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     await services.tracker.idle()
 
     done = await harness.job(job.id)
@@ -114,7 +116,7 @@ async def test_moderator_attach_adopts_an_uncertain_job_which_is_then_delivered(
 async def test_attach_refusals_say_why_and_change_nothing(harness: Harness) -> None:
     services = await harness.start()
     delivered = await services.engine.submit(harness.request(harness.files.clip()))
-    await harness.notifier.wait_for_event("delivered", delivered.id)
+    await harness.notifier.wait_for_delivery(delivered.id)
     delivered = await harness.job(delivered.id)
     job = await uncertain_job(harness)
     [own_task] = set(harness.sim.tasks) - {delivered.provider_task_id}
@@ -180,7 +182,7 @@ async def test_a_callback_naming_another_jobs_task_adopts_nothing(harness: Harne
     harness.callbacks = True
     services = await harness.start()
     other = await services.engine.submit(harness.request(harness.files.clip()))
-    await harness.notifier.wait_for_event("delivered", other.id)
+    await harness.notifier.wait_for_delivery(other.id)
     other = await harness.job(other.id)
     harness.sim.script_next_task(TaskScript(callback="drop"))  # its own callback never comes
     job = await uncertain_job(harness)

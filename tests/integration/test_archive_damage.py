@@ -9,6 +9,8 @@ import pytest
 from storage.models import JobState, MediaRole
 from tests.integration.engine_harness import Harness
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.mark.parametrize(
     "damage",
@@ -31,7 +33,7 @@ async def test_an_archive_damaged_by_a_crash_is_fetched_again_not_posted(
     path.write_bytes(damage(good))  # type: ignore[operator]
 
     services = await harness.start()
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     await services.tracker.idle()
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED

@@ -16,6 +16,8 @@ from storage.models import JobState, LedgerKind
 from tests.integration.engine_harness import Harness
 from tests.integration.test_recovery import SimulatedCrash, crash_after_entering
 
+pytestmark = pytest.mark.both_engines
+
 STANDARD = "kling-o1-video-edit"
 FAST = "kling-o1-video-edit-fast"
 MODERATOR = 99
@@ -39,7 +41,7 @@ async def test_a_clip_outside_the_range_is_accepted_and_billed_clamped_end_to_en
     assert job.duration_s == pytest.approx(seconds, abs=0.05)  # the measured length is kept
     assert (job.billed_seconds, job.credits) == (billed, credits)
     assert billing_note(job) == note  # what the member reads when it starts
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     await services.tracker.idle()
 
     done = await harness.job(job.id)
@@ -67,7 +69,7 @@ async def test_the_provider_figures_are_stored_and_a_difference_is_logged(
     job = await services.engine.submit(harness.request(harness.files.clip(seconds=4.0)))
     assert (job.credits, job.provider_credits) == (48, 120)  # an estimate so far
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     await services.tracker.idle()
 
     done = await harness.job(job.id)
@@ -85,7 +87,7 @@ async def test_matching_provider_figures_log_no_warning(
     services = await harness.start()
     caplog.set_level(logging.INFO, logger="bot.jobs.provider_figures")
     job = await services.engine.submit(harness.request(harness.files.clip(seconds=4.0)))
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     await services.tracker.idle()
     done = await harness.job(job.id)
     assert (done.credits, done.provider_credits, done.provider_video_duration) == (48, 48, 4)
@@ -112,7 +114,7 @@ async def test_a_resumed_job_keeps_its_model_and_its_members_role_tier(
 
     services = await harness.start(EVOLINK_MODEL=FAST, DEFAULT_DAILY_SECONDS="3")
     assert services.config.model == FAST
-    await harness.notifier.wait_for_event("delivered", job_id)
+    await harness.notifier.wait_for_delivery(job_id)
     await services.tracker.idle()
     done = await harness.job(job_id)
     assert done.state is JobState.DELIVERED and done.model == STANDARD

@@ -15,6 +15,8 @@ from bot.jobs.messages import DISK_LOW
 from storage.models import JobSource, JobState, NewJob
 from tests.integration.engine_harness import Harness
 
+pytestmark = pytest.mark.both_engines
+
 MIB = 1024 * 1024
 
 
@@ -48,7 +50,7 @@ async def test_a_nearly_full_disk_refuses_new_edits_before_any_download(
     disk.free = 200 * MIB  # space freed: edits are taken again
     job = await services.engine.submit(harness.request(harness.files.clip()))
     assert job.state is JobState.SUBMITTED
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
 
 
 async def test_restart_sweeps_what_crashed_downloads_left(
@@ -79,7 +81,7 @@ async def test_restart_sweeps_what_crashed_downloads_left(
     # The crash leftovers went; a file that is not a partial download stays.
     assert not crashed.exists() and not (incoming / "992").exists()
     assert sorted(p.name for p in kept.iterdir()) == ["result"]
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
 
 
 async def test_sweep_keeps_the_folders_of_jobs_being_fetched(harness: Harness) -> None:

@@ -14,6 +14,8 @@ from sandbox.evolink_sim import TaskScript
 from storage.models import JobState, LedgerKind
 from tests.integration.engine_harness import FAST_SCHEDULE, Harness
 
+pytestmark = pytest.mark.both_engines
+
 
 async def test_valid_submit_creates_one_task_and_archives_the_exact_result(
     harness: Harness,
@@ -23,7 +25,7 @@ async def test_valid_submit_creates_one_task_and_archives_the_exact_result(
     image = harness.files.image()
     job = await services.engine.submit(harness.request(video, images=[image]))
     assert job.state is JobState.SUBMITTED and job.billed_seconds == 5
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
 
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED
@@ -180,3 +182,17 @@ async def test_expired_result_link_ends_in_a_clear_failed_state(harness: Harness
     assert harness.notifier.alerts_for(job.id) == [ModeratorAlert.RESULT_EXPIRED]
     kinds = [e.kind for e in await services.quota.entries_for_job(job.id)]
     assert kinds == [LedgerKind.RESERVE, LedgerKind.SETTLE]  # billed: the charge stays
+
+
+async def test_a_prompt_with_a_nul_character_is_edited_with_a_stand_in_on_either_engine(
+    harness: Harness,
+) -> None:
+    # PostgreSQL's text cannot hold NUL: stored as is, it failed the whole submit there.
+    services = await harness.start()
+    job = await services.engine.submit(
+        harness.request(harness.files.clip(), prompt="make it\x00 snow")
+    )
+    await harness.notifier.wait_for_delivery(job.id)
+    done = await harness.job(job.id)
+    assert done.state is JobState.DELIVERED and done.prompt == "make it\ufffd snow"
+    assert harness.sim.tasks[done.provider_task_id or ""].request.prompt == "make it\ufffd snow"

@@ -11,6 +11,8 @@ from sandbox.evolink_sim import TaskScript
 from storage.models import JobState, LedgerKind
 from tests.integration.engine_harness import Harness
 
+pytestmark = pytest.mark.both_engines
+
 MODERATOR = 99
 
 
@@ -31,7 +33,7 @@ async def test_redeliver_of_a_failed_post_retries_and_records_the_message_id(
     notifier.fail_deliveries = 1  # the re-post meets one more hiccup and retries it
     redelivery = await services.admin.jobs_redeliver(job.guild_id, MODERATOR, job.id)
     assert redelivery.job.state is JobState.ARCHIVED
-    await notifier.wait_for_event("delivered", job.id)
+    await notifier.wait_for_delivery(job.id)
     await services.tracker.idle()
 
     done = await harness.job(job.id)
@@ -79,7 +81,7 @@ async def test_fail_leaves_a_running_provider_task_tracked_and_billed(harness: H
     task = harness.sim.tasks[job.provider_task_id]
     await harness.sim.wait_until(lambda: task.inputs_checked)
     harness.sim.complete_now(job.provider_task_id)
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     await services.tracker.idle()
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED and harness.notifier.kinds(job.id).count("failed") == 0
@@ -91,7 +93,7 @@ async def test_fail_leaves_a_running_provider_task_tracked_and_billed(harness: H
 async def test_rerun_is_only_for_the_requester_or_a_moderator(harness: Harness) -> None:
     services = await harness.start()
     job = await services.engine.submit(harness.request(harness.files.clip(), user_id=7))
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     with pytest.raises(EditRefused) as refused:
         await services.actions.rerun(job.id, job.guild_id, Requester(user_id=8))
     assert refused.value.code == "not_your_job" and harness.sim.create_attempts == 1

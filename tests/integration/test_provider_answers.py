@@ -21,6 +21,8 @@ from storage.models import Job, JobState, LedgerKind
 from tests.integration.engine_harness import FAST_SCHEDULE, Harness
 from tests.integration.money import assert_money_reconciles
 
+pytestmark = pytest.mark.both_engines
+
 MODERATOR = 99
 LONG_TASK = TaskScript(processing_s=4000, estimated_time=4000)  # 20 s of real time
 SLOW = 30.0  # the moderator's pace in these tests: never reached within one
@@ -38,7 +40,7 @@ async def test_one_404_then_completion_is_delivered_and_charged(harness: Harness
     services = await harness.start()
     harness.sim.not_found_next_get(1)  # the first query of the task: "not found"
     job = await services.engine.submit(harness.request(harness.files.clip()))
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
 
     assert (await harness.job(job.id)).state is JobState.DELIVERED
     assert await ledger(harness, job.id) == [LedgerKind.RESERVE, LedgerKind.SETTLE]
@@ -97,7 +99,7 @@ async def test_persistent_404s_go_to_a_moderator_keep_the_charge_and_slow_down(
     harness.sim.complete_now(job.provider_task_id or "")
     refetch = await services.admin.jobs_refetch(job.guild_id, MODERATOR, job.id)
     assert refetch.audit.action == "jobs.refetch" and job.provider_task_id in refetch.message
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED and done.error_code is None
     await assert_money_reconciles(harness)
@@ -146,7 +148,7 @@ async def test_completed_without_results_is_charged_rechecked_then_refetched(
 
     harness.sim.find_results(job.provider_task_id or "")  # the provider finds the video
     await services.admin.jobs_refetch(job.guild_id, MODERATOR, job.id)
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED and done.error_code is None
     assert await ledger(harness, job.id) == [LedgerKind.RESERVE, LedgerKind.SETTLE]
@@ -164,7 +166,7 @@ async def test_a_ten_minute_result_link_outage_is_ridden_out(
         TaskScript(result_outage=ResultOutage(status=status, seconds=600))
     )
     job = await services.engine.submit(harness.request(harness.files.clip()))
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
 
     assert (await harness.job(job.id)).state is JobState.DELIVERED
     assert harness.notifier.alerts == [] and "failed" not in harness.notifier.kinds(job.id)
@@ -184,7 +186,7 @@ async def test_a_download_that_gave_up_is_fetched_again_on_refetch(harness: Harn
 
     harness.sim.advance(600)  # the outage is over; the link lives on
     await services.admin.jobs_refetch(job.guild_id, MODERATOR, job.id)
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     assert (await harness.job(job.id)).state is JobState.DELIVERED
     await assert_money_reconciles(harness)
 
@@ -213,7 +215,7 @@ async def test_a_permanent_401_alerts_once_backs_off_and_others_are_served(
     updates = harness.notifier.kinds(first.id).count("progress")
     harness.sim.clear_faults()  # the operator fixed the key
     second = await services.engine.submit(harness.request(harness.files.clip(), user_id=8))
-    await harness.notifier.wait_for_event("delivered", second.id)  # one slot, not held
+    await harness.notifier.wait_for_delivery(second.id)  # one slot, not held
     # The first job's next (slow) query is answered: its status message drops the alert.
     await harness.notifier.wait_for(
         lambda: harness.notifier.kinds(first.id).count("progress") > updates

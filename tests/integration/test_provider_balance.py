@@ -9,6 +9,8 @@ from sandbox.evolink_sim import TaskScript
 from storage.models import JobState
 from tests.integration.engine_harness import Harness
 
+pytestmark = pytest.mark.both_engines
+
 STANDARD_4S = 48.0  # a 4 s clip on the standard model: 4 s × 12 credits
 
 
@@ -50,7 +52,7 @@ async def test_moderators_and_metrics_see_the_balance_and_what_billing_took(
     assert before is not None and before.remaining == 1000.0
     assert before.edits_left == 8  # 1000 // (10 s × 12 credits)
     job = await services.engine.submit(harness.request(harness.files.clip(seconds=4.0)))
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     after = await services.balance.refresh()  # what the next scheduled read sees
     assert after is not None and after.remaining == 1000.0 - STANDARD_4S
     rendered = services.metrics.render()[0].decode()

@@ -16,6 +16,8 @@ from storage.quota import QuotaRepository
 from tests.doubles import RecordingNotifier
 from tests.integration.engine_harness import Harness
 
+pytestmark = pytest.mark.both_engines
+
 
 class SimulatedCrash(BaseException):
     """Stands in for the process dying right after a state was committed."""
@@ -89,7 +91,7 @@ async def test_restart_after_each_state_delivers_exactly_once(
 
     services = await harness.start()
     job_id = crashes.job_ids[0]
-    await harness.notifier.wait_for_event("delivered", job_id)
+    await harness.notifier.wait_for_delivery(job_id)
     await services.tracker.idle()
     job = await harness.job(job_id)
     assert job.state is JobState.DELIVERED

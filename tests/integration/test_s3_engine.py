@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from bot.jobs.models import Requester
 from storage.models import JobState, MediaRole
 from tests.integration.engine_harness import Harness
 from tests.s3_endpoint import S3Bucket
+
+pytestmark = pytest.mark.both_engines
 
 
 async def test_an_edit_with_media_on_s3_and_polling_needs_no_public_web_server(
@@ -18,7 +22,7 @@ async def test_an_edit_with_media_on_s3_and_polling_needs_no_public_web_server(
     job = await services.engine.submit(
         harness.request(harness.files.clip(seconds=4.2), images=[harness.files.image()])
     )
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
 
     done = await harness.job(job.id)
     assert done.state is JobState.DELIVERED
@@ -48,7 +52,7 @@ async def test_an_edit_with_media_on_s3_and_polling_needs_no_public_web_server(
 
     # Re-run takes the kept inputs back from the bucket.
     again = await services.actions.rerun(job.id, job.guild_id, Requester(user_id=job.user_id))
-    await harness.notifier.wait_for_event("delivered", again.id)
+    await harness.notifier.wait_for_delivery(again.id)
     kept = await services.media.for_job(again.id, MediaRole.INPUT_VIDEO)
     originals = await services.media.for_job(job.id, MediaRole.INPUT_VIDEO)
     assert [m.sha256 for m in kept] == [m.sha256 for m in originals]

@@ -10,6 +10,8 @@ import pytest
 from bot.jobs.engine import JobEngine
 from tests.integration.engine_harness import Harness
 
+pytestmark = pytest.mark.both_engines
+
 
 def running_coroutines() -> set[str]:
     return {

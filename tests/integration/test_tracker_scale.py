@@ -13,6 +13,8 @@ from sandbox.evolink_sim import TaskScript
 from storage.models import JobSource, JobState, NewJob
 from tests.integration.engine_harness import Harness
 
+pytestmark = pytest.mark.both_engines
+
 JOBS = 200
 RATE = 100.0
 

@@ -3,11 +3,14 @@ from __future__ import annotations
 import time
 
 import aiohttp
+import pytest
 import yarl
 
 from sandbox.evolink_sim import TaskScript
 from storage.models import JobState, MediaRole
 from tests.integration.engine_harness import Harness
+
+pytestmark = pytest.mark.both_engines
 
 
 async def test_rehosted_media_is_served_with_safe_headers_and_ranges(harness: Harness) -> None:
@@ -46,7 +49,7 @@ async def test_inputs_stop_being_served_after_the_grace_period_and_are_kept_for_
     services = await harness.start(INPUT_GRACE_SECONDS="0", RESULT_RETENTION_SECONDS="3600")
     job = await services.engine.submit(harness.request(harness.files.clip()))
     [video] = await services.media.for_job(job.id, MediaRole.INPUT_VIDEO)
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     async with aiohttp.ClientSession() as http:
         async with http.get((await services.store.public_link(video)).url) as response:
             assert response.status == 404
@@ -92,7 +95,7 @@ async def test_duplicate_callbacks_deliver_exactly_once(harness: Harness) -> Non
     harness.sim.script_next_task(TaskScript(processing_s=10, callback="duplicate"))
     job = await services.engine.submit(harness.request(harness.files.clip()))
     assert harness.sim.tasks[job.provider_task_id or ""].request.callback_url is not None
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     await harness.sim.wait_for_callbacks(job.provider_task_id or "", 2, 10)
     await services.tracker.idle()
     assert harness.notifier.kinds(job.id).count("delivered") == 1
@@ -111,7 +114,7 @@ async def test_health_reports_database_and_loop(harness: Harness) -> None:
 async def test_metrics_count_jobs_provider_calls_and_billing(harness: Harness) -> None:
     services = await harness.start()
     job = await services.engine.submit(harness.request(harness.files.clip(seconds=4.0)))
-    await harness.notifier.wait_for_event("delivered", job.id)
+    await harness.notifier.wait_for_delivery(job.id)
     metrics_url = f"http://127.0.0.1:{services.metrics_web.port}/metrics"
     async with aiohttp.ClientSession() as http:
         async with http.get(metrics_url) as response:

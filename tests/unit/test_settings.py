@@ -40,6 +40,8 @@ def test_database_url_selects_postgresql_and_its_password_stays_hidden() -> None
     assert settings.database == url
     assert settings.database_password == "pg-secret"
     assert "pg-secret" not in repr(settings)
+    assert settings.database_schema is None  # the server's search path, normally `public`
+    assert load(DATABASE_URL=url, DATABASE_SCHEMA="kling_eu").database_schema == "kling_eu"
 
 
 def test_reads_environment_and_keeps_secrets_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +84,15 @@ def test_model_limits_follow_the_model(model: str, low: int, high: int) -> None:
         ({"EVOLINK_BASE_URL": "/v1"}, "EVOLINK_BASE_URL must be an absolute http(s) URL"),
         ({"DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL must be an absolute ws(s) URL"),
         ({"DATABASE_URL": "mysql://u:pw@h/db"}, "DATABASE_URL must be a postgresql:// URL"),
+        ({"DATABASE_SCHEMA": "kling"}, "DATABASE_SCHEMA needs DATABASE_URL"),
+        (
+            {"DATABASE_URL": "postgresql://h/db", "DATABASE_SCHEMA": 'kling"; DROP'},
+            "DATABASE_SCHEMA must be a lowercase name",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://h/db", "DATABASE_SCHEMA": "Kling"},
+            "DATABASE_SCHEMA must be a lowercase name",
+        ),
         ({"EVOLINK_MODEL": "kling-v2"}, "EVOLINK_MODEL"),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"WEB_PORT": "eighty"}, "WEB_PORT"),
