@@ -20,7 +20,7 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.notifier import Notifier
-from bot.jobs.tracker import Tracker
+from bot.jobs.tracker import HINT_CHANNEL, Tracker
 from bot.media.filework import FileWork
 from bot.media.prober import ProbeLimits, Prober
 from bot.media.s3store import S3MediaStore
@@ -87,6 +87,8 @@ class Services:
 
         ``prober`` lets tests share one probe pool across many starts; it stays open."""
         config = config or EngineConfig.from_settings(settings)
+        if refusal := settings.refused_for_processes():
+            raise ValueError(refusal)
         if missing := settings.missing_for_media():
             raise ValueError(f"{', '.join(missing)} must be set for MEDIA_STORE="
                              f"{settings.media_store.value}")
@@ -105,7 +107,8 @@ class Services:
                 prober = await opened.enter_async_context(
                     Prober.running(probe_limits(settings))
                 )
-            jobs, media, guilds = JobRepository(db), MediaRepository(db), GuildRepository(db)
+            jobs = JobRepository(db, owner=settings.process_name)
+            media, guilds = MediaRepository(db), GuildRepository(db)
             lag = LoopLagMonitor()
             job_counts = JobCountsSnapshot(jobs.count_by_state)
             metrics = Metrics(
@@ -120,7 +123,7 @@ class Services:
                 api_key=settings.evolink_api_key or "",
                 read_timeout=settings.evolink_read_timeout_s,
                 on_call=metrics.record_provider_call,
-                limiter=limiter or AsyncLimiter(settings.evolink_requests_per_second, 1.0),
+                limiter=limiter or provider_limiter(settings.provider_requests_per_second),
             )
             balance = ProviderBalance(
                 client, config.spec, clock, in_flight=jobs.unbilled_credits,
@@ -140,7 +143,10 @@ class Services:
             )
             schedule_changed = asyncio.Event()
             engine = JobEngine(deps, config, wake=schedule_changed.set)
-            tracker = Tracker(engine, deps, config, schedule_changed)
+            tracker = Tracker(
+                engine, deps, config, schedule_changed,
+                tell_holder=lambda job_id: db.notify(HINT_CHANNEL, str(job_id)),
+            )
             actions = JobActions(engine)
             web = WebServer(
                 create_web_app(
@@ -172,6 +178,9 @@ class Services:
             opened.push_async_callback(metrics_web.stop)
             await balance.start()
             opened.push_async_callback(balance.stop)
+            await opened.enter_async_context(
+                db.listen(HINT_CHANNEL, lambda job_id: tracker.hint_from_elsewhere(int(job_id)))
+            )
             # Stopping order matters: the engine refuses new work first, then the tracker
             # lets running deliveries finish, then the web server and the rest close.
             opened.push_async_callback(tracker.stop)
@@ -198,6 +207,13 @@ async def open_media_store(
         return
     assert settings.public_base_url is not None  # missing_for_media
     yield LocalMediaStore(settings.media_dir, settings.public_base_url, media, files, clock)
+
+
+def provider_limiter(per_second: float) -> AsyncLimiter:
+    """At most `per_second` provider calls a second; below one a second, one call per
+    1/`per_second` seconds (aiolimiter's bucket must hold at least one call)."""
+    period = max(1.0, 1.0 / per_second)
+    return AsyncLimiter(per_second * period, period)
 
 
 def probe_limits(settings: Settings) -> ProbeLimits:
