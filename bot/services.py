@@ -9,10 +9,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from aiolimiter import AsyncLimiter
-
 from bot.admin import AdminService, AuditMirror
-from bot.evolink import EvolinkClient
+from bot.evolink import EvolinkClient, RateLimiter
 from bot.http_clients import HttpClients
 from bot.jobs.actions import JobActions
 from bot.jobs.balance import ProviderBalance
@@ -26,6 +24,7 @@ from bot.media.prober import ProbeLimits, Prober
 from bot.media.s3store import S3MediaStore
 from bot.media.store import LocalMediaStore, MediaStore
 from bot.metrics import JobCountsSnapshot, Metrics
+from bot.provider_rate import provider_limiter
 from bot.settings import MediaStoreKind, Settings
 from bot.web import (
     LoopLagMonitor,
@@ -41,6 +40,7 @@ from storage.jobs import JobRepository
 from storage.media import MediaRepository
 from storage.models import JobState
 from storage.quota import QuotaRepository
+from storage.rate import RateBuckets
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Services:
         *,
         config: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
-        limiter: AsyncLimiter | None = None,
+        limiter: RateLimiter | None = None,
         mirror: AuditMirror | None = None,
         prober: Prober | None = None,
     ) -> AsyncIterator[Services]:
@@ -125,7 +125,7 @@ class Services:
                 api_key=settings.evolink_api_key or "",
                 read_timeout=settings.evolink_read_timeout_s,
                 on_call=metrics.record_provider_call,
-                limiter=limiter or provider_limiter(settings.provider_requests_per_second),
+                limiter=limiter or provider_limiter(settings, RateBuckets(db), clock),
             )
             balance = ProviderBalance(
                 client, config.spec, clock, in_flight=jobs.unbilled_credits,
@@ -209,13 +209,6 @@ async def open_media_store(
         return
     assert settings.public_base_url is not None  # missing_for_media
     yield LocalMediaStore(settings.media_dir, settings.public_base_url, media, files, clock)
-
-
-def provider_limiter(per_second: float) -> AsyncLimiter:
-    """At most `per_second` provider calls a second; below one a second, one call per
-    1/`per_second` seconds (aiolimiter's bucket must hold at least one call)."""
-    period = max(1.0, 1.0 / per_second)
-    return AsyncLimiter(per_second * period, period)
 
 
 def probe_limits(settings: Settings) -> ProbeLimits:

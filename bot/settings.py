@@ -277,14 +277,6 @@ class Settings(BaseSettings):
             return "bot"
         return "shards-" + "-".join(str(shard) for shard in sorted(self.shard_ids))
 
-    @property
-    def provider_requests_per_second(self) -> float:
-        """This process's share of EVOLINK_REQUESTS_PER_SECOND, in proportion to its
-        shards, so that all processes together keep to the provider's limit."""
-        if not self.several_processes or self.shard_ids is None or self.shard_count is None:
-            return self.evolink_requests_per_second
-        return self.evolink_requests_per_second * len(self.shard_ids) / self.shard_count
-
     def refused_for_processes(self) -> str | None:
         """Why several processes cannot run with these settings (None: they can). They
         share jobs, so the database and the media must be shared too."""
@@ -330,8 +322,8 @@ class Settings(BaseSettings):
             notes.append(f"Callbacks: on, to {self.callback_base_url}/callbacks/...")
         if self.several_processes:
             notes.append(f"Processes: this one runs shards {self.shard_ids} of "
-                         f"{self.shard_count} and makes at most "
-                         f"{self.provider_requests_per_second:g} EvoLink requests a second.")
+                         f"{self.shard_count}; all processes together make at most "
+                         f"{self.evolink_requests_per_second:g} EvoLink requests a second.")
         return notes
 
     def missing_for_media(self) -> list[str]:

@@ -10,6 +10,8 @@ import pytest
 from storage.database import POSTGRESQL, Database
 from storage.jobs import Hint, JobRepository
 from storage.models import JobState
+from storage.rate import RateBuckets
+from tests.conftest import DatabaseLocation
 from tests.integration.test_storage import NOW, submitted_job
 
 pytestmark = pytest.mark.both_engines
@@ -89,3 +91,24 @@ async def test_a_notice_reaches_every_listening_process(db: Database) -> None:
     async with db.listen("kling_test_notice", heard.put_nowait):
         await db.notify("kling_test_notice", "42")
         assert await heard.get() == "42"
+
+
+async def test_processes_share_one_provider_rate(database_location: DatabaseLocation) -> None:
+    # Two processes, two connections: together they get the bucket's tokens, no more.
+    first, second = await database_location.open(), await database_location.open()
+    try:
+        buckets = [RateBuckets(first), RateBuckets(second)]
+        takes = [
+            await buckets[n % 2].take("evolink", now=NOW, per_second=4, capacity=4)
+            for n in range(6)
+        ]
+        assert takes == [0.0] * 4 + [0.25] * 2
+        # A quarter of a second later one more token has come, for whichever asks first.
+        later = [
+            await bucket.take("evolink", now=NOW + 0.25, per_second=4, capacity=4)
+            for bucket in buckets
+        ]
+        assert later == [0.0, 0.25]
+    finally:
+        await first.close()
+        await second.close()

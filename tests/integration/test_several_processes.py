@@ -52,13 +52,15 @@ async def cluster_database() -> AsyncIterator[str]:
 
 
 class Clock:
-    """The bot's clock, which a test moves forward (time a lease would take to end)."""
+    """The bot's clock, which a test moves forward (time a lease would take to end), or
+    holds still (no token of a rate limit comes back until the test says so)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, frozen: bool = False) -> None:
         self.offset = 0.0
+        self._frozen_at = time.time() if frozen else None
 
     def __call__(self) -> float:
-        return time.time() + self.offset
+        return (self._frozen_at or time.time()) + self.offset
 
 
 class StuckNotifier(RecordingNotifier):
@@ -83,10 +85,11 @@ def second(harness: Harness) -> Iterator[Harness]:
 
 @asynccontextmanager
 async def running(harness: Harness, shard: int, url: str, bucket: S3Bucket,
-                  schedule: ScheduleConfig = FAST_SCHEDULE) -> AsyncIterator[Services]:
+                  schedule: ScheduleConfig = FAST_SCHEDULE, **settings: str
+                  ) -> AsyncIterator[Services]:
     services = await harness.start(
         schedule=schedule, DATABASE_URL=url, SHARD_COUNT=str(SHARDS), SHARD_IDS=str(shard),
-        PUBLIC_BASE_URL="", **bucket.settings(),
+        PUBLIC_BASE_URL="", **bucket.settings(), **settings,
     )
     try:
         yield services
@@ -100,9 +103,6 @@ async def test_jobs_submitted_on_one_process_are_delivered_exactly_once_by_both(
     second.notifier = harness.notifier  # one Discord: every post of either process
     async with running(harness, 0, cluster_database, s3_bucket) as first, \
             running(second, 1, cluster_database, s3_bucket) as other:
-        # Both together keep to EVOLINK_REQUESTS_PER_SECOND (200 in the harness).
-        assert first.settings.provider_requests_per_second == 100
-        assert other.settings.provider_requests_per_second == 100
         jobs = [
             await first.engine.submit(
                 harness.request(harness.files.clip(f"c{n}.mp4"), user_id=100 + n)
@@ -163,3 +163,39 @@ async def test_a_callback_at_one_process_reaches_the_process_holding_the_job(
         await first.tracker.idle()
     assert second.notifier.events == []  # the holder polled and delivered it, nobody else
     assert len(harness.notifier.delivered[job.id]) == 1
+
+
+@pytest.mark.money_open("the edits are still waiting for their turn at the provider")
+async def test_both_processes_together_keep_to_the_provider_rate(
+    harness: Harness, second: Harness, cluster_database: str, s3_bucket: S3Bucket
+) -> None:
+    clock = Clock(frozen=True)  # one second's tokens, and no more until the clock moves
+    harness.clock = second.clock = clock
+    rate = {"EVOLINK_REQUESTS_PER_SECOND": "4"}
+    async with running(harness, 0, cluster_database, s3_bucket, **rate) as first, \
+            running(second, 1, cluster_database, s3_bucket, **rate) as other:
+        # Each start read the balance (2 calls): 2 of the 4 tokens are left for creates.
+        submits = {
+            asyncio.create_task(services.engine.submit(
+                harness.request(harness.files.clip(f"c{n}.mp4"), user_id=100 + n)
+            ))
+            for n, services in enumerate((first, other, first, other))
+        }
+        created = await until_done(submits, 2)
+        assert harness.sim.create_attempts == 2
+        clock.offset += 0.25  # one more token, for whichever process asks first
+        created |= await until_done(submits - created, 1)
+        assert harness.sim.create_attempts == 3 and len(created) == 3
+        for waiting in submits - created:
+            waiting.cancel()
+        await asyncio.gather(*submits, return_exceptions=True)
+
+
+async def until_done(tasks: set[asyncio.Task[Job]], count: int) -> set[asyncio.Task[Job]]:
+    """Wait until `count` of `tasks` have finished; those."""
+    finished: set[asyncio.Task[Job]] = set()
+    pending = set(tasks)
+    while len(finished) < count:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        finished |= done
+    return finished

@@ -211,14 +211,14 @@ def test_check_config_refuses_several_processes_without_shared_storage(
     assert all(name in said for name in lacking), said
 
 
-def test_several_processes_share_the_provider_rate_by_their_shards() -> None:
+def test_several_processes_are_named_by_their_shards() -> None:
     shared = {**KEYS, "MEDIA_STORE": "s3", "S3_BUCKET": "clips",
               "DATABASE_URL": "postgresql://db/kling", "EVOLINK_REQUESTS_PER_SECOND": "6"}
     first = load(**shared, SHARD_COUNT="4", SHARD_IDS="0")
-    rest = load(**shared, SHARD_COUNT="4", SHARD_IDS="1,2,3")
+    rest = load(**shared, SHARD_COUNT="4", SHARD_IDS="3,1,2")
     assert first.refused_for_processes() is None
-    assert first.provider_requests_per_second + rest.provider_requests_per_second == 6
-    assert first.process_name != rest.process_name
+    assert (first.process_name, rest.process_name) == ("shards-0", "shards-1-2-3")
     alone = load(**shared, SHARD_COUNT="4", SHARD_IDS="0,1,2,3")
-    assert not alone.several_processes and alone.provider_requests_per_second == 6
-    assert "at most 1.5 EvoLink requests a second" in "\n".join(first.deployment_notes())
+    assert not alone.several_processes and alone.process_name == "bot"
+    said = "\n".join(first.deployment_notes())
+    assert "all processes together make at most 6 EvoLink requests a second" in said
