@@ -26,6 +26,7 @@ from storage.models import Job, JobState
 from tests.conftest import TEST_DATABASE_URL_ENV
 from tests.doubles import RecordingNotifier
 from tests.integration.engine_harness import FAST_SCHEDULE, Harness
+from tests.integration.test_admission import first_finished
 from tests.s3_endpoint import S3Bucket
 
 # Nothing is polled on its own schedule within a test: only what a test does moves a job.
@@ -172,8 +173,9 @@ async def test_both_processes_together_keep_to_the_provider_rate(
     clock = Clock(frozen=True)  # one second's tokens, and no more until the clock moves
     harness.clock = second.clock = clock
     rate = {"EVOLINK_REQUESTS_PER_SECOND": "4"}
-    async with running(harness, 0, cluster_database, s3_bucket, **rate) as first, \
-            running(second, 1, cluster_database, s3_bucket, **rate) as other:
+    # No poll comes due meanwhile: every token goes to a create.
+    async with running(harness, 0, cluster_database, s3_bucket, IDLE_SCHEDULE, **rate) as first, \
+            running(second, 1, cluster_database, s3_bucket, IDLE_SCHEDULE, **rate) as other:
         # Each start read the balance (2 calls): 2 of the 4 tokens are left for creates.
         submits = {
             asyncio.create_task(services.engine.submit(
@@ -181,21 +183,12 @@ async def test_both_processes_together_keep_to_the_provider_rate(
             ))
             for n, services in enumerate((first, other, first, other))
         }
-        created = await until_done(submits, 2)
+        created = await first_finished(submits, 2)
         assert harness.sim.create_attempts == 2
-        clock.offset += 0.25  # one more token, for whichever process asks first
-        created |= await until_done(submits - created, 1)
+        clock.offset += 0.3  # one more token (1.2), for whichever process asks first
+        created |= await first_finished(submits - created, 1)
         assert harness.sim.create_attempts == 3 and len(created) == 3
         for waiting in submits - created:
             waiting.cancel()
         await asyncio.gather(*submits, return_exceptions=True)
 
-
-async def until_done(tasks: set[asyncio.Task[Job]], count: int) -> set[asyncio.Task[Job]]:
-    """Wait until `count` of `tasks` have finished; those."""
-    finished: set[asyncio.Task[Job]] = set()
-    pending = set(tasks)
-    while len(finished) < count:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        finished |= done
-    return finished
