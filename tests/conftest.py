@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -77,6 +78,23 @@ async def database_location(engine: str, tmp_path: Path) -> AsyncIterator[Databa
         await admin.execute(f'CREATE SCHEMA "{schema}"')
         yield DatabaseLocation(url, schema)
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def cluster_database() -> AsyncIterator[str]:
+    """The URL of a database of its own on the test server, for several bot processes
+    (`DATABASE_URL`): its LISTEN/NOTIFY traffic is its own too."""
+    url = os.environ.get(TEST_DATABASE_URL_ENV)
+    if not url:
+        pytest.skip(f"several processes need PostgreSQL: set {TEST_DATABASE_URL_ENV}")
+    name = f"kling_cluster_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
 

@@ -9,21 +9,16 @@ so either process can deliver what the other archived.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from bot.jobs.config import ScheduleConfig
 from bot.jobs.notifier import ArchivedResult
 from bot.services import Services
 from storage.models import Job, JobState
-from tests.conftest import TEST_DATABASE_URL_ENV
 from tests.doubles import RecordingNotifier
 from tests.integration.engine_harness import FAST_SCHEDULE, Harness
 from tests.integration.test_admission import first_finished
@@ -34,22 +29,6 @@ IDLE_SCHEDULE = ScheduleConfig(
     first_poll_max_s=600.0, min_interval_s=600.0, max_interval_s=600.0, lease_s=600.0
 )
 SHARDS = 2
-
-
-@pytest.fixture
-async def cluster_database() -> AsyncIterator[str]:
-    """A database of its own on the test server: its LISTEN/NOTIFY traffic is its own too."""
-    url = os.environ.get(TEST_DATABASE_URL_ENV)
-    if not url:
-        pytest.skip(f"several processes need PostgreSQL: set {TEST_DATABASE_URL_ENV}")
-    name = f"kling_cluster_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 class Clock:
