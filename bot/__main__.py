@@ -77,6 +77,9 @@ def _check_config(settings: Settings, online: bool) -> int:
         if settings.missing_for_media():
             print(MEDIA_NEEDS, file=sys.stderr)
         return 2
+    if refusal := settings.refused_for_processes():
+        print(refusal, file=sys.stderr)
+        return 2
     print(f"Configuration is valid (model {settings.evolink_model.value}).")
     for note in settings.deployment_notes():
         print(note)
@@ -137,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         missing = settings.missing_for_run()
         if missing:
             print(f"Cannot start: set {', '.join(missing)} (see .env.example).", file=sys.stderr)
+            return 2
+        if refusal := settings.refused_for_processes():
+            print(f"Cannot start: {refusal}", file=sys.stderr)
             return 2
         try:
             return asyncio.run(_run(settings))

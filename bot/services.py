@@ -9,10 +9,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from aiolimiter import AsyncLimiter
-
 from bot.admin import AdminService, AuditMirror
-from bot.evolink import EvolinkClient
+from bot.evolink import EvolinkClient, RateLimiter
 from bot.http_clients import HttpClients
 from bot.jobs.actions import JobActions
 from bot.jobs.balance import ProviderBalance
@@ -20,12 +18,13 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.notifier import Notifier
-from bot.jobs.tracker import Tracker
+from bot.jobs.tracker import HINT_CHANNEL, Tracker
 from bot.media.filework import FileWork
 from bot.media.prober import ProbeLimits, Prober
 from bot.media.s3store import S3MediaStore
 from bot.media.store import LocalMediaStore, MediaStore
 from bot.metrics import JobCountsSnapshot, Metrics
+from bot.provider_rate import provider_limiter
 from bot.settings import MediaStoreKind, Settings
 from bot.web import (
     LoopLagMonitor,
@@ -41,6 +40,7 @@ from storage.jobs import JobRepository
 from storage.media import MediaRepository
 from storage.models import JobState
 from storage.quota import QuotaRepository
+from storage.rate import RateBuckets
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Services:
         *,
         config: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
-        limiter: AsyncLimiter | None = None,
+        limiter: RateLimiter | None = None,
         mirror: AuditMirror | None = None,
         prober: Prober | None = None,
     ) -> AsyncIterator[Services]:
@@ -87,6 +87,8 @@ class Services:
 
         ``prober`` lets tests share one probe pool across many starts; it stays open."""
         config = config or EngineConfig.from_settings(settings)
+        if refusal := settings.refused_for_processes():
+            raise ValueError(refusal)
         if missing := settings.missing_for_media():
             raise ValueError(f"{', '.join(missing)} must be set for MEDIA_STORE="
                              f"{settings.media_store.value}")
@@ -96,6 +98,8 @@ class Services:
             db = await Database.open(settings.database, schema=settings.database_schema)
             opened.push_async_callback(db.close)
             files = opened.enter_context(FileWork.running())
+            # SQLite's file made it before; with PostgreSQL, downloads are the first to need it.
+            await files.run(settings.data_dir.mkdir, parents=True, exist_ok=True)
             http = await opened.enter_async_context(
                 HttpClients.running(
                     download_connections=settings.download_connections,
@@ -107,7 +111,8 @@ class Services:
                 prober = await opened.enter_async_context(
                     Prober.running(probe_limits(settings))
                 )
-            jobs, media, guilds = JobRepository(db), MediaRepository(db), GuildRepository(db)
+            jobs = JobRepository(db, owner=settings.process_name)
+            media, guilds = MediaRepository(db), GuildRepository(db)
             lag = LoopLagMonitor()
             job_counts = JobCountsSnapshot(jobs.count_by_state)
             metrics = Metrics(
@@ -122,7 +127,7 @@ class Services:
                 api_key=settings.evolink_api_key or "",
                 read_timeout=settings.evolink_read_timeout_s,
                 on_call=metrics.record_provider_call,
-                limiter=limiter or AsyncLimiter(settings.evolink_requests_per_second, 1.0),
+                limiter=limiter or provider_limiter(settings, RateBuckets(db), clock),
             )
             balance = ProviderBalance(
                 client, config.spec, clock, in_flight=jobs.unbilled_credits,
@@ -142,7 +147,10 @@ class Services:
             )
             schedule_changed = asyncio.Event()
             engine = JobEngine(deps, config, wake=schedule_changed.set)
-            tracker = Tracker(engine, deps, config, schedule_changed)
+            tracker = Tracker(
+                engine, deps, config, schedule_changed,
+                tell_holder=lambda job_id: db.notify(HINT_CHANNEL, str(job_id)),
+            )
             actions = JobActions(engine)
             web = WebServer(
                 create_web_app(
@@ -174,6 +182,9 @@ class Services:
             opened.push_async_callback(metrics_web.stop)
             await balance.start()
             opened.push_async_callback(balance.stop)
+            await opened.enter_async_context(
+                db.listen(HINT_CHANNEL, lambda job_id: tracker.hint_from_elsewhere(int(job_id)))
+            )
             # Stopping order matters: the engine refuses new work first, then the tracker
             # lets running deliveries finish, then the web server and the rest close.
             opened.push_async_callback(tracker.stop)

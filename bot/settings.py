@@ -283,6 +283,35 @@ class Settings(BaseSettings):
         return self.database_path
 
     @property
+    def several_processes(self) -> bool:
+        """This process runs only some of the shards: others share its database."""
+        return self.shard_ids is not None and len(self.shard_ids) != self.shard_count
+
+    @property
+    def process_name(self) -> str:
+        """Names this process in the job leases it holds; stable across restarts (its
+        shards), so a process that comes back resumes the jobs it left behind."""
+        if not self.several_processes or self.shard_ids is None:
+            return "bot"
+        return "shards-" + "-".join(str(shard) for shard in sorted(self.shard_ids))
+
+    def refused_for_processes(self) -> str | None:
+        """Why several processes cannot run with these settings (None: they can). They
+        share jobs, so the database and the media must be shared too."""
+        if not self.several_processes:
+            return None
+        lacking = []
+        if self.database_url is None:
+            lacking.append("DATABASE_URL (PostgreSQL; SQLite is one process's file)")
+        if self.media_store is not MediaStoreKind.S3:
+            lacking.append("MEDIA_STORE=s3 (local media is one machine's disk)")
+        if not lacking:
+            return None
+        return (f"SHARD_IDS={','.join(map(str, self.shard_ids or []))} of SHARD_COUNT="
+                f"{self.shard_count} runs several bot processes, which needs "
+                + " and ".join(lacking) + ".")
+
+    @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
 
@@ -309,6 +338,10 @@ class Settings(BaseSettings):
             notes.append("Callbacks: off (PUBLIC_BASE_URL is not public https), polling only.")
         else:
             notes.append(f"Callbacks: on, to {self.callback_base_url}/callbacks/...")
+        if self.several_processes:
+            notes.append(f"Processes: this one runs shards {self.shard_ids} of "
+                         f"{self.shard_count}; all processes together make at most "
+                         f"{self.evolink_requests_per_second:g} EvoLink requests a second.")
         return notes
 
     def missing_for_media(self) -> list[str]:

@@ -201,6 +201,21 @@ class Database:
         return applied
 
     @asynccontextmanager
+    async def listen(self, channel: str, on_message: Callable[[str], None]) -> AsyncIterator[None]:
+        """While inside, `on_message(payload)` hears every `notify(channel, …)` of every
+        process (PostgreSQL LISTEN). SQLite serves one process, which hears nothing."""
+        if isinstance(self._backend, PostgresBackend):
+            async with self._backend.listen(channel, on_message):
+                yield
+        else:
+            yield
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every process listening on `channel` (PostgreSQL NOTIFY, at commit)."""
+        if self.dialect == POSTGRESQL:
+            await self.fetch("SELECT pg_notify(?, ?)", (channel, payload))
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConn]:
         """One transaction, rolled back on any exception (cancellation included)."""
         async with self._backend.transaction() as call:

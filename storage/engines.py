@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import aiosqlite
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -47,6 +48,7 @@ class PostgresBackend:
 
     def __init__(self, url: str, schema: str | None) -> None:
         settings = {"search_path": schema} if schema else {}
+        self._url, self._server_settings = url, settings
         self._engine: AsyncEngine = create_async_engine(
             "postgresql+asyncpg://" + url.split("://", 1)[1],
             connect_args={"server_settings": settings},
@@ -66,6 +68,21 @@ class PostgresBackend:
                 await asyncio.shield(connection.rollback())
                 raise
             await connection.commit()
+
+    @asynccontextmanager
+    async def listen(self, channel: str, on_message: Callable[[str], None]) -> AsyncIterator[None]:
+        """Call `on_message(payload)` for each NOTIFY on `channel`, from any process, on a
+        connection of its own (a pooled one would stop listening when returned)."""
+        connection = await asyncpg.connect(self._url, server_settings=self._server_settings)
+
+        def heard(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            on_message(payload)
+
+        try:
+            await connection.add_listener(channel, heard)
+            yield
+        finally:
+            await asyncio.shield(connection.close())
 
     async def close(self) -> None:
         await self._engine.dispose()

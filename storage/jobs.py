@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Unpack
 
 from storage.database import POSTGRESQL, AsyncConn, Database, DbRow, SyncConn, run_in
@@ -225,8 +226,24 @@ _DUE = (
 )
 
 
+class Hint(Enum):
+    """What a callback's hint did to a job (`JobRepository.make_due`)."""
+
+    DUE = "due"  # due now: whichever tracker leases it next polls it
+    HELD = "held"  # another process is polling it right now: tell that process
+    NOT_WAITING = "not waiting"  # unknown, or not waiting for the provider any more
+
+
+# A job whose due time still equals its lease's end is held by `leased_by` until then;
+# once the step reschedules it (or the lease ends) nobody holds it.
+_HELD_BY_OTHER = (
+    "leased_by IS NOT NULL AND leased_by <> ? AND lease_until > ?"
+    " AND (next_poll_at = lease_until OR next_delivery_at = lease_until)"
+)
+
+
 def _lease_sync(
-    raw: SyncConn, now: float, until: float, limit: int, skip: Iterable[int]
+    raw: SyncConn, now: float, until: float, limit: int, skip: Iterable[int], owner: str
 ) -> DueWork:
     busy = sorted(skip)
     postgres = raw.dialect == POSTGRESQL
@@ -242,10 +259,10 @@ def _lease_sync(
             source, lock, busy_param = f"jobs INDEXED BY {index}", "", json.dumps(busy)
             not_busy = "id NOT IN (SELECT value FROM json_each(?))"
         rows = raw.execute(
-            f"UPDATE jobs SET {column} = ? WHERE id IN ("
+            f"UPDATE jobs SET {column} = ?, lease_until = ?, leased_by = ? WHERE id IN ("
             f" SELECT id FROM {source} WHERE {column} <= ? AND {clause} AND {not_busy}"
             f" ORDER BY {column} LIMIT ?{lock}) RETURNING {JOB_ROW}",
-            (until, now, *params, busy_param, limit),
+            (until, until, owner, now, *params, busy_param, limit),
             columns=JOB_COLUMNS,
         ).fetchall()
         leased.append(sorted((row_to_job(row) for row in rows), key=lambda job: job.id))
@@ -272,8 +289,8 @@ def _lease_sync(
 def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
     rows = raw.execute(
         "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, keep_audio,"
-        " source, parent_job_id, callback_secret, created_at, updated_at)"
-        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_ROW}",
+        " source, parent_job_id, callback_secret, created_at, updated_at, leased_by)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_ROW}",
         (
             new.guild_id,
             new.channel_id,
@@ -287,6 +304,7 @@ def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
             new.callback_secret,
             now,
             now,
+            new.owner,
         ),
         columns=JOB_COLUMNS,
     ).fetchall()
@@ -299,8 +317,11 @@ def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
 
 
 class JobRepository:
-    def __init__(self, db: Database) -> None:
+    """The jobs table, as seen by one process: `owner` names it in the leases it takes."""
+
+    def __init__(self, db: Database, owner: str = "bot") -> None:
         self._db = db
+        self.owner = owner
 
     async def create(self, new: NewJob, *, now: float) -> Job:
         return await self._db.run(lambda raw: create_sync(raw, new, now))
@@ -413,17 +434,61 @@ class JobRepository:
         overdue first, none in `skip`) by pushing their due time to `until`, so a crash
         mid-action retries later instead of never; all in one transaction."""
         skipped = list(skip)
-        return await self._db.run(lambda raw: _lease_sync(raw, now, until, limit, skipped))
+        return await self._db.run(
+            lambda raw: _lease_sync(raw, now, until, limit, skipped, self.owner)
+        )
+
+    async def renew_lease(self, job_id: int, *, until: float) -> bool:
+        """Extend this process's lease on a job to `until`, with the due time it holds;
+        False when the lease is no longer ours (the step rescheduled the job, or another
+        process took it over after it ended)."""
+        rows = await self._db.fetch(
+            "UPDATE jobs SET"
+            " next_poll_at = CASE WHEN next_poll_at = lease_until THEN ? ELSE next_poll_at END,"
+            " next_delivery_at = CASE WHEN next_delivery_at = lease_until THEN ?"
+            " ELSE next_delivery_at END, lease_until = ?"
+            " WHERE id = ? AND leased_by = ?"
+            " AND (next_poll_at = lease_until OR next_delivery_at = lease_until) RETURNING id",
+            (until, until, until, job_id, self.owner),
+        )
+        return bool(rows)
+
+    async def make_due(self, job_id: int, *, now: float) -> Hint:
+        """Make a job waiting for the provider due for a poll now, unless another process
+        holds its lease (that process must be told instead, or it could poll it twice)."""
+
+        def work(raw: SyncConn) -> Hint:
+            waiting = JobState.SUBMITTED.value
+            changed = raw.execute(
+                "UPDATE jobs SET next_poll_at = 0, updated_at = ? WHERE id = ? AND state = ?"
+                f" AND NOT COALESCE({_HELD_BY_OTHER}, FALSE) RETURNING id",
+                (now, job_id, waiting, self.owner, now),
+            ).fetchall()
+            if changed:
+                return Hint.DUE
+            held = raw.execute(
+                f"SELECT id FROM jobs WHERE id = ? AND state = ? AND {_HELD_BY_OTHER}",
+                (job_id, waiting, self.owner, now),
+            ).fetchall()
+            return Hint.HELD if held else Hint.NOT_WAITING
+
+        return await self._db.run(work)
 
     async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
         return [
             row_to_job(row) for row in await self._db.fetch(sql, params, columns=JOB_COLUMNS)
         ]
 
-    async def in_states(self, states: Iterable[JobState]) -> list[Job]:
+    async def in_states(
+        self, states: Iterable[JobState], *, owned_only: bool = False
+    ) -> list[Job]:
+        """Jobs in `states`; with `owned_only`, only those this process submitted or
+        leased last (what it left behind when it stopped)."""
         clause, params = _in(states)
+        owned = " AND leased_by = ?" if owned_only else ""
         return await self._select(
-            f"SELECT {JOB_ROW} FROM jobs WHERE {clause} ORDER BY id", tuple(params)
+            f"SELECT {JOB_ROW} FROM jobs WHERE {clause}{owned} ORDER BY id",
+            (*params, *([self.owner] if owned_only else [])),
         )
 
     async def recent_for_user(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:

@@ -187,6 +187,9 @@ class Job(_Row):
     # the provider's answers to polls (migration 0003)
     poll_errors: int  # consecutive failed polls; a good answer resets it
     not_found_since: float | None  # when the current run of 404s began
+    # Who holds the job's current step, and until when (migration 0005, storage/jobs.py).
+    leased_by: str | None = None
+    lease_until: float | None = None
 
 
 class JobChanges(TypedDict, total=False):
@@ -222,6 +225,7 @@ class JobChanges(TypedDict, total=False):
     next_delivery_at: float | None
     delivery_attempts: int
     download_attempts: int
+    lease_until: float | None
     # the provider's answers to polls (migration 0003)
     poll_errors: int
     not_found_since: float | None
@@ -243,6 +247,8 @@ class NewJob(BaseModel):
     source: JobSource
     callback_secret: str
     parent_job_id: int | None = None
+    # The process that submits it: after a crash, that process resumes it when it returns.
+    owner: str | None = None
 
 
 class JobEvent(_Row):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -80,11 +82,30 @@ async def database_location(engine: str, tmp_path: Path) -> AsyncIterator[Databa
     if not url:
         pytest.skip(f"PostgreSQL not tested: set {TEST_DATABASE_URL_ENV}")
     schema = f"test_{uuid.uuid4().hex}"
+    async with _created(url, f'SCHEMA "{schema}"', drop_option="CASCADE"):
+        yield DatabaseLocation(url, schema)
+
+
+@pytest.fixture
+async def cluster_database() -> AsyncIterator[str]:
+    """The URL of a database of its own on the test server, for several bot processes
+    (`DATABASE_URL`): its LISTEN/NOTIFY traffic is its own too."""
+    url = os.environ.get(TEST_DATABASE_URL_ENV)
+    if not url:
+        pytest.skip(f"several processes need PostgreSQL: set {TEST_DATABASE_URL_ENV}")
+    name = f"kling_cluster_{uuid.uuid4().hex[:12]}"
+    async with _created(url, f'DATABASE "{name}"', drop_option="WITH (FORCE)"):
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@asynccontextmanager
+async def _created(url: str, what: str, *, drop_option: str) -> AsyncIterator[None]:
+    """`what` (a schema, a database) exists on the test server while inside."""
     admin = await asyncpg.connect(url)
     try:
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-        yield DatabaseLocation(url, schema)
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.execute(f"CREATE {what}")
+        yield
+        await admin.execute(f"DROP {what} {drop_option}")
     finally:
         await admin.close()
 

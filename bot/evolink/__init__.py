@@ -1,6 +1,6 @@
 """EvoLink API client (no Discord imports here, see DESIGN.md §2)."""
 
-from .client import EvolinkClient
+from .client import EvolinkClient, RateLimiter
 from .errors import (
     AccessDenied,
     AuthenticationFailed,
@@ -66,6 +66,7 @@ __all__ = [
     "NotFound",
     "ProviderUnreachable",
     "RateLimited",
+    "RateLimiter",
     "ServerError",
     "SubmissionOutcomeUnknown",
     "Task",

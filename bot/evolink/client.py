@@ -12,11 +12,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, SecretStr, ValidationError
 from tenacity import AsyncRetrying
 
@@ -79,6 +78,13 @@ class _Answer:
     body: bytes
 
 
+class RateLimiter(Protocol):
+    """Waits until one more provider call is allowed: aiolimiter's `AsyncLimiter` in one
+    process, a bucket in the database for several (bot/provider_rate.py)."""
+
+    async def acquire(self) -> None: ...
+
+
 class EvolinkClient:
     """EvoLink API calls with the retry policy of DESIGN.md §4.
 
@@ -105,7 +111,7 @@ class EvolinkClient:
         create_attempts: int = 3,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
-        limiter: AsyncLimiter | None = None,
+        limiter: RateLimiter | None = None,
         sleep: Sleep = asyncio.sleep,
         on_call: Callable[[str, str], None] | None = None,
     ) -> None:

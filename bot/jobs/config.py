@@ -55,6 +55,8 @@ class EngineConfig:
     # Downloads and checks running at once in this process (bot/jobs/admission.py).
     max_concurrent_intakes: int = 8
     max_queued_intakes: int = 32
+    # Other processes share the jobs table (SHARD_IDS): a restart resumes only its own.
+    shared_jobs: bool = False
 
     @property
     def model(self) -> str:
@@ -100,4 +102,5 @@ class EngineConfig:
             min_free_disk_bytes=settings.min_free_disk_mb * 1024 * 1024,
             max_concurrent_intakes=settings.max_concurrent_intakes,
             max_queued_intakes=settings.max_queued_intakes,
+            shared_jobs=settings.several_processes,
         )

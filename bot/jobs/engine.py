@@ -155,7 +155,7 @@ class JobEngine:
                 guild_id=request.guild_id, channel_id=request.channel_id,
                 user_id=request.user_id, model=self.config.model, prompt=request.prompt,
                 keep_audio=request.keep_audio, parent_job_id=request.parent_job_id,
-                callback_secret=secrets.token_urlsafe(24),
+                callback_secret=secrets.token_urlsafe(24), owner=d.jobs.owner,
                 source=JobSource(
                     video_url=request.video.url,
                     video_is_user_link=request.video_is_user_link,
@@ -180,12 +180,15 @@ class JobEngine:
         """Pick up every unfinished job after a restart; returns how many were touched."""
         d = self.deps
         now = d.clock()
+        # With other processes running, only what this one left behind: theirs is theirs,
+        # and a lease this process held is taken over by any process once it ends.
         unfinished = await d.jobs.in_states(
             [
                 JobState.RECEIVED, JobState.FETCHING, JobState.RESERVED, JobState.REHOSTED,
                 JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING,
                 JobState.ARCHIVED,
-            ]
+            ],
+            owned_only=self.config.shared_jobs,
         )
         # Nothing downloads yet: what a crashed download left is swept, except the scratch
         # folders of jobs about to be checked or published again.

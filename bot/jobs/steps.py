@@ -267,10 +267,12 @@ class JobSteps:
         # The post need not wait for the disk: the file reaches it meanwhile, and a delivery
         # after a crash checks the copy first (`deliver`).
         self._spawn(f"persist-{job.id}", partial(d.store.persist, media))
-        # Delivered right away by this same action; the lease covers a crash meanwhile.
+        # Delivered right away by this same action, which keeps holding the job: the lease
+        # covers a crash meanwhile and is renewed while the post takes.
+        until = now + config.schedule.lease_s
         job = await d.jobs.transition(
             job.id, JobState.ARCHIVED, expected={JobState.DOWNLOADING}, now=now,
-            next_poll_at=None, next_delivery_at=now + config.schedule.lease_s,
+            next_poll_at=None, next_delivery_at=until, lease_until=until,
         )
         await self.deliver(job, fresh=media)
 

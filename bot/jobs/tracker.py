@@ -17,23 +17,36 @@ from bot.jobs.adoption import Adoption
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.steps import JobSteps
-from storage.jobs import StaleTransition
+from storage.jobs import Hint, StaleTransition
 from storage.models import JobState
 
 log = logging.getLogger(__name__)
 
 IDLE_WAKE_S = 300.0  # re-read the schedule now and then even when nothing is due
+# A lease is renewed this many times within its length, so one slow renewal is no loss.
+RENEWALS_PER_LEASE = 3
+
+# The PostgreSQL channel on which a process hands a callback's hint to the others.
+HINT_CHANNEL = "kling_job_hints"
+# Tells the process holding a job that a callback for it arrived elsewhere.
+HintHolder = Callable[[int], Awaitable[None]]
 
 
 class Tracker:
     def __init__(
-        self, engine: JobEngine, deps: EngineDeps, config: EngineConfig, wake: asyncio.Event
+        self,
+        engine: JobEngine,
+        deps: EngineDeps,
+        config: EngineConfig,
+        wake: asyncio.Event,
+        tell_holder: HintHolder | None = None,
     ) -> None:
         self.engine = engine
         self.deps = deps
         self.adoption = Adoption(engine)
         self.config = config
         self._wake = wake
+        self._tell_holder = tell_holder  # None: one process, every lease is ours
         self._busy: set[int] = set()
         self._hinted: set[int] = set()
         self._slots = asyncio.Semaphore(config.schedule.concurrency)
@@ -65,17 +78,26 @@ class Tracker:
             adopted = await self.adoption.from_callback(job_id, task_id)
             if adopted is not None:
                 return adopted
+        if await self._make_due(job_id) is Hint.HELD and self._tell_holder is not None:
+            await self._tell_holder(job_id)
+        return True
+
+    def hint_from_elsewhere(self, job_id: int) -> None:
+        """Another process had a callback for a job held by some process, maybe this one."""
+
+        async def hint() -> None:
+            await self._make_due(job_id)  # held elsewhere: that process heard it too
+
+        self._start(f"hint-{job_id}", None, hint)
+
+    async def _make_due(self, job_id: int) -> Hint:
         if job_id in self._busy:
             self._hinted.add(job_id)  # the running poll may have missed it: poll once more
-            return True
-        try:
-            await self.deps.jobs.update(
-                job_id, now=self.deps.clock(), expected={JobState.SUBMITTED}, next_poll_at=0.0
-            )
-        except StaleTransition:
-            return True  # unknown, or not waiting for the provider any more
-        self.wake()
-        return True
+            return Hint.DUE
+        outcome = await self.deps.jobs.make_due(job_id, now=self.deps.clock())
+        if outcome is Hint.DUE:
+            self.wake()
+        return outcome
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="job-tracker")
@@ -146,11 +168,23 @@ class Tracker:
         for job in due.deliveries:
             self._start(f"deliver-{job.id}", job.id, partial(self.steps.deliver, job))
 
+    async def _keep_lease(self, job_id: int) -> None:
+        """Renew the lease on `job_id` while its step runs (a long download or post), so no
+        other process takes the job over from a live one; stops when the step reschedules."""
+        lease_s = self.config.schedule.lease_s
+        while True:
+            await asyncio.sleep(lease_s / RENEWALS_PER_LEASE)
+            if not await self.deps.jobs.renew_lease(job_id, until=self.deps.clock() + lease_s):
+                return
+
     def _start(
         self, name: str, job_id: int | None, action: Callable[[], Awaitable[None]]
     ) -> None:
         async def guarded() -> None:
             async with self._slots:
+                renewing = None if job_id is None else asyncio.create_task(
+                    self._keep_lease(job_id), name=f"lease-{job_id}"
+                )
                 try:
                     await action()
                 except StaleTransition as stale:
@@ -160,6 +194,9 @@ class Tracker:
                 except Exception:
                     log.exception("action failed %s", name)
                 finally:
+                    if renewing is not None:
+                        renewing.cancel()
+                        await asyncio.gather(renewing, return_exceptions=True)
                     if job_id is not None:
                         self._busy.discard(job_id)
                         if job_id in self._hinted:

@@ -8,6 +8,7 @@ from storage.models import JobState
 from tests.e2e.admin_view import jobs
 from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer
+from tests.s3_endpoint import S3Bucket
 
 
 def second_guild_on_the_other_shard(stack: Stack, shards: int) -> Guild:
@@ -62,10 +63,16 @@ async def test_without_shard_count_the_bot_runs_the_shards_discord_recommends(
     assert len(stack.emu.gateway.sessions_for(stack.world.app.id)) == 2
 
 
-async def test_a_process_runs_only_its_own_shard_ids(stack: Stack) -> None:
+async def test_a_process_runs_only_its_own_shard_ids(
+    stack: Stack, cluster_database: str, s3_bucket: S3Bucket
+) -> None:
     first_shard = (stack.world.guild.id >> 22) % 2
 
-    await stack.start_bot(SHARD_COUNT="2", SHARD_IDS=str(first_shard))
+    # One process of several: they share PostgreSQL and the bucket (else it is refused).
+    await stack.start_bot(
+        SHARD_COUNT="2", SHARD_IDS=str(first_shard), DATABASE_URL=cluster_database,
+        **s3_bucket.settings(),
+    )
 
     sessions = stack.emu.gateway.sessions_for(stack.world.app.id)
     assert [s.shard for s in sessions] == [(first_shard, 2)]

@@ -19,6 +19,7 @@ from tests.conftest import DatabaseLocation
 pytestmark = pytest.mark.both_engines
 
 BASELINE = "0004"
+HEAD = "0005"  # job leases with an owner
 DAY = 86400.0
 NOW = 1_800_000_000.0
 
@@ -58,12 +59,12 @@ async def test_migrations_apply_once_and_second_run_is_a_noop(
 ) -> None:
     db = await database_location.open(migrate=False)
     assert await db.schema_version() is None
-    assert await db.migrate() == [BASELINE]
+    assert await db.migrate() == [BASELINE, HEAD]
     assert await db.migrate() == []
-    assert await db.schema_version() == BASELINE
+    assert await db.schema_version() == HEAD
     await db.close()
     reopened = await database_location.open()
-    assert await reopened.schema_version() == BASELINE
+    assert await reopened.schema_version() == HEAD
     await reopened.close()
 
 
@@ -81,7 +82,7 @@ async def test_a_sqlite_database_from_before_alembic_upgrades_in_place(tmp_path:
         old.commit()
     db = await Database.open(path)
     try:
-        assert await db.schema_version() == BASELINE
+        assert await db.schema_version() == HEAD
         rows = await db.fetch("SELECT prompt, poll_errors FROM jobs")  # 0003's column
         assert [tuple(row) for row in rows] == [("p", 0)]
     finally:

@@ -42,7 +42,7 @@ def resumed_states() -> set[JobState]:
     """The states `JobEngine.resume()` picks up after a restart."""
     asked: list[JobState] = []
 
-    async def in_states(states: list[JobState]) -> list[Any]:
+    async def in_states(states: list[JobState], *, owned_only: bool) -> list[Any]:
         asked.extend(states)
         return []
 
@@ -55,6 +55,7 @@ def resumed_states() -> set[JobState]:
     )
     engine = JobEngine.__new__(JobEngine)  # only resume() is exercised
     engine.deps = deps  # type: ignore[assignment]
+    engine.config = SimpleNamespace(shared_jobs=False)  # type: ignore[assignment]
     engine._wake_scheduler = lambda: None
     asyncio.run(engine.resume())
     return set(asked)

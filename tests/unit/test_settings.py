@@ -193,3 +193,43 @@ def test_check_config_says_what_the_media_store_needs(
     assert main(["check-config"]) == 0
     said = capsys.readouterr().out
     assert "no public web server is needed" in said and "polling only" in said
+
+
+@pytest.mark.parametrize(
+    ("env", "lacking"),
+    [
+        pytest.param({}, ["DATABASE_URL", "MEDIA_STORE=s3"], id="sqlite and local media"),
+        pytest.param({"MEDIA_STORE": "s3", "S3_BUCKET": "clips"}, ["DATABASE_URL"],
+                     id="sqlite"),
+        pytest.param({"DATABASE_URL": "postgresql://db/kling",
+                      "PUBLIC_BASE_URL": "https://bot.example.org"}, ["MEDIA_STORE=s3"],
+                     id="local media"),
+    ],
+)
+def test_check_config_refuses_several_processes_without_shared_storage(
+    env: dict[str, str], lacking: list[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"PUBLIC_BASE_URL": "https://bot.example.org", **KEYS, **env,
+                        "SHARD_COUNT": "4", "SHARD_IDS": "0,1"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config"]) == 2
+    said = capsys.readouterr().err
+    assert "several bot processes" in said
+    assert all(name in said for name in lacking), said
+
+
+def test_several_processes_are_named_by_their_shards() -> None:
+    shared = {**KEYS, "MEDIA_STORE": "s3", "S3_BUCKET": "clips",
+              "DATABASE_URL": "postgresql://db/kling", "EVOLINK_REQUESTS_PER_SECOND": "6"}
+    first = load(**shared, SHARD_COUNT="4", SHARD_IDS="0")
+    rest = load(**shared, SHARD_COUNT="4", SHARD_IDS="3,1,2")
+    assert first.refused_for_processes() is None
+    assert (first.process_name, rest.process_name) == ("shards-0", "shards-1-2-3")
+    alone = load(**shared, SHARD_COUNT="4", SHARD_IDS="0,1,2,3")
+    assert not alone.several_processes and alone.process_name == "bot"
+    said = "\n".join(first.deployment_notes())
+    assert "all processes together make at most 6 EvoLink requests a second" in said
