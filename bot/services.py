@@ -98,8 +98,6 @@ class Services:
             db = await Database.open(settings.database, schema=settings.database_schema)
             opened.push_async_callback(db.close)
             files = opened.enter_context(FileWork.running())
-            # SQLite's file made it before; with PostgreSQL, downloads are the first to need it.
-            await files.run(settings.data_dir.mkdir, parents=True, exist_ok=True)
             http = await opened.enter_async_context(
                 HttpClients.running(
                     download_connections=settings.download_connections,

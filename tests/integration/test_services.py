@@ -41,9 +41,11 @@ async def test_a_failure_while_resuming_closes_the_web_server_and_the_lag_monito
     assert await services.jobs.count_by_state() == {}
 
 
-async def test_one_of_several_processes_does_not_start_on_sqlite_and_local_media(
+async def test_one_of_several_processes_does_not_start_on_local_media(
     harness: Harness,
 ) -> None:
-    with pytest.raises(ValueError, match="several bot processes, which needs DATABASE_URL"):
+    # On SQLite it also names DATABASE_URL; on PostgreSQL, local media is what is missing.
+    with pytest.raises(ValueError, match="runs several bot processes, which needs") as refused:
         await harness.start(SHARD_COUNT="2", SHARD_IDS="0")
+    assert "MEDIA_STORE=s3" in str(refused.value)
     assert harness.services is None
