@@ -157,6 +157,13 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+async def livez(request: web.Request) -> web.Response:
+    """Liveness: answered by the event loop alone (no database, no thread), so how long it
+    takes from outside is the loop's own delay; `/healthz` is readiness."""
+    lag = request.app[SERVICES].lag.last_lag
+    return web.json_response({"status": "ok", "event_loop_lag_ms": round(lag * 1000, 1)})
+
+
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     checks: dict[str, object] = {}
@@ -182,6 +189,7 @@ def create_web_app(services: WebServices) -> web.Application:
     app.router.add_get("/m/{token}/{name}", serve_media, allow_head=True)
     app.router.add_post(f"/callbacks/evolink/{{job_id:{_JOB_ID}}}/{{secret}}", receive_callback)
     app.router.add_get("/healthz", healthz, allow_head=True)
+    app.router.add_get("/livez", livez, allow_head=True)
     app.on_response_prepare.append(count_media_bytes(services.metrics))
     return app
 

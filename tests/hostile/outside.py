@@ -5,15 +5,17 @@ Writing `5` to `/proc/<pid>/clear_refs` resets that peak to the current RSS (Lin
 proc(5)), so a case measures its own peak however short the spike, and an earlier case's
 spike does not hide a later one.
 
-Event-loop lag: a thread of this test process times `GET /healthz` on the bot's public
+Event-loop lag: a thread of this test process times `GET /livez` on the bot's public
 listener, one request after another with a 10 ms pause, for as long as the input is being
 handled. A request that arrives while the bot's loop is blocked waits until the loop runs
 again, so a stall of S seconds shows up as a request taking at least S − pause. The timing
-includes loopback and aiohttp's own handling (~1–3 ms) and the health check's database ping
-(a thread hop): it can only overstate the lag, never hide it. The bot's `/metrics` gauge was
+includes loopback and aiohttp's own handling (~1–3 ms): it can only overstate the lag, never
+hide it. `/livez` touches nothing but the loop; `/healthz` also pings the database on its
+thread, which a busy moment of SQLite's writer made take 270 ms while the loop itself was
+idle (the bot's own lag monitor read 0.0 ms). The bot's `/metrics` gauge was
 not used: it keeps only the latest of its 0.5 s samples, and a stall shorter than its sleep
-never shows there. The `event_loop_lag_ms` that `/healthz` reports (the same monitor) is kept
-beside each sample for the failure message.
+never shows there. The `event_loop_lag_ms` that `/livez` reports (the bot's own monitor) is
+kept beside each sample for the failure message.
 
 CPU starvation: on a loaded machine a request can also be slow because the bot's loop thread
 was runnable but had no CPU, which is the machine's load, not the bot blocking its loop. The
@@ -78,7 +80,7 @@ class HealthSample:
 
 @dataclass
 class HealthSampler:
-    """Times `/healthz` from a thread until `stop()`; never touches the test's event loop."""
+    """Times `/livez` from a thread until `stop()`; never touches the test's event loop."""
 
     port: int
     samples: list[HealthSample] = field(default_factory=list)
@@ -89,7 +91,7 @@ class HealthSampler:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT_S)
         self._get(connection)  # connect (and warm up) before the case begins
         self._thread = threading.Thread(
-            target=self._run, args=(connection,), name="healthz-sampler", daemon=True
+            target=self._run, args=(connection,), name="livez-sampler", daemon=True
         )
         self._thread.start()
 
@@ -111,7 +113,7 @@ class HealthSampler:
     def _get(self, connection: http.client.HTTPConnection) -> HealthSample:
         began = time.perf_counter()
         try:
-            connection.request("GET", "/healthz")
+            connection.request("GET", "/livez")
             response = connection.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException):

@@ -111,6 +111,15 @@ async def test_health_reports_database_and_loop(harness: Harness) -> None:
     assert response.status == 200 and body["database"] == "ok" and body["status"] == "ok"
 
 
+async def test_liveness_is_answered_with_the_loops_own_lag(harness: Harness) -> None:
+    await harness.start()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{harness.public_base_url}/livez") as response:
+            live = await response.json()
+    assert response.status == 200 and live["status"] == "ok"
+    assert live["event_loop_lag_ms"] >= 0
+
+
 async def test_metrics_count_jobs_provider_calls_and_billing(harness: Harness) -> None:
     services = await harness.start()
     job = await services.engine.submit(harness.request(harness.files.clip(seconds=4.0)))
