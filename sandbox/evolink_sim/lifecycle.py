@@ -90,6 +90,8 @@ class TaskRunner:
             verdict = await self._check_inputs(task)
             if task.outcome is None:  # not forced by complete_now/fail_now meanwhile
                 self._apply_verdict(task, verdict)
+                if task.completion_forced and verdict.ok:
+                    task.decide("completed", self._sim.clock.now())
             self._sim.changed.notify()
             assert task.terminal_at is not None
             await self._sim.clock.sleep_until(task.terminal_at)

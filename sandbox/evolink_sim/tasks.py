@@ -73,6 +73,9 @@ class SimTask:
     counts: dict[str, int] = field(default_factory=lambda: {"create": 1, "get": 0, "callback": 0})
     callback_log: list[CallbackAttempt] = field(default_factory=list)
     inputs_checked: bool = False
+    # complete_now before the inputs were measured: completes as soon as they are, at the
+    # measured price (a provider bills the clip it measured, not its worst-case hold).
+    completion_forced: bool = False
     outcome: Outcome | None = None  # decided once the inputs are checked (or forced)
     terminal_at: float | None = None
     error_code: str | None = None

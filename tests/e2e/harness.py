@@ -12,6 +12,7 @@ from typing import Any
 from bot.client import KlingBot
 from bot.jobs.config import EngineConfig
 from bot.media.prober import Prober
+from bot.services import Services
 from bot.settings import Settings
 from sandbox.discord_emulator import DiscordEmulator
 from sandbox.discord_emulator.interactions import InteractionRecord
@@ -41,6 +42,12 @@ class Stack:
         self.port = free_port()
         self.bot: KlingBot | None = None
         self._bot_context: contextlib.AbstractAsyncContextManager[Any] | None = None
+
+    @property
+    def live(self) -> Services:
+        """The running bot's services (the money check reads its books)."""
+        assert self.bot is not None
+        return self.bot.services
 
     @property
     def public_base_url(self) -> str:

@@ -103,6 +103,7 @@ async def test_fail_refuses_a_running_task_which_is_then_delivered_and_billed(
     assert stack.sim.ledger.used == job.credits == 48  # billed by the provider = settled
 
 
+@pytest.mark.money_open("a moderator fails an uncertain job whose task the provider did create")
 async def test_fail_stops_an_uncertain_job_refunds_it_and_tells_the_member(stack: Stack) -> None:
     mod = add_moderator(stack)
     alice = stack.world.member

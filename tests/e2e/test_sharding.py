@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sandbox.discord_emulator.models import Channel, Guild
 from sandbox.evolink_sim import TaskScript
 from storage.models import JobState
@@ -63,6 +65,7 @@ async def test_without_shard_count_the_bot_runs_the_shards_discord_recommends(
     assert len(stack.emu.gateway.sessions_for(stack.world.app.id)) == 2
 
 
+@pytest.mark.money_open("its cluster database is dropped by its own fixture before the final check")
 async def test_a_process_runs_only_its_own_shard_ids(
     stack: Stack, cluster_database: str, s3_bucket: S3Bucket
 ) -> None:

@@ -5,16 +5,29 @@ provider billed is a credit the bot settled, and no task the provider billed was
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
+from sandbox.evolink_sim import EvolinkSimulator
 from storage.models import JobState, LedgerKind
-from tests.integration.engine_harness import Harness
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+
+class Books(Protocol):
+    """A running bot and the simulator it billed at: the integration harness, the e2e stack."""
+
+    sim: EvolinkSimulator
+
+    @property
+    def live(self) -> Services: ...
 
 _RETURNED = {LedgerKind.REFUND, LedgerKind.RELEASE}
 
 
-async def assert_money_reconciles(harness: Harness, job_ids: Iterable[int] | None = None) -> None:
+async def assert_money_reconciles(harness: Books, job_ids: Iterable[int] | None = None) -> None:
     """Job by job: the simulator billed the job's task exactly when the bot's ledger settled
     it (and gave nothing back), for the same credits. Without `job_ids` every job is checked,
     and the total must also equal the used credits `GET /v1/credits` reports."""
@@ -22,7 +35,8 @@ async def assert_money_reconciles(harness: Harness, job_ids: Iterable[int] | Non
     if job_ids is None:
         jobs = await services.jobs.in_states(list(JobState))
     else:
-        jobs = [await harness.job(job_id) for job_id in job_ids]
+        found = [await services.jobs.get(job_id) for job_id in job_ids]
+        jobs = [job for job in found if job is not None]
     billed_total = settled_total = unpolled = 0.0
     for job in jobs:
         task = sim.tasks.get(job.provider_task_id or "")
@@ -39,7 +53,9 @@ async def assert_money_reconciles(harness: Harness, job_ids: Iterable[int] | Non
         if billed:
             assert task is not None
             assert not _RETURNED & set(kinds), f"job {job.id}: a billed task was refunded"
-            assert job.credits == pytest.approx(task.credits_reserved), f"job {job.id}"
+            assert job.credits == pytest.approx(task.credits_reserved), (
+                f"job {job.id}: bot {job.credits}, provider {task.credits_reserved}"
+            )
             billed_total += task.credits_reserved
             settled_total += job.credits or 0.0
     assert settled_total == pytest.approx(billed_total)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -162,14 +162,19 @@ async def test_a_video_index_over_the_memory_cap_is_refused(
 
 async def test_a_probe_over_time_is_killed(strict: Prober, tmp_path: Path) -> None:
     with pytest.raises(ProbeFailed, match=r"timed out after 1 s"):
-        await strict.run(time.sleep, 60)
+        await strict.run(hang)
     await assert_next_probe_works(strict, tmp_path)
+
+
+def hang() -> None:
+    """Runs in a worker: never finishes on its own (waits on an event nobody sets)."""
+    threading.Event().wait()
 
 
 def announce_then_hang(announce: Path) -> None:
     """Runs in a worker: say which process is busy, then never finish on its own."""
     announce.write_text(str(os.getpid()))
-    time.sleep(60)
+    hang()
 
 
 async def test_a_worker_killed_mid_probe_fails_that_probe_only(

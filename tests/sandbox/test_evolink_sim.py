@@ -590,8 +590,9 @@ async def test_complete_now_and_fail_now(
     sim.set_default_script(TaskScript(processing_s=1e9))
     done = await create_task(http, sim, media)
     failed = await create_task(http, sim, media)
-    sim.complete_now(done["id"])
+    sim.complete_now(done["id"])  # once its clip is measured: billed at the measured price
     sim.fail_now(failed["id"], "generation_timeout")
+    await sim.wait_until_settled(done["id"])
     _, body = await get(http, sim, f"/v1/tasks/{done['id']}")
     assert body["status"] == "completed" and body["results"]
     _, body = await get(http, sim, f"/v1/tasks/{failed['id']}")
@@ -751,6 +752,7 @@ async def test_control_api_drives_the_simulator(
     await control("/default-script", {"processing_s": 1000})
     task = await create_task(http, sim, media)
     assert (await control(f"/complete/{task['id']}"))[0] == 200
+    await sim.wait_until_settled(task["id"])
     assert (await control(f"/expire-result/{task['id']}"))[0] == 200
     other = await create_task(http, sim, media)
     status, _ = await control(f"/fail/{other['id']}", {"code": "quota_exceeded"})
