@@ -176,7 +176,9 @@ async def test_expired_result_link_ends_in_a_clear_failed_state(harness: Harness
     await harness.sim.wait_until(lambda: task.terminal_at is not None)  # inputs checked
     harness.sim.advance(2 * 86400)  # the provider finished and its link died meanwhile
     await services.tracker.job_hint(job.id)
-    await harness.notifier.wait_for_event("failed", job.id)
+    # The member is told first, then the moderators: wait for the last of the two.
+    await harness.notifier.wait_for_event(f"alert:{ModeratorAlert.RESULT_EXPIRED}", job.id)
+    assert "failed" in harness.notifier.kinds(job.id)
     failed = await harness.job(job.id)
     assert failed.error_code == "result_expired" and "expired" in (failed.error_message or "")
     assert harness.notifier.alerts_for(job.id) == [ModeratorAlert.RESULT_EXPIRED]
