@@ -30,36 +30,47 @@ _RETURNED = {LedgerKind.REFUND, LedgerKind.RELEASE}
 async def assert_money_reconciles(harness: Books, job_ids: Iterable[int] | None = None) -> None:
     """Job by job: the simulator billed the job's task exactly when the bot's ledger settled
     it (and gave nothing back), for the same credits. Without `job_ids` every job is checked,
-    and the total must also equal the used credits `GET /v1/credits` reports."""
+    and the total must also equal the used credits `GET /v1/credits` reports.
+
+    The bot keeps polling while this reads, and the simulator keeps finishing tasks: the
+    bot's books are read first, then the provider's in one synchronous snapshot. A bot
+    settles only what the provider billed before, so a later snapshot can only show more
+    billed tasks (each a job the bot has not polled since), never fewer."""
     services, sim = harness.live, harness.sim
     if job_ids is None:
         jobs = await services.jobs.in_states(list(JobState))
     else:
         found = [await services.jobs.get(job_id) for job_id in job_ids]
         jobs = [job for job in found if job is not None]
+    ledgers = {job.id: [e.kind for e in await services.quota.entries_for_job(job.id)]
+               for job in jobs}
+    # The provider's side, with no await in between: nothing moves while it is read.
+    billed_tasks = {task_id: task.credits_reserved for task_id, task in sim.tasks.items()
+                    if task.finalized and task.outcome == "completed"}
+    used_credits = sim.ledger.credits_json()["data"]["token"]["used_credits"]
     billed_total = settled_total = unpolled = 0.0
     for job in jobs:
-        task = sim.tasks.get(job.provider_task_id or "")
-        billed = task is not None and task.finalized and task.outcome == "completed"
-        kinds = [entry.kind for entry in await services.quota.entries_for_job(job.id)]
+        credits_billed = billed_tasks.get(job.provider_task_id or "")
+        billed = credits_billed is not None
+        kinds = ledgers[job.id]
         settled = LedgerKind.SETTLE in kinds and not _RETURNED & set(kinds)
         if billed and not settled and job.state is JobState.SUBMITTED and not kinds[1:]:
-            assert task is not None
-            unpolled += task.credits_reserved  # finished after the bot's last poll: the
+            unpolled += credits_billed or 0.0  # finished after the bot's last poll: the
             continue  # next poll settles it
         assert billed == settled, (
             f"job {job.id}: provider billed={billed}, bot settled={settled} (ledger {kinds})"
         )
-        if billed:
-            assert task is not None
+        if credits_billed is not None:
             assert not _RETURNED & set(kinds), f"job {job.id}: a billed task was refunded"
-            assert job.credits == pytest.approx(task.credits_reserved), (
-                f"job {job.id}: bot {job.credits}, provider {task.credits_reserved}"
+            assert job.credits == pytest.approx(credits_billed), (
+                f"job {job.id}: bot {job.credits}, provider {credits_billed}"
             )
-            billed_total += task.credits_reserved
+            billed_total += credits_billed
             settled_total += job.credits or 0.0
     assert settled_total == pytest.approx(billed_total)
     if job_ids is None:
+        assert used_credits == pytest.approx(billed_total + unpolled)
+        # The same figure through the API the bot reads its balance from.
         credits = await services.client.get_credits()
         assert credits.data.token is not None
-        assert credits.data.token.used_credits == pytest.approx(billed_total + unpolled)
+        assert credits.data.token.used_credits >= used_credits - 1e-9
