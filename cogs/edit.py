@@ -159,9 +159,10 @@ class EditCog(commands.Cog):
             user_id=member.user_id, role_ids=member.role_ids, prompt="(pending)",
             video=_attachment(clips[0]),
         )
-        await interaction.response.send_modal(
-            PromptModal("Edit with Kling", request, forms_of(interaction.client))
-        )
+        await interaction.response.send_modal(PromptModal(
+            "Edit with Kling", request, forms_of(interaction.client),
+            settings_of(interaction.client).model_specs,
+        ))
 
 
 async def setup(bot: commands.Bot) -> None:

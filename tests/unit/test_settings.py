@@ -94,6 +94,20 @@ def test_model_limits_follow_the_model(model: str, low: int, high: int) -> None:
             "DATABASE_SCHEMA must be a lowercase name",
         ),
         ({"EVOLINK_MODEL": "kling-v2"}, "EVOLINK_MODEL"),
+        (
+            {"EVOLINK_MODELS": "kling-o1-video-edit,kling-v2"},
+            "EVOLINK_MODELS names unknown model(s) kling-v2; known: kling-o1-video-edit, "
+            "kling-o1-video-edit-fast",
+        ),
+        (
+            {"EVOLINK_MODELS": "kling-o1-video-edit-fast"},
+            "EVOLINK_MODEL (kling-o1-video-edit), the default choice, must be one of "
+            "EVOLINK_MODELS (kling-o1-video-edit-fast)",
+        ),
+        (
+            {"EVOLINK_MODELS": "kling-o1-video-edit, kling-o1-video-edit"},
+            "EVOLINK_MODELS lists a model twice",
+        ),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"WEB_PORT": "eighty"}, "WEB_PORT"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be"),
