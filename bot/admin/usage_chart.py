@@ -95,7 +95,7 @@ def render_usage_png(usage: DailyUsage, title: str) -> bytes:
         axes.bar(positions, values, bottom=bottom, label=label, width=0.8)
         bottom = [below + value for below, value in zip(bottom, values, strict=True)]
     axes.plot(positions, usage.budget_per_day, drawstyle="steps-mid", color="black",
-              linestyle="--", linewidth=1.2, label="server budget per day")
+              linestyle="--", linewidth=1.2, label="budget per day\n(monthly ÷ days)")
     if not usage.stacks:
         axes.text(0.5, 0.5, "No billed seconds in this period", transform=axes.transAxes,
                   ha="center", va="center")
@@ -107,7 +107,7 @@ def render_usage_png(usage: DailyUsage, title: str) -> bytes:
     ticks = list(positions)[::step]
     axes.set_xticks(ticks, [usage.days[tick].strftime("%m-%d") for tick in ticks],
                     rotation=45, ha="right")
-    axes.legend(loc="upper left", fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     totals = {day.isoformat(): total for day, total in zip(usage.days, usage.totals,
                                                            strict=True)}
     buffer = io.BytesIO()
