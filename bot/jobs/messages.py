@@ -176,14 +176,18 @@ INTAKES_BUSY = (
 )
 
 
+def counted_seconds(job: Job) -> int:
+    """What the job's billed seconds count against quotas (its model's price weighting):
+    what the ledger reserved for it, and what a refund gives back."""
+    return spec_for(job.model).quota_seconds(job.billed_seconds or 0)
+
+
 def price_note(job: Job) -> str:
     """The chosen model, the credits this edit costs and, where the model's price makes them
     differ from the billed seconds, what it counts against the member's quota."""
-    spec = spec_for(job.model)
-    billed = job.billed_seconds or 0
-    text = f"{spec.name}: {job.credits or 0:g} credits"
-    counted = spec.quota_seconds(billed)
-    if counted != billed:
+    text = f"{job.model}: {job.credits or 0:g} credits"
+    counted = counted_seconds(job)
+    if counted != (job.billed_seconds or 0):
         text += f", counted as {counted} s of your quota"
     return text + "."
 
