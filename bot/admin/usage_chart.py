@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -36,6 +37,7 @@ OTHERS: Final = "others"
 _SIZE_INCHES: Final = (9.0, 4.5)
 _DPI: Final = 100
 _MAX_DATE_LABELS: Final = 16
+_HALF_BAR: Final = 0.4  # of a day's width
 
 
 @dataclass(frozen=True)
@@ -90,18 +92,24 @@ def render_usage_png(usage: DailyUsage, title: str) -> bytes:
     canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     positions = range(len(usage.days))
+    # One collection of rectangles per stack: a patch per bar (axes.bar) costs ten times
+    # more to build and draw at 93 days × 6 stacks.
     bottom = [0] * len(usage.days)
-    for label, values in usage.stacks:
-        axes.bar(positions, values, bottom=bottom, label=label, width=0.8)
+    for index, (label, values) in enumerate(usage.stacks):
+        bars = [[(x - _HALF_BAR, low), (x - _HALF_BAR, low + value),
+                 (x + _HALF_BAR, low + value), (x + _HALF_BAR, low)]
+                for x, low, value in zip(positions, bottom, values, strict=True) if value]
+        axes.add_collection(PolyCollection(bars, facecolors=f"C{index}", label=label))
         bottom = [below + value for below, value in zip(bottom, values, strict=True)]
     axes.plot(positions, usage.budget_per_day, drawstyle="steps-mid", color="black",
               linestyle="--", linewidth=1.2, label="budget per day\n(monthly ÷ days)")
     if not usage.stacks:
         axes.text(0.5, 0.5, "No billed seconds in this period", transform=axes.transAxes,
                   ha="center", va="center")
+    axes.set_xlim(-1, len(usage.days))
+    axes.set_ylim(0, max([*bottom, *usage.budget_per_day, 1]) * 1.08)
     axes.set_title(title)
     axes.set_ylabel("billed seconds")
-    axes.set_ylim(bottom=0)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     step = max(1, -(-len(usage.days) // _MAX_DATE_LABELS))
     ticks = list(positions)[::step]
