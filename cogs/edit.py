@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.evolink.spec import MAX_PROMPT_CHARS, EditModel, ModelSpec, seconds_range_of
+from bot.jobs.messages import model_not_offered
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
@@ -66,6 +67,20 @@ def _describe(command: app_commands.Command[Any, ..., Any], specs: Sequence[Mode
                 app_commands.Choice(name=spec.choice_label, value=spec.name) for spec in specs
             ]
         command._params[name] = parameter
+
+
+def _model_choice(interaction: discord.Interaction, model: str | None) -> EditModel | None:
+    """The model the member picked. Read from the interaction too: with one model the option
+    is not declared, but a schema synced before EVOLINK_MODELS changed may still send it,
+    and a pick must be honoured or refused (the engine refuses what is not offered), never
+    silently replaced by the default."""
+    picked = model or getattr(interaction.namespace, "model", None)
+    if picked is None:
+        return None
+    try:
+        return EditModel(picked)
+    except ValueError:
+        raise Refused(model_not_offered(str(picked))) from None
 
 
 def _attachment(attachment: discord.Attachment) -> InputFile:
@@ -125,6 +140,7 @@ class EditCog(commands.Cog):
             notes = permission_notes(interaction)
             video_input, is_link = _video_input(video, video_url)
             prompt = prompt_of(prompt)
+            chosen = _model_choice(interaction, model)
         except Refused as refusal:
             await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
             return
@@ -135,7 +151,7 @@ class EditCog(commands.Cog):
             rules_channel_id=parent_channel_id(interaction),
             user_id=member.user_id, role_ids=member.role_ids, prompt=prompt,
             keep_audio=keep_audio, video=video_input, video_is_user_link=is_link, images=images,
-            model=EditModel(model) if model else None,
+            model=chosen,
         )
         await run_edit(interaction, request, notes)
 

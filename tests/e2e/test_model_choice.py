@@ -4,6 +4,8 @@ lets the member pick, and a model the operator dropped is refused before anythin
 
 from __future__ import annotations
 
+import copy
+
 from sandbox.discord_emulator.interactions import MODAL
 from sandbox.evolink_sim import TaskScript
 from storage.models import LedgerKind
@@ -97,3 +99,20 @@ async def test_rerun_of_a_model_the_operator_dropped_is_refused_before_anything_
     assert f"does not offer the model {FAST}" in answer and "nothing was started" in answer
     assert [job.id for job in await jobs(stack)] == [first.id]
     assert sim.create_attempts == 1
+
+
+async def test_a_pick_from_a_schema_synced_before_the_model_was_dropped_is_refused(
+    stack: Stack,
+) -> None:
+    """Commands re-sync by hand (`sync-commands`): until then Discord still offers the old
+    `model` choices. The pick must be refused, never run on the default model instead."""
+    world = stack.world
+    await stack.start_bot(EVOLINK_MODELS=BOTH)
+    stale = copy.deepcopy(world.app.guild_commands[world.guild.id])
+    await stack.stop_bot()
+    await stack.start_bot()  # the standard model alone
+    world.app.guild_commands[world.guild.id] = stale
+    ix = await stack.edit({"prompt": "make it snow", "video": stack.clip(), "model": FAST})
+    answer = (await ephemeral_answer(stack, ix)).content
+    assert f"does not offer the model {FAST}" in answer
+    assert await jobs(stack) == [] and stack.sim.create_attempts == 0
