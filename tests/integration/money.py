@@ -1,5 +1,7 @@
 """The money check of issue 11, for any scenario against the simulator: every credit the
-provider billed is a credit the bot settled, and no task the provider billed was refunded.
+provider billed is a credit the bot settled, and no task the provider billed was refunded;
+and every reservation holds exactly the whole seconds the job's model counts for its billing
+(ModelSpec.quota_seconds: the quota rule across prices, in integers).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
+from bot.evolink.spec import spec_for
 from sandbox.evolink_sim import EvolinkSimulator
 from storage.models import JobState, LedgerKind
 
@@ -41,7 +44,15 @@ async def assert_money_reconciles(harness: Books, job_ids: Iterable[int] | None 
     for job in jobs:
         task = sim.tasks.get(job.provider_task_id or "")
         billed = task is not None and task.finalized and task.outcome == "completed"
-        kinds = [entry.kind for entry in await services.quota.entries_for_job(job.id)]
+        entries = await services.quota.entries_for_job(job.id)
+        kinds = [entry.kind for entry in entries]
+        for entry in entries:
+            if entry.kind is LedgerKind.RESERVE:
+                counted = spec_for(job.model).quota_seconds(job.billed_seconds or 0)
+                assert entry.seconds == counted, (
+                    f"job {job.id}: reserved {entry.seconds} s, its {job.model} billing of "
+                    f"{job.billed_seconds} s counts {counted} s"
+                )
         settled = LedgerKind.SETTLE in kinds and not _RETURNED & set(kinds)
         if billed and not settled and job.state is JobState.SUBMITTED and not kinds[1:]:
             assert task is not None
