@@ -79,6 +79,31 @@ async def test_rerun_keeps_the_jobs_model_and_edit_again_lets_the_member_pick(
     assert again.credits == 12 * (again.billed_seconds or 0)
 
 
+async def test_the_message_menus_form_offers_the_models_starting_at_the_default(
+    stack: Stack,
+) -> None:
+    emu, sim, world = stack.emu, stack.sim, stack.world
+    post = emu.post_user_message(
+        world.channel.id, world.member.user.id, "look!", attachments=[stack.clip(seconds=15.0)]
+    )
+    await stack.start_bot(EVOLINK_MODELS=BOTH)
+    menu = await emu.send_message_command(
+        world.guild, world.channel, world.member, "Edit with Kling", post
+    )
+    await emu.wait_for_ack(menu)
+    assert menu.ack_type == MODAL and not menu.errors and menu.modal is not None
+    [select] = [top["component"] for top in menu.modal["components"] if top.get("type") == 18]
+    assert [o["value"] for o in select["options"] if o.get("default")] == [STANDARD]
+    sim.script_next_task(TaskScript(processing_s=SLOW_S))
+    submit = await emu.submit_modal(
+        menu, {text_input_id(menu): "turn it into a cartoon", select["custom_id"]: [FAST]}
+    )
+    job, _, _ = await finish_new_job(stack, submit)
+    # 15 s: the fast model's range, beyond the standard model's 10 s.
+    assert (job.model, job.billed_seconds, job.credits) == (FAST, 15, 102)
+    assert sim.tasks[job.provider_task_id or ""].body["model"] == FAST
+
+
 async def test_rerun_of_a_model_the_operator_dropped_is_refused_before_anything_is_spent(
     stack: Stack,
 ) -> None:
