@@ -342,6 +342,7 @@ class JobEngine:
             spec = spec_for(job.model)
             checked = await d.intake.gather(job.source, scratch, spec)
             billed = spec.billed_seconds(checked.video.duration_s)
+            counted = spec.quota_seconds(billed)  # what the quota spends: the price-weighted s
             now = d.clock()
             windows = Windows.at(now)
             job = await d.jobs.update(
@@ -353,10 +354,10 @@ class JobEngine:
                 credits=spec.credits_for(checked.video.duration_s),
                 duration_s=checked.video.duration_s, role_ids=job.source.role_ids,
                 day_start=windows.day_start, month_start=windows.month_start, now=now,
-                quota_seconds=spec.quota_seconds(billed),
+                quota_seconds=counted,
                 decide=lambda snapshot: self.policy.check(
                     snapshot, channel_id=job.channel_id, parent_id=job.source.rules_channel_id,
-                    quota_seconds=spec.quota_seconds(billed), now=now,
+                    quota_seconds=counted, now=now,
                 ),
             )
         except MediaRejected as refusal:

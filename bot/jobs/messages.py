@@ -129,6 +129,8 @@ DISK_LOW = (
     "The bot is short of disk space, so it can't take new edits right now. Nothing was "
     "charged; please try again later."
 )
+
+
 def model_not_offered(model: str) -> str:
     """An edit asked for a model the operator has not enabled (or no longer offers)."""
     return (
