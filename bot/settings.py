@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     evolink_api_key: SecretStr | None = Field(None, alias="EVOLINK_API_KEY")
     evolink_base_url: str = Field(EVOLINK_BASE_URL_DEFAULT, alias="EVOLINK_BASE_URL")
     evolink_model: EditModel = Field(EditModel.STANDARD, alias="EVOLINK_MODEL")
+    # The models members may pick in /edit, e.g. "kling-o1-video-edit,kling-o1-video-edit-fast".
+    # Unset: EVOLINK_MODEL alone. EVOLINK_MODEL is the default choice and must be listed.
+    evolink_models: Annotated[list[str] | None, NoDecode] = Field(None, alias="EVOLINK_MODELS")
     public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
     web_host: str = Field("0.0.0.0", alias="WEB_HOST")
     web_port: int = Field(8080, ge=0, le=65535, alias="WEB_PORT")
@@ -193,6 +196,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"SHARD_IDS must be numbers like 0,1, got {value!r}") from None
         return value
 
+    @field_validator("evolink_models", mode="before")
+    @classmethod
+    def _parse_models(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        return names or None
+
+    @field_validator("evolink_models")
+    @classmethod
+    def _check_models(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        known = ", ".join(model.value for model in EditModel)
+        unknown = [name for name in value if name not in set(EditModel)]
+        if unknown:
+            raise ValueError(f"EVOLINK_MODELS names unknown model(s) {', '.join(unknown)}; "
+                             f"known: {known}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"EVOLINK_MODELS lists a model twice: {', '.join(value)}")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -234,6 +259,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"SHARD_IDS must be distinct numbers from 0 to {self.shard_count - 1}"
                 )
+        if self.evolink_models is not None and self.evolink_model not in self.evolink_models:
+            raise ValueError(
+                f"EVOLINK_MODEL ({self.evolink_model.value}), the default choice, must be one "
+                f"of EVOLINK_MODELS ({', '.join(self.evolink_models)})"
+            )
         if self.database_schema is not None and self.database_url is None:
             raise ValueError("DATABASE_SCHEMA needs DATABASE_URL (a PostgreSQL database)")
         if self.poll_min_interval_s > self.poll_max_interval_s:
@@ -252,6 +282,13 @@ class Settings(BaseSettings):
     def model_spec(self) -> ModelSpec:
         """What the chosen model accepts and bills (bot/evolink/spec.py)."""
         return MODEL_SPECS[self.evolink_model]
+
+    @property
+    def model_specs(self) -> tuple[ModelSpec, ...]:
+        """The models members may pick, the default (EVOLINK_MODEL) first."""
+        enabled = self.evolink_models or [self.evolink_model.value]
+        others = [MODEL_SPECS[EditModel(name)] for name in enabled if name != self.evolink_model]
+        return (self.model_spec, *others)
 
     @property
     def uses_real_discord(self) -> bool:

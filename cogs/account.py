@@ -6,6 +6,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.evolink.spec import seconds_range_of
+from bot.jobs.messages import quota_rule
 from cogs.render import attempts_text, progress_bar, state_label
 from cogs.submit import requester, services_of
 from storage.models import JobState
@@ -25,7 +27,7 @@ class AccountCog(commands.Cog):
         if not jobs:
             await interaction.response.send_message(
                 "You have no edits yet. Try `/edit` with a "
-                f"{services.config.spec.duration_range_text} clip!",
+                f"{seconds_range_of(services.config.models)} clip!",
                 ephemeral=True,
             )
             return
@@ -58,10 +60,7 @@ class AccountCog(commands.Cog):
         attempts = attempts_text(allowance.attempts)
         if attempts is not None:
             lines.append(f"**Refused attempts:** {attempts}")
-        lines += [
-            f"-# A clip is billed by its length, rounded up: "
-            f"{services.config.spec.duration_range_text} per edit.",
-        ]
+        lines.append(f"-# {quota_rule(services.config.models)}")
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
 

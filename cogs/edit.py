@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.evolink.spec import MAX_PROMPT_CHARS, ModelSpec
+from bot.evolink.spec import MAX_PROMPT_CHARS, EditModel, ModelSpec, seconds_range_of
+from bot.jobs.messages import model_not_offered
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
@@ -28,33 +30,57 @@ from cogs.views import PromptModal
 VIDEO_EXTENSIONS = (".mp4", ".mov")
 
 
-def edit_description(spec: ModelSpec) -> str:
-    return f"Edit a {spec.duration_range_text} video clip with Kling AI"
+def edit_description(specs: Sequence[ModelSpec]) -> str:
+    return f"Edit a {seconds_range_of(specs)} video clip with Kling AI"
 
 
-def edit_option_descriptions(spec: ModelSpec) -> dict[str, str]:
+def edit_option_descriptions(specs: Sequence[ModelSpec]) -> dict[str, str]:
+    spec, lengths = specs[0], seconds_range_of(specs)
     return {
         "prompt": f"What should change in the clip (up to {spec.max_prompt_chars} characters)",
-        "video": f"The clip: .mp4 or .mov, {spec.duration_range_text}, up to {spec.max_clip_text}",
+        "video": f"The clip: .mp4 or .mov, {lengths}, up to {spec.max_clip_text}",
         "video_url": "Or an https link to the clip, for files too big to attach",
         "image1": f"Optional reference image (JPEG, PNG or WebP, up to {spec.max_image_text})",
         "image2": "Optional second reference image",
         "image3": "Optional third reference image",
         "image4": "Optional fourth reference image",
         "keep_audio": "Keep the clip's original sound (default: yes)",
+        "model": f"Which model edits the clip (default: {spec.name})",
     }
 
 
-def _describe(command: app_commands.Command[Any, ..., Any], spec: ModelSpec) -> None:
-    """Word /edit for the configured model. discord.py fixes descriptions when the class is
-    defined and shares its parameter objects among cog instances, so each is copied first."""
-    command.description = edit_description(spec)
-    for name, text in edit_option_descriptions(spec).items():
+def _describe(command: app_commands.Command[Any, ..., Any], specs: Sequence[ModelSpec]) -> None:
+    """Word /edit for the enabled models (the default first); the `model` option exists only
+    when there is a choice. discord.py fixes descriptions when the class is defined and
+    shares its parameter objects among cog instances, so each is copied first."""
+    command.description = edit_description(specs)
+    for name, text in edit_option_descriptions(specs).items():
+        if name == "model" and len(specs) == 1:
+            del command._params[name]  # the callback's default (None: the default model)
+            continue
         parameter = copy.copy(command._params[name])
         parameter.description = text
         if name == "prompt":
-            parameter.max_value = spec.max_prompt_chars  # a string option's max_length
+            parameter.max_value = specs[0].max_prompt_chars  # a string option's max_length
+        if name == "model":
+            parameter.choices = [
+                app_commands.Choice(name=spec.choice_label, value=spec.name) for spec in specs
+            ]
         command._params[name] = parameter
+
+
+def _model_choice(interaction: discord.Interaction, model: str | None) -> EditModel | None:
+    """The model the member picked. Read from the interaction too: with one model the option
+    is not declared, but a schema synced before EVOLINK_MODELS changed may still send it,
+    and a pick must be honoured or refused (the engine refuses what is not offered), never
+    silently replaced by the default."""
+    picked = model or getattr(interaction.namespace, "model", None)
+    if picked is None:
+        return None
+    try:
+        return EditModel(picked)
+    except ValueError:
+        raise Refused(model_not_offered(str(picked))) from None
 
 
 def _attachment(attachment: discord.Attachment) -> InputFile:
@@ -83,7 +109,7 @@ def _video_input(
 class EditCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        _describe(self.edit, settings_of(bot).model_spec)
+        _describe(self.edit, settings_of(bot).model_specs)
         self.menu = app_commands.ContextMenu(name="Edit with Kling", callback=self.edit_message)
         self.menu.guild_only = True
 
@@ -93,7 +119,7 @@ class EditCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    # Described for the configured model in __init__ (_describe).
+    # Described for the enabled models in __init__ (_describe).
     @app_commands.command(name="edit", description="Edit a video clip with Kling AI")
     @app_commands.guild_only()
     async def edit(
@@ -107,12 +133,14 @@ class EditCog(commands.Cog):
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
         keep_audio: bool = True,
+        model: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             notes = permission_notes(interaction)
             video_input, is_link = _video_input(video, video_url)
             prompt = prompt_of(prompt)
+            chosen = _model_choice(interaction, model)
         except Refused as refusal:
             await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
             return
@@ -123,6 +151,7 @@ class EditCog(commands.Cog):
             rules_channel_id=parent_channel_id(interaction),
             user_id=member.user_id, role_ids=member.role_ids, prompt=prompt,
             keep_audio=keep_audio, video=video_input, video_is_user_link=is_link, images=images,
+            model=chosen,
         )
         await run_edit(interaction, request, notes)
 
@@ -146,9 +175,10 @@ class EditCog(commands.Cog):
             user_id=member.user_id, role_ids=member.role_ids, prompt="(pending)",
             video=_attachment(clips[0]),
         )
-        await interaction.response.send_modal(
-            PromptModal("Edit with Kling", request, forms_of(interaction.client))
-        )
+        await interaction.response.send_modal(PromptModal(
+            "Edit with Kling", request, forms_of(interaction.client),
+            settings_of(interaction.client).model_specs,
+        ))
 
 
 async def setup(bot: commands.Bot) -> None:

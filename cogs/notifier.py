@@ -15,6 +15,7 @@ from typing import Literal
 
 import discord
 
+from bot.jobs.messages import counted_seconds
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
 from cogs.views import result_view
@@ -329,7 +330,7 @@ class DiscordNotifier:
         await self._alert_moderators(
             job, log_channel_id,
             f"⚠️ Edit #{job.id} by <@{job.user_id}>: no provider task turned up within 24 h, "
-            f"so its {job.billed_seconds or 0} s were settled as used (the provider may have "
+            f"so its {counted_seconds(job)} s were settled as used (the provider may have "
             "billed it). If the provider dashboard shows nothing was created, give them back "
             "with `/kling-admin user grant`.",
         )

@@ -7,7 +7,7 @@ import re
 import discord
 
 from bot.jobs.errors import EditRefused
-from bot.jobs.messages import window_text
+from bot.jobs.messages import counted_seconds, window_text
 from bot.jobs.notifier import ModeratorAlert
 from bot.jobs.policy import Attempts
 from storage.models import Job, JobState
@@ -121,9 +121,9 @@ def charge_text(job: Job) -> str | None:
         return None
     if (job.state is JobState.FAILED and job.completed_at is None
             and job.error_code != ModeratorAlert.TASK_LOST):
-        return f"Nothing was charged: the {job.billed_seconds} s went back to the quota."
+        return f"Nothing was charged: the {counted_seconds(job)} s went back to the quota."
     if job.state is JobState.SUBMISSION_UNKNOWN:
-        return f"{job.billed_seconds} s stay reserved until a moderator checks."
+        return f"{counted_seconds(job)} s stay reserved until a moderator checks."
     return f"Billed as {job.billed_seconds} s"
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 import discord
 
 from bot.jobs.errors import EditRefused
-from bot.jobs.messages import billing_note
+from bot.jobs.messages import billing_note, price_note
 from bot.jobs.models import EditRequest, Requester
 from cogs.errors import Refused
 from cogs.render import refusal_text
@@ -109,7 +109,8 @@ def accepted_text(job: Job, notes: list[str]) -> str:
     if job.state in (JobState.FAILED, JobState.REJECTED, JobState.SUBMISSION_UNKNOWN):
         return f"❌ {job.error_message or 'The edit could not be started.'}"
     where = f"<#{job.thread_id}>" if job.thread_id else f"<#{job.channel_id}>"
-    text = f"✅ Edit #{job.id} started ({billing_note(job)}). Follow it in {where}."
+    text = (f"✅ Edit #{job.id} started ({billing_note(job)}). {price_note(job)} "
+            f"Follow it in {where}.")
     return "\n".join([text, *(f"-# {note}" for note in notes)])
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import discord
 
-from bot.evolink.spec import MAX_PROMPT_CHARS
+from bot.evolink.spec import MAX_PROMPT_CHARS, EditModel, ModelSpec
 from bot.jobs.errors import EditRefused
 from bot.jobs.models import EditRequest
 from cogs.errors import Refused, answer_privately, apologise
@@ -46,7 +47,9 @@ async def answer_stale_form(interaction: discord.Interaction, forms: OpenForms) 
 
 
 class PromptModal(discord.ui.Modal):
-    """Asks for a prompt, then runs `build(prompt)` as a new edit."""
+    """Asks for a prompt (and, when the bot offers several, a model), then runs the request
+    with them as a new edit. The select starts at the request's model if it is offered;
+    with one model offered, that one runs (Edit again of an edit whose model was dropped)."""
 
     prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
         label="What should change?",
@@ -56,12 +59,25 @@ class PromptModal(discord.ui.Modal):
         placeholder="e.g. make it look like a snowy winter evening",
     )
 
-    def __init__(self, title: str, request: EditRequest, forms: OpenForms) -> None:
+    def __init__(
+        self, title: str, request: EditRequest, forms: OpenForms, models: Sequence[ModelSpec]
+    ) -> None:
         super().__init__(
             title=title, timeout=600, custom_id=f"{PROMPT_FORM_PREFIX}{secrets.token_hex(8)}"
         )
         self.request = request
         self.forms = forms
+        self.default_model = EditModel(models[0].name)
+        self.model: discord.ui.Select[PromptModal] | None = None
+        if len(models) > 1:
+            offered = [spec.name for spec in models]
+            chosen = request.model if request.model in offered else self.default_model
+            self.model = discord.ui.Select(
+                custom_id="model", required=True, min_values=1, max_values=1,
+                options=[discord.SelectOption(label=spec.choice_label, value=spec.name,
+                                              default=spec.name == chosen) for spec in models],
+            )
+            self.add_item(discord.ui.Label(text="Model", component=self.model))
         forms.opened(self.custom_id)
 
     async def on_timeout(self) -> None:
@@ -75,7 +91,8 @@ class PromptModal(discord.ui.Modal):
         except Refused as refusal:
             await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
             return
-        request = self.request.model_copy(update={"prompt": prompt})
+        model = EditModel(self.model.values[0]) if self.model else self.default_model
+        request = self.request.model_copy(update={"prompt": prompt, "model": model})
         await run_edit(interaction, request, notes)
 
     async def on_error(  # type: ignore[override]  # discord.py: Modal narrows BaseView
@@ -138,9 +155,10 @@ class EditAgainButton(
         request = await services_of(interaction.client).actions.edit_again(
             self.job_id, interaction.guild_id or 0, requester(interaction)
         )
-        await interaction.response.send_modal(
-            PromptModal(f"Edit #{self.job_id} again", request, forms_of(interaction.client))
-        )
+        await interaction.response.send_modal(PromptModal(
+            f"Edit #{self.job_id} again", request, forms_of(interaction.client),
+            services_of(interaction.client).config.models,
+        ))
 
 
 class RerunButton(

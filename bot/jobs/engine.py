@@ -25,7 +25,7 @@ from bot.evolink import (
     EvolinkError,
     SubmissionOutcomeUnknown,
 )
-from bot.evolink.spec import spec_for
+from bot.evolink.spec import ModelSpec, spec_for
 from bot.jobs.admission import IntakeSlots
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
@@ -39,6 +39,7 @@ from bot.jobs.messages import (
     STATUS_POST_FAILED_MESSAGE,
     SUBMISSION_UNKNOWN_MESSAGE,
     explain_submit_error,
+    model_not_offered,
 )
 from bot.jobs.models import EditRequest
 from bot.jobs.notifier import ArchivedResult, Notifier
@@ -128,24 +129,27 @@ class JobEngine:
         """
         if self._stopping:
             raise EngineStopping()
-        await self._require_balance()
+        spec = self.config.enabled_spec(request.model)
+        if spec is None:
+            raise EditRefused("model_not_offered", model_not_offered(str(request.model)))
+        await self._require_balance(spec)
         await self._require_disk_space()
         try:
             # What Discord already told us costs nothing to refuse, so it is no "attempt".
             precheck_sizes(
                 request.video.declared_size,
                 [image.declared_size for image in request.images],
-                self.config.spec,
+                spec,
             )
         except MediaRejected as refusal:
             raise EditRefused(refusal.code, refusal.reason) from None
         async with self._intake_slots.taken(wait=False):
-            job = await self._admit(request)
+            job = await self._admit(request, spec)
             log.info("job received job=%d guild=%d user=%d", job.id, job.guild_id, job.user_id)
             job = await self._check_and_reserve(job)
         return await self._publish_and_submit(job, interactive=True)
 
-    async def _admit(self, request: EditRequest) -> Job:
+    async def _admit(self, request: EditRequest, spec: ModelSpec) -> Job:
         """Create the job if the member's limits let a new edit start, atomically."""
         d = self.deps
         now = d.clock()
@@ -153,7 +157,7 @@ class JobEngine:
         return await d.quota.admit(
             NewJob(
                 guild_id=request.guild_id, channel_id=request.channel_id,
-                user_id=request.user_id, model=self.config.model, prompt=request.prompt,
+                user_id=request.user_id, model=spec.name, prompt=request.prompt,
                 keep_audio=request.keep_audio, parent_job_id=request.parent_job_id,
                 callback_secret=secrets.token_urlsafe(24), owner=d.jobs.owner,
                 source=JobSource(
@@ -172,7 +176,7 @@ class JobEngine:
             attempts_after=self.policy.attempts_after(now), now=now,
             decide=lambda snapshot: self.policy.admit(
                 snapshot, channel_id=request.channel_id, parent_id=request.rules_channel_id,
-                billed_seconds=self.config.spec.min_seconds, now=now,
+                quota_seconds=spec.quota_seconds(spec.min_seconds), now=now,
             ),
         )
 
@@ -250,13 +254,12 @@ class JobEngine:
             status_message_id=refs.status_message_id, thread_id=refs.thread_id,
         )
 
-    async def _require_balance(self) -> None:
+    async def _require_balance(self, spec: ModelSpec) -> None:
         """Refuse, before anything is fetched or charged, an edit the provider account
         cannot pay for. The provider may hold the longest clip's price until it has
         measured the clip (EVOLINK_API.md §1.2 states only an estimate), so that is what
         the balance must cover, beyond what the edits in flight hold."""
         balance = self.deps.balance
-        spec = self.config.spec
         if balance is not None and not await balance.covers(spec.credits_for(spec.max_seconds)):
             raise EditRefused("provider_balance", PROVIDER_BALANCE_TOO_LOW)
 
@@ -339,6 +342,7 @@ class JobEngine:
             spec = spec_for(job.model)
             checked = await d.intake.gather(job.source, scratch, spec)
             billed = spec.billed_seconds(checked.video.duration_s)
+            counted = spec.quota_seconds(billed)  # what the quota spends: the price-weighted s
             now = d.clock()
             windows = Windows.at(now)
             job = await d.jobs.update(
@@ -350,9 +354,10 @@ class JobEngine:
                 credits=spec.credits_for(checked.video.duration_s),
                 duration_s=checked.video.duration_s, role_ids=job.source.role_ids,
                 day_start=windows.day_start, month_start=windows.month_start, now=now,
+                quota_seconds=counted,
                 decide=lambda snapshot: self.policy.check(
                     snapshot, channel_id=job.channel_id, parent_id=job.source.rules_channel_id,
-                    billed_seconds=billed, now=now,
+                    quota_seconds=counted, now=now,
                 ),
             )
         except MediaRejected as refusal:

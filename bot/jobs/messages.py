@@ -12,7 +12,13 @@ from bot.evolink import (
     ProviderUnreachable,
     RateLimited,
 )
-from bot.evolink.spec import whole_seconds_up
+from bot.evolink.spec import (
+    MODEL_SPECS,
+    QUOTA_REFERENCE_MODEL,
+    ModelSpec,
+    spec_for,
+    whole_seconds_up,
+)
 from bot.media.errors import format_seconds
 from storage.models import Job
 
@@ -123,6 +129,16 @@ DISK_LOW = (
     "The bot is short of disk space, so it can't take new edits right now. Nothing was "
     "charged; please try again later."
 )
+
+
+def model_not_offered(model: str) -> str:
+    """An edit asked for a model the operator has not enabled (or no longer offers)."""
+    return (
+        f"This bot does not offer the model {model} (any more), so nothing was started or "
+        "charged. Use /edit and pick one of the models it offers."
+    )
+
+
 RESTARTED_WHILE_CHECKING = (
     "The bot restarted while checking your files, so this edit was stopped before anything "
     "was charged. Please run /edit again."
@@ -160,6 +176,38 @@ def billing_note(job: Job) -> str:
 INTAKES_BUSY = (
     "The bot is checking many clips right now; try again in a minute. Nothing was charged."
 )
+
+
+def counted_seconds(job: Job) -> int:
+    """What the job's billed seconds count against quotas (its model's price weighting):
+    what the ledger reserved for it, and what a refund gives back."""
+    return spec_for(job.model).quota_seconds(job.billed_seconds or 0)
+
+
+def price_note(job: Job) -> str:
+    """The chosen model, the credits this edit costs and, where the model's price makes them
+    differ from the billed seconds, what it counts against the member's quota."""
+    text = f"{job.model}: {job.credits or 0:g} credits"
+    counted = counted_seconds(job)
+    if counted != (job.billed_seconds or 0):
+        text += f", counted as {counted} s of your quota"
+    return text + "."
+
+
+def quota_rule(specs: tuple[ModelSpec, ...]) -> str:
+    """How clips are billed and quotas stay fair across prices (ModelSpec.quota_seconds),
+    for /quota; the README and the moderator guide state the same rule."""
+    ranges = (specs[0].duration_range_text if len(specs) == 1
+              else ", ".join(f"{spec.name} {spec.duration_range_text}" for spec in specs))
+    text = f"A clip is billed by its length, rounded up: {ranges} per edit."
+    reference = MODEL_SPECS[QUOTA_REFERENCE_MODEL]
+    weighted = [spec for spec in specs if spec.credits_per_second != reference.credits_per_second]
+    if weighted:
+        text += f" Quotas count {reference.name} seconds: " + ", ".join(
+            f"a {spec.name} second counts {spec.credits_per_second:g}/"
+            f"{reference.credits_per_second:g} of one" for spec in weighted
+        ) + " (their prices), rounded up per edit."
+    return text
 
 
 def window_text(window_s: int) -> str:

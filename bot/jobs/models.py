@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
-from bot.evolink.spec import MAX_PROMPT_CHARS
+from bot.evolink.spec import MAX_PROMPT_CHARS, EditModel
 
 
 class InputFile(BaseModel):
@@ -26,6 +26,7 @@ class EditRequest(BaseModel):
     video_is_user_link: bool = False
     images: list[InputFile] = Field(default_factory=list)
     parent_job_id: int | None = None
+    model: EditModel | None = None  # None: the default model (EVOLINK_MODEL)
 
     @field_validator("prompt")
     @classmethod

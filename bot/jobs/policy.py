@@ -216,7 +216,7 @@ class QuotaPolicy:
         """Refused attempts made after this moment count against the attempt limit."""
         return now - self.defaults.attempt_window_s
 
-    def admit(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
+    def admit(self, snapshot: UsageSnapshot, *, channel_id: int, quota_seconds: int,
               now: float, parent_id: int | None = None) -> None:
         """Raise EditRefused unless a new edit may start: checked, before any download, in
         the transaction that creates its job (`snapshot.active_jobs` does not include it).
@@ -241,17 +241,18 @@ class QuotaPolicy:
                 f"{running}. Wait for one to finish.",
             )
         self.check(snapshot, channel_id=channel_id, parent_id=parent_id,
-                   billed_seconds=billed_seconds, now=now, estimate=True)
+                   quota_seconds=quota_seconds, now=now, estimate=True)
 
-    def check(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
+    def check(self, snapshot: UsageSnapshot, *, channel_id: int, quota_seconds: int,
               now: float, estimate: bool = False, parent_id: int | None = None) -> None:
-        """Raise EditRefused unless `billed_seconds` more may be spent now.
+        """Raise EditRefused unless `quota_seconds` more may be spent now.
 
         Called at admission with the model's minimum billing (`estimate=True`), and
-        again inside the reserving transaction with the clip's real billed seconds.
+        again inside the reserving transaction with the clip's real billing; both counted
+        as ModelSpec.quota_seconds (the quota's unit, whatever the model).
         """
-        cost = (f"an edit costs at least {billed_seconds} s" if estimate
-                else f"this clip is billed as {billed_seconds} s")
+        cost = (f"an edit costs at least {quota_seconds} s" if estimate
+                else f"this clip counts as {quota_seconds} s")
         self.check_access(snapshot, channel_id, parent_id)
         allowance = self.allowance(snapshot, now)
         limits = allowance.limits
@@ -262,10 +263,10 @@ class QuotaPolicy:
                 f"Please wait {ready - now:.0f} s between edits.",
                 retry_at=ready,
             )
-        self._check_window("daily", allowance.today, billed_seconds, "today", cost)
-        self._check_window("monthly", allowance.month, billed_seconds, "this month", cost)
+        self._check_window("daily", allowance.today, quota_seconds, "today", cost)
+        self._check_window("monthly", allowance.month, quota_seconds, "this month", cost)
         budget_left = limits.guild_budget.value - snapshot.guild_used_month
-        if billed_seconds > budget_left:
+        if quota_seconds > budget_left:
             raise EditRefused(
                 "guild_budget",
                 f"This server has used its monthly budget of {limits.guild_budget.value} s "

@@ -116,18 +116,12 @@ class AdminCog(
             return None
 
     @staticmethod
-    async def _send(
-        interaction: discord.Interaction, text: str, file: discord.File | None = None
-    ) -> None:
+    async def _send(interaction: discord.Interaction, text: str, *files: discord.File) -> None:
         """The (deferred) interaction's ephemeral answer, pinging nobody."""
-        if file is None:
-            await interaction.followup.send(
-                render.clip(text), ephemeral=True, allowed_mentions=QUIET
-            )
-        else:
-            await interaction.followup.send(
-                render.clip(text), file=file, ephemeral=True, allowed_mentions=QUIET
-            )
+        await interaction.followup.send(
+            render.clip(text), files=list(files) or discord.utils.MISSING, ephemeral=True,
+            allowed_mentions=QUIET,
+        )
 
     async def _reply(
         self,
@@ -409,7 +403,8 @@ class AdminCog(
         if report is None:
             return
         csv_file = discord.File(io.BytesIO(report.csv_text.encode()), report.csv_filename)
-        await self._send(interaction, render.usage_text(report), csv_file)
+        chart = discord.File(io.BytesIO(report.chart_png), report.chart_filename)
+        await self._send(interaction, render.usage_text(report), csv_file, chart)
 
     @app_commands.command(name="pause", description="Stop all new edits on this server")
     @app_commands.describe(reason="Shown to members who try /edit")
@@ -436,12 +431,11 @@ class AdminCog(
         if page is None:
             return
         text, complete = render.audit_text(page)
+        if complete:
+            await self._send(interaction, text)
+            return
         listing = io.BytesIO(audit_csv(page.entries).encode())
-        await self._send(
-            interaction, text, None if complete else discord.File(
-                listing, f"kling-audit-{guild_id}.csv"
-            ),
-        )
+        await self._send(interaction, text, discord.File(listing, f"kling-audit-{guild_id}.csv"))
 
     @log_channel.command(name="set", description="Mirror admin actions to a channel (empty: off)")
     @app_commands.describe(channel="The log channel; leave empty to stop mirroring")

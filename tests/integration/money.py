@@ -1,5 +1,7 @@
 """The money check of issue 11, for any scenario against the simulator: every credit the
-provider billed is a credit the bot settled, and no task the provider billed was refunded.
+provider billed is a credit the bot settled, and no task the provider billed was refunded;
+and every reservation holds exactly the whole seconds the job's model counts for its billing
+(ModelSpec.quota_seconds: the quota rule across prices, in integers).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
+from bot.evolink.spec import spec_for
 from sandbox.evolink_sim import EvolinkSimulator
 from storage.models import JobState, LedgerKind
 
@@ -42,8 +45,7 @@ async def assert_money_reconciles(harness: Books, job_ids: Iterable[int] | None 
     else:
         found = [await services.jobs.get(job_id) for job_id in job_ids]
         jobs = [job for job in found if job is not None]
-    ledgers = {job.id: [e.kind for e in await services.quota.entries_for_job(job.id)]
-               for job in jobs}
+    ledgers = {job.id: await services.quota.entries_for_job(job.id) for job in jobs}
     # The provider's side, with no await in between: nothing moves while it is read.
     billed_tasks = {task_id: task.credits_reserved for task_id, task in sim.tasks.items()
                     if task.finalized and task.outcome == "completed"}
@@ -52,7 +54,15 @@ async def assert_money_reconciles(harness: Books, job_ids: Iterable[int] | None 
     for job in jobs:
         credits_billed = billed_tasks.get(job.provider_task_id or "")
         billed = credits_billed is not None
-        kinds = ledgers[job.id]
+        entries = ledgers[job.id]
+        kinds = [entry.kind for entry in entries]
+        for entry in entries:
+            if entry.kind is LedgerKind.RESERVE:
+                counted = spec_for(job.model).quota_seconds(job.billed_seconds or 0)
+                assert entry.seconds == counted, (
+                    f"job {job.id}: reserved {entry.seconds} s, its {job.model} billing of "
+                    f"{job.billed_seconds} s counts {counted} s"
+                )
         settled = LedgerKind.SETTLE in kinds and not _RETURNED & set(kinds)
         if billed and not settled and job.state is JobState.SUBMITTED and not kinds[1:]:
             unpolled += credits_billed or 0.0  # finished after the bot's last poll: the

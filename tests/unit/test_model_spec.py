@@ -142,7 +142,7 @@ def test_the_prompt_form_stays_within_discords_text_input_limit() -> None:
     request = EditRequest(
         guild_id=1, channel_id=2, user_id=3, prompt="(pending)", video=InputFile(url="u")
     )
-    modal = PromptModal("Edit with Kling", request, OpenForms())
+    modal = PromptModal("Edit with Kling", request, OpenForms(), [STANDARD])
     assert modal.prompt.max_length == min(STANDARD.max_prompt_chars, DISCORD_TEXT_INPUT_MAX)
     assert modal.prompt.max_length <= 4000
 
