@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     probe_workers: int = Field(2, ge=1, le=32, alias="PROBE_WORKERS")
     probe_memory_mb: int = Field(512, ge=32, alias="PROBE_MEMORY_MB")
     probe_timeout_s: float = Field(15.0, gt=0, alias="PROBE_TIMEOUT_SECONDS")
+    # Cutting a long clip to the model's maximum may re-encode it: in the same workers.
+    cut_timeout_s: float = Field(120.0, gt=0, alias="CUT_TIMEOUT_SECONDS")
     # The provider balance: moderators are alerted when it pays for fewer edits than this.
     low_balance_edits: NonNegativeInt = Field(10, alias="LOW_BALANCE_EDITS")
     balance_check_s: float = Field(300.0, gt=0, alias="BALANCE_CHECK_SECONDS")

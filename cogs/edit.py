@@ -13,6 +13,7 @@ from bot.evolink.spec import MAX_PROMPT_CHARS, ModelSpec
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
+from bot.media.validation import MAX_SOURCE_SECONDS
 from cogs.errors import Refused
 from cogs.submit import (
     forms_of,
@@ -42,6 +43,10 @@ def edit_option_descriptions(spec: ModelSpec) -> dict[str, str]:
         "image3": "Optional third reference image",
         "image4": "Optional fourth reference image",
         "keep_audio": "Keep the clip's original sound (default: yes)",
+        "start": (
+            f"Second of the clip where the edit begins (default 0); a longer clip is cut "
+            f"to {spec.max_seconds} s from there"
+        ),
     }
 
 
@@ -107,6 +112,7 @@ class EditCog(commands.Cog):
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
         keep_audio: bool = True,
+        start: app_commands.Range[float, 0.0, float(MAX_SOURCE_SECONDS)] = 0.0,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
@@ -123,6 +129,7 @@ class EditCog(commands.Cog):
             rules_channel_id=parent_channel_id(interaction),
             user_id=member.user_id, role_ids=member.role_ids, prompt=prompt,
             keep_audio=keep_audio, video=video_input, video_is_user_link=is_link, images=images,
+            start_s=start,
         )
         await run_edit(interaction, request, notes)
 

@@ -13,7 +13,7 @@ from bot.evolink import (
     RateLimited,
 )
 from bot.evolink.spec import whole_seconds_up
-from bot.media.errors import format_seconds
+from bot.media.errors import format_clock, format_seconds
 from storage.models import Job
 
 # EVOLINK_API.md §4.2: one message per task error code.
@@ -145,6 +145,14 @@ def billing_note(job: Job) -> str:
     is told it may be only the start (README, "Behaviour worth knowing").
     """
     billed = job.billed_seconds
+    cut = job.source.cut
+    if cut is not None:
+        # The member asked for (or needed) a part: say exactly which one is edited.
+        end = cut.start_s + cut.duration_s
+        return (
+            f"editing {format_clock(cut.start_s)}–{format_clock(end)} of your "
+            f"{format_clock(cut.source_duration_s)} clip, billed as {billed} s"
+        )
     if job.duration_s is None or billed is None:
         return f"billed as {billed} s"
     length = whole_seconds_up(job.duration_s)
