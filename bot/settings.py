@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     evolink_base_url: str = Field(EVOLINK_BASE_URL_DEFAULT, alias="EVOLINK_BASE_URL")
     evolink_model: EditModel = Field(EditModel.STANDARD, alias="EVOLINK_MODEL")
     public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
+    # Where moderators read the moderator guide; named in the setup guide posted on joining.
+    moderator_guide_url: str | None = Field(None, alias="MODERATOR_GUIDE_URL")
     web_host: str = Field("0.0.0.0", alias="WEB_HOST")
     web_port: int = Field(8080, ge=0, le=65535, alias="WEB_PORT")
     # Prometheus scrapes here; never the public listener (0 picks a free port, for tests).
@@ -165,7 +167,7 @@ class Settings(BaseSettings):
         alias = cls.model_fields[info.field_name or ""].alias or str(info.field_name)
         return _absolute_http_url(alias, value)
 
-    @field_validator("public_base_url", "s3_endpoint_url")
+    @field_validator("public_base_url", "s3_endpoint_url", "moderator_guide_url")
     @classmethod
     def _check_optional_base(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":

@@ -10,10 +10,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.evolink.spec import MAX_PROMPT_CHARS, ModelSpec
+from bot.jobs.intake import rules_for
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
-from bot.media.validation import MAX_SOURCE_SECONDS
+from bot.media.validation import MAX_SOURCE_SECONDS, check_start
 from cogs.errors import Refused
 from cogs.submit import (
     forms_of,
@@ -62,6 +63,20 @@ def _describe(command: app_commands.Command[Any, ..., Any], spec: ModelSpec) -> 
         command._params[name] = parameter
 
 
+def edit_options_help(spec: ModelSpec) -> str:
+    """The /edit options in one list, worded as the command describes them: added to any
+    refusal of how the command was filled in."""
+    described = edit_option_descriptions(spec)
+    lines = [
+        f"- `prompt` (required): {described['prompt']}",
+        f"- `video` or `video_url` (exactly one): {described['video']}; or an https link",
+        f"- `start`: {described['start']}",
+        f"- `image1`…`image4`: {described['image1']}",
+        f"- `keep_audio`: {described['keep_audio']}",
+    ]
+    return "\n".join(["**/edit options**", *lines])
+
+
 def _attachment(attachment: discord.Attachment) -> InputFile:
     return InputFile(url=attachment.url, declared_size=attachment.size)
 
@@ -69,10 +84,15 @@ def _attachment(attachment: discord.Attachment) -> InputFile:
 def _video_input(
     video: discord.Attachment | None, video_url: str | None
 ) -> tuple[InputFile, bool]:
-    if (video is None) == (not video_url):
+    if video is None and not video_url:
         raise Refused(
             "Give exactly one clip: attach it as `video`, or paste a link as `video_url` "
-            "(for files too big to attach).",
+            "(for files too big to attach); none was given."
+        )
+    if video is not None and video_url:
+        raise Refused(
+            "Give exactly one clip: attach it as `video` or paste a link as `video_url`, "
+            "not both."
         )
     if video is not None:
         return _attachment(video), False
@@ -83,6 +103,15 @@ def _video_input(
     except MediaRejected as refusal:
         raise Refused(refusal.reason) from None
     return InputFile(url=url), True
+
+
+def _check_start(start: float, spec: ModelSpec) -> None:
+    """The engine checks `start` too (every entry point); here the refusal comes with the
+    options it belongs to."""
+    try:
+        check_start(start, rules_for(spec).clip)
+    except MediaRejected as refusal:
+        raise Refused(refusal.reason) from None
 
 
 class EditCog(commands.Cog):
@@ -115,12 +144,19 @@ class EditCog(commands.Cog):
         start: app_commands.Range[float, 0.0, float(MAX_SOURCE_SECONDS)] = 0.0,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
+        spec = settings_of(self.bot).model_spec
         try:
             notes = permission_notes(interaction)
-            video_input, is_link = _video_input(video, video_url)
-            prompt = prompt_of(prompt)
         except Refused as refusal:
             await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
+            return
+        try:
+            video_input, is_link = _video_input(video, video_url)
+            prompt = prompt_of(prompt)
+            _check_start(start, spec)
+        except Refused as refusal:
+            text = f"❌ {refusal.text}\n{edit_options_help(spec)}"
+            await interaction.followup.send(text, ephemeral=True)
             return
         images = [_attachment(a) for a in (image1, image2, image3, image4) if a is not None]
         member = requester(interaction)

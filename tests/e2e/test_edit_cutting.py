@@ -41,17 +41,3 @@ async def test_a_25_s_clip_with_start_5_is_cut_to_10_s_and_billed_10_s(
     assert [(e.kind, e.seconds) for e in await ledger(stack)] == [
         (LedgerKind.RESERVE, 10), (LedgerKind.SETTLE, 0)
     ]
-
-
-async def test_a_negative_start_is_answered_with_what_start_means(stack: Stack) -> None:
-    """Discord's client keeps `start` at 0 or more; a raw interaction need not."""
-    bot = await stack.start_bot()
-    ix = await stack.edit({"prompt": "make it snow", "video": stack.clip(), "start": -3})
-    reply = await ephemeral_answer(stack, ix)
-    assert reply.content == (
-        "❌ `start` is the second of your clip the edit begins at: a number from 0 to 600 "
-        "(e.g. 12 or 12.5)."
-    )
-    assert bot.services is not None
-    assert await bot.services.jobs.search(stack.world.guild.id) == []
-    assert stack.emu.messages(stack.world.channel) == []
