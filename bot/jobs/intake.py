@@ -17,7 +17,7 @@ from bot.media.info import VideoInfo
 from bot.media.precheck import SLACK_S
 from bot.media.probe import probe_image, probe_video
 from bot.media.prober import Prober
-from bot.media.sniff import MediaKind, sniff_file_sync
+from bot.media.sniff import sniff_file_sync
 from bot.media.store import MediaStore
 from bot.media.urlpolicy import FetchPolicies, UrlPolicy
 from bot.media.validation import (
@@ -160,20 +160,21 @@ class Intake:
         info = await probe_video(self.prober, fetched.path, rules, start_s=source.start_s)
         check_video(info, rules)
         plan = plan_cut(info.duration_s, source.start_s, rules)
-        if plan is None:
-            validated = ValidatedInput(
-                role=MediaRole.INPUT_VIDEO, position=0, scratch_name="video",
-                filename=f"input{kind.extension}", content_type=kind.mime_type,
-                size_bytes=fetched.size, sha256=fetched.sha256,
-            )
-            return validated, info, None
-        return await self._cut(fetched.path, info, plan, rules)
+        size, sha256, cut = fetched.size, fetched.sha256, None
+        if plan is not None:
+            info, cut, size, sha256 = await self._cut(fetched.path, info, plan, rules)
+        validated = ValidatedInput(
+            role=MediaRole.INPUT_VIDEO, position=0, scratch_name="video",
+            filename=f"input{kind.extension}", content_type=kind.mime_type,
+            size_bytes=size, sha256=sha256,
+        )
+        return validated, info, cut
 
     async def _cut(
         self, path: Path, info: VideoInfo, plan: CutPlan, rules: ClipRules
-    ) -> tuple[ValidatedInput, VideoInfo, ClipCut]:
-        """Replace the clip at `path` by `plan`'s part: what is rehosted, archived, checked
-        by the provider and billed."""
+    ) -> tuple[VideoInfo, ClipCut, int, str]:
+        """Replace the clip at `path` by `plan`'s part (what is rehosted, archived, checked
+        by the provider and billed); returns its facts, the cut, its size and sha256."""
         cut_path = path.with_name(f"{path.name}-cut")
         cut = await cut_clip(self.prober, path, cut_path, plan, rules)
         await self.downloads.files.run(os.replace, cut_path, path)
@@ -182,15 +183,10 @@ class Intake:
         source_s = info.duration_s
         if cut_info.duration_s < plan.length_s - SLACK_S:
             source_s = cut.start_s + cut_info.duration_s  # it ends sooner than its header said
-        validated = ValidatedInput(
-            role=MediaRole.INPUT_VIDEO, position=0, scratch_name=path.name,
-            filename="input.mp4", content_type=MediaKind.MP4.mime_type,
-            size_bytes=cut.size, sha256=cut.sha256,
-        )
         clip_cut = ClipCut(
             source_duration_s=source_s, start_s=cut.start_s, duration_s=cut_info.duration_s
         )
-        return validated, cut_info, clip_cut
+        return cut_info, clip_cut, cut.size, cut.sha256
 
     async def _copy_archived(self, token: str, dest: Path) -> FetchedFile:
         media = await self.media.kept_by_token(token, now=self.clock())

@@ -25,13 +25,17 @@ from av.video.stream import VideoStream
 from bot.media.errors import MediaRejected, format_limit_mb, too_complex_clip, unreadable_clip
 from bot.media.probe import open_clip, video_stream_of
 from bot.media.prober import ProbeFailed, Prober
+from bot.media.sniff import sniff_file_sync
 from bot.media.validation import ClipRules, CutPlan
 
 # How far from the asked start a keyframe may be for a copy without re-encoding: about one
 # frame at 2 fps and below what a member notices; "0:12" is shown as asked either way.
 KEYFRAME_TOLERANCE_S: Final = 0.25
-# Re-encoding is bounded by the pool's memory cap: one thread, a short look-ahead.
-_ENCODER_OPTIONS: Final = {"preset": "veryfast", "crf": "18", "threads": "1"}
+# Re-encoding must fit the pool's memory cap: one thread and no look-ahead ("zerolatency")
+# keep a 4K part within PROBE_MEMORY_MB's default; x264's default look-ahead does not.
+_ENCODER_OPTIONS: Final = {
+    "preset": "veryfast", "tune": "zerolatency", "crf": "18", "threads": "1"
+}
 _ENCODER_TICKS: Final = 90_000  # MPEG's clock: exact for every usual frame rate
 
 
@@ -46,22 +50,28 @@ class CutFile:
 async def cut_clip(
     prober: Prober, src: Path, dest: Path, plan: CutPlan, rules: ClipRules
 ) -> CutFile:
-    """Cut ``plan``'s part of ``src`` into ``dest`` (an MP4) in a prober worker."""
+    """Cut ``plan``'s part of ``src`` into ``dest`` (same container) in a prober worker."""
     try:
         return await prober.run_within(
-            prober.limits.cut_timeout_s, _cut_clip_sync, src, dest, plan, rules.max_bytes
+            prober.limits.cut_timeout_s, _cut_clip_sync, src, dest, plan, rules
         )
     except ProbeFailed as exc:
         raise too_complex_clip(rules.model_range_text) from exc
 
 
-def _cut_clip_sync(src: Path, dest: Path, plan: CutPlan, max_bytes: int) -> CutFile:
+def _cut_clip_sync(src: Path, dest: Path, plan: CutPlan, rules: ClipRules) -> CutFile:
     try:
-        keyframe_s = _write_cut(src, dest, plan.start_s, plan.length_s, max_bytes)
+        # The source's own container (its kind names FFmpeg's muxer): a copied stream that
+        # a QuickTime file may hold (PCM sound, ProRes) need not fit MP4's list.
+        muxer = sniff_file_sync(src).value
+        keyframe_s = _write_cut(src, dest, muxer, plan, rules.max_bytes)
     except MemoryError:
         raise  # the worker must see it as memory (see bot.media.probe)
     except (av.FFmpegError, OSError, ValueError, ZeroDivisionError) as exc:
-        raise unreadable_clip() from exc
+        # The clip passed its probe: what fails now is mostly the encoder meeting the
+        # memory cap (x264 reports it as an external library's error), or damage past
+        # what the probe read. Either way the member's remedy is a simpler export.
+        raise too_complex_clip(rules.model_range_text) from exc
     digest = hashlib.sha256()
     with dest.open("rb") as written:
         while chunk := written.read(1 << 20):
@@ -73,16 +83,17 @@ def _cut_clip_sync(src: Path, dest: Path, plan: CutPlan, max_bytes: int) -> CutF
 
 
 def _write_cut(
-    src: Path, dest: Path, start_s: float, length_s: float, max_bytes: int
+    src: Path, dest: Path, muxer: str, plan: CutPlan, max_bytes: int
 ) -> float | None:
     """Returns the keyframe's time the copy starts at, or None when encoded again."""
+    start_s, length_s = plan.start_s, plan.length_s
     with open_clip(src) as source:
         video = video_stream_of(source)
         keyframe_s = _keyframe_near(source, video, start_s)
     with open_clip(src) as source, dest.open("wb") as sink:
         video = video_stream_of(source)
         audio = source.streams.audio[0] if source.streams.audio else None
-        with av.open(sink, "w", format="mp4") as out:
+        with av.open(sink, "w", format=muxer) as out:
             if keyframe_s is not None:
                 _copy(source, out, sink, video, audio, keyframe_s, length_s, max_bytes)
             else:

@@ -111,6 +111,22 @@ async def test_a_start_in_a_clip_that_fits_edits_and_bills_the_part_from_there(
     await assert_delivered_and_billed(harness, job, 5)
 
 
+async def test_a_quicktime_clip_with_pcm_sound_is_cut_into_quicktime(harness: Harness) -> None:
+    """MP4 cannot hold PCM sound: the cut keeps the clip's own container."""
+    await harness.start()
+    make_keyframed_mp4(
+        harness.files.root / "camera.mov", seconds=14, keyframe_every_s=1.0, container="mov",
+        audio_codec="pcm_s16le",
+    )
+    job = await submit(harness, "camera.mov", 2.0)
+    [video] = [v for v in job.source.validated if v.role is MediaRole.INPUT_VIDEO]
+    assert (video.filename, video.content_type) == ("input.mov", "video/quicktime")
+    assert billing_note(job).startswith("editing 0:02–0:12 of your 0:14 clip")
+    with av.open(str(await rehosted_clip(harness, job))) as cut:
+        assert [s.codec_context.name for s in cut.streams] == ["h264", "pcm_s16le"]
+    await assert_delivered_and_billed(harness, job, 10)
+
+
 async def test_a_clip_just_over_the_maximum_is_cut_from_0(harness: Harness) -> None:
     await harness.start()
     job = await harness.live.engine.submit(harness.request(harness.files.clip(seconds=12)))
