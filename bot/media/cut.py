@@ -11,6 +11,7 @@ is never longer than the model bills: the provider rounds any part of a second u
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,8 +29,10 @@ from bot.media.prober import ProbeFailed, Prober
 from bot.media.sniff import sniff_file_sync
 from bot.media.validation import ClipRules, CutPlan
 
-# How far from the asked start a keyframe may be for a copy without re-encoding: about one
-# frame at 2 fps and below what a member notices; "0:12" is shown as asked either way.
+log = logging.getLogger(__name__)
+
+# How far from the asked start a keyframe may be for a copy without re-encoding: less than a
+# member choosing a second by eye notices; the accepted message shows where the cut starts.
 KEYFRAME_TOLERANCE_S: Final = 0.25
 # Re-encoding must fit the pool's memory cap: one thread and no look-ahead ("zerolatency")
 # keep a 4K part within PROBE_MEMORY_MB's default; x264's default look-ahead does not.
@@ -52,11 +55,15 @@ async def cut_clip(
 ) -> CutFile:
     """Cut ``plan``'s part of ``src`` into ``dest`` (same container) in a prober worker."""
     try:
-        return await prober.run_within(
+        cut = await prober.run_within(
             prober.limits.cut_timeout_s, _cut_clip_sync, src, dest, plan, rules
         )
     except ProbeFailed as exc:
         raise too_complex_clip(rules.model_range_text) from exc
+    how = "stream copy" if cut.copied else "re-encoded"
+    log.info("clip cut from %.3f s (asked %.3f s) for %g s: %s", cut.start_s, plan.start_s,
+             plan.length_s, how)
+    return cut
 
 
 def _cut_clip_sync(src: Path, dest: Path, plan: CutPlan, rules: ClipRules) -> CutFile:

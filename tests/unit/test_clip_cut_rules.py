@@ -8,7 +8,9 @@ import pytest
 
 from bot.evolink.spec import MODEL_SPECS, EditModel
 from bot.media.errors import MediaRejected, format_clock
-from bot.media.validation import ClipRules, CutPlan, check_start, plan_cut
+from bot.media.info import VideoInfo
+from bot.media.sniff import MediaKind
+from bot.media.validation import ClipRules, CutPlan, check_start, check_video, plan_cut
 
 STANDARD = ClipRules.for_model(MODEL_SPECS[EditModel.STANDARD])  # edits 3–10 s
 FAST = ClipRules.for_model(MODEL_SPECS[EditModel.FAST])  # edits 6–20 s
@@ -89,3 +91,17 @@ def test_a_start_leaving_less_than_the_models_minimum_is_refused() -> None:
 )
 def test_points_in_a_clip_read_as_players_show_them(seconds: float, shown: str) -> None:
     assert format_clock(seconds) == shown
+
+
+def test_a_clip_over_ten_minutes_is_refused_saying_its_length() -> None:
+    info = VideoInfo(
+        kind=MediaKind.MP4, duration_s=720.4, width=640, height=360, fps=30.0, has_audio=False,
+        size_bytes=50_000_000,
+    )
+    with pytest.raises(MediaRejected) as caught:
+        check_video(info, STANDARD)
+    assert (caught.value.code, caught.value.reason) == (
+        "video_too_long",
+        "The clip is 12:00.4 long; the bot cuts parts from clips of up to 10:00. "
+        "Trim it and try again.",
+    )
