@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -40,6 +40,9 @@ _ENCODER_OPTIONS: Final = {
     "preset": "veryfast", "tune": "zerolatency", "crf": "18", "threads": "1"
 }
 _ENCODER_TICKS: Final = 90_000  # MPEG's clock: exact for every usual frame rate
+# A decoder holds reordered pictures back; packets this far past the cut's end release the
+# last ones that belong to it (B-frame delays are a few frames).
+_REORDER_MARGIN_S: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -194,44 +197,72 @@ def _encode(
     source: InputContainer, out: OutputContainer, sink: BinaryIO, video: VideoStream,
     audio: AudioStream | None, start_s: float, length_s: float, max_bytes: int,
 ) -> None:
-    rate = video.average_rate or video.guessed_rate or Fraction(30)
-    encoder = out.add_stream("libx264", rate=rate, options=dict(_ENCODER_OPTIONS))
-    # yuv420p needs even sides; a pixel less is not worth refusing a clip for.
-    encoder.width = video.codec_context.width & ~1
-    encoder.height = video.codec_context.height & ~1
-    encoder.pix_fmt = "yuv420p"
-    encoder.time_base = Fraction(1, _ENCODER_TICKS)
-    video.codec_context.thread_count = 1
-    sound = None
-    if audio is not None:
-        sound = out.add_stream("aac", rate=audio.codec_context.sample_rate)
-        sound.layout = audio.codec_context.layout
     inputs: list[VideoStream | AudioStream] = [video, *([audio] if audio else [])]
-    frame_time = 1 / rate
+    encoding = _Encoding(out, sink, video, audio, start_s, length_s, max_bytes)
+    finished: set[int] = set()
     for packet in _packets(source, inputs, start_s):
-        if packet.dts is not None and _seconds(packet.stream, packet.dts) > start_s + length_s:
-            continue  # nothing decoded from here on is shown within the cut
-        for frame in packet.decode():
-            if frame.pts is None or frame.time_base is None:
+        decoded_at = packet.dts if packet.dts is not None else packet.pts
+        if _seconds(packet.stream, decoded_at) > start_s + length_s + _REORDER_MARGIN_S:
+            finished.add(packet.stream.index)  # its last pictures within the cut are out
+            if len(finished) == len(inputs):
+                break
+            continue
+        encoding.take(packet.stream, packet.decode())
+    for stream in inputs:
+        if stream.index not in finished:  # the clip ended first: drain what is held back
+            encoding.take(stream, stream.codec_context.decode(None))
+    encoding.finish()
+
+
+class _Encoding:
+    """H.264 and AAC encoders fed the decoded frames that lie within the cut."""
+
+    def __init__(
+        self, out: OutputContainer, sink: BinaryIO, video: VideoStream,
+        audio: AudioStream | None, start_s: float, length_s: float, max_bytes: int,
+    ) -> None:
+        self.out, self.sink, self.max_bytes = out, sink, max_bytes
+        self.start_s, self.length_s = start_s, length_s
+        rate = video.average_rate or video.guessed_rate or Fraction(30)
+        self.frame_s = float(1 / rate)
+        self.video = out.add_stream("libx264", rate=rate, options=dict(_ENCODER_OPTIONS))
+        # yuv420p needs even sides; a pixel less is not worth refusing a clip for.
+        self.video.width = video.codec_context.width & ~1
+        self.video.height = video.codec_context.height & ~1
+        self.video.pix_fmt = "yuv420p"
+        self.video.time_base = Fraction(1, _ENCODER_TICKS)
+        video.codec_context.thread_count = 1
+        self.sound = None
+        if audio is not None:
+            self.sound = out.add_stream("aac", rate=audio.codec_context.sample_rate)
+            self.sound.layout = audio.codec_context.layout
+
+    def take(self, stream: VideoStream | AudioStream, frames: Iterable[Any]) -> None:
+        for frame in frames:
+            if frame.pts is None:
                 continue
-            at = _seconds(packet.stream, frame.pts) - start_s
-            if isinstance(frame, av.VideoFrame):
-                if at < -1e-9 or at + frame_time > length_s + 1e-9:
-                    continue
-                picture = frame.reformat(encoder.width, encoder.height, "yuv420p")
+            at = _seconds(stream, frame.pts) - self.start_s
+            if isinstance(frame, av.VideoFrame) and self._within(at, self.frame_s):
+                picture = frame.reformat(self.video.width, self.video.height, "yuv420p")
                 picture.pts = round(at * _ENCODER_TICKS)
                 picture.time_base = Fraction(1, _ENCODER_TICKS)
-                out.mux(encoder.encode(picture))
-            elif sound is not None and isinstance(frame, av.AudioFrame):
-                if at < -1e-9 or at + frame.samples / frame.sample_rate > length_s + 1e-9:
-                    continue
+                self.out.mux(self.video.encode(picture))
+            elif (
+                self.sound is not None and isinstance(frame, av.AudioFrame)
+                and self._within(at, frame.samples / frame.sample_rate)
+            ):
                 frame.pts = round(at * frame.sample_rate)
                 frame.time_base = Fraction(1, frame.sample_rate)
-                out.mux(sound.encode(frame))
-            _check_size(sink, max_bytes)
-    out.mux(encoder.encode(None))
-    if sound is not None:
-        out.mux(sound.encode(None))
+                self.out.mux(self.sound.encode(frame))
+            _check_size(self.sink, self.max_bytes)
+
+    def finish(self) -> None:
+        self.out.mux(self.video.encode(None))
+        if self.sound is not None:
+            self.out.mux(self.sound.encode(None))
+
+    def _within(self, at: float, duration: float) -> bool:
+        return at >= -1e-9 and at + duration <= self.length_s + 1e-9
 
 
 def _check_size(sink: BinaryIO, max_bytes: int) -> None:

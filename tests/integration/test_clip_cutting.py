@@ -207,3 +207,15 @@ async def test_a_cut_stops_at_the_models_size_cap(prober: Prober, tmp_path: Path
         await cut_clip(prober, source, tmp_path / "out.mp4", CutPlan(start_s=0, length_s=10), small)
     assert caught.value.code == "video_cut_too_large"
     assert (tmp_path / "out.mp4").stat().st_size < 2_000 + 64 * 1024  # stopped near the cap
+
+
+async def test_a_part_encoded_again_up_to_the_clips_end_keeps_its_last_pictures(
+    prober: Prober, tmp_path: Path
+) -> None:
+    source = make_keyframed_mp4(tmp_path / "in.mp4", seconds=12, keyframe_every_s=30.0)
+    plan = CutPlan(start_s=4.5, length_s=7.5)  # what plan_cut asks of the clip's last 7.5 s
+    cut = await cut_clip(prober, source, tmp_path / "out.mp4", plan, STANDARD)
+    assert not cut.copied and cut.start_s == 4.5
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        pictures = sum(1 for _ in out.decode(video=0))
+    assert pictures == 180  # 7.5 s at 24 fps: none held back by the decoder is lost
