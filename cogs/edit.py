@@ -37,7 +37,10 @@ def edit_description(spec: ModelSpec) -> str:
 def edit_option_descriptions(spec: ModelSpec) -> dict[str, str]:
     return {
         "prompt": f"What should change in the clip (up to {spec.max_prompt_chars} characters)",
-        "video": f"The clip: .mp4 or .mov, {spec.duration_range_text}, up to {spec.max_clip_text}",
+        "video": (
+            f"The clip: .mp4 or .mov up to {spec.max_clip_text}; {spec.duration_range_text} "
+            "is edited, a longer clip is cut"
+        ),
         "video_url": "Or an https link to the clip, for files too big to attach",
         "image1": f"Optional reference image (JPEG, PNG or WebP, up to {spec.max_image_text})",
         "image2": "Optional second reference image",

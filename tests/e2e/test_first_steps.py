@@ -82,9 +82,9 @@ async def test_no_guide_where_the_bot_may_not_post_or_there_is_no_system_channel
 async def test_a_reconnect_does_not_post_the_guide_again(stack: Stack) -> None:
     bot = await stack.start_bot()
     joined, _ = await join_and_wait_for_guide(stack, "New Server")
-    available = bot.wait_for("guild_available", check=lambda g: g.id == joined.id)
+    available = bot.wait_for("guild_available", check=lambda g: g.id == joined.id, timeout=10)
     # After shard_ready a new GUILD_CREATE is a join again (discord.py, _delay_shard_ready).
-    reconnected = bot.wait_for("shard_ready")
+    reconnected = bot.wait_for("shard_ready", timeout=10)
     await stack.emu.disconnect_gateway(4000, invalidate=True)  # READY and GUILD_CREATEs again
     await available
     await reconnected

@@ -180,7 +180,9 @@ async def test_edit_command_texts_follow_the_model(
     payload = edit_payload(bots[model])
     options = {option["name"]: option for option in payload["options"]}
     assert payload["description"] == f"Edit a {span} video clip with Kling AI"
-    assert options["video"]["description"] == f"The clip: .mp4 or .mov, {span}, up to 100 MB"
+    assert options["video"]["description"] == (
+        f"The clip: .mp4 or .mov up to 100 MB; {span} is edited, a longer clip is cut"
+    )
     assert options["prompt"]["description"].endswith("(up to 5000 characters)")
     assert options["prompt"]["max_length"] == MODEL_SPECS[model].max_prompt_chars
     assert "up to 10 MB" in options["image1"]["description"]
