@@ -13,6 +13,7 @@ import pytest
 from bot.evolink.spec import MODEL_SPECS, EditModel, whole_seconds_up
 from bot.jobs.errors import EditRefused
 from bot.jobs.messages import billing_note
+from bot.jobs.models import Requester
 from bot.media.cut import cut_clip
 from bot.media.errors import MediaRejected
 from bot.media.prober import Prober
@@ -219,3 +220,24 @@ async def test_a_part_encoded_again_up_to_the_clips_end_keeps_its_last_pictures(
     with av.open(str(tmp_path / "out.mp4")) as out:
         pictures = sum(1 for _ in out.decode(video=0))
     assert pictures == 180  # 7.5 s at 24 fps: none held back by the decoder is lost
+
+
+async def test_a_rerun_sends_the_cut_part_again_without_cutting_it_again(
+    harness: Harness,
+) -> None:
+    await harness.start()
+    make_keyframed_mp4(harness.files.root / "long.mp4", seconds=25, keyframe_every_s=1.0)
+    first = await submit(harness, "long.mp4", 5.0)
+    await harness.notifier.wait_for_delivery(first.id)
+    again = await harness.live.actions.rerun(first.id, first.guild_id, Requester(user_id=7))
+    assert again.source.cut is None and again.billed_seconds == 10
+    assert billing_note(again) == "billed as 10 s"
+    [archived] = [v for v in first.source.validated if v.role is MediaRole.INPUT_VIDEO]
+    [sent] = [v for v in again.source.validated if v.role is MediaRole.INPUT_VIDEO]
+    assert sent.sha256 == archived.sha256  # the part the member chose, byte for byte
+    assert harness.files.requests == ["long.mp4"]  # the original was fetched once
+    await harness.notifier.wait_for_delivery(again.id)
+    await harness.live.tracker.idle()
+    done = await harness.job(again.id)
+    assert done.state is JobState.DELIVERED and done.provider_video_duration == 10
+    assert harness.sim.ledger.used == 2 * 120
