@@ -3,6 +3,7 @@ the probe workers, against the simulator (which measures and bills the file it f
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 from pathlib import Path
@@ -20,6 +21,7 @@ from bot.media.prober import Prober
 from bot.media.validation import ClipRules, CutPlan
 from storage.models import Job, JobState, LedgerKind, MediaRole
 from tests.integration.engine_harness import Harness
+from tests.integration.test_recovery import SimulatedCrash, crash_after_entering
 from tests.media_factory import make_keyframed_mp4
 
 pytestmark = pytest.mark.both_engines
@@ -241,3 +243,25 @@ async def test_a_rerun_sends_the_cut_part_again_without_cutting_it_again(
     done = await harness.job(again.id)
     assert done.state is JobState.DELIVERED and done.provider_video_duration == 10
     assert harness.sim.ledger.used == 2 * 120
+
+
+@pytest.mark.parametrize("state", [JobState.FETCHING, JobState.RESERVED])
+async def test_a_restart_while_cutting_or_after_sends_the_same_part(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, state: JobState
+) -> None:
+    """Resumed from FETCHING the clip is fetched and cut again from the same `start`; from
+    RESERVED the cut part waiting in the scratch folder is published."""
+    await harness.start()
+    make_keyframed_mp4(harness.files.root / "long.mp4", seconds=25, keyframe_every_s=1.0)
+    crashes = crash_after_entering(monkeypatch, state)
+    with contextlib.suppress(SimulatedCrash):
+        await submit(harness, "long.mp4", 5.0)
+    await harness.stop()
+    monkeypatch.undo()
+
+    await harness.start()
+    [job_id] = crashes.job_ids
+    await assert_delivered_and_billed(harness, await harness.job(job_id), 10)
+    job = await harness.job(job_id)
+    assert job.source.cut is not None and job.source.cut.start_s == 5.0
+    assert duration_of(await rehosted_clip(harness, job)) == 10.0
