@@ -39,7 +39,7 @@ def first_steps_text(settings: Settings) -> str:
     ])
 
 
-def may_post_in(channel: discord.TextChannel, me: discord.Member) -> bool:
+def _may_post_in(channel: discord.TextChannel, me: discord.Member) -> bool:
     """View Channel and Send Messages, from the roles and overwrites the bot has there."""
     permissions = channel.permissions_for(me)
     return permissions.view_channel and permissions.send_messages
@@ -56,8 +56,8 @@ class FirstStepsCog(commands.Cog):
 
         Only the system channel: the one place a server has chosen for the bot's notices;
         no other channel, no direct message."""
-        channel = guild.system_channel
-        if channel is None or not may_post_in(channel, guild.me):
+        channel, me = guild.system_channel, guild.me
+        if channel is None or me is None or not _may_post_in(channel, me):
             log.info("joined guild=%d: no system channel the bot may post in", guild.id)
             return
         try:
