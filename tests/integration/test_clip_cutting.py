@@ -17,7 +17,8 @@ from bot.jobs.messages import billing_note
 from bot.jobs.models import Requester
 from bot.media.cut import cut_clip
 from bot.media.errors import MediaRejected
-from bot.media.prober import Prober
+from bot.media.probe import probe_video
+from bot.media.prober import ProbeLimits, Prober
 from bot.media.validation import ClipRules, CutPlan
 from storage.models import Job, JobState, LedgerKind, MediaRole
 from tests.integration.engine_harness import Harness
@@ -265,3 +266,20 @@ async def test_a_restart_while_cutting_or_after_sends_the_same_part(
     job = await harness.job(job_id)
     assert job.source.cut is not None and job.source.cut.start_s == 5.0
     assert duration_of(await rehosted_clip(harness, job)) == 10.0
+
+
+async def test_a_cut_past_the_time_limit_is_refused_and_its_worker_replaced(
+    tmp_path: Path,
+) -> None:
+    # No keyframe for 60 s: a cut from 45 s decodes 45 s of pictures it throws away before
+    # the first one it keeps, far more than this pool's hundredth of a second.
+    source = make_keyframed_mp4(tmp_path / "in.mp4", seconds=60, keyframe_every_s=60.0)
+    limits = ProbeLimits(workers=1, timeout_s=30.0, cut_timeout_s=0.01)
+    async with Prober.running(limits) as hasty:
+        with pytest.raises(MediaRejected) as caught:
+            await cut_clip(hasty, source, tmp_path / "out.mp4", CutPlan(start_s=45, length_s=10),
+                           STANDARD)
+        assert caught.value.code == "video_too_complex"
+        # The next member's probe finds a working pool.
+        info = await probe_video(hasty, source, STANDARD)
+        assert info.duration_s == pytest.approx(60.0, abs=0.05)
