@@ -23,7 +23,7 @@ from cogs.views import EditAgainButton, RerunButton, answer_stale_form
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.edit", "cogs.account", "cogs.admin")
+EXTENSIONS = ("cogs.edit", "cogs.account", "cogs.admin", "cogs.first_steps")
 
 
 class KlingTree(app_commands.CommandTree[discord.Client]):

@@ -216,6 +216,7 @@ def probe_limits(settings: Settings) -> ProbeLimits:
         workers=settings.probe_workers,
         memory_bytes=settings.probe_memory_mb * 1024 * 1024,
         timeout_s=settings.probe_timeout_s,
+        cut_timeout_s=settings.cut_timeout_s,
     )
 
 

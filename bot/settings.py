@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     # Unset: EVOLINK_MODEL alone. EVOLINK_MODEL is the default choice and must be listed.
     evolink_models: Annotated[list[str] | None, NoDecode] = Field(None, alias="EVOLINK_MODELS")
     public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
+    # Where moderators read the moderator guide; named in the setup guide posted on joining.
+    moderator_guide_url: str | None = Field(None, alias="MODERATOR_GUIDE_URL")
     web_host: str = Field("0.0.0.0", alias="WEB_HOST")
     web_port: int = Field(8080, ge=0, le=65535, alias="WEB_PORT")
     # Prometheus scrapes here; never the public listener (0 picks a free port, for tests).
@@ -136,6 +138,8 @@ class Settings(BaseSettings):
     probe_workers: int = Field(2, ge=1, le=32, alias="PROBE_WORKERS")
     probe_memory_mb: int = Field(512, ge=32, alias="PROBE_MEMORY_MB")
     probe_timeout_s: float = Field(15.0, gt=0, alias="PROBE_TIMEOUT_SECONDS")
+    # Cutting a long clip to the model's maximum may re-encode it: in the same workers.
+    cut_timeout_s: float = Field(120.0, gt=0, alias="CUT_TIMEOUT_SECONDS")
     # The provider balance: moderators are alerted when it pays for fewer edits than this.
     low_balance_edits: NonNegativeInt = Field(10, alias="LOW_BALANCE_EDITS")
     balance_check_s: float = Field(300.0, gt=0, alias="BALANCE_CHECK_SECONDS")
@@ -166,7 +170,7 @@ class Settings(BaseSettings):
         alias = cls.model_fields[info.field_name or ""].alias or str(info.field_name)
         return _absolute_http_url(alias, value)
 
-    @field_validator("public_base_url", "s3_endpoint_url")
+    @field_validator("public_base_url", "s3_endpoint_url", "moderator_guide_url")
     @classmethod
     def _check_optional_base(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":

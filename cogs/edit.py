@@ -11,10 +11,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.evolink.spec import MAX_PROMPT_CHARS, EditModel, ModelSpec, seconds_range_of
+from bot.jobs.intake import rules_for
 from bot.jobs.messages import model_not_offered
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
+from bot.media.validation import MAX_SOURCE_SECONDS, check_start
 from cogs.errors import Refused
 from cogs.submit import (
     forms_of,
@@ -36,9 +38,13 @@ def edit_description(specs: Sequence[ModelSpec]) -> str:
 
 def edit_option_descriptions(specs: Sequence[ModelSpec]) -> dict[str, str]:
     spec, lengths = specs[0], seconds_range_of(specs)
+    cut_to = f"{spec.max_seconds} s" if len(specs) == 1 else "the model's maximum"
     return {
         "prompt": f"What should change in the clip (up to {spec.max_prompt_chars} characters)",
-        "video": f"The clip: .mp4 or .mov, {lengths}, up to {spec.max_clip_text}",
+        "video": (
+            f"The clip: .mp4 or .mov up to {spec.max_clip_text}; {lengths} is edited, "
+            "a longer clip is cut"
+        ),
         "video_url": "Or an https link to the clip, for files too big to attach",
         "image1": f"Optional reference image (JPEG, PNG or WebP, up to {spec.max_image_text})",
         "image2": "Optional second reference image",
@@ -46,6 +52,10 @@ def edit_option_descriptions(specs: Sequence[ModelSpec]) -> dict[str, str]:
         "image4": "Optional fourth reference image",
         "keep_audio": "Keep the clip's original sound (default: yes)",
         "model": f"Which model edits the clip (default: {spec.name})",
+        "start": (
+            "Second of the clip where the edit begins (default 0); a longer clip is cut "
+            f"to {cut_to} from there"
+        ),
     }
 
 
@@ -83,6 +93,22 @@ def _model_choice(interaction: discord.Interaction, model: str | None) -> EditMo
         raise Refused(model_not_offered(str(picked))) from None
 
 
+def edit_options_help(specs: Sequence[ModelSpec]) -> str:
+    """The /edit options in one list, worded as the command describes them: added to any
+    refusal of how the command was filled in."""
+    described = edit_option_descriptions(specs)
+    lines = [
+        f"- `prompt` (required): {described['prompt']}",
+        f"- `video` or `video_url` (exactly one): {described['video']}; or an https link",
+        f"- `start`: {described['start']}",
+        f"- `image1`…`image4`: {described['image1']}",
+        f"- `keep_audio`: {described['keep_audio']}",
+    ]
+    if len(specs) > 1:
+        lines.append(f"- `model`: {described['model']}")
+    return "\n".join(["**/edit options**", *lines])
+
+
 def _attachment(attachment: discord.Attachment) -> InputFile:
     return InputFile(url=attachment.url, declared_size=attachment.size)
 
@@ -90,10 +116,15 @@ def _attachment(attachment: discord.Attachment) -> InputFile:
 def _video_input(
     video: discord.Attachment | None, video_url: str | None
 ) -> tuple[InputFile, bool]:
-    if (video is None) == (not video_url):
+    if video is None and not video_url:
         raise Refused(
             "Give exactly one clip: attach it as `video`, or paste a link as `video_url` "
-            "(for files too big to attach).",
+            "(for files too big to attach); none was given."
+        )
+    if video is not None and video_url:
+        raise Refused(
+            "Give exactly one clip: attach it as `video` or paste a link as `video_url`, "
+            "not both."
         )
     if video is not None:
         return _attachment(video), False
@@ -104,6 +135,15 @@ def _video_input(
     except MediaRejected as refusal:
         raise Refused(refusal.reason) from None
     return InputFile(url=url), True
+
+
+def _check_start(start: float, spec: ModelSpec) -> None:
+    """The engine checks `start` too (every entry point); here the refusal comes with the
+    options it belongs to."""
+    try:
+        check_start(start, rules_for(spec).clip)
+    except MediaRejected as refusal:
+        raise Refused(refusal.reason) from None
 
 
 class EditCog(commands.Cog):
@@ -134,15 +174,23 @@ class EditCog(commands.Cog):
         image4: discord.Attachment | None = None,
         keep_audio: bool = True,
         model: str | None = None,
+        start: app_commands.Range[float, 0.0, float(MAX_SOURCE_SECONDS)] = 0.0,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
+        specs = settings_of(self.bot).model_specs
         try:
             notes = permission_notes(interaction)
+        except Refused as refusal:
+            await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
+            return
+        try:
             video_input, is_link = _video_input(video, video_url)
             prompt = prompt_of(prompt)
             chosen = _model_choice(interaction, model)
+            _check_start(start, specs[0])
         except Refused as refusal:
-            await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
+            text = f"❌ {refusal.text}\n{edit_options_help(specs)}"
+            await interaction.followup.send(text, ephemeral=True)
             return
         images = [_attachment(a) for a in (image1, image2, image3, image4) if a is not None]
         member = requester(interaction)
@@ -152,6 +200,7 @@ class EditCog(commands.Cog):
             user_id=member.user_id, role_ids=member.role_ids, prompt=prompt,
             keep_audio=keep_audio, video=video_input, video_is_user_link=is_link, images=images,
             model=chosen,
+            start_s=start,
         )
         await run_edit(interaction, request, notes)
 

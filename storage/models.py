@@ -128,6 +128,14 @@ class ValidatedInput(BaseModel):
     sha256: str
 
 
+class ClipCut(BaseModel):
+    """The part of the member's clip the bot cut out: what is edited and billed."""
+
+    source_duration_s: float  # the member's whole clip
+    start_s: float  # where the cut begins in it (a keyframe near the asked start, or exact)
+    duration_s: float  # the cut clip's own length
+
+
 class JobSource(BaseModel):
     """Where the inputs came from, so a restart can fetch them again, and what was checked."""
 
@@ -142,6 +150,9 @@ class JobSource(BaseModel):
     # "Re-run": the images as the bot kept them (then `image_urls` is empty).
     image_media_tokens: list[str] = Field(default_factory=list)
     validated: list[ValidatedInput] = Field(default_factory=list)
+    # The member's `start` (seconds into the clip), kept so a resumed job cuts the same part.
+    start_s: float = 0.0
+    cut: ClipCut | None = None
 
 
 class Job(_Row):

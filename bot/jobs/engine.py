@@ -30,7 +30,7 @@ from bot.jobs.admission import IntakeSlots
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
-from bot.jobs.intake import Intake, precheck_sizes
+from bot.jobs.intake import Intake, precheck_request
 from bot.jobs.messages import (
     DISK_LOW,
     PROVIDER_BALANCE_TOO_LOW,
@@ -136,9 +136,10 @@ class JobEngine:
         await self._require_disk_space()
         try:
             # What Discord already told us costs nothing to refuse, so it is no "attempt".
-            precheck_sizes(
+            precheck_request(
                 request.video.declared_size,
                 [image.declared_size for image in request.images],
+                request.start_s,
                 spec,
             )
         except MediaRejected as refusal:
@@ -166,6 +167,7 @@ class JobEngine:
                     video_media_token=request.video.media_token,
                     rules_channel_id=request.rules_channel_id,
                     role_ids=request.role_ids,
+                    start_s=request.start_s,
                     image_urls=[image.url for image in request.images if not image.media_token],
                     image_media_tokens=[
                         image.media_token for image in request.images if image.media_token
@@ -347,7 +349,9 @@ class JobEngine:
             windows = Windows.at(now)
             job = await d.jobs.update(
                 job.id, now=now,
-                source=job.source.model_copy(update={"validated": checked.validated}),
+                source=job.source.model_copy(
+                    update={"validated": checked.validated, "cut": checked.cut}
+                ),
             )
             return await d.quota.reserve(
                 job, billed_seconds=billed,

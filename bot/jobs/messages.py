@@ -19,7 +19,7 @@ from bot.evolink.spec import (
     spec_for,
     whole_seconds_up,
 )
-from bot.media.errors import format_seconds
+from bot.media.errors import format_clock, format_seconds
 from storage.models import Job
 
 # EVOLINK_API.md §4.2: one message per task error code.
@@ -154,25 +154,24 @@ def explain_submit_error(error: EvolinkError) -> str:
 
 
 def billing_note(job: Job) -> str:
-    """How a reserved job is billed, saying so when the provider's clamp applies (§6: a clip
-    under the model's minimum is billed as the minimum, one over the maximum as the maximum).
-
-    For a long clip the provider's page does not say whether all of it is edited; the member
-    is told it may be only the start (README, "Behaviour worth knowing").
-    """
+    """How a reserved job is billed: which part of the clip when it was cut, and the
+    provider's clamp when it applies (§6: a clip under the model's minimum is billed as the
+    minimum). A clip longer than the maximum is always cut, so that clamp never applies."""
     billed = job.billed_seconds
-    if job.duration_s is None or billed is None:
-        return f"billed as {billed} s"
-    length = whole_seconds_up(job.duration_s)
-    clip = f"{format_seconds(job.duration_s)} clip"
-    if length < billed:
-        return f"{clip}, billed as {billed} s, this model's minimum"
-    if length > billed:
+    cut = job.source.cut
+    if cut is not None:
+        end = cut.start_s + cut.duration_s
         return (
-            f"{clip}, billed as {billed} s, this model's maximum; the provider may edit "
-            f"only the first {billed} s"
+            f"editing {format_clock(cut.start_s)}–{format_clock(end)} of your "
+            f"{format_clock(cut.source_duration_s)} clip, billed as {billed} s"
         )
+    if job.duration_s is not None and billed is not None and (
+        whole_seconds_up(job.duration_s) < billed
+    ):
+        return f"{format_seconds(job.duration_s)} clip, billed as {billed} s, this model's minimum"
     return f"billed as {billed} s"
+
+
 INTAKES_BUSY = (
     "The bot is checking many clips right now; try again in a minute. Nothing was charged."
 )

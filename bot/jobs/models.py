@@ -23,6 +23,9 @@ class EditRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     keep_audio: bool = True
     video: InputFile
+    # Seconds into the clip where the edited part begins; checked by the engine, which
+    # explains a bad value (Discord's number options can carry NaN and infinity).
+    start_s: float = 0.0
     video_is_user_link: bool = False
     images: list[InputFile] = Field(default_factory=list)
     parent_job_id: int | None = None

@@ -111,6 +111,9 @@ async def _patch_guild(emu: DiscordEmulator, request: web.Request, body: dict[st
         emu.set_premium_tier(guild_id, int(body["premium_tier"]))
     if "upload_limit" in body:
         emu.set_upload_limit(guild_id, body["upload_limit"])
+    if "system_channel_id" in body:
+        channel = body["system_channel_id"]
+        emu.set_system_channel(guild_id, None if channel is None else _int(channel))
     return describe_guild(emu, emu.state.guild(guild_id))
 
 
