@@ -53,7 +53,7 @@ def edit_option_descriptions(specs: Sequence[ModelSpec]) -> dict[str, str]:
         "keep_audio": "Keep the clip's original sound (default: yes)",
         "model": f"Which model edits the clip (default: {spec.name})",
         "start": (
-            "Second of the clip where the edit begins (default 0); a longer clip is cut "
+            "Second where the edit begins (default 0); a longer clip is cut "
             f"to {cut_to} from there"
         ),
     }

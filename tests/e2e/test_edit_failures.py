@@ -86,7 +86,7 @@ REFUSALS: list[tuple[str, Build, list[str], bool]] = [
     ("video-and-link", _both_sources, ["exactly one clip", "not both", OPTIONS], False),
     ("no-video", _no_source, ["exactly one clip", "none was given", OPTIONS,
                               "- `video` or `video_url` (exactly one): The clip: .mp4 or .mov",
-                              "- `start`: Second of the clip where the edit begins",
+                              "- `start`: Second where the edit begins",
                               "- `image1`…`image4`: Optional reference image"], False),
     ("negative-start", _negative_start, ["`start` is the second of your clip", OPTIONS], False),
     ("http-link", _http_link, ["https://"], False),
