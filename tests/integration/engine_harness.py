@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
-from aiolimiter import AsyncLimiter
 
+from bot.evolink import RateLimiter
 from bot.jobs.config import EngineConfig, ScheduleConfig
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.prober import Prober
@@ -152,7 +152,7 @@ class Harness:
         return Settings(_env_file=None, **env)  # type: ignore[call-arg]
 
     async def start(
-        self, limiter: AsyncLimiter | None = None, *, schedule: ScheduleConfig = FAST_SCHEDULE,
+        self, limiter: RateLimiter | None = None, *, schedule: ScheduleConfig = FAST_SCHEDULE,
         **overrides: str,
     ) -> Services:
         settings = self.settings(**overrides)

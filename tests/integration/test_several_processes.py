@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from bot.evolink import RateLimiter
 from bot.jobs.config import ScheduleConfig
 from bot.jobs.notifier import ArchivedResult
 from bot.services import Services
@@ -65,10 +66,10 @@ def second(harness: Harness) -> Iterator[Harness]:
 
 @asynccontextmanager
 async def running(harness: Harness, shard: int, url: str, bucket: S3Bucket,
-                  schedule: ScheduleConfig = FAST_SCHEDULE, **settings: str
-                  ) -> AsyncIterator[Services]:
+                  schedule: ScheduleConfig = FAST_SCHEDULE, limiter: RateLimiter | None = None,
+                  **settings: str) -> AsyncIterator[Services]:
     services = await harness.start(
-        schedule=schedule, DATABASE_URL=url, SHARD_COUNT=str(SHARDS), SHARD_IDS=str(shard),
+        limiter, schedule=schedule, DATABASE_URL=url, SHARD_COUNT=str(SHARDS), SHARD_IDS=str(shard),
         PUBLIC_BASE_URL="", **bucket.settings(), **settings,
     )
     try:
