@@ -131,6 +131,12 @@ def transition_sync(
         values.append(to_state.value)
         moves = guard - {to_state}
         if moves:
+            if raw.dialect == POSTGRESQL:
+                # Under READ COMMITTED the insert below reads the state as last committed,
+                # while the UPDATE waits for a concurrent mover and then applies to the row
+                # it left: the history would name a state the job had already left. The
+                # row lock first makes the insert read what the update will change.
+                raw.execute("SELECT id FROM jobs WHERE id = ? FOR UPDATE", (job_id,))
             # Recorded first, under the same guard: if the UPDATE below matches nothing,
             # this matched nothing either (same transaction), and the caller rolls back.
             clause, from_states = _in(moves)
