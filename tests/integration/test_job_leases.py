@@ -4,7 +4,9 @@ and who takes it over (storage/jobs.py). Each process is a `JobRepository` with 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
+import asyncpg
 import pytest
 
 from storage.database import POSTGRESQL, Database
@@ -91,6 +93,29 @@ async def test_a_notice_reaches_every_listening_process(db: Database) -> None:
     async with db.listen("kling_test_notice", heard.put_nowait):
         await db.notify("kling_test_notice", "42")
         assert await heard.get() == "42"
+
+
+async def test_a_dropped_listening_connection_is_opened_again_and_hears_on(
+    db: Database, database_location: DatabaseLocation
+) -> None:
+    if db.dialect != POSTGRESQL:
+        pytest.skip("SQLite serves one process: nothing to notify")
+    channel = f"kling_test_{uuid.uuid4().hex}"  # names this test's listener on the server
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    reconnected = asyncio.Event()
+    async with db.listen(channel, heard.put_nowait, on_reconnect=reconnected.set):
+        admin = await asyncpg.connect(str(database_location.target))
+        try:  # what a server restart or a broken network does to the connection
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE query LIKE $1", f"LISTEN%{channel}%",
+            )
+        finally:
+            await admin.close()
+        assert ended == 1
+        await asyncio.wait_for(reconnected.wait(), 10)
+        await db.notify(channel, "42")
+        assert await asyncio.wait_for(heard.get(), 10) == "42"
 
 
 async def test_processes_share_one_provider_rate(database_location: DatabaseLocation) -> None:
