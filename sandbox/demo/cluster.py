@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ T = TypeVar("T")
 SHARD_COUNT = 4
 PROCESS_SHARDS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3))
 SYNC_TIMEOUT_S = 30.0
+# moto accepts any credentials; the bots take them the standard AWS way (the environment).
+LOOPBACK_S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 SHARDS_TIMEOUT_S = 40.0
 
 
@@ -59,6 +65,39 @@ class SharedStorage:
 
     def environment(self) -> dict[str, str]:
         return {"DATABASE_URL": self.database_url, "DATABASE_SCHEMA": self.schema, **self.s3}
+
+
+@contextlib.asynccontextmanager
+async def loopback_bucket() -> AsyncIterator[dict[str, str]]:
+    """An S3 endpoint on loopback (moto's threaded server, a dev dependency) with one bucket;
+    yields the bots' settings for it, credentials included."""
+    try:
+        from aiobotocore.session import get_session
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        raise DemoError(
+            f"the cluster scenario needs moto's S3 server ({error}): install the dev extra "
+            "(`make setup` does)"
+        ) from None
+    # Its HTTP server logs every request to the terminal, amid the transcript.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        settings = {
+            "MEDIA_STORE": "s3", "S3_BUCKET": "kling-media",
+            "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "S3_REGION": "us-east-1",
+            **LOOPBACK_S3_CREDENTIALS,
+        }
+        async with get_session().create_client(
+            "s3", endpoint_url=settings["S3_ENDPOINT_URL"], region_name="us-east-1",
+            aws_access_key_id="demo", aws_secret_access_key="demo",
+        ) as s3:
+            await s3.create_bucket(Bucket=settings["S3_BUCKET"])
+        yield settings
+    finally:
+        server.stop()
 
 
 @contextlib.asynccontextmanager
@@ -187,9 +226,10 @@ class Cluster:
         child = self.bots[index]
         assert child.proc is not None
         self.killed.add(index)
+        pid = child.proc.pid
         child.kill()
-        await child.proc.wait()
-        return child.proc.pid
+        await child.stop()  # reaps it and closes its log; nothing left to signal
+        return pid
 
     def _failure(self) -> str | None:
         """A process that exited without being killed: its log says why."""
