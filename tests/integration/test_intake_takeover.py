@@ -20,10 +20,8 @@ from storage.models import Job, JobState, LedgerKind
 from tests.doubles import RecordingNotifier
 from tests.integration.engine_harness import FAST_SCHEDULE, Harness, HeldRequests
 from tests.integration.money import assert_money_reconciles
-from tests.integration.test_several_processes import Clock, running, second
+from tests.integration.two_processes import Clock, running
 from tests.s3_endpoint import S3Bucket
-
-__all__ = ["second"]  # the fixture of the second process
 
 
 class SilentStatusNotifier(RecordingNotifier):
