@@ -211,10 +211,13 @@ class JobEngine:
         now = self.deps.clock()
         for job in orphans:
             log.warning("taking over job=%d state=%s", job.id, job.state)
-            if job.state is JobState.RESERVED:
-                await self._release_unpublished(job)
-            else:
-                await self._carry_on(job, now)
+            try:
+                if job.state is JobState.RESERVED:
+                    await self._release_unpublished(job)
+                else:
+                    await self._carry_on(job, now)
+            except Exception:  # one job's trouble (a Discord post) must not strand the rest
+                log.exception("taking over job=%d failed", job.id)
         self.wake_scheduler()
 
     async def _release_unpublished(self, job: Job) -> None:
