@@ -38,16 +38,15 @@ class SilentStatusNotifier(RecordingNotifier):
 
 
 class ClosingLimiter:
-    """The provider rate limit of a process that dies while its create call waits for it."""
+    """The provider rate limit of a process that dies while its create calls wait for it."""
 
     def __init__(self) -> None:
         self.closed = False
-        self.waiting = asyncio.Event()
+        self.held = HeldRequests()  # never released: the process dies first
 
     async def acquire(self) -> None:
         if self.closed:
-            self.waiting.set()
-            await asyncio.Event().wait()
+            await self.held.hold()
 
 
 async def _die(harness: Harness, services: Services, submit: asyncio.Task[Job]) -> None:
@@ -124,7 +123,7 @@ async def test_a_job_whose_create_may_have_been_sent_is_never_created_again_by_a
             running(second, 1, cluster_database, s3_bucket) as survivor:
         limiter.closed = True  # from here on, the first process's calls never go out
         submit = asyncio.create_task(first.engine.submit(harness.request(harness.files.clip())))
-        await asyncio.wait_for(limiter.waiting.wait(), 20)
+        await asyncio.wait_for(limiter.held.until_waiting(1), 20)
         job = await _only(first, JobState.SUBMITTING)
         await _die(harness, first, submit)
 
@@ -165,4 +164,40 @@ async def test_checked_files_left_on_a_dead_process_disk_are_released_not_charge
     assert released.state is JobState.FAILED
     assert released.error_code == "taken_over_unpublished"
     assert kinds == [LedgerKind.RESERVE, LedgerKind.RELEASE]
+    assert harness.sim.create_attempts == 0
+
+
+class UnreachableModerators(RecordingNotifier):
+    """Discord refuses the first "outcome unknown" notice."""
+
+    async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
+        if not self.events:
+            await self._record("unknown_failed", job.id)
+            raise RuntimeError("Discord is unavailable")
+        await super().outcome_unknown(job, log_channel_id)
+
+
+async def test_one_orphan_that_cannot_be_reported_does_not_strand_the_others(
+    harness: Harness, second: Harness, cluster_database: str, s3_bucket: S3Bucket
+) -> None:
+    harness.clock = second.clock = Clock()
+    refusing = second.notifier = UnreachableModerators()
+    limiter = ClosingLimiter()
+    async with running(harness, 0, cluster_database, s3_bucket, limiter=limiter) as first, \
+            running(second, 1, cluster_database, s3_bucket) as survivor:
+        limiter.closed = True
+        submits = [
+            asyncio.create_task(first.engine.submit(
+                harness.request(harness.files.clip(f"c{n}.mp4"), user_id=100 + n)
+            ))
+            for n in range(2)
+        ]
+        await asyncio.wait_for(limiter.held.until_waiting(2), 20)  # both at their create
+        for submit in submits:
+            await _die(harness, first, submit)
+
+        await survivor.tracker.hold_intakes_once()
+        left = await survivor.jobs.in_states([JobState.SUBMISSION_UNKNOWN])
+    assert len(left) == 2  # both taken over, though the first report failed
+    assert [kind for kind, _ in refusing.events] == ["unknown_failed", "unknown"]
     assert harness.sim.create_attempts == 0
