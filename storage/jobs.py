@@ -131,19 +131,18 @@ def transition_sync(
         values.append(to_state.value)
         moves = guard - {to_state}
         if moves:
-            if raw.dialect == POSTGRESQL:
-                # Under READ COMMITTED the insert below reads the state as last committed,
-                # while the UPDATE waits for a concurrent mover and then applies to the row
-                # it left: the history would name a state the job had already left. The
-                # row lock first makes the insert read what the update will change.
-                raw.execute("SELECT id FROM jobs WHERE id = ? FOR UPDATE", (job_id,))
             # Recorded first, under the same guard: if the UPDATE below matches nothing,
             # this matched nothing either (same transaction), and the caller rolls back.
+            # On PostgreSQL the row is locked as it is read: under READ COMMITTED a plain
+            # read sees the state last committed while the UPDATE waits for a concurrent
+            # mover and then applies to the row it left, so the history would name a state
+            # the job had already left. Locking, the read waits too and sees that row.
+            lock = " FOR UPDATE" if raw.dialect == POSTGRESQL else ""
             clause, from_states = _in(moves)
             raw.execute(
                 "INSERT INTO job_events (job_id, at, from_state, to_state, detail)"
                 f" SELECT id, CAST(? AS DOUBLE PRECISION), state, CAST(? AS TEXT), CAST(? AS TEXT)"
-                f" FROM jobs WHERE id = ? AND {clause}",
+                f" FROM jobs WHERE id = ? AND {clause}{lock}",
                 (now, to_state.value, detail, job_id, *from_states),
             )
     assignments += [f"{name} = ?" for name in fields]
