@@ -26,12 +26,12 @@ T = TypeVar("T")
 SHARD_COUNT = 4
 PROCESS_SHARDS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3))
 SYNC_TIMEOUT_S = 30.0
+SHARDS_TIMEOUT_S = 40.0
 # moto accepts any credentials; the bots take them the standard AWS way (the environment).
 LOOPBACK_S3_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
-SHARDS_TIMEOUT_S = 40.0
 
 
 def shard_of(guild_id: str | int) -> int:
@@ -92,7 +92,8 @@ async def loopback_bucket() -> AsyncIterator[dict[str, str]]:
         }
         async with get_session().create_client(
             "s3", endpoint_url=settings["S3_ENDPOINT_URL"], region_name="us-east-1",
-            aws_access_key_id="demo", aws_secret_access_key="demo",
+            aws_access_key_id=LOOPBACK_S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOOPBACK_S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         ) as s3:
             await s3.create_bucket(Bucket=settings["S3_BUCKET"])
         yield settings
@@ -119,9 +120,12 @@ async def fresh_schema(database_url: str) -> AsyncIterator[str]:
 async def database_refusal(database_url: str | None) -> str | None:
     """Why the cluster cannot run on `database_url` (None: it can), in plain words."""
     how = (
-        "Point it at one with DATABASE_URL=postgresql://user:password@host:5432/db (or "
-        "start the compose profile: `docker compose --profile cluster up -d postgres` and "
-        "use its address); the demo works in a schema of its own and drops it at the end."
+        "Point it at one with DATABASE_URL=postgresql://user:password@host:5432/db; a "
+        "throwaway server will do: `docker run -d -p 5432:5432 -e "
+        "POSTGRES_HOST_AUTH_METHOD=trust postgres:17`, then DATABASE_URL=postgresql://"
+        "postgres@127.0.0.1:5432/postgres (the compose profile `cluster` runs PostgreSQL "
+        "too, but does not publish its port to this machine). The demo works in a schema "
+        "of its own and drops it at the end."
     )
     if not database_url:
         return "the cluster scenario runs two bot processes on one PostgreSQL database. " + how

@@ -125,7 +125,7 @@ def test_without_postgresql_the_cluster_demo_says_how_to_point_it_at_one(
 
     err = capsys.readouterr().err
     assert code == 1
-    assert "DATABASE_URL=postgresql://" in err and "--profile cluster" in err
+    assert "DATABASE_URL=postgresql://" in err and "docker run" in err
     assert "Traceback" not in err
 
 
