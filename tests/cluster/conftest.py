@@ -23,10 +23,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-async def shared_storage(s3_bucket: S3Bucket) -> AsyncIterator[SharedStorage]:  # noqa: F811
-    """A schema of its own on the test server (dropped after) and a fresh bucket."""
+def server_url() -> str:
     url = os.environ.get(TEST_DATABASE_URL_ENV)
     if not url:
         pytest.skip(f"the cluster test needs PostgreSQL: set {TEST_DATABASE_URL_ENV}")
-    async with fresh_schema(url) as schema:
-        yield SharedStorage(url, schema, {**s3_bucket.settings(), **FAKE_AWS_ENV})
+    return url
+
+
+@pytest.fixture
+async def shared_storage(
+    server_url: str, s3_bucket: S3Bucket  # noqa: F811 (the fixture)
+) -> AsyncIterator[SharedStorage]:
+    """A schema of its own on the test server (dropped after) and a fresh bucket; the
+    server is asked first, so without it nothing is started."""
+    async with fresh_schema(server_url) as schema:
+        yield SharedStorage(server_url, schema, {**s3_bucket.settings(), **FAKE_AWS_ENV})
