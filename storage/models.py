@@ -84,6 +84,9 @@ TASK_NOT_FOUND_CODE = "task_not_found"
 UNBILLED_STATES = frozenset(
     {_S.RESERVED, _S.REHOSTED, _S.SUBMITTING, _S.SUBMITTED, _S.SUBMISSION_UNKNOWN}
 )
+# Worked on by one process before the provider has a task for it: that process holds the
+# job's lease (`lease_until`, renewed while it lives); another takes it over once it ends.
+INTAKE_STATES = frozenset({_S.RECEIVED, _S.FETCHING, _S.RESERVED, _S.REHOSTED, _S.SUBMITTING})
 # Waiting to be posted (`next_delivery_at`).
 DELIVERY_STATES = frozenset({_S.ARCHIVED})
 
@@ -258,8 +261,10 @@ class NewJob(BaseModel):
     source: JobSource
     callback_secret: str
     parent_job_id: int | None = None
-    # The process that submits it: after a crash, that process resumes it when it returns.
+    # The process that submits it: after a crash, that process resumes it when it returns,
+    # or another takes it over once the lease (until `lease_until`) ends.
     owner: str | None = None
+    lease_until: float | None = None
 
 
 class JobEvent(_Row):

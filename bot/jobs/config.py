@@ -107,6 +107,7 @@ class EngineConfig:
                 first_poll_max_s=settings.poll_first_max_s,
                 min_interval_s=settings.poll_min_interval_s,
                 max_interval_s=settings.poll_max_interval_s,
+                lease_s=settings.job_lease_s,
             ),
             input_grace_s=settings.input_grace_s,
             result_retention_s=settings.result_retention_s,

@@ -38,6 +38,8 @@ from bot.jobs.messages import (
     STATUS_POST_FAILED,
     STATUS_POST_FAILED_MESSAGE,
     SUBMISSION_UNKNOWN_MESSAGE,
+    TAKEN_OVER_UNPUBLISHED,
+    TAKEN_OVER_UNPUBLISHED_MESSAGE,
     explain_submit_error,
     model_not_offered,
 )
@@ -161,6 +163,7 @@ class JobEngine:
                 user_id=request.user_id, model=spec.name, prompt=request.prompt,
                 keep_audio=request.keep_audio, parent_job_id=request.parent_job_id,
                 callback_secret=secrets.token_urlsafe(24), owner=d.jobs.owner,
+                lease_until=now + self.config.schedule.lease_s,
                 source=JobSource(
                     video_url=request.video.url,
                     video_is_user_link=request.video_is_user_link,
@@ -203,32 +206,66 @@ class JobEngine:
         )
         for job in unfinished:
             log.info("resuming job=%d state=%s", job.id, job.state)
-            if job.state in _RESUMED_FROM_SCRATCH:
-                self._spawn(self._resume_submit(job), f"resume-{job.id}")
-            elif job.state is JobState.SUBMITTING:
-                # The create call may or may not have reached the provider: never resend.
-                try:
-                    job = await d.jobs.become_uncertain(
-                        job.id, expected={JobState.SUBMITTING}, now=now,
-                        detail="restarted during submission",
-                        inputs_expire_at=self.inputs_expire_at(),
-                        error_code="submission_unknown",
-                        error_message=SUBMISSION_UNKNOWN_MESSAGE,
-                    )
-                except StaleTransition:
-                    continue  # its callback (served already) adopted the task first
-                await self._report_outcome_unknown(job)
-            elif job.state is JobState.SUBMITTED:
-                if job.status_message_id is None:
-                    job = await self.announce(job)
-                # Nothing runs yet, so any lease left by the previous process is stale.
-                await d.jobs.update(job.id, now=now, next_poll_at=now)
-            elif job.state is JobState.DOWNLOADING:
-                await d.jobs.update(job.id, now=now, next_poll_at=now)
-            elif job.state is JobState.ARCHIVED:
-                await d.jobs.update(job.id, now=now, next_delivery_at=now)
+            await self._carry_on(job, now)
         self.wake_scheduler()
         return len(unfinished)
+
+    async def take_over(self, orphans: list[Job]) -> None:
+        """Carry on with jobs another process held before the provider and let go of (it
+        died): the same rules as a restart, except that the checked files of a RESERVED
+        job stayed on the dead process's disk, so its reservation is released."""
+        now = self.deps.clock()
+        for job in orphans:
+            log.warning("taking over job=%d state=%s", job.id, job.state)
+            try:
+                if job.state is JobState.RESERVED:
+                    await self._release_unpublished(job)
+                else:
+                    await self._carry_on(job, now)
+            except Exception:  # one job's trouble (a Discord post) must not strand the rest
+                log.exception("taking over job=%d failed", job.id)
+        self.wake_scheduler()
+
+    async def _release_unpublished(self, job: Job) -> None:
+        d = self.deps
+        try:
+            job = await d.quota.close_job(
+                job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.RESERVED},
+                now=d.clock(), detail=TAKEN_OVER_UNPUBLISHED, error_code=TAKEN_OVER_UNPUBLISHED,
+                error_message=TAKEN_OVER_UNPUBLISHED_MESSAGE,
+                inputs_expire_at=self.inputs_expire_at(),
+            )
+        except StaleTransition:
+            return  # its holder came back and moved it on
+        await d.notifier.failed(job)
+
+    async def _carry_on(self, job: Job, now: float) -> None:
+        """Continue an unfinished job from its recorded state (after a restart or a
+        takeover); a create that may have been sent is never sent again."""
+        d = self.deps
+        if job.state in _RESUMED_FROM_SCRATCH:
+            self._spawn(self._resume_submit(job), f"resume-{job.id}")
+        elif job.state is JobState.SUBMITTING:
+            try:
+                job = await d.jobs.become_uncertain(
+                    job.id, expected={JobState.SUBMITTING}, now=now,
+                    detail="restarted during submission",
+                    inputs_expire_at=self.inputs_expire_at(),
+                    error_code="submission_unknown",
+                    error_message=SUBMISSION_UNKNOWN_MESSAGE,
+                )
+            except StaleTransition:
+                return  # its callback (served already) adopted the task first
+            await self._report_outcome_unknown(job)
+        elif job.state is JobState.SUBMITTED:
+            if job.status_message_id is None:
+                job = await self.announce(job)
+            # Nothing runs yet, so any lease left by the previous process is stale.
+            await d.jobs.update(job.id, now=now, next_poll_at=now)
+        elif job.state is JobState.DOWNLOADING:
+            await d.jobs.update(job.id, now=now, next_poll_at=now)
+        elif job.state is JobState.ARCHIVED:
+            await d.jobs.update(job.id, now=now, next_delivery_at=now)
 
     async def stop(self) -> None:
         """Refuse new work and cancel background resumptions; their state stays persisted."""

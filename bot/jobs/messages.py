@@ -139,6 +139,13 @@ def model_not_offered(model: str) -> str:
     )
 
 
+# The process that had checked a job's files died before publishing them; another process
+# took the job over without the files, so its reservation is released.
+TAKEN_OVER_UNPUBLISHED = "taken_over_unpublished"
+TAKEN_OVER_UNPUBLISHED_MESSAGE = (
+    "The bot process handling this edit stopped after checking your files and before sending "
+    "them, so the edit was stopped and nothing was charged. Please run /edit again."
+)
 RESTARTED_WHILE_CHECKING = (
     "The bot restarted while checking your files, so this edit was stopped before anything "
     "was charged. Please run /edit again."

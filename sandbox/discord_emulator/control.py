@@ -84,6 +84,15 @@ async def _state(emu: DiscordEmulator, request: web.Request, body: dict[str, Any
             for a in emu.state.applications.values()
         ],
         "guilds": [describe_guild(emu, g) for g in emu.state.guilds.values()],
+        # Which shards are connected now: a bot of several processes is up once all are.
+        "gateway_sessions": [
+            {
+                "application_id": str(app.id), "shard": list(session.shard),
+                "ready": session.ready, "connected": session.connection is not None,
+            }
+            for app in emu.state.applications.values()
+            for session in emu.gateway.sessions_for(app.id)
+        ],
     }
 
 

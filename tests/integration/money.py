@@ -6,7 +6,8 @@ and every reservation holds exactly the whole seconds the job's model counts for
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import pytest
@@ -17,6 +18,8 @@ from storage.models import JobState, LedgerKind
 
 if TYPE_CHECKING:
     from bot.services import Services
+    from storage.jobs import JobRepository
+    from storage.quota import QuotaRepository
 
 
 class Books(Protocol):
@@ -30,30 +33,67 @@ class Books(Protocol):
 _RETURNED = {LedgerKind.REFUND, LedgerKind.RELEASE}
 
 
+@dataclass(frozen=True)
+class ProviderTask:
+    """What the provider billed for one task: the simulator's own record of it."""
+
+    billed: bool
+    credits: float
+
+
+def provider_tasks(sim: EvolinkSimulator) -> dict[str, ProviderTask]:
+    return {
+        task_id: ProviderTask(
+            billed=task.finalized and task.outcome == "completed", credits=task.credits_reserved
+        )
+        for task_id, task in sim.tasks.items()
+    }
+
+
+ProviderBooks = tuple[Mapping[str, ProviderTask], float | None]
+"""The provider's record of its tasks, and the credits it says were used in all (if known)."""
+
+
 async def assert_money_reconciles(harness: Books, job_ids: Iterable[int] | None = None) -> None:
     """Job by job: the simulator billed the job's task exactly when the bot's ledger settled
     it (and gave nothing back), for the same credits. Without `job_ids` every job is checked,
-    and the total must also equal the used credits `GET /v1/credits` reports.
-
-    The bot keeps polling while this reads, and the simulator keeps finishing tasks: the
-    bot's books are read first, then the provider's in one synchronous snapshot. A bot
-    settles only what the provider billed before, so a later snapshot can only show more
-    billed tasks (each a job the bot has not polled since), never fewer."""
+    and the total must also equal the used credits `GET /v1/credits` reports."""
     services, sim = harness.live, harness.sim
+
+    async def snapshot() -> ProviderBooks:  # no await inside: nothing moves while it reads
+        used = sim.ledger.credits_json()["data"]["token"]["used_credits"]
+        return provider_tasks(sim), (used if job_ids is None else None)
+
+    used = await assert_books_balance(services.jobs, services.quota, snapshot, job_ids)
+    if used is not None:  # the same figure through the API the bot reads its balance from
+        credits = await services.client.get_credits()
+        assert credits.data.token is not None
+        assert credits.data.token.used_credits >= used - 1e-9
+
+
+async def assert_books_balance(
+    jobs_table: JobRepository, quota: QuotaRepository,
+    provider: Callable[[], Awaitable[ProviderBooks]], job_ids: Iterable[int] | None = None,
+) -> float | None:
+    """The money check on the bot's database and the provider's record of its tasks (in
+    this process or read over the simulator's control API); returns the used credits the
+    provider reported, if it did.
+
+    The bot may still be polling while this reads, and the provider finishing tasks: the
+    bot's books are read first, then the provider's. A bot settles only what the provider
+    billed before, so the later record can only show more billed tasks (each a job the bot
+    has not polled since), never fewer."""
     if job_ids is None:
-        jobs = await services.jobs.in_states(list(JobState))
+        jobs = await jobs_table.in_states(list(JobState))
     else:
-        found = [await services.jobs.get(job_id) for job_id in job_ids]
+        found = [await jobs_table.get(job_id) for job_id in job_ids]
         jobs = [job for job in found if job is not None]
-    ledgers = {job.id: await services.quota.entries_for_job(job.id) for job in jobs}
-    # The provider's side, with no await in between: nothing moves while it is read.
-    billed_tasks = {task_id: task.credits_reserved for task_id, task in sim.tasks.items()
-                    if task.finalized and task.outcome == "completed"}
-    used_credits = sim.ledger.credits_json()["data"]["token"]["used_credits"]
+    ledgers = {job.id: await quota.entries_for_job(job.id) for job in jobs}
+    tasks, used_credits = await provider()
     billed_total = settled_total = unpolled = 0.0
     for job in jobs:
-        credits_billed = billed_tasks.get(job.provider_task_id or "")
-        billed = credits_billed is not None
+        task = tasks.get(job.provider_task_id or "")
+        billed = task is not None and task.billed
         entries = ledgers[job.id]
         kinds = [entry.kind for entry in entries]
         for entry in entries:
@@ -65,22 +105,21 @@ async def assert_money_reconciles(harness: Books, job_ids: Iterable[int] | None 
                 )
         settled = LedgerKind.SETTLE in kinds and not _RETURNED & set(kinds)
         if billed and not settled and job.state is JobState.SUBMITTED and not kinds[1:]:
-            unpolled += credits_billed or 0.0  # finished after the bot's last poll: the
+            assert task is not None
+            unpolled += task.credits  # finished after the bot's last poll: the
             continue  # next poll settles it
         assert billed == settled, (
             f"job {job.id}: provider billed={billed}, bot settled={settled} (ledger {kinds})"
         )
-        if credits_billed is not None:
+        if billed:
+            assert task is not None
             assert not _RETURNED & set(kinds), f"job {job.id}: a billed task was refunded"
-            assert job.credits == pytest.approx(credits_billed), (
-                f"job {job.id}: bot {job.credits}, provider {credits_billed}"
+            assert job.credits == pytest.approx(task.credits), (
+                f"job {job.id}: bot {job.credits}, provider {task.credits}"
             )
-            billed_total += credits_billed
+            billed_total += task.credits
             settled_total += job.credits or 0.0
     assert settled_total == pytest.approx(billed_total)
-    if job_ids is None:
+    if used_credits is not None:
         assert used_credits == pytest.approx(billed_total + unpolled)
-        # The same figure through the API the bot reads its balance from.
-        credits = await services.client.get_credits()
-        assert credits.data.token is not None
-        assert credits.data.token.used_credits >= used_credits - 1e-9
+    return used_credits
