@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from tests.hostile_media import (
 )
 from tests.integration.engine_harness import Harness, running_harness
 from tests.media_factory import make_faststart_mp4
+from tests.probe_workers import announce_then_hang, hang
 
 STANDARD = ClipRules.for_model(MODEL_SPECS[EditModel.STANDARD])
 FAST = ClipRules.for_model(MODEL_SPECS[EditModel.FAST])
@@ -167,17 +167,6 @@ async def test_a_probe_over_time_is_killed(strict: Prober, tmp_path: Path) -> No
     with pytest.raises(ProbeFailed, match=r"timed out after 1 s"):
         await strict.run(hang)
     await assert_next_probe_works(strict, tmp_path)
-
-
-def hang() -> None:
-    """Runs in a worker: never finishes on its own (waits on an event nobody sets)."""
-    threading.Event().wait()
-
-
-def announce_then_hang(announce: Path) -> None:
-    """Runs in a worker: say which process is busy, then never finish on its own."""
-    announce.write_text(str(os.getpid()))
-    hang()
 
 
 async def test_a_worker_killed_mid_probe_fails_that_probe_only(
