@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bench import (
     ack_latency,
+    cluster,
     delivery,
     media_serving,
     memory,
@@ -51,6 +52,7 @@ FIGURES: list[tuple[str, str, Runner, float, float]] = [
     ("5", "tracker scale", tracker_scale.run, 150, 900),
     ("6", "media serving", media_serving.run, 90, 300),
     ("7", "probe bombs", probe_bombs.run, 120, 300),
+    ("8", "several processes on PostgreSQL", cluster.run, 150, 400),
 ]
 
 
