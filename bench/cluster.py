@@ -53,6 +53,7 @@ NAME_FAILOVER = "failover after kill -9"
 SAMPLE_EVERY_S = 0.25  # pg_stat_activity, for what the bots' backends were doing
 LOCK_WAIT = "waiting for a lock"
 QUERY_CHARS = 120  # of a statement waiting for a lock, to tell which one it is
+WARM_UP_S = 3.0
 READY_LIMIT_S = 120.0  # seeding 4,000 provider tasks and jobs included
 
 
@@ -183,10 +184,10 @@ def describe_backend(state: str | None, wait_type: str | None, wait: str | None)
 
 
 async def run(ctx: Context) -> list[Figure]:
-    seconds = 60.0 if ctx.mode.full else 15.0
+    seconds = 60.0 if ctx.mode.full else 10.0
     workload = (
         f"{JOBS} jobs in flight, each due every second (hour-long provider tasks, polling "
-        f"only), one PostgreSQL schema, {seconds:g} s measured after a 5 s warm-up"
+        f"only), one PostgreSQL schema, {seconds:g} s measured after a {WARM_UP_S:g} s warm-up"
     )
     targets = (f"two processes ≥ {TARGET_RATIO:g}× one",
                f"first poll of an orphaned job ≤ {TARGET_FAILOVER_S:g} s after the kill")
@@ -207,19 +208,21 @@ async def run(ctx: Context) -> list[Figure]:
             cluster = Cluster(ctx, children, schema, sim,
                               await sim.ready_line(parse_simulator_line, 20.0))
             try:
-                load = load_average()
+                load, began = load_average(), time.monotonic()
                 single, info = await cluster.start_node(None, seed=JOBS)
-                await asyncio.sleep(5.0)
+                ctx.log(f"    {JOBS} jobs seeded in {time.monotonic() - began:.1f} s")
+                await asyncio.sleep(WARM_UP_S)
                 one = await cluster.measure([single], seconds)
                 ctx.log(f"    one process: {json.dumps(one.to_json())}")
                 await single.stop()
                 (first, _), (second, _) = await asyncio.gather(
                     cluster.start_node(0), cluster.start_node(1)
                 )
-                await asyncio.sleep(5.0)
+                await asyncio.sleep(WARM_UP_S)
                 two = await cluster.measure([first, second], seconds)
                 ctx.log(f"    two processes: {json.dumps(two.to_json())}")
                 failover = await measure_failover(schema, first, float(info["lease_s"]))
+                ctx.log(f"    failover: {failover}")
             finally:
                 await cluster.close()
     except Exception as error:

@@ -121,11 +121,14 @@ class Figure:
     details: dict[str, Any] = field(default_factory=dict)
     limit: str | None = None  # what limits it, for a miss
     skipped: bool = False  # not measurable on this machine (the limit says why)
+    judged: bool = True  # False: a figure reported without a target
 
     @property
     def verdict(self) -> str:
         if self.skipped:
             return "skipped"
+        if not self.judged:
+            return "reported"
         if self.passed is None:
             return "error"
         return "pass" if self.passed else "MISS"

@@ -36,6 +36,10 @@ class Backend(Protocol):
         """`work` in one transaction (rolled back if it raises), in one go."""
         ...
 
+    async def run_each(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one go, each of its statements a transaction of its own."""
+        ...
+
     def transaction(self) -> AbstractAsyncContextManager[Callable[..., Any]]:
         """A transaction held across awaits; yields a `call(fn)` that runs `fn` in it."""
         ...
@@ -53,9 +57,19 @@ class PostgresBackend:
             "postgresql+asyncpg://" + url.split("://", 1)[1],
             connect_args={"server_settings": settings},
         )
+        # The same pool, without BEGIN and COMMIT around a statement (client-side only).
+        self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         async with self._engine.begin() as connection:
+            return await connection.run_sync(work)
+
+    async def run_each(self, work: Callable[[Connection], T]) -> T:
+        """A round trip a statement, without BEGIN and COMMIT (two more, ~1 ms of the bot's
+        CPU through SQLAlchemy and asyncpg: bench figure 9). The rows a statement writes
+        stay locked only while the server runs it, not until the client's COMMIT arrives,
+        which a busy client sends late (figure 8: the shared rate bucket's row)."""
+        async with self._autocommit.connect() as connection:
             return await connection.run_sync(work)
 
     @asynccontextmanager
@@ -135,6 +149,9 @@ class SqliteBackend:
         the database thread, like a write that had just finished."""
         async with self._lock:
             return await self._on_thread(lambda: self._atomically(work))
+
+    # Shipped to aiosqlite's thread whole like any transaction: already one round trip.
+    run_each = run
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Callable[..., Any]]:
