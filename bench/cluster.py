@@ -8,10 +8,11 @@ simulator, the PostgreSQL backends serving the bots, the whole server, the whole
 and what those backends were doing when sampled (running, waiting for a lock, waiting for
 the bot inside a transaction): the cores, not the code, may be what caps the ratio.
 
-8b, failover: right after 8a, while the process "shards-0" holds leases on jobs it is
-polling, it is killed with SIGKILL. The time from the kill to the survivor's first lease of
-one of those jobs (read from the lease itself: its end minus the lease length, on the
-survivor's clock) is the figure; every orphan must wait for its lease to end.
+8b, failover: right after 8a, with most jobs parked (bench/cluster_failover.py), the process
+"shards-0" is killed with SIGKILL while it holds leases on jobs it is polling. The time from
+the kill to the survivor's first lease of one of those jobs (read from the lease itself: its
+end minus the lease length, on the survivor's clock) is the figure; every orphan must wait
+for its lease to end.
 """
 
 from __future__ import annotations
