@@ -243,29 +243,37 @@ def throughput_figure(workload: str, target: str, one: Window, two: Window, *, l
                       info: dict[str, Any]) -> Figure:
     ratio = two.polls_per_s / one.polls_per_s
     cores = two.cpu["machine capacity"] / two.seconds
-    bots = sum(v for k, v in one.cpu.items() if k.startswith("bot process"))
+    slots = int(info["concurrency"])
+
+    def bots(window: Window) -> float:
+        return sum(v for k, v in window.cpu.items() if k.startswith("bot process"))
+
     per_poll = {
-        "bot": bots / one.polls,
+        "bot": bots(one) / one.polls,
         "postgres": one.cpu["postgres backends of the bots"] / one.polls,
         "simulator": one.cpu["simulator"] / one.polls,
     }
     # Every poll costs this much CPU somewhere on the machine: its cores cap the polls.
     ceiling = cores / sum(per_poll.values())
     busy = two.cpu["machine, all processes"] / two.cpu["machine capacity"]
-    accounted = sum(v for k, v in two.cpu.items()
-                    if k.startswith("bot process") or k in ("simulator",
-                                                            "postgres server, all clients"))
+    accounted = bots(two) + two.cpu["simulator"] + two.cpu["postgres server, all clients"]
     others = (two.cpu["machine, all processes"] - accounted) / two.seconds
     locks = _share(two, LOCK_WAIT)
     cost = ", ".join(f"{name} {seconds * 1000:.2f} ms" for name, seconds in per_poll.items())
+    # A process runs `slots` polls at once: each took this long from lease to reschedule.
+    wall_one, wall_two = slots / one.polls_per_s, 2 * slots / two.polls_per_s
+    core_one, core_two = bots(one) / one.seconds, bots(two) / two.seconds / 2
     limit = None
     if ratio < TARGET_RATIO:
         limit = (
-            f"the machine's cores: with two processes {busy:.0%} of its {cores:.0f} cores "
-            f"were busy; each poll costs CPU in the bot, PostgreSQL and the simulator "
-            f"({cost}), so {cores:.0f} cores allow at most {ceiling:.0f} polls/s, "
-            f"{ceiling / one.polls_per_s:.2f}× one process; backends waiting for a lock in "
-            f"{locks:.1%} of samples; other work on the machine took {others:.2f} cores"
+            f"the machine: {busy:.0%} of its {cores:.0f} cores were busy ({others:.2f} cores "
+            f"by other work; load average {load:.1f} before the run). A bot process used "
+            f"{core_one:.0%} of a core alone and {core_two:.0%} each of two: each of its "
+            f"{slots} slots took {wall_one * 1000:.0f} ms per poll ({wall_two * 1000:.0f} ms "
+            f"with two processes), of which {per_poll['bot'] * 1000:.1f} ms is its CPU; "
+            "the rest is waiting for PostgreSQL, the simulator and a free core. Backends "
+            f"waited for a lock in {locks:.1%} of samples. On CPU alone these cores would "
+            f"allow {ceiling:.0f} polls/s ({cost} per poll)"
         )
     return Figure(
         figure="8a", name=NAME_THROUGHPUT, workload=workload,
@@ -275,6 +283,8 @@ def throughput_figure(workload: str, target: str, one: Window, two: Window, *, l
         ratio=ratio, target=target, passed=ratio >= TARGET_RATIO,
         details={"one": one.to_json(), "two": two.to_json(), "load_before": load,
                  "ceiling_polls_per_s": round(ceiling, 1), "other_cores": round(others, 2),
-                 "node": info},
+                 "ms_per_poll_in_a_slot": [round(wall_one * 1000, 1),
+                                           round(wall_two * 1000, 1)],
+                 "bot_core_share": [round(core_one, 3), round(core_two, 3)], "node": info},
         limit=limit,
     )
