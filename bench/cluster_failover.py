@@ -8,6 +8,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import aiohttp
+
 from bench.common import BenchError, Figure, poll_until
 from bench.postgres import Schema
 from sandbox.demo.processes import Child
@@ -18,6 +20,7 @@ TARGET_S = 30.0
 ACTIVE = 40  # jobs still due every second while a process is killed
 PARKED_S = 3600.0
 SETTLE_S = 3.0
+IN_FLIGHT_S = 5.0  # how long the provider takes to answer the polls the victim dies with
 # A job held by a process: its due time is its lease's end (storage/jobs.py, _HELD_BY_OTHER).
 _HELD = "leased_by = $1 AND next_poll_at = lease_until AND lease_until > $2"
 
@@ -44,9 +47,16 @@ async def park_most_jobs(schema: Schema) -> None:
     await asyncio.sleep(SETTLE_S)  # the trackers go through what was due before
 
 
-async def measure_failover(schema: Schema, victim: Child, lease_s: float) -> Failover:
+async def measure_failover(
+    schema: Schema, victim: Child, lease_s: float, http: aiohttp.ClientSession, sim_url: str
+) -> Failover:
     conn = schema.connection
     await park_most_jobs(schema)
+    # The next polls wait for the provider: the victim dies with them in flight, as a
+    # process does, instead of between two polls of a few milliseconds.
+    async with http.post(f"{sim_url}/_sim/delay-next-get",
+                         json={"seconds": IN_FLIGHT_S, "count": ACTIVE}) as response:
+        response.raise_for_status()
 
     async def holding() -> int | None:
         held = await conn.fetchval(f"SELECT COUNT(*) FROM jobs WHERE {_HELD}", VICTIM,
