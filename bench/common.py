@@ -120,9 +120,15 @@ class Figure:
     passed: bool | None  # None: nothing to judge (an error)
     details: dict[str, Any] = field(default_factory=dict)
     limit: str | None = None  # what limits it, for a miss
+    skipped: bool = False  # not measurable on this machine (the limit says why)
+    judged: bool = True  # False: a figure reported without a target
 
     @property
     def verdict(self) -> str:
+        if self.skipped:
+            return "skipped"
+        if not self.judged:
+            return "reported"
         if self.passed is None:
             return "error"
         return "pass" if self.passed else "MISS"
@@ -136,6 +142,13 @@ def error_figure(
         figure=figure, name=name, workload=workload, result="not measured", baseline="-",
         ratio=None, target=target, passed=None, details={"error": text[:2000]},
         limit=f"the benchmark failed: {text.splitlines()[0][:300] if text else '?'}",
+    )
+
+
+def skipped_figure(figure: str, name: str, workload: str, target: str, why: str) -> Figure:
+    return Figure(
+        figure=figure, name=name, workload=workload, result=f"skipped: {why}", baseline="-",
+        ratio=None, target=target, passed=None, limit=why, skipped=True,
     )
 
 

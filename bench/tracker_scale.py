@@ -32,6 +32,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -62,6 +63,20 @@ WALK_TO_SUBMITTED = ("fetching", "reserved", "rehosted", "submitting")
 
 
 # --- the child ------------------------------------------------------------------------------
+
+
+def create_submitted(raw: Any, *, new: Any, now: float, changes: Any) -> None:
+    """The engine's path to SUBMITTED (no media), inside the caller's transaction."""
+    from storage.jobs import create_sync, transition_sync
+    from storage.models import JobState
+
+    job = create_sync(raw, new, now)
+    for step in WALK_TO_SUBMITTED:
+        transition_sync(raw, job.id, JobState(step), expected=None, now=now,
+                        detail=None, changes={})
+    transition_sync(raw, job.id, JobState.SUBMITTED, expected=None, now=now,
+                    detail=None, changes={**changes, "status_message_id": job.id,
+                                          "thread_id": job.id})
 
 
 class NullNotifier:
@@ -179,8 +194,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
     from bot.jobs.scheduling import first_poll_delay
     from bot.services import Services
     from bot.settings import Settings
-    from storage.jobs import create_sync, transition_sync
-    from storage.models import JobSource, JobState, NewJob
+    from storage.models import JobSource, NewJob
 
     scale: float = args.scale
     port = free_port()
@@ -241,18 +255,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
                 "next_poll_at": now + first_poll_delay(estimate, config.schedule, callbacks=False),
             }
 
-            def create_submitted(raw: Any, new: NewJob = new, now: float = now,
-                                 changes: Any = changes) -> None:
-                """The engine's path to SUBMITTED (no media), in one transaction."""
-                job = create_sync(raw, new, now)
-                for step in WALK_TO_SUBMITTED:
-                    transition_sync(raw, job.id, JobState(step), expected=None, now=now,
-                                    detail=None, changes={})
-                transition_sync(raw, job.id, JobState.SUBMITTED, expected=None, now=now,
-                                detail=None, changes={**changes, "status_message_id": job.id,
-                                                      "thread_id": job.id})
-
-            await services.db.run(create_submitted)
+            await services.db.run(partial(create_submitted, new=new, now=now, changes=changes))
         services.tracker.wake()
 
     def replace() -> None:

@@ -1,4 +1,4 @@
-"""Figure 8: the `/kling-admin usage` chart at its bound, and the event loop while it renders.
+"""Figure 10: the `/kling-admin usage` chart at its bound, and the event loop while it renders.
 
 The bound: MAX_DAYS (93) days of jobs by many members, every member spending every day (the
 quick mode 300 members, the full mode 2000). Measured in this process, as AdminService.usage
@@ -81,10 +81,10 @@ async def run(ctx: Context) -> list[Figure]:
         jobs = await asyncio.to_thread(_jobs, members)
         took, size, lag, baseline = await _measure(jobs)
     except Exception as error:
-        return [error_figure("8", NAME, workload, target, error)]
+        return [error_figure("10", NAME, workload, target, error)]
     passed = took <= TARGET_S and lag <= TARGET_LAG_S and size <= TARGET_BYTES
     return [Figure(
-        figure="8", name=NAME, workload=workload,
+        figure="10", name=NAME, workload=workload,
         result=f"{ms(took)}, loop lag {ms(lag)}, PNG {size / 1000:.0f} kB",
         baseline=f"loop lag {ms(baseline)} idle", ratio=None, target=target, passed=passed,
         details={"seconds": took, "png_bytes": size, "max_lag_s": lag, "idle_lag_s": baseline},

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     poll_max_interval_s: float = Field(60.0, gt=0, alias="POLL_MAX_INTERVAL_SECONDS")
     # How long a process holds a job it works on before another process may take it over
     # (several processes); renewed three times within it while the work goes on.
-    job_lease_s: float = Field(120.0, ge=3, alias="JOB_LEASE_SECONDS")
+    job_lease_s: float = Field(20.0, ge=3, alias="JOB_LEASE_SECONDS")
     input_grace_s: float = Field(3600.0, ge=0, alias="INPUT_GRACE_SECONDS")
     result_retention_s: float = Field(7 * 86400.0, gt=0, alias="RESULT_RETENTION_SECONDS")
     # How long a presigned input link works while the provider may still fetch it (a linked

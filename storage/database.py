@@ -233,7 +233,14 @@ class Database:
     ) -> list[DbRow]:
         """One statement and its rows (a SELECT, or a write `… RETURNING`), committed;
         `columns` names its result columns in order, when known (see `_statement`)."""
-        return await self.run(lambda conn: conn.rows(sql, params, columns=columns))
+        return await self.run_each(lambda conn: conn.rows(sql, params, columns=columns))
+
+    async def run_each(self, work: Callable[[SyncConn], T]) -> T:
+        """`work` in one go like `run()`, but each statement is a transaction of its own
+        (PostgreSQL commits it as it runs; SQLite runs `work` as one transaction anyway):
+        only for work whose statements need nothing around them, such as one write and
+        reads, or writes that hold on their own. The cheaper call on PostgreSQL."""
+        return await self._backend.run_each(lambda connection: work(SyncConn(connection)))
 
     async def run(self, work: Callable[[SyncConn], T]) -> T:
         """`work` in one transaction (rolled back if it raises), all its statements in one go:

@@ -400,9 +400,10 @@ class JobRepository:
         """Change bookkeeping fields without a state change (progress, schedules, ids).
 
         With `expected`, only while the job is in one of those states (else
-        `StaleTransition`).
+        `StaleTransition`). One guarded UPDATE (the state is not changed, so no event row
+        goes with it): no transaction needs to wrap it.
         """
-        return await self._db.run(
+        return await self._db.run_each(
             lambda raw: transition_sync(
                 raw, job_id, None, expected=expected, now=now, detail=None, changes=changes
             )
@@ -440,9 +441,11 @@ class JobRepository:
     ) -> DueWork:
         """Take the jobs due for a poll and for a delivery (at most `limit` of each, most
         overdue first, none in `skip`) by pushing their due time to `until`, so a crash
-        mid-action retries later instead of never; all in one transaction."""
+        mid-action retries later instead of never; in one round trip. Each lease is one
+        statement that holds on its own (the polls', the deliveries'), so no transaction
+        wraps them."""
         skipped = list(skip)
-        return await self._db.run(
+        return await self._db.run_each(
             lambda raw: _lease_sync(raw, now, until, limit, skipped, self.owner)
         )
 

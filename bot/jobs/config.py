@@ -17,7 +17,7 @@ class ScheduleConfig:
     first_poll_max_s: float = 60.0
     min_interval_s: float = 5.0
     max_interval_s: float = 60.0
-    lease_s: float = 120.0  # a job being handled is not picked again before this
+    lease_s: float = 20.0  # a job being handled is not picked again before this
     concurrency: int = 16
     max_delivery_attempts: int = 12
     retry_base_s: float = 5.0

@@ -155,14 +155,22 @@ class Tracker:
 
         One database round trip: the due jobs are leased (their due time pushed out, so a
         crash mid-action retries later instead of never) and the next due time is read.
+        At most as many polls (and deliveries) as there are free slots: a job leased to
+        wait in this process's queue would be kept from the other processes, and its lease,
+        renewed only once its step runs, could end while it waits. With no slot free there
+        is nothing to ask: the next action to finish wakes the loop.
         """
         d, schedule = self.deps, self.config.schedule
         now = d.clock()
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + schedule.housekeeping_every_s
             self._start("housekeeping", None, self._housekeeping)
+        free = schedule.concurrency - len(self._busy)
+        if free <= 0:
+            self._next_due = None  # not a due time in the past: the loop would spin
+            return
         due = await d.jobs.lease_due(
-            now, until=now + schedule.lease_s, limit=schedule.concurrency * 4, skip=self._busy
+            now, until=now + schedule.lease_s, limit=free, skip=self._busy
         )
         self._next_due = due.next_due
         for job in due.polls:
