@@ -34,6 +34,7 @@ from bot.web import (
     create_web_app,
 )
 from storage.admin import AdminRepository
+from storage.balance import BalanceHistory
 from storage.database import Database
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
@@ -130,6 +131,7 @@ class Services:
             balance = ProviderBalance(
                 client, config.spec, clock, in_flight=jobs.unbilled_credits,
                 low_edits=settings.low_balance_edits, every_s=settings.balance_check_s,
+                history=BalanceHistory(db),
                 on_low=lambda reading, edits: _warn_low_balance(
                     notifier, guilds, reading.remaining or 0.0, edits
                 ),

@@ -135,6 +135,7 @@ class JobActions:
             remaining=reading.remaining,
             edits_left=reading.edits_left(self.engine.config.spec, in_flight),
             checked_at=reading.at,
+            trend=await balance.trend(reading) if balance is not None else [],
         )
 
     async def redeliver(self, job: Job) -> Job:

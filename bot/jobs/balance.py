@@ -17,10 +17,14 @@ from pydantic import BaseModel
 
 from bot.evolink import EvolinkClient, EvolinkError
 from bot.evolink.spec import ModelSpec
+from storage.balance import BalanceHistory
 
 log = logging.getLogger(__name__)
 
 MIN_GAP_S = 30.0
+DAY_S = 86400.0
+# How many days back `limits show` compares the balance: a day and a week.
+TREND_DAYS = (1, 7)
 
 
 class BalanceReading(BaseModel):
@@ -37,12 +41,21 @@ class BalanceReading(BaseModel):
         return max(int((self.remaining - in_flight) // longest), 0)
 
 
+class BalanceChange(BaseModel):
+    """How the balance moved over the `days` before the last reading: negative when spent
+    (a top-up shows as a rise); None when no reading is that old yet."""
+
+    days: int
+    change: float | None
+
+
 class BalanceFigures(BaseModel):
     """The provider account as the operator pays for it (shared by every server)."""
 
     remaining: float | None  # None: the account has no cap
     edits_left: int | None  # at the longest billed clip, after the edits in flight
     checked_at: float
+    trend: list[BalanceChange] = []  # one per TREND_DAYS; empty without a cap
 
 
 class ProviderBalance:
@@ -56,8 +69,10 @@ class ProviderBalance:
         low_edits: int,
         on_low: Callable[[BalanceReading, int], Awaitable[None]],
         every_s: float,
+        history: BalanceHistory | None = None,
     ) -> None:
         self._client = client
+        self._history = history
         self._spec = spec
         self._clock = clock
         self._in_flight = in_flight
@@ -77,8 +92,21 @@ class ProviderBalance:
             log.warning("provider balance unavailable error=%r", error)
             return self.reading
         self.reading = BalanceReading(remaining=credits.spendable_credits, at=self._clock())
+        if self._history is not None:
+            await self._history.record(at=self.reading.at, remaining=self.reading.remaining)
         await self._check_low(self.reading)
         return self.reading
+
+    async def trend(self, reading: BalanceReading) -> list[BalanceChange]:
+        """How `reading`'s balance compares with the readings a day and a week before it
+        (every process's readings count: they read the same account)."""
+        if self._history is None or reading.remaining is None:
+            return []
+        before = await self._history.remaining_at([reading.at - d * DAY_S for d in TREND_DAYS])
+        return [
+            BalanceChange(days=days, change=None if then is None else reading.remaining - then)
+            for days, then in zip(TREND_DAYS, before, strict=True)
+        ]
 
     async def covers(self, credits: float) -> bool:
         """Whether the last known balance pays for `credits` more; unknown counts as yes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.admin.models import AuditPage, ChannelsView, JobList, LimitsView, UsageReport, UserReport
+from bot.jobs.balance import BalanceChange
 from bot.jobs.policy import Limit
 from bot.jobs.provider_figures import credits_differ
 from cogs.render import attempts_text
@@ -42,6 +43,8 @@ def limits_text(view: LimitsView) -> str:
             "longest clip"
         )
         lines.append(f"Provider account: {left} · checked <t:{int(balance.checked_at)}:R>")
+        if balance.trend:
+            lines.append(_balance_trend(balance.trend))
     if view.settings.paused:
         lines.append(f"⏸️ Paused: {view.settings.pause_reason or 'no reason given'}")
     for tier in view.role_tiers:
@@ -147,3 +150,13 @@ def audit_text(page: AuditPage) -> tuple[str, bool]:
         lines.append(f"-# {left_out} older entries did not fit: all {len(page.entries)} "
                      "are in the attached file.")
     return "\n".join(lines), not left_out
+
+
+def _balance_trend(trend: list[BalanceChange]) -> str:
+    """E.g. "Balance trend: -340 credits over the last day, -2,100 over the last 7 days"."""
+    parts = []
+    for change in trend:
+        period = "the last day" if change.days == 1 else f"the last {change.days} days"
+        parts.append(f"{change.change:+,.0f} credits over {period}" if change.change is not None
+                     else f"not known yet for {period}")
+    return "Balance trend: " + ", ".join(parts)

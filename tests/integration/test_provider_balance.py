@@ -6,12 +6,14 @@ import pytest
 
 from bot.jobs.errors import EditRefused
 from sandbox.evolink_sim import TaskScript
+from storage.balance import KEEP_S, BalanceHistory
 from storage.models import JobState
 from tests.integration.engine_harness import Harness
 
 pytestmark = pytest.mark.both_engines
 
 STANDARD_4S = 48.0  # a 4 s clip on the standard model: 4 s × 12 credits
+HOUR = 3600.0
 
 
 async def test_an_edit_the_balance_cannot_pay_for_is_refused_before_anything_is_charged(
@@ -58,3 +60,39 @@ async def test_moderators_and_metrics_see_the_balance_and_what_billing_took(
     rendered = services.metrics.render()[0].decode()
     assert "kling_provider_credits_remaining 952.0" in rendered
     assert harness.notifier.balance_alerts == [(1000.0, 8)]  # below 10 edits: one alert, not two
+
+
+async def test_moderators_see_how_the_balance_moved_over_a_day_and_a_week(
+    harness: Harness,
+) -> None:
+    harness.sim.credits = 1000.0
+    services = await harness.start()
+    history = BalanceHistory(services.db)
+    now = harness.clock()
+    # Readings other processes (or this one, before a restart) took: 30 and 2 hours ago.
+    await history.record(at=now - 30 * HOUR, remaining=1300.0)
+    await history.record(at=now - 2 * HOUR, remaining=1100.0)
+    shown = (await services.admin.limits_show(1)).provider_balance
+    assert shown is not None and shown.remaining == 1000.0
+    # A day ago the last reading said 1300; nothing is a week old yet.
+    assert [(t.days, t.change) for t in shown.trend] == [(1, -300.0), (7, None)]
+
+    job = await services.engine.submit(harness.request(harness.files.clip(seconds=4.0)))
+    await harness.notifier.wait_for_delivery(job.id)
+    await services.balance.refresh()  # the read after billing is a reading too
+    shown = (await services.admin.limits_show(1)).provider_balance
+    assert shown is not None
+    assert [(t.days, t.change) for t in shown.trend] == [(1, -300.0 - STANDARD_4S), (7, None)]
+
+
+async def test_readings_older_than_any_window_are_forgotten(harness: Harness) -> None:
+    services = await harness.start()
+    history = BalanceHistory(services.db)
+    now = harness.clock()
+    await history.record(at=now - KEEP_S - HOUR, remaining=5000.0)
+    await history.record(at=now - 8 * HOUR, remaining=4000.0)
+    assert await history.remaining_at([now - 9 * HOUR]) == [5000.0]
+    await history.record(at=now, remaining=3000.0)  # a new reading sweeps the oldest
+    assert await history.remaining_at([now - 9 * HOUR, now - HOUR, now]) == [
+        None, 4000.0, 3000.0,
+    ]

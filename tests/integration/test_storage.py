@@ -19,8 +19,9 @@ from tests.conftest import DatabaseLocation
 pytestmark = pytest.mark.both_engines
 
 BASELINE = "0004"
-HEAD = "0006"  # the shared rate bucket unlogged (PostgreSQL)
+HEAD = "0007"  # the provider balance over time
 LEASES = "0005"  # job leases with an owner
+UNLOGGED_RATE = "0006"  # the shared rate bucket unlogged (PostgreSQL)
 DAY = 86400.0
 NOW = 1_800_000_000.0
 
@@ -60,7 +61,7 @@ async def test_migrations_apply_once_and_second_run_is_a_noop(
 ) -> None:
     db = await database_location.open(migrate=False)
     assert await db.schema_version() is None
-    assert await db.migrate() == [BASELINE, LEASES, HEAD]
+    assert await db.migrate() == [BASELINE, LEASES, UNLOGGED_RATE, HEAD]
     assert await db.migrate() == []
     assert await db.schema_version() == HEAD
     await db.close()
