@@ -12,12 +12,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import N_, Catalogs
 from bot.jobs.config import EngineConfig
 from bot.media.prober import Prober
 from bot.services import Services
 from bot.settings import Settings
 from cogs.errors import answer_privately, apologise
 from cogs.forms import OpenForms
+from cogs.i18n import CommandTranslator, speaker_for
 from cogs.notifier import DiscordNotifier, LogChannelMirror
 from cogs.views import EditAgainButton, RerunButton, answer_stale_form
 
@@ -30,17 +32,18 @@ class KlingTree(app_commands.CommandTree[discord.Client]):
     """Answers every failed interaction, whatever state its response is in."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        say = speaker_for(interaction)
         if interaction.guild_id is None:
             await interaction.response.send_message(
-                "Video edits work in servers, not in direct messages.", ephemeral=True
+                say(N_("Video edits work in servers, not in direct messages.")), ephemeral=True
             )
             return False
         if not interaction.is_guild_integration():
             # A member's own install of the app: this server's limits, moderators and
             # channels do not apply to it, so nothing is done through it.
             await interaction.response.send_message(
-                "Video edits work only where the bot has been added to the server. Ask a "
-                "moderator to add it.", ephemeral=True,
+                say(N_("Video edits work only where the bot has been added to the server. Ask "
+                       "a moderator to add it.")), ephemeral=True,
             )
             return False
         return True
@@ -96,7 +99,10 @@ class KlingBot(commands.AutoShardedBot):
         self.sync_only = sync_only
         self.prober = prober  # None: the services start their own media probe pool
         self.open_forms = OpenForms()
-        self.notifier = DiscordNotifier(self, edit_interval=settings.status_edit_interval_s)
+        self.catalogs = Catalogs()  # read once: a few small .po files
+        self.notifier = DiscordNotifier(
+            self, self.catalogs, edit_interval=settings.status_edit_interval_s
+        )
         self._running = contextlib.AsyncExitStack()
         self._services: Services | None = None
 
@@ -118,6 +124,7 @@ class KlingBot(commands.AutoShardedBot):
                 )
             )
             self.add_dynamic_items(EditAgainButton, RerunButton)
+        await self.tree.set_translator(CommandTranslator(self.catalogs))
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.settings.dev_guild_id is not None and not self.sync_only:

@@ -10,10 +10,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.evolink.spec import MAX_PROMPT_CHARS, ModelSpec
+from bot.i18n import N_, Text
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
 from cogs.errors import Refused
+from cogs.i18n import localized, speaker_for
 from cogs.submit import (
     forms_of,
     parent_channel_id,
@@ -26,32 +28,37 @@ from cogs.submit import (
 from cogs.views import PromptModal
 
 VIDEO_EXTENSIONS = (".mp4", ".mov")
+MENU_NAME = N_("Edit with Kling")  # the message menu's name and its form's title
 
 
-def edit_description(spec: ModelSpec) -> str:
-    return f"Edit a {spec.duration_range_text} video clip with Kling AI"
+def edit_description(spec: ModelSpec) -> Text:
+    return N_("Edit a {range} video clip with Kling AI", range=spec.duration_range_text)
 
 
-def edit_option_descriptions(spec: ModelSpec) -> dict[str, str]:
+def edit_option_descriptions(spec: ModelSpec) -> dict[str, Text]:
     return {
-        "prompt": f"What should change in the clip (up to {spec.max_prompt_chars} characters)",
-        "video": f"The clip: .mp4 or .mov, {spec.duration_range_text}, up to {spec.max_clip_text}",
-        "video_url": "Or an https link to the clip, for files too big to attach",
-        "image1": f"Optional reference image (JPEG, PNG or WebP, up to {spec.max_image_text})",
-        "image2": "Optional second reference image",
-        "image3": "Optional third reference image",
-        "image4": "Optional fourth reference image",
-        "keep_audio": "Keep the clip's original sound (default: yes)",
+        "prompt": N_("What should change in the clip (up to {chars} characters)",
+                     chars=spec.max_prompt_chars),
+        "video": N_("The clip: .mp4 or .mov, {range}, up to {size}",
+                    range=spec.duration_range_text, size=spec.max_clip_text),
+        "video_url": N_("Or an https link to the clip, for files too big to attach"),
+        "image1": N_("Optional reference image (JPEG, PNG or WebP, up to {size})",
+                     size=spec.max_image_text),
+        "image2": N_("Optional second reference image"),
+        "image3": N_("Optional third reference image"),
+        "image4": N_("Optional fourth reference image"),
+        "keep_audio": N_("Keep the clip's original sound (default: yes)"),
     }
 
 
 def _describe(command: app_commands.Command[Any, ..., Any], spec: ModelSpec) -> None:
     """Word /edit for the configured model. discord.py fixes descriptions when the class is
     defined and shares its parameter objects among cog instances, so each is copied first."""
-    command.description = edit_description(spec)
+    description = localized(edit_description(spec))
+    command.description, command._locale_description = description.message, description
     for name, text in edit_option_descriptions(spec).items():
         parameter = copy.copy(command._params[name])
-        parameter.description = text
+        parameter.description = localized(text)
         if name == "prompt":
             parameter.max_value = spec.max_prompt_chars  # a string option's max_length
         command._params[name] = parameter
@@ -65,10 +72,10 @@ def _video_input(
     video: discord.Attachment | None, video_url: str | None
 ) -> tuple[InputFile, bool]:
     if (video is None) == (not video_url):
-        raise Refused(
+        raise Refused(N_(
             "Give exactly one clip: attach it as `video`, or paste a link as `video_url` "
-            "(for files too big to attach).",
-        )
+            "(for files too big to attach)."
+        ))
     if video is not None:
         return _attachment(video), False
     assert video_url is not None
@@ -76,7 +83,7 @@ def _video_input(
     try:
         require_https(url)
     except MediaRejected as refusal:
-        raise Refused(refusal.reason) from None
+        raise Refused(Text.verbatim(refusal.reason)) from None
     return InputFile(url=url), True
 
 
@@ -84,7 +91,9 @@ class EditCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         _describe(self.edit, settings_of(bot).model_spec)
-        self.menu = app_commands.ContextMenu(name="Edit with Kling", callback=self.edit_message)
+        self.menu = app_commands.ContextMenu(
+            name=app_commands.locale_str(MENU_NAME.msgid), callback=self.edit_message
+        )
         self.menu.guild_only = True
 
     async def cog_load(self) -> None:
@@ -114,7 +123,9 @@ class EditCog(commands.Cog):
             video_input, is_link = _video_input(video, video_url)
             prompt = prompt_of(prompt)
         except Refused as refusal:
-            await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
+            await interaction.followup.send(
+                f"❌ {speaker_for(interaction)(refusal.text)}", ephemeral=True
+            )
             return
         images = [_attachment(a) for a in (image1, image2, image3, image4) if a is not None]
         member = requester(interaction)
@@ -136,7 +147,8 @@ class EditCog(commands.Cog):
         ]
         if not clips:
             await interaction.response.send_message(
-                "That message has no video attachment to edit.", ephemeral=True
+                speaker_for(interaction)(N_("That message has no video attachment to edit.")),
+                ephemeral=True,
             )
             return
         member = requester(interaction)
@@ -146,9 +158,9 @@ class EditCog(commands.Cog):
             user_id=member.user_id, role_ids=member.role_ids, prompt="(pending)",
             video=_attachment(clips[0]),
         )
-        await interaction.response.send_modal(
-            PromptModal("Edit with Kling", request, forms_of(interaction.client))
-        )
+        await interaction.response.send_modal(PromptModal(
+            speaker_for(interaction), MENU_NAME, request, forms_of(interaction.client)
+        ))
 
 
 async def setup(bot: commands.Bot) -> None:

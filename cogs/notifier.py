@@ -15,7 +15,9 @@ from typing import Literal
 
 import discord
 
+from bot.i18n import N_, Catalogs, Speaker, Text
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
+from cogs.i18n import job_speaker
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
 from cogs.views import result_view
 from storage.models import AuditEntry, Job, JobState
@@ -156,14 +158,19 @@ class StatusEditor:
 
 class DiscordNotifier:
     def __init__(
-        self, bot: discord.Client, *, edit_interval: float,
+        self, bot: discord.Client, catalogs: Catalogs, *, edit_interval: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bot = bot
+        self.catalogs = catalogs
         self.clock = clock
         self.editor = StatusEditor(edit_interval, self._edit_status)
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _say(self, job: Job) -> Speaker:
+        """The job's public messages speak the server's language."""
+        return job_speaker(self.catalogs, job)
 
     def _channel(self, channel_id: int, guild_id: int) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
@@ -179,7 +186,8 @@ class DiscordNotifier:
             job.status_message_id
         )
         await message.edit(
-            content=status_text(job, self.clock()), allowed_mentions=discord.AllowedMentions.none()
+            content=status_text(job, self.clock(), self._say(job)),
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     async def _final_status(self, job: Job) -> None:
@@ -207,7 +215,8 @@ class DiscordNotifier:
     async def job_accepted(self, job: Job) -> StatusRefs:
         channel = self._channel(job.channel_id, job.guild_id)
         message = await channel.send(
-            status_text(job, self.clock()), allowed_mentions=discord.AllowedMentions.none()
+            status_text(job, self.clock(), self._say(job)),
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.editor.posted(job.channel_id)
         if isinstance(self.bot.get_channel(job.channel_id), discord.Thread):
@@ -249,19 +258,20 @@ class DiscordNotifier:
                     raise
                 log.warning("delivery refused job=%d target=%d: trying the channel",
                             job.id, target_id)
-        raise DeliveryFailed("The edit has nowhere to be posted.", retryable=False)
+        raise DeliveryFailed(N_("The edit has nowhere to be posted."), retryable=False)
 
     async def _deliver_to(
         self, target: discord.PartialMessageable, job: Job, result: ArchivedResult
     ) -> int:
-        mention = f"<@{job.user_id}>"
-        view = result_view(job.id)
-        why = "Too large to attach here"
+        say, mention = self._say(job), f"<@{job.user_id}>"
+        view = result_view(job.id, say)
+        why = N_("Too large to attach here")
         if result.media.size_bytes <= self._upload_limit(job.guild_id):
             try:
                 async with result.local_file() as path:
                     message = await target.send(
-                        f"{mention} your edit #{job.id} is ready!",
+                        say(N_("{member} your edit #{job} is ready!", member=mention,
+                               job=job.id)),
                         file=discord.File(path, filename=result.media.filename),
                         view=view, allowed_mentions=only_user(job.user_id),
                     )
@@ -273,16 +283,19 @@ class DiscordNotifier:
                     raise _delivery_failure(error) from error
                 log.info("attaching failed job=%d code=%s: sending a link", job.id, error.code)
                 if error.code == _MISSING_PERMISSIONS:
-                    why = "I can't attach files here (missing **Attach Files**)"
+                    why = N_("I can't attach files here (missing **Attach Files**)")
         if result.expires_at:
             expires = int(result.expires_at)
-            lifetime = f"until <t:{expires}:f> (<t:{expires}:R>)"
+            lifetime = N_("until {time} ({relative})", time=f"<t:{expires}:f>",
+                          relative=f"<t:{expires}:R>")
         else:
-            lifetime = "for a limited time"
+            lifetime = N_("for a limited time")
         try:
             message = await target.send(
-                f"{mention} your edit #{job.id} is ready: {result.public_url}\n"
-                f"-# {why}, so it is linked; the link works {lifetime}.",
+                say(N_("{member} your edit #{job} is ready: {url}", member=mention, job=job.id,
+                       url=result.public_url)) + "\n-# "
+                + say(N_("{why}, so it is linked; the link works {lifetime}.", why=why,
+                         lifetime=lifetime)),
                 view=view, allowed_mentions=only_user(job.user_id),
             )
         except discord.HTTPException as error:
@@ -291,12 +304,15 @@ class DiscordNotifier:
 
     async def failed(self, job: Job) -> None:
         await self._final_status(job)
-        reason = job.error_message or "The edit failed."
+        say = self._say(job)
+        reason = (Text.from_stored(job.error_message) if job.error_message
+                  else N_("The edit failed."))
         charge = charge_text(job) if job.state is JobState.FAILED else None
         lines = [
-            f"<@{job.user_id}> edit #{job.id} did not work out. {reason}",
-            *([f"-# {charge}"] if charge else []),
-            f"-# Prompt: {safe_prompt(job.prompt)}",
+            say(N_("{member} edit #{job} did not work out. {reason}",
+                   member=f"<@{job.user_id}>", job=job.id, reason=reason)),
+            *([f"-# {say(charge)}"] if charge else []),
+            "-# " + say(N_("Prompt: {prompt}", prompt=safe_prompt(job.prompt))),
         ]
         await self._post_to_member(job, "\n".join(lines))
 
@@ -313,11 +329,10 @@ class DiscordNotifier:
         )
 
     async def adopted(self, job: Job, log_channel_id: int | None) -> None:
-        await self._post_to_member(
-            job,
-            f"<@{job.user_id}> found it: your edit #{job.id} is running at the provider after "
-            "all. The result will be posted here.",
-        )
+        await self._post_to_member(job, self._say(job)(N_(
+            "{member} found it: your edit #{job} is running at the provider after all. The "
+            "result will be posted here.", member=f"<@{job.user_id}>", job=job.id,
+        )))
         await self._alert_moderators(
             job, log_channel_id,
             f"✅ Edit #{job.id}: its provider task `{job.provider_task_id}` was found and is "
@@ -392,10 +407,10 @@ class LogChannelMirror:
 # Why a post was refused for good, by Discord's JSON error code
 # (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json).
 _FINAL_REASONS = {
-    10003: "The thread or channel was deleted.",
-    50001: "I can't see the thread or channel any more (missing **View Channel**).",
-    50013: "I am missing the Send Messages permission where this edit was requested.",
-    50083: "The thread was archived or locked.",
+    10003: N_("The thread or channel was deleted."),
+    50001: N_("I can't see the thread or channel any more (missing **View Channel**)."),
+    50013: N_("I am missing the Send Messages permission where this edit was requested."),
+    50083: N_("The thread was archived or locked."),
 }
 
 
@@ -403,6 +418,10 @@ def _delivery_failure(error: discord.HTTPException) -> DeliveryFailed:
     """A 4xx other than 429 is Discord's final word for that place (retrying there for an
     hour changes nothing: the next place is tried at once); a 429 or 5xx may pass."""
     if 400 <= error.status < 500 and error.status != 429:
-        reason = _FINAL_REASONS.get(error.code, f"Discord refused the post (HTTP {error.status}).")
+        reason = _FINAL_REASONS.get(
+            error.code, N_("Discord refused the post (HTTP {status}).", status=error.status)
+        )
         return DeliveryFailed(reason, retryable=False)
-    return DeliveryFailed(f"Discord answered HTTP {error.status}.", retryable=True)
+    return DeliveryFailed(
+        N_("Discord answered HTTP {status}.", status=error.status), retryable=True
+    )

@@ -142,6 +142,8 @@ class JobSource(BaseModel):
     # "Re-run": the images as the bot kept them (then `image_urls` is empty).
     image_media_tokens: list[str] = Field(default_factory=list)
     validated: list[ValidatedInput] = Field(default_factory=list)
+    # The language of the job's public messages (EditRequest.public_locale).
+    public_locale: str = "en-US"
 
 
 class Job(_Row):

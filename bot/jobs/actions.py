@@ -60,7 +60,7 @@ def _follow_up(job: Job, requester: Requester, video: InputFile) -> EditRequest:
         guild_id=job.guild_id, channel_id=job.channel_id,
         rules_channel_id=job.source.rules_channel_id, user_id=requester.user_id,
         role_ids=requester.role_ids, prompt=job.prompt, keep_audio=job.keep_audio,
-        video=video, parent_job_id=job.id,
+        video=video, parent_job_id=job.id, public_locale=job.source.public_locale,
     )
 
 

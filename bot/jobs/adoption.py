@@ -242,7 +242,8 @@ class Adoption:
                 settled = await d.quota.close_job(
                     job.id, LedgerKind.SETTLE, JobState.FAILED,
                     expected={JobState.SUBMISSION_UNKNOWN}, now=now, detail=OUTCOME_UNCONFIRMED,
-                    error_code=OUTCOME_UNCONFIRMED, error_message=OUTCOME_UNCONFIRMED_MESSAGE,
+                    error_code=OUTCOME_UNCONFIRMED,
+                    error_message=OUTCOME_UNCONFIRMED_MESSAGE.stored(),
                     inputs_expire_at=self.engine.inputs_expire_at(),
                 )
             except StaleTransition:

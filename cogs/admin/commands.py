@@ -9,6 +9,7 @@ from typing import Literal, TypeVar
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.admin.errors import AdminRefused
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Seconds = app_commands.Range[int, 0, 10_000_000]
 QUIET = discord.AllowedMentions.none()
-
 
 
 class _RuledChannel(app_commands.Transformer):
@@ -43,8 +43,14 @@ class _RuledChannel(app_commands.Transformer):
     def channel_types(self) -> list[discord.ChannelType]:
         kinds = discord.ChannelType
         return [
-            kinds.text, kinds.news, kinds.voice, kinds.stage_voice, kinds.forum,
-            kinds.public_thread, kinds.private_thread, kinds.news_thread,
+            kinds.text,
+            kinds.news,
+            kinds.voice,
+            kinds.stage_voice,
+            kinds.forum,
+            kinds.public_thread,
+            kinds.private_thread,
+            kinds.news_thread,
         ]
 
     async def transform(
@@ -57,6 +63,7 @@ class _RuledChannel(app_commands.Transformer):
 RuledChannel = app_commands.Transform[
     app_commands.AppCommandChannel | app_commands.AppCommandThread, _RuledChannel
 ]
+
 
 class ModeratorOnly(app_commands.CheckFailure):
     def __init__(self) -> None:
@@ -71,17 +78,27 @@ class ModeratorOnly(app_commands.CheckFailure):
 class AdminCog(
     commands.GroupCog,
     group_name="kling-admin",
-    group_description="Moderators: limits, members, channels, jobs and usage of video edits",
+    group_description=locale_str(
+        "Moderators: limits, members, channels, jobs and usage of video edits"
+    ),
 ):
-    limits = app_commands.Group(name="limits", description="Server-wide default limits")
-    budget = app_commands.Group(name="budget", description="The server's monthly budget")
-    user = app_commands.Group(name="user", description="One member's usage, limits and access")
-    role = app_commands.Group(name="role", description="Limits for members with a role")
-    channels = app_commands.Group(name="channels", description="Where /edit may be used")
-    jobs = app_commands.Group(name="jobs", description="Inspect and fix edits")
-    log_channel = app_commands.Group(name="log-channel", description="Mirror admin actions")
+    limits = app_commands.Group(name="limits", description=locale_str("Server-wide default limits"))
+    budget = app_commands.Group(
+        name="budget", description=locale_str("The server's monthly budget")
+    )
+    user = app_commands.Group(
+        name="user", description=locale_str("One member's usage, limits and access")
+    )
+    role = app_commands.Group(name="role", description=locale_str("Limits for members with a role"))
+    channels = app_commands.Group(
+        name="channels", description=locale_str("Where /edit may be used")
+    )
+    jobs = app_commands.Group(name="jobs", description=locale_str("Inspect and fix edits"))
+    log_channel = app_commands.Group(
+        name="log-channel", description=locale_str("Mirror admin actions")
+    )
     moderator_role = app_commands.Group(
-        name="moderator-role", description="A role that may use these commands"
+        name="moderator-role", description=locale_str("A role that may use these commands")
     )
 
     def __init__(self, bot: commands.Bot) -> None:
@@ -110,9 +127,7 @@ class AdminCog(
         try:
             return await work
         except AdminRefused as refusal:
-            await interaction.followup.send(
-                f"❌ {refusal}", ephemeral=True, allowed_mentions=QUIET
-            )
+            await interaction.followup.send(f"❌ {refusal}", ephemeral=True, allowed_mentions=QUIET)
             return None
 
     @staticmethod
@@ -153,17 +168,19 @@ class AdminCog(
 
     # --- limits and budget -----------------------------------------------------------
 
-    @limits.command(name="show", description="Show the limits in force and the ceilings")
+    @limits.command(
+        name="show", description=locale_str("Show the limits in force and the ceilings")
+    )
     async def limits_show(self, interaction: discord.Interaction) -> None:
         guild_id, _ = self._ids(interaction)
         await self._reply(interaction, self.service.limits_show(guild_id), render.limits_text)
 
-    @limits.command(name="set", description="Change the server's default limits")
+    @limits.command(name="set", description=locale_str("Change the server's default limits"))
     @app_commands.describe(
-        daily_seconds="Billed seconds per member per day",
-        monthly_seconds="Per member per month",
-        max_concurrent="Edits one member may run at once",
-        cooldown_seconds="Pause between edits",
+        daily_seconds=locale_str("Billed seconds per member per day"),
+        monthly_seconds=locale_str("Per member per month"),
+        max_concurrent=locale_str("Edits one member may run at once"),
+        cooldown_seconds=locale_str("Pause between edits"),
     )
     async def limits_set(
         self,
@@ -186,16 +203,22 @@ class AdminCog(
             ),
         )
 
-    @budget.command(name="set", description="Cap the billed seconds the whole server may use")
-    @app_commands.describe(monthly_seconds="Billed seconds per calendar month for everyone")
+    @budget.command(
+        name="set", description=locale_str("Cap the billed seconds the whole server may use")
+    )
+    @app_commands.describe(
+        monthly_seconds=locale_str("Billed seconds per calendar month for everyone")
+    )
     async def budget_set(self, interaction: discord.Interaction, monthly_seconds: Seconds) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.budget_set(guild_id, actor, monthly_seconds))
 
     # --- members and roles ---------------------------------------------------------------
 
-    @user.command(name="show", description="A member's usage, limits, jobs and block state")
-    @app_commands.describe(member="The member to inspect")
+    @user.command(
+        name="show", description=locale_str("A member's usage, limits, jobs and block state")
+    )
+    @app_commands.describe(member=locale_str("The member to inspect"))
     async def user_show(self, interaction: discord.Interaction, member: discord.Member) -> None:
         guild_id, _ = self._ids(interaction)
         roles = [role.id for role in member.roles]
@@ -203,9 +226,13 @@ class AdminCog(
             interaction, self.service.user_show(guild_id, member.id, roles), render.user_text
         )
 
-    @user.command(name="limit", description="Set a member's personal limits (empty clears)")
+    @user.command(
+        name="limit", description=locale_str("Set a member's personal limits (empty clears)")
+    )
     @app_commands.describe(
-        member="The member", daily_seconds="Per day", monthly_seconds="Per month"
+        member=locale_str("The member"),
+        daily_seconds=locale_str("Per day"),
+        monthly_seconds=locale_str("Per month"),
     )
     async def user_limit(
         self,
@@ -226,8 +253,12 @@ class AdminCog(
             ),
         )
 
-    @user.command(name="grant", description="Give a member extra seconds today and this month")
-    @app_commands.describe(member="The member", seconds="Extra billed seconds")
+    @user.command(
+        name="grant", description=locale_str("Give a member extra seconds today and this month")
+    )
+    @app_commands.describe(
+        member=locale_str("The member"), seconds=locale_str("Extra billed seconds")
+    )
     async def user_grant(
         self,
         interaction: discord.Interaction,
@@ -237,14 +268,16 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.user_grant(guild_id, actor, member.id, seconds))
 
-    @user.command(name="reset", description="Forget a member's usage so far")
-    @app_commands.describe(member="The member")
+    @user.command(name="reset", description=locale_str("Forget a member's usage so far"))
+    @app_commands.describe(member=locale_str("The member"))
     async def user_reset(self, interaction: discord.Interaction, member: discord.Member) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.user_reset(guild_id, actor, member.id))
 
-    @user.command(name="block", description="Stop a member from using /edit")
-    @app_commands.describe(member="The member", reason="Shown to the member")
+    @user.command(name="block", description=locale_str("Stop a member from using /edit"))
+    @app_commands.describe(
+        member=locale_str("The member"), reason=locale_str("Shown to the member")
+    )
     async def user_block(
         self,
         interaction: discord.Interaction,
@@ -254,14 +287,20 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.user_block(guild_id, actor, member.id, reason))
 
-    @user.command(name="unblock", description="Let a blocked member use /edit again")
-    @app_commands.describe(member="The member")
+    @user.command(name="unblock", description=locale_str("Let a blocked member use /edit again"))
+    @app_commands.describe(member=locale_str("The member"))
     async def user_unblock(self, interaction: discord.Interaction, member: discord.Member) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.user_unblock(guild_id, actor, member.id))
 
-    @role.command(name="limit", description="Limits for a role; the most generous role wins")
-    @app_commands.describe(role="The role", daily_seconds="Per day", monthly_seconds="Per month")
+    @role.command(
+        name="limit", description=locale_str("Limits for a role; the most generous role wins")
+    )
+    @app_commands.describe(
+        role=locale_str("The role"),
+        daily_seconds=locale_str("Per day"),
+        monthly_seconds=locale_str("Per month"),
+    )
     async def role_limit(
         self,
         interaction: discord.Interaction,
@@ -281,47 +320,51 @@ class AdminCog(
             ),
         )
 
-    @role.command(name="clear", description="Remove a role's limits")
-    @app_commands.describe(role="The role")
+    @role.command(name="clear", description=locale_str("Remove a role's limits"))
+    @app_commands.describe(role=locale_str("The role"))
     async def role_clear(self, interaction: discord.Interaction, role: discord.Role) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.role_clear(guild_id, actor, role.id))
 
     # --- channels ------------------------------------------------------------------------
 
-    @channels.command(name="allow", description="Allow /edit in a channel (limits it to the list)")
-    @app_commands.describe(channel="The channel")
-    async def channels_allow(
-        self, interaction: discord.Interaction, channel: RuledChannel
-    ) -> None:
+    @channels.command(
+        name="allow", description=locale_str("Allow /edit in a channel (limits it to the list)")
+    )
+    @app_commands.describe(channel=locale_str("The channel"))
+    async def channels_allow(self, interaction: discord.Interaction, channel: RuledChannel) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_allow(guild_id, actor, channel.id))
 
-    @channels.command(name="deny", description="Refuse /edit in a channel")
-    @app_commands.describe(channel="The channel")
-    async def channels_deny(
-        self, interaction: discord.Interaction, channel: RuledChannel
-    ) -> None:
+    @channels.command(name="deny", description=locale_str("Refuse /edit in a channel"))
+    @app_commands.describe(channel=locale_str("The channel"))
+    async def channels_deny(self, interaction: discord.Interaction, channel: RuledChannel) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_deny(guild_id, actor, channel.id))
 
-    @channels.command(name="remove", description="Take a channel off the allow and deny lists")
-    @app_commands.describe(channel="The channel")
+    @channels.command(
+        name="remove", description=locale_str("Take a channel off the allow and deny lists")
+    )
+    @app_commands.describe(channel=locale_str("The channel"))
     async def channels_remove(
         self, interaction: discord.Interaction, channel: RuledChannel
     ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_remove(guild_id, actor, channel.id))
 
-    @channels.command(name="list", description="Where /edit may be used")
+    @channels.command(name="list", description=locale_str("Where /edit may be used"))
     async def channels_list(self, interaction: discord.Interaction) -> None:
         guild_id, _ = self._ids(interaction)
         await self._reply(interaction, self.service.channels_list(guild_id), render.channels_text)
 
     # --- jobs ----------------------------------------------------------------------------
 
-    @jobs.command(name="list", description="Recent edits, optionally by state or member")
-    @app_commands.describe(state="Only jobs in this state", member="Only this member's jobs")
+    @jobs.command(
+        name="list", description=locale_str("Recent edits, optionally by state or member")
+    )
+    @app_commands.describe(
+        state=locale_str("Only jobs in this state"), member=locale_str("Only this member's jobs")
+    )
     async def jobs_list(
         self,
         interaction: discord.Interaction,
@@ -343,8 +386,8 @@ class AdminCog(
         )
         await self._reply(interaction, listing, render.jobs_text)
 
-    @jobs.command(name="redeliver", description="Post a job's archived video again")
-    @app_commands.describe(job="The job number")
+    @jobs.command(name="redeliver", description=locale_str("Post a job's archived video again"))
+    @app_commands.describe(job=locale_str("The job number"))
     async def jobs_redeliver(
         self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
     ) -> None:
@@ -356,10 +399,12 @@ class AdminCog(
             await self._send(interaction, redelivery.message)
 
     @jobs.command(
-        name="attach", description="Give an uncertain job its task id from the EvoLink dashboard"
+        name="attach",
+        description=locale_str("Give an uncertain job its task id from the EvoLink dashboard"),
     )
     @app_commands.describe(
-        job="The job number", task="The task id, as the dashboard shows it (task-unified-…)"
+        job=locale_str("The job number"),
+        task=locale_str("The task id, as the dashboard shows it (task-unified-…)"),
     )
     async def jobs_attach(
         self,
@@ -370,8 +415,10 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.jobs_attach(guild_id, actor, job, task))
 
-    @jobs.command(name="refetch", description="Ask the provider again for a job's video")
-    @app_commands.describe(job="The job number")
+    @jobs.command(
+        name="refetch", description=locale_str("Ask the provider again for a job's video")
+    )
+    @app_commands.describe(job=locale_str("The job number"))
     async def jobs_refetch(
         self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
     ) -> None:
@@ -381,9 +428,12 @@ class AdminCog(
             await self._send(interaction, refetch.message)
 
     @jobs.command(
-        name="fail", description="Stop a job the provider has not started and refund its seconds"
+        name="fail",
+        description=locale_str("Stop a job the provider has not started and refund its seconds"),
     )
-    @app_commands.describe(job="The job number", reason="Shown to the member")
+    @app_commands.describe(
+        job=locale_str("The job number"), reason=locale_str("Shown to the member")
+    )
     async def jobs_fail(
         self,
         interaction: discord.Interaction,
@@ -397,8 +447,10 @@ class AdminCog(
 
     # --- reports and switches ------------------------------------------------------------
 
-    @app_commands.command(name="usage", description="Who spent what, with a CSV of every job")
-    @app_commands.describe(period="The calendar period (UTC); default: this month")
+    @app_commands.command(
+        name="usage", description=locale_str("Who spent what, with a CSV of every job")
+    )
+    @app_commands.describe(period=locale_str("The calendar period (UTC); default: this month"))
     async def usage(
         self,
         interaction: discord.Interaction,
@@ -411,8 +463,8 @@ class AdminCog(
         csv_file = discord.File(io.BytesIO(report.csv_text.encode()), report.csv_filename)
         await self._send(interaction, render.usage_text(report), csv_file)
 
-    @app_commands.command(name="pause", description="Stop all new edits on this server")
-    @app_commands.describe(reason="Shown to members who try /edit")
+    @app_commands.command(name="pause", description=locale_str("Stop all new edits on this server"))
+    @app_commands.describe(reason=locale_str("Shown to members who try /edit"))
     async def pause(
         self,
         interaction: discord.Interaction,
@@ -421,13 +473,13 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.pause(guild_id, actor, reason))
 
-    @app_commands.command(name="resume", description="Allow new edits again")
+    @app_commands.command(name="resume", description=locale_str("Allow new edits again"))
     async def resume(self, interaction: discord.Interaction) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.resume(guild_id, actor))
 
-    @app_commands.command(name="audit", description="The latest admin actions")
-    @app_commands.describe(limit="How many (default 20)")
+    @app_commands.command(name="audit", description=locale_str("The latest admin actions"))
+    @app_commands.describe(limit=locale_str("How many (default 20)"))
     async def audit(
         self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 50] = 20
     ) -> None:
@@ -438,13 +490,15 @@ class AdminCog(
         text, complete = render.audit_text(page)
         listing = io.BytesIO(audit_csv(page.entries).encode())
         await self._send(
-            interaction, text, None if complete else discord.File(
-                listing, f"kling-audit-{guild_id}.csv"
-            ),
+            interaction,
+            text,
+            None if complete else discord.File(listing, f"kling-audit-{guild_id}.csv"),
         )
 
-    @log_channel.command(name="set", description="Mirror admin actions to a channel (empty: off)")
-    @app_commands.describe(channel="The log channel; leave empty to stop mirroring")
+    @log_channel.command(
+        name="set", description=locale_str("Mirror admin actions to a channel (empty: off)")
+    )
+    @app_commands.describe(channel=locale_str("The log channel; leave empty to stop mirroring"))
     async def log_channel_set(
         self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
     ) -> None:
@@ -454,8 +508,10 @@ class AdminCog(
             self.service.log_channel_set(guild_id, actor, channel.id if channel else None),
         )
 
-    @moderator_role.command(name="set", description="A role whose members may use /kling-admin")
-    @app_commands.describe(role="The moderator role; leave empty to remove it")
+    @moderator_role.command(
+        name="set", description=locale_str("A role whose members may use /kling-admin")
+    )
+    @app_commands.describe(role=locale_str("The moderator role; leave empty to remove it"))
     async def moderator_role_set(
         self, interaction: discord.Interaction, role: discord.Role | None = None
     ) -> None:

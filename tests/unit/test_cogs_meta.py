@@ -16,6 +16,7 @@ import pytest
 from discord import app_commands
 
 from bot.client import EXTENSIONS, KlingBot
+from bot.i18n import Catalogs
 from bot.settings import Settings
 from cogs.views import EditAgainButton, RerunButton, result_view
 
@@ -94,7 +95,7 @@ def test_result_buttons_route_to_their_persistent_handlers_after_a_restart() -> 
     """A restarted bot knows nothing of old views: each button's custom_id must match the
     template of a DynamicItem the bot registers, and carry the job id."""
     buttons = [
-        child.item for child in result_view(4242).children
+        child.item for child in result_view(4242, Catalogs().speaker("en-US")).children
         if isinstance(child, discord.ui.DynamicItem) and isinstance(child.item, discord.ui.Button)
     ]
     labels = {button.label: button.custom_id or "" for button in buttons}

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from bot.i18n import Catalogs
 from bot.jobs.notifier import ArchivedResult
 from cogs.notifier import DiscordNotifier
 from storage.models import MediaObject, MediaRole
@@ -47,7 +48,7 @@ async def test_a_resumed_delivery_waits_for_the_guild_cache_and_attaches(
     tmp_path: Path,
 ) -> None:
     bot = NotReadyBot()
-    notifier = DiscordNotifier(bot, edit_interval=0)  # type: ignore[arg-type]
+    notifier = DiscordNotifier(bot, Catalogs(), edit_interval=0)  # type: ignore[arg-type]
     video = tmp_path / "result.mp4"
     video.write_bytes(b"\0" * (15 * MIB))  # over the unboosted 10 MiB, under a boosted 50
     media = MediaObject(
