@@ -51,23 +51,22 @@ async def answer_stale_form(interaction: discord.Interaction, forms: OpenForms) 
 class PromptModal(discord.ui.Modal):
     """Asks for a prompt, then runs `build(prompt)` as a new edit."""
 
-    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label=PROMPT_LABEL.msgid,
-        style=discord.TextStyle.paragraph,
-        max_length=min(MAX_PROMPT_CHARS, DISCORD_TEXT_INPUT_MAX),
-        min_length=1,
-        placeholder=PROMPT_PLACEHOLDER.msgid,
-    )
-
     def __init__(
         self, say: Speaker, title: Text, request: EditRequest, forms: OpenForms
     ) -> None:
+        """`say` speaks the language of the member who opens the form."""
         super().__init__(
             title=say(title), timeout=600,
             custom_id=f"{PROMPT_FORM_PREFIX}{secrets.token_hex(8)}",
         )
-        self.prompt.label = say(PROMPT_LABEL)
-        self.prompt.placeholder = say(PROMPT_PLACEHOLDER)
+        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=say(PROMPT_LABEL),
+            style=discord.TextStyle.paragraph,
+            max_length=min(MAX_PROMPT_CHARS, DISCORD_TEXT_INPUT_MAX),
+            min_length=1,
+            placeholder=say(PROMPT_PLACEHOLDER),
+        )
+        self.add_item(self.prompt)
         self.request = request
         self.forms = forms
         forms.opened(self.custom_id)
