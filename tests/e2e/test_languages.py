@@ -1,0 +1,101 @@
+"""Each reader's language, end to end with the real discord.py client: a member's private
+answers follow their Discord client (`locale`), the public messages follow the server's
+preferred locale (`guild_locale`), also when the tracker posts them later."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sandbox.evolink_sim import TaskScript
+from tests.e2e.harness import Stack, text_input_id
+from tests.e2e.user_view import ephemeral_answer
+
+pytestmark = pytest.mark.both_engines
+
+MODAL = 9  # interaction callback type of a form
+
+
+async def test_a_german_member_is_answered_in_german_while_the_server_reads_english(
+    stack: Stack,
+) -> None:
+    emu, world = stack.emu, stack.world
+    emu.state.users[world.member.user.id].locale = "de"
+    assert world.guild.preferred_locale == "en-US"
+    await stack.start_bot()
+
+    ix = await stack.edit({"prompt": "make it snow", "video": stack.clip(seconds=4.0)})
+    reply = await ephemeral_answer(stack, ix)
+    assert re.fullmatch(
+        r"✅ Bearbeitung #\d+ gestartet \(abgerechnet als 4 s\)\. Verfolge sie in <#\d+>\.",
+        reply.content,
+    ), reply.content
+
+    thread = await emu.wait_for_thread(world.channel)
+    delivered = await emu.wait_for_message(thread, lambda m: bool(m.attachments))
+    status = emu.messages(world.channel)[0]
+    assert status.content.startswith("🎬 **Kling edit #") and "Billed as 4 s" in status.content
+    assert "your edit #" in delivered.content and "is ready!" in delivered.content
+    buttons = [c["label"] for row in delivered.components for c in row["components"]]
+    assert buttons == ["Edit again", "Re-run"]  # the post is public: the server's language
+
+    # The buttons answer whoever presses them in their own language.
+    job_id = int(re.findall(r"#(\d+)", delivered.content)[0])
+    click = await emu.click_button(thread, world.member, delivered, f"kling:again:{job_id}")
+    await emu.wait_for_ack(click)
+    assert click.ack_type == MODAL and click.modal is not None
+    assert click.modal["title"] == f"Bearbeitung #{job_id} erneut bearbeiten"
+    assert "Was soll sich ändern?" in str(click.modal["components"])
+
+    quota = await emu.send_slash_command(world.guild, world.channel, world.member, "quota")
+    lines = (await ephemeral_answer(stack, quota)).content.splitlines()
+    assert lines[0].startswith("**Heute:** 4 s von ") and "verbraucht" in lines[0]
+    assert lines[-1].startswith("-# Ein Clip wird nach seiner Länge abgerechnet")
+
+
+async def test_a_french_servers_public_messages_are_french_and_a_members_answers_english(
+    stack: Stack,
+) -> None:
+    emu, world = stack.emu, stack.world
+    world.guild.preferred_locale = "fr"
+    await stack.start_bot()
+
+    ix = await stack.edit({"prompt": "make it snow", "video": stack.clip(seconds=4.0)})
+    assert "started (billed as 4 s)" in (await ephemeral_answer(stack, ix)).content
+
+    thread = await emu.wait_for_thread(world.channel)
+    delivered = await emu.wait_for_message(thread, lambda m: bool(m.attachments))
+    status = emu.messages(world.channel)[0]
+    await emu.wait_for(lambda: "**Terminé**" in status.content, description="done, in French")
+    assert status.content.startswith("🎬 **Montage Kling #") and "Facturé 4 s" in status.content
+    assert "ton montage #" in delivered.content and "est prêt !" in delivered.content
+    buttons = [c["label"] for row in delivered.components for c in row["components"]]
+    assert buttons == ["Retoucher", "Relancer"]
+
+    refused = await stack.edit({"prompt": "make it rain"})  # no clip: the member's English
+    assert "Give exactly one clip" in (await ephemeral_answer(stack, refused)).content
+
+
+async def test_a_failure_stored_with_the_job_is_told_in_the_servers_language(
+    stack: Stack,
+) -> None:
+    """The tracker posts the provider's refusal long after the interaction: the job keeps
+    the server's locale and the message's msgid, never a baked English sentence."""
+    emu, world = stack.emu, stack.world
+    world.guild.preferred_locale = "ja"
+    emu.state.users[world.member.user.id].locale = "pt-BR"
+    await stack.start_bot()
+    stack.sim.script_next_task(
+        TaskScript(outcome="failed", error_code="content_policy_violation", processing_s=20)
+    )
+    ix = await stack.edit({"prompt": "swap the face", "video": stack.clip()})
+    assert "Edição #" in (await ephemeral_answer(stack, ix)).content
+
+    thread = await emu.wait_for_thread(world.channel)
+    notice = await emu.wait_for_message(thread, lambda m: "うまくいきませんでした" in m.content)
+    assert "プロバイダーの安全フィルター" in notice.content
+    assert "料金はかかっていません" in notice.content  # refunded, said in Japanese
+    assert "{" not in notice.content and "msgid" not in notice.content
+    status = emu.messages(world.channel)[0]
+    await emu.wait_for(lambda: "**失敗**" in status.content, description="failed, in Japanese")
