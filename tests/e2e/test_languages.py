@@ -9,7 +9,7 @@ import re
 import pytest
 
 from sandbox.evolink_sim import TaskScript
-from tests.e2e.harness import Stack, text_input_id
+from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer
 
 pytestmark = pytest.mark.both_engines
