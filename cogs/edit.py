@@ -83,7 +83,7 @@ def _video_input(
     try:
         require_https(url)
     except MediaRejected as refusal:
-        raise Refused(Text.verbatim(refusal.reason)) from None
+        raise Refused(refusal.text) from None
     return InputFile(url=url), True
 
 

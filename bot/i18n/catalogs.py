@@ -74,10 +74,11 @@ class Speaker:
         if isinstance(value, Text):
             return self(value)
         if isinstance(value, Number):
-            number = value.number
-            if value.round_up:
-                scale = 10**value.digits
+            number, scale = value.number, 10**value.digits
+            if value.rounding == "up":
                 number = math.ceil(number * scale - 1e-9) / scale
+            elif value.rounding == "down":
+                number = math.floor(number * scale + 1e-9) / scale
             pattern = "#,##0." + "0" * value.digits if value.digits else "#,##0"
             return format_decimal(number, format=pattern, locale=self.locale)
         if isinstance(value, Span):

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+Rounding = Literal["half", "up", "down"]
 
 
 class Number(BaseModel):
-    """A decimal shown the reader's way ("10.5" in English, "10,5" in German)."""
+    """A decimal shown the reader's way ("10.5" in English, "10,5" in German).
+
+    `rounding` away from a violated limit: a 10.07 s clip next to a 10 s limit reads "10.1",
+    not "10.0" (up); a 0.96 s clip under a 1 s minimum reads "0.9" (down).
+    """
 
     model_config = ConfigDict(frozen=True)
     number: float
     digits: int = 1
-    round_up: bool = False  # away from a violated limit: 10.07 s next to 10 s reads "10.1"
+    rounding: Rounding = "half"
 
 
 class Span(BaseModel):
@@ -50,8 +58,8 @@ class Text(BaseModel):
 
     @classmethod
     def verbatim(cls, words: str) -> Text:
-        """Words shown as they are in every language: a moderator's own, or a text the
-        catalogs do not have yet (the media checks' refusals, still English)."""
+        """Words shown as they are in every language: a row stored before texts were kept
+        as msgids, or a moderator's own words."""
         return cls(msgid="{verbatim}", params={"verbatim": words})
 
 

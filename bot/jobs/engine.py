@@ -140,7 +140,7 @@ class JobEngine:
                 self.config.spec,
             )
         except MediaRejected as refusal:
-            raise EditRefused(refusal.code, Text.verbatim(refusal.reason)) from None
+            raise EditRefused(refusal.code, refusal.text) from None
         async with self._intake_slots.taken(wait=False):
             job = await self._admit(request)
             log.info("job received job=%d guild=%d user=%d", job.id, job.guild_id, job.user_id)
@@ -359,7 +359,7 @@ class JobEngine:
                 ),
             )
         except MediaRejected as refusal:
-            text = Text.verbatim(refusal.reason)
+            text = refusal.text
             await self._reject(job, refusal.code, text)
             raise EditRefused(refusal.code, text) from None
         except EditRefused as refusal:

@@ -41,7 +41,7 @@ from bot.jobs.scheduling import (
     result_link_deadline,
     retry_delay,
 )
-from bot.media.errors import MediaRejected
+from bot.media.errors import FileNames, MediaRejected
 from bot.media.fetch import FetchLimits, fetch_to_file
 from bot.media.sniff import MediaKind, sniff_kind
 from storage.models import Job, JobChanges, JobState, LedgerKind, MediaObject, MediaRole
@@ -249,7 +249,7 @@ class JobSteps:
                     max_bytes=config.max_result_bytes, read_timeout=120.0, total_timeout=3600.0
                 ),
                 config.intake.policies.results,
-                label="The finished video", durable=False,
+                names=FileNames.result(), durable=False,
             )
         except MediaRejected as error:
             await self._download_failed(job, error)

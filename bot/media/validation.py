@@ -12,7 +12,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.evolink.spec import MIN_CLIP_SECONDS, ModelSpec, format_seconds_range
-from bot.media.errors import MediaRejected, format_limit_mb, format_mb, format_seconds
+from bot.i18n import N_
+from bot.media.errors import MediaRejected, format_limit_mb, megabytes, seconds
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.sniff import MediaKind
 
@@ -30,8 +31,8 @@ __all__ = [
 
 SUPPORTED_VIDEO_KINDS = frozenset({MediaKind.MP4, MediaKind.MOV})
 SUPPORTED_IMAGE_KINDS = frozenset({MediaKind.JPEG, MediaKind.PNG, MediaKind.WEBP})
-_VIDEO_HINT = "attach an .mp4 or .mov clip"
-_IMAGE_HINT = "use JPEG, PNG or WebP"
+_VIDEO_HINT = N_("attach an .mp4 or .mov clip")
+_IMAGE_HINT = N_("use JPEG, PNG or WebP")
 
 
 class ClipRules(BaseModel):
@@ -94,11 +95,11 @@ def check_video_kind(kind: MediaKind) -> None:
     if kind in SUPPORTED_VIDEO_KINDS:
         return
     if kind is MediaKind.UNKNOWN:
-        reason = f"That file is not a video we can read: {_VIDEO_HINT}"
+        reason = N_("That file is not a video we can read: {hint}", hint=_VIDEO_HINT)
     elif kind.is_video:
-        reason = f"That file is {kind.label}; {_VIDEO_HINT}"
+        reason = N_("That file is {kind}; {hint}", kind=kind.label, hint=_VIDEO_HINT)
     else:
-        reason = f"That file is {kind.label}, not a video: {_VIDEO_HINT}"
+        reason = N_("That file is {kind}, not a video: {hint}", kind=kind.label, hint=_VIDEO_HINT)
     raise MediaRejected(reason, code="video_unsupported_type")
 
 
@@ -106,20 +107,22 @@ def check_video(info: VideoInfo, rules: ClipRules) -> None:
     check_video_kind(info.kind)
     if info.size_bytes > rules.max_bytes:
         raise MediaRejected(
-            f"The clip is {format_mb(info.size_bytes, round_up=True)}; "
-            f"the limit is {format_limit_mb(rules.max_bytes)}",
+            N_("The clip is {size} MB; the limit is {limit}",
+               size=megabytes(info.size_bytes, round_up=True),
+               limit=format_limit_mb(rules.max_bytes)),
             code="video_too_large",
         )
     if info.duration_s < rules.min_s:
         raise MediaRejected(
-            f"The clip is {format_seconds(info.duration_s, direction=-1)} long; clips must be "
-            f"at least {rules.min_s:g} s long. Use a longer clip and try again.",
+            N_("The clip is {length} s long; clips must be at least {min} s long. Use a longer "
+               "clip and try again.", length=seconds(info.duration_s, direction=-1),
+               min=f"{rules.min_s:g}"),
             code="video_too_short",
         )
-    dims = f"{info.width}×{info.height} px"
     if min(info.width, info.height) < rules.min_side:
         raise MediaRejected(
-            f"The clip is {dims}; clips must be at least {rules.min_side} px on each side",
+            N_("The clip is {width}×{height} px; clips must be at least {min} px on each side",
+               width=info.width, height=info.height, min=rules.min_side),
             code="video_too_small",
         )
     check_video_dimensions(info.width, info.height, rules)
@@ -129,17 +132,19 @@ def check_video_dimensions(width: int, height: int, rules: ClipRules) -> None:
     """The upper bound alone: the prober applies it to the declared size before decoding."""
     if max(width, height) > rules.max_side:
         raise MediaRejected(
-            f"The clip is {width}×{height} px; clips can be at most {rules.max_side} px "
-            "on each side",
+            N_("The clip is {width}×{height} px; clips can be at most {max} px on each side",
+               width=width, height=height, max=rules.max_side),
             code="video_resolution_too_high",
         )
 
 
 def check_image_count(count: int, rules: ImageRules) -> None:
     if count > rules.max_count:
-        noun = "image" if rules.max_count == 1 else "images"
         raise MediaRejected(
-            f"You attached {count} reference images; the limit is {rules.max_count} {noun}",
+            N_("You attached {count} reference images; the limit is {limit} image", count=count,
+               limit=rules.max_count) if rules.max_count == 1 else
+            N_("You attached {count} reference images; the limit is {limit} images",
+               count=count, limit=rules.max_count),
             code="too_many_images",
         )
 
@@ -149,11 +154,14 @@ def check_image_kind(kind: MediaKind, index: int) -> None:
     if kind in SUPPORTED_IMAGE_KINDS:
         return
     if kind is MediaKind.UNKNOWN:
-        reason = f"Reference image {index} is not an image we can read; {_IMAGE_HINT}"
+        reason = N_("Reference image {index} is not an image we can read; {hint}", index=index,
+                    hint=_IMAGE_HINT)
     elif kind.is_image:
-        reason = f"Reference image {index} is {kind.label}; {_IMAGE_HINT}"
+        reason = N_("Reference image {index} is {kind}; {hint}", index=index, kind=kind.label,
+                    hint=_IMAGE_HINT)
     else:
-        reason = f"Reference image {index} is {kind.label}, not an image; {_IMAGE_HINT}"
+        reason = N_("Reference image {index} is {kind}, not an image; {hint}", index=index,
+                    kind=kind.label, hint=_IMAGE_HINT)
     raise MediaRejected(reason, code="image_unsupported_type")
 
 
@@ -161,22 +169,24 @@ def check_image(info: ImageInfo, rules: ImageRules, index: int) -> None:
     check_image_kind(info.kind, index)
     if info.size_bytes > rules.max_bytes:
         raise MediaRejected(
-            f"Reference image {index} is {format_mb(info.size_bytes, round_up=True)}; "
-            f"the limit is {format_limit_mb(rules.max_bytes)}",
+            N_("Reference image {index} is {size} MB; the limit is {limit}", index=index,
+               size=megabytes(info.size_bytes, round_up=True),
+               limit=format_limit_mb(rules.max_bytes)),
             code="image_too_large",
         )
-    dims = f"{info.width}×{info.height} px"
     short, long = sorted((info.width, info.height))
     if short < rules.min_side:
         raise MediaRejected(
-            f"Reference image {index} is {dims}; "
-            f"images must be at least {rules.min_side} px on each side",
+            N_("Reference image {index} is {width}×{height} px; images must be at least {min} "
+               "px on each side", index=index, width=info.width, height=info.height,
+               min=rules.min_side),
             code="image_too_small",
         )
     if long > short * rules.max_aspect:
         ratio = f"{rules.max_aspect:g}"
         raise MediaRejected(
-            f"Reference image {index} is {dims}; "
-            f"its shape must be between 1:{ratio} (tall) and {ratio}:1 (wide)",
+            N_("Reference image {index} is {width}×{height} px; its shape must be between "
+               "1:{ratio} (tall) and {ratio}:1 (wide)", index=index, width=info.width,
+               height=info.height, ratio=ratio),
             code="image_bad_aspect",
         )

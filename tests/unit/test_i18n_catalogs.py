@@ -137,7 +137,7 @@ def test_durations_and_numbers_are_the_readers() -> None:
         "Vergangen: 1 Min."
     )
     over = N_("{clip} s clip, billed as {billed} s, this model's minimum",
-              clip=Number(number=2.01, round_up=True), billed=3)
+              clip=Number(number=2.01, rounding="up"), billed=3)
     assert say(over).startswith("Clip von 2,1 s")  # away from the limit, German comma
 
 
