@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.i18n import N_, Catalogs
+from bot.i18n import N_, Catalogs, Text
 from bot.jobs.config import EngineConfig
 from bot.media.prober import Prober
 from bot.services import Services
@@ -26,6 +26,7 @@ from cogs.views import EditAgainButton, RerunButton, answer_stale_form
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.edit", "cogs.account", "cogs.admin")
+NOT_ALLOWED = N_("You are not allowed to use this command here.")
 
 
 class KlingTree(app_commands.CommandTree[discord.Client]):
@@ -52,8 +53,9 @@ class KlingTree(app_commands.CommandTree[discord.Client]):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
     ) -> None:
         if isinstance(error, app_commands.CheckFailure):
-            text = str(error) or "You are not allowed to use this command here."
-            await answer_privately(interaction, text)
+            refusal = getattr(error, "text", None)  # ours carry a Text (cogs.admin)
+            text = refusal if isinstance(refusal, Text) else NOT_ALLOWED
+            await answer_privately(interaction, speaker_for(interaction)(text))
             return
         command = interaction.command.qualified_name if interaction.command else "?"
         await apologise(interaction, error, f"command {command}")

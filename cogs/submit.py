@@ -81,9 +81,10 @@ def permission_notes(interaction: discord.Interaction) -> list[Text]:
     # app_permissions is Discord's raw bit set: it can show Send Messages in a channel the
     # bot cannot see, where every post would fail (View Channel denies all implicitly).
     if not perms.view_channel or not can_send:
+        # Discord's own names for its permissions, as the member's client shows them.
         needed = (
-            "View Channel" if not perms.view_channel
-            else "Send Messages in Threads" if in_thread else "Send Messages"
+            N_("View Channel") if not perms.view_channel
+            else N_("Send Messages in Threads") if in_thread else N_("Send Messages")
         )
         raise Refused(N_(
             "I can't post in this channel: I'm missing the **{permission}** permission here. "

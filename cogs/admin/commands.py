@@ -16,6 +16,7 @@ from bot.admin.errors import AdminRefused
 from bot.admin.models import Change
 from bot.admin.reports import audit_csv
 from bot.admin.service import AdminService
+from bot.i18n import N_, english
 from cogs.admin import render
 from cogs.submit import requester, services_of
 
@@ -66,11 +67,15 @@ RuledChannel = app_commands.Transform[
 
 
 class ModeratorOnly(app_commands.CheckFailure):
+    """A member without Manage Server or the moderator role; told in their language."""
+
+    text = N_(
+        "Only moderators can use /kling-admin: you need Manage Server or the server's "
+        "moderator role."
+    )
+
     def __init__(self) -> None:
-        super().__init__(
-            "Only moderators can use /kling-admin: you need Manage Server or the server's "
-            "moderator role."
-        )
+        super().__init__(english(self.text))
 
 
 @app_commands.guild_only()

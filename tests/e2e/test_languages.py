@@ -99,3 +99,19 @@ async def test_a_failure_stored_with_the_job_is_told_in_the_servers_language(
     assert "{" not in notice.content and "msgid" not in notice.content
     status = emu.messages(world.channel)[0]
     await emu.wait_for(lambda: "**失敗**" in status.content, description="failed, in Japanese")
+
+
+async def test_a_member_who_is_not_a_moderator_is_refused_in_their_language(
+    stack: Stack,
+) -> None:
+    emu, world = stack.emu, stack.world
+    emu.enforce_command_permissions = False  # as if an admin opened the command to everyone
+    emu.state.users[world.member.user.id].locale = "ja"
+    await stack.start_bot()
+
+    ix = await emu.send_slash_command(
+        world.guild, world.channel, world.member, "kling-admin limits show"
+    )
+    answer = await emu.wait_for_response(ix)
+    assert answer.ephemeral
+    assert answer.content.startswith("/kling-admin はモデレーターだけが使えます。")
