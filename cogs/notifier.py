@@ -15,7 +15,7 @@ from typing import Literal
 
 import discord
 
-from bot.i18n import N_, Catalogs, Speaker, Text
+from bot.i18n import N_, Catalogs, Number, Speaker, Text, english
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
 from cogs.i18n import job_speaker
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
@@ -30,45 +30,55 @@ _MISSING_PERMISSIONS = 50013
 _TOO_LARGE = 40005
 
 
-_REFETCH = "`/kling-admin jobs refetch job:{job}` asks the provider again"
-_PROVIDER_ACCOUNT = (
+_PROVIDER_ACCOUNT = N_(
     "the provider refuses the bot's status checks ({why}). The operator must fix the EvoLink "
     "account; the bot asks again every few minutes meanwhile, and the member's seconds stay "
     "reserved."
 )
-# What moderators read in the log channel; `{job}` and `{task}` are filled in.
-MODERATOR_ALERTS: dict[ModeratorAlert, str] = {
-    ModeratorAlert.TASK_NOT_FOUND: (
+
+
+def moderator_alert(alert: ModeratorAlert, job: int) -> Text:
+    """What moderators read in the log channel about job number `job`."""
+    if alert in _ACCOUNT_PROBLEMS:
+        return _PROVIDER_ACCOUNT.model_copy(update={"params": {"why": _ACCOUNT_PROBLEMS[alert]}})
+    return _ALERTS[alert].model_copy(update={"params": {"job": job}})
+
+
+_ACCOUNT_PROBLEMS: dict[ModeratorAlert, Text] = {
+    ModeratorAlert.KEY_REJECTED: N_("HTTP 401: the API key"),
+    ModeratorAlert.CREDITS_EXHAUSTED: N_("HTTP 402: out of credits"),
+    ModeratorAlert.ACCESS_DENIED: N_("HTTP 403: access denied"),
+}
+_ALERTS: dict[ModeratorAlert, Text] = {
+    ModeratorAlert.TASK_NOT_FOUND: N_(
         "the provider keeps answering \"task not found\". It may still be running and "
         "billed, so the member's seconds stay reserved and the bot keeps checking slowly. "
-        + _REFETCH + " now; once you know the provider failed it, "
-        "`/kling-admin jobs fail job:{job}` refunds it."
+        "`/kling-admin jobs refetch job:{job}` asks the provider again now; once you know "
+        "the provider failed it, `/kling-admin jobs fail job:{job}` refunds it."
     ),
-    ModeratorAlert.TASK_LOST: (
+    ModeratorAlert.TASK_LOST: N_(
         "the provider has not found this task for a day, so the bot stopped waiting and kept "
         "the charge (the provider may have billed it). Check the provider dashboard; "
         "`/kling-admin user grant` gives the seconds back if it was not billed."
     ),
-    ModeratorAlert.RESULT_MISSING: (
+    ModeratorAlert.RESULT_MISSING: N_(
         "the provider finished and billed this edit but sent no video. Check the provider "
-        "dashboard; " + _REFETCH + " and posts the video if it is there."
+        "dashboard; `/kling-admin jobs refetch job:{job}` asks the provider again and posts "
+        "the video if it is there."
     ),
-    ModeratorAlert.RESULT_EXPIRED: (
+    ModeratorAlert.RESULT_EXPIRED: N_(
         "the finished video could not be downloaded before its link expired; the edit was "
-        "billed. " + _REFETCH + "."
+        "billed. `/kling-admin jobs refetch job:{job}` asks the provider again."
     ),
-    ModeratorAlert.RESULT_INVALID: (
+    ModeratorAlert.RESULT_INVALID: N_(
         "the provider's result is not a video the bot can keep (wrong type or too large); "
         "the edit was billed. Check the provider dashboard."
     ),
-    ModeratorAlert.UNDELIVERABLE: (
+    ModeratorAlert.UNDELIVERABLE: N_(
         "the finished video could not be posted in its thread or its channel (deleted, "
         "locked, or closed to the bot); it was billed and is kept. Once the bot can post "
         "there, `/kling-admin jobs redeliver job:{job}` posts it."
     ),
-    ModeratorAlert.KEY_REJECTED: _PROVIDER_ACCOUNT.format(why="HTTP 401: the API key"),
-    ModeratorAlert.CREDITS_EXHAUSTED: _PROVIDER_ACCOUNT.format(why="HTTP 402: out of credits"),
-    ModeratorAlert.ACCESS_DENIED: _PROVIDER_ACCOUNT.format(why="HTTP 403: access denied"),
 }
 
 
@@ -171,6 +181,11 @@ class DiscordNotifier:
     def _say(self, job: Job) -> Speaker:
         """The job's public messages speak the server's language."""
         return job_speaker(self.catalogs, job)
+
+    def _server_speaker(self, guild_id: int) -> Speaker:
+        """A server's language from the gateway's cache (English until it is filled)."""
+        guild = self.bot.get_guild(guild_id)
+        return self.catalogs.speaker(guild.preferred_locale.value if guild else None)
 
     def _channel(self, channel_id: int, guild_id: int) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
@@ -318,49 +333,48 @@ class DiscordNotifier:
 
     async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
         await self.failed(job)
-        await self._alert_moderators(
-            job, log_channel_id,
-            f"⚠️ Edit #{job.id}: the provider did not answer the submission, so it may or "
-            "may not be running and billed. The bot adopts the task if the provider reports "
-            "it. Otherwise check the provider dashboard: if the task is there, use "
-            f"`/kling-admin jobs attach job:{job.id} task:<task id>`; if nothing was created, "
-            f"`/kling-admin jobs fail job:{job.id}` refunds it. Unresolved after 24 h, it is "
-            "settled as a loss."
-        )
+        await self._alert_moderators(job, log_channel_id, N_(
+            "⚠️ Edit #{job}: the provider did not answer the submission, so it may or may not "
+            "be running and billed. The bot adopts the task if the provider reports it. "
+            "Otherwise check the provider dashboard: if the task is there, use "
+            "`/kling-admin jobs attach job:{job} task:<task id>`; if nothing was created, "
+            "`/kling-admin jobs fail job:{job}` refunds it. Unresolved after 24 h, it is "
+            "settled as a loss.", job=job.id,
+        ))
 
     async def adopted(self, job: Job, log_channel_id: int | None) -> None:
         await self._post_to_member(job, self._say(job)(N_(
             "{member} found it: your edit #{job} is running at the provider after all. The "
             "result will be posted here.", member=f"<@{job.user_id}>", job=job.id,
         )))
-        await self._alert_moderators(
-            job, log_channel_id,
-            f"✅ Edit #{job.id}: its provider task `{job.provider_task_id}` was found and is "
-            "being tracked; nothing else to do.",
-        )
+        await self._alert_moderators(job, log_channel_id, N_(
+            "✅ Edit #{job}: its provider task `{task}` was found and is being tracked; nothing "
+            "else to do.", job=job.id, task=job.provider_task_id or "",
+        ))
 
     async def outcome_lost(self, job: Job, log_channel_id: int | None) -> None:
         await self.failed(job)
-        await self._alert_moderators(
-            job, log_channel_id,
-            f"⚠️ Edit #{job.id} by <@{job.user_id}>: no provider task turned up within 24 h, "
-            f"so its {job.billed_seconds or 0} s were settled as used (the provider may have "
-            "billed it). If the provider dashboard shows nothing was created, give them back "
-            "with `/kling-admin user grant`.",
-        )
+        await self._alert_moderators(job, log_channel_id, N_(
+            "⚠️ Edit #{job} by {member}: no provider task turned up within 24 h, so its "
+            "{seconds} s were settled as used (the provider may have billed it). If the "
+            "provider dashboard shows nothing was created, give them back with "
+            "`/kling-admin user grant`.", job=job.id, member=f"<@{job.user_id}>",
+            seconds=job.billed_seconds or 0,
+        ))
 
     async def balance_low(
         self, remaining: float, edits_left: int, log_channels: list[tuple[int, int]]
     ) -> None:
-        text = (
-            f"⚠️ The bot's provider account has {remaining:,.0f} credits left: about "
-            f"{edits_left} more edit(s) at the longest clip. Edits it cannot pay for are "
-            "refused until the operator tops it up."
+        text = N_(
+            "⚠️ The bot's provider account has {credits} credits left: about {edits} more "
+            "edit(s) at the longest clip. Edits it cannot pay for are refused until the "
+            "operator tops it up.", credits=Number(number=remaining, digits=0), edits=edits_left,
         )
         for guild_id, channel_id in log_channels:
             try:
                 await self._channel(channel_id, guild_id).send(
-                    text, allowed_mentions=discord.AllowedMentions.none()
+                    self._server_speaker(guild_id)(text),
+                    allowed_mentions=discord.AllowedMentions.none(),
                 )
             except discord.HTTPException as error:
                 log.warning("balance alert failed guild=%d status=%s", guild_id, error.status)
@@ -368,19 +382,19 @@ class DiscordNotifier:
     async def alert_moderators(
         self, job: Job, log_channel_id: int | None, alert: ModeratorAlert
     ) -> None:
-        what = MODERATOR_ALERTS[alert].format(job=job.id)
-        await self._alert_moderators(
-            job, log_channel_id,
-            f"⚠️ Edit #{job.id} (provider task `{job.provider_task_id}`): {what}",
-        )
+        await self._alert_moderators(job, log_channel_id, N_(
+            "⚠️ Edit #{job} (provider task `{task}`): {what}", job=job.id,
+            task=job.provider_task_id or "", what=moderator_alert(alert, job.id),
+        ))
 
-    async def _alert_moderators(self, job: Job, log_channel_id: int | None, text: str) -> None:
-        log.error("moderator alert job=%d guild=%d: %s", job.id, job.guild_id, text)
+    async def _alert_moderators(self, job: Job, log_channel_id: int | None, text: Text) -> None:
+        """In the log channel, in the server's language (the job's public locale)."""
+        log.error("moderator alert job=%d guild=%d: %s", job.id, job.guild_id, english(text))
         if log_channel_id is None:
             return
         try:
             await self._channel(log_channel_id, job.guild_id).send(
-                text, allowed_mentions=discord.AllowedMentions.none()
+                self._say(job)(text), allowed_mentions=discord.AllowedMentions.none()
             )
         except discord.HTTPException as error:
             log.warning("moderator alert failed guild=%d status=%s", job.guild_id, error.status)

@@ -16,8 +16,9 @@ from bot.admin.errors import AdminRefused
 from bot.admin.models import Change
 from bot.admin.reports import audit_csv
 from bot.admin.service import AdminService
-from bot.i18n import N_, english
+from bot.i18n import N_, Speaker, english
 from cogs.admin import render
+from cogs.i18n import speaker_for
 from cogs.submit import requester, services_of
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,10 @@ class AdminCog(
         try:
             return await work
         except AdminRefused as refusal:
-            await interaction.followup.send(f"❌ {refusal}", ephemeral=True, allowed_mentions=QUIET)
+            await interaction.followup.send(
+                f"❌ {speaker_for(interaction)(refusal.text)}", ephemeral=True,
+                allowed_mentions=QUIET,
+            )
             return None
 
     @staticmethod
@@ -153,16 +157,18 @@ class AdminCog(
         self,
         interaction: discord.Interaction,
         work: Awaitable[T],
-        describe: Callable[[T], str] | None = None,
+        describe: Callable[[T, Speaker], str] | None = None,
     ) -> None:
-        """Run one service call and answer ephemerally with its text or its refusal."""
+        """Run one service call and answer ephemerally, in the moderator's language, with
+        its text or its refusal."""
         result = await self._work(interaction, work)
         if result is None:
             return
+        say = speaker_for(interaction)
         if describe is not None:
-            text = describe(result)
+            text = describe(result, say)
         elif isinstance(result, Change):
-            text = result.message
+            text = say(result.text)
         else:
             raise TypeError(f"no text for {type(result).__name__}")
         await self._send(interaction, text)
@@ -401,7 +407,7 @@ class AdminCog(
             interaction, self.service.jobs_redeliver(guild_id, actor, job)
         )
         if redelivery is not None:
-            await self._send(interaction, redelivery.message)
+            await self._send(interaction, speaker_for(interaction)(redelivery.text))
 
     @jobs.command(
         name="attach",
@@ -430,7 +436,7 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         refetch = await self._work(interaction, self.service.jobs_refetch(guild_id, actor, job))
         if refetch is not None:
-            await self._send(interaction, refetch.message)
+            await self._send(interaction, speaker_for(interaction)(refetch.text))
 
     @jobs.command(
         name="fail",
@@ -448,7 +454,7 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         failed = await self._work(interaction, self.service.jobs_fail(guild_id, actor, job, reason))
         if failed is not None:
-            await self._send(interaction, failed.message)
+            await self._send(interaction, speaker_for(interaction)(failed.text))
 
     # --- reports and switches ------------------------------------------------------------
 
@@ -466,7 +472,9 @@ class AdminCog(
         if report is None:
             return
         csv_file = discord.File(io.BytesIO(report.csv_text.encode()), report.csv_filename)
-        await self._send(interaction, render.usage_text(report), csv_file)
+        await self._send(
+            interaction, render.usage_text(report, speaker_for(interaction)), csv_file
+        )
 
     @app_commands.command(name="pause", description=locale_str("Stop all new edits on this server"))
     @app_commands.describe(reason=locale_str("Shown to members who try /edit"))
@@ -492,7 +500,7 @@ class AdminCog(
         page = await self._work(interaction, self.service.audit(guild_id, limit))
         if page is None:
             return
-        text, complete = render.audit_text(page)
+        text, complete = render.audit_text(page, speaker_for(interaction))
         listing = io.BytesIO(audit_csv(page.entries).encode())
         await self._send(
             interaction,
