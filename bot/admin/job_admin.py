@@ -108,7 +108,7 @@ class JobAdmin(AdminBase):
         try:
             job, audit = await self._actions.attach(job, task_id.strip(), actor_id=actor_id)
         except AdoptionRefused as refusal:
-            raise AdminRefused(Text.verbatim(refusal.reason)) from None
+            raise AdminRefused(refusal.text) from None
         message = N_(
             "Job #{job} now follows task `{task}`; {member} was told, and the result is posted "
             "in the job's thread as usual.", job=job_id, task=job.provider_task_id or "",

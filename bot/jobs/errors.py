@@ -30,11 +30,16 @@ class EngineStopping(EditRefused):
 
 
 class AdoptionRefused(Exception):
-    """A task id was not adopted for a job; nothing was written. `reason` is safe to show a
-    moderator; `retry_later` means the provider could not be asked, not that it said no."""
+    """A task id was not adopted for a job; nothing was written. `text` is safe to show a
+    moderator (`reason` is its English); `retry_later` means the provider could not be
+    asked, not that it said no."""
 
-    def __init__(self, code: str, reason: str, *, retry_later: bool = False) -> None:
-        super().__init__(reason)
+    def __init__(self, code: str, text: Text, *, retry_later: bool = False) -> None:
+        super().__init__(english(text))
         self.code = code
-        self.reason = reason
+        self.text = text
         self.retry_later = retry_later
+
+    @property
+    def reason(self) -> str:
+        return english(self.text)
