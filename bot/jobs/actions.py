@@ -5,6 +5,7 @@ each takes the same path as the bot's own work (submit, the tracker's delivery, 
 
 from __future__ import annotations
 
+from bot.i18n import N_
 from bot.jobs.adoption import Adoption
 from bot.jobs.balance import BalanceFigures
 from bot.jobs.engine import JobEngine
@@ -184,6 +185,7 @@ class JobActions:
         failure = await self._deps.admin.fail_job(
             guild_id, job_id, reason=reason, actor_id=actor_id, now=now,
             inputs_expire_at=self.engine.inputs_expire_at(),
+            error_message=N_("Stopped by a moderator: {reason}", reason=reason).stored(),
         )
         await self._deps.notifier.failed(failure.job)
         return failure
