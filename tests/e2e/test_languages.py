@@ -9,6 +9,7 @@ import re
 import pytest
 
 from sandbox.evolink_sim import TaskScript
+from tests.e2e.admin_view import add_moderator, admin
 from tests.e2e.harness import Stack
 from tests.e2e.user_view import ephemeral_answer
 
@@ -115,3 +116,26 @@ async def test_a_member_who_is_not_a_moderator_is_refused_in_their_language(
     answer = await emu.wait_for_response(ix)
     assert answer.ephemeral
     assert answer.content.startswith("/kling-admin はモデレーターだけが使えます。")
+
+
+async def test_a_moderator_reads_answers_in_their_language_and_members_see_theirs(
+    stack: Stack,
+) -> None:
+    """A Brazilian moderator pauses a German server: the answer is Portuguese, the refusal
+    a German member then gets is German, with the moderator's own words as they were."""
+    emu, world = stack.emu, stack.world
+    moderator = add_moderator(stack)
+    emu.state.users[moderator.user.id].locale = "pt-BR"
+    emu.state.users[world.member.user.id].locale = "de"
+    await stack.start_bot()
+
+    answer = await admin(stack, moderator, "pause", {"reason": "manutenção até 18h"})
+    assert answer == "As edições de vídeo estão pausadas neste servidor: manutenção até 18h"
+    shown = await admin(stack, moderator, "limits show")
+    assert shown.startswith("**Limites do servidor em vigor**")
+    assert "⏸️ Pausado: manutenção até 18h" in shown
+
+    refused = await stack.edit({"prompt": "make it snow", "video": stack.clip()})
+    assert (await ephemeral_answer(stack, refused)).content == (
+        "❌ Videobearbeitungen sind auf diesem Server pausiert: manutenção até 18h"
+    )
