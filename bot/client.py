@@ -62,6 +62,8 @@ class KlingTree(app_commands.CommandTree[discord.Client]):
 
 
 class KlingBot(commands.AutoShardedBot):
+    catalogs: Catalogs  # read in setup_hook, before any cog loads or any interaction arrives
+
     def __init__(
         self,
         settings: Settings,
@@ -101,10 +103,7 @@ class KlingBot(commands.AutoShardedBot):
         self.sync_only = sync_only
         self.prober = prober  # None: the services start their own media probe pool
         self.open_forms = OpenForms()
-        self.catalogs = Catalogs()  # read once: a few small .po files
-        self.notifier = DiscordNotifier(
-            self, self.catalogs, edit_interval=settings.status_edit_interval_s
-        )
+        self.notifier = DiscordNotifier(self, edit_interval=settings.status_edit_interval_s)
         self._running = contextlib.AsyncExitStack()
         self._services: Services | None = None
 
@@ -116,6 +115,8 @@ class KlingBot(commands.AutoShardedBot):
         return self._services
 
     async def setup_hook(self) -> None:
+        # Parsing the .po files takes a tenth of a second: off the event loop.
+        self.catalogs = await asyncio.to_thread(Catalogs)
         if not self.sync_only:
             # Closed newest first: the services (and their last deliveries) before the notifier.
             self._running.push_async_callback(self.notifier.close)

@@ -15,9 +15,9 @@ from typing import Literal
 
 import discord
 
-from bot.i18n import N_, Catalogs, Number, Speaker, Text, english
+from bot.i18n import N_, Number, Speaker, Text, english
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
-from cogs.i18n import job_speaker
+from cogs.i18n import catalogs_of, job_speaker
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
 from cogs.views import result_view
 from storage.models import AuditEntry, Job, JobState
@@ -168,11 +168,10 @@ class StatusEditor:
 
 class DiscordNotifier:
     def __init__(
-        self, bot: discord.Client, catalogs: Catalogs, *, edit_interval: float,
+        self, bot: discord.Client, *, edit_interval: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bot = bot
-        self.catalogs = catalogs
         self.clock = clock
         self.editor = StatusEditor(edit_interval, self._edit_status)
 
@@ -180,12 +179,12 @@ class DiscordNotifier:
 
     def _say(self, job: Job) -> Speaker:
         """The job's public messages speak the server's language."""
-        return job_speaker(self.catalogs, job)
+        return job_speaker(catalogs_of(self.bot), job)
 
     def _server_speaker(self, guild_id: int) -> Speaker:
         """A server's language from the gateway's cache (English until it is filled)."""
         guild = self.bot.get_guild(guild_id)
-        return self.catalogs.speaker(guild.preferred_locale.value if guild else None)
+        return catalogs_of(self.bot).speaker(guild.preferred_locale.value if guild else None)
 
     def _channel(self, channel_id: int, guild_id: int) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(channel_id, guild_id=guild_id)

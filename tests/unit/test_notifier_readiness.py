@@ -26,6 +26,7 @@ class NotReadyBot:
         self.ready = asyncio.Event()
         self.guild: Any = None
         self.posts: list[dict[str, Any]] = []
+        self.catalogs = Catalogs()
 
     async def wait_until_ready(self) -> None:
         await self.ready.wait()
@@ -48,7 +49,7 @@ async def test_a_resumed_delivery_waits_for_the_guild_cache_and_attaches(
     tmp_path: Path,
 ) -> None:
     bot = NotReadyBot()
-    notifier = DiscordNotifier(bot, Catalogs(), edit_interval=0)  # type: ignore[arg-type]
+    notifier = DiscordNotifier(bot, edit_interval=0)  # type: ignore[arg-type]
     video = tmp_path / "result.mp4"
     video.write_bytes(b"\0" * (15 * MIB))  # over the unboosted 10 MiB, under a boosted 50
     media = MediaObject(
