@@ -28,6 +28,7 @@ Seconds = app_commands.Range[int, 0, 10_000_000]
 QUIET = discord.AllowedMentions.none()
 
 
+
 class _RuledChannel(app_commands.Transformer):
     """Where /edit can run: text and announcement channels, voice and stage text chats,
     forums (whose posts are threads) and single threads. A thread without a rule of its
@@ -45,14 +46,8 @@ class _RuledChannel(app_commands.Transformer):
     def channel_types(self) -> list[discord.ChannelType]:
         kinds = discord.ChannelType
         return [
-            kinds.text,
-            kinds.news,
-            kinds.voice,
-            kinds.stage_voice,
-            kinds.forum,
-            kinds.public_thread,
-            kinds.private_thread,
-            kinds.news_thread,
+            kinds.text, kinds.news, kinds.voice, kinds.stage_voice, kinds.forum,
+            kinds.public_thread, kinds.private_thread, kinds.news_thread,
         ]
 
     async def transform(
@@ -65,7 +60,6 @@ class _RuledChannel(app_commands.Transformer):
 RuledChannel = app_commands.Transform[
     app_commands.AppCommandChannel | app_commands.AppCommandThread, _RuledChannel
 ]
-
 
 class ModeratorOnly(app_commands.CheckFailure):
     """A member without Manage Server or the moderator role; told in their language."""
@@ -343,13 +337,17 @@ class AdminCog(
         name="allow", description=locale_str("Allow /edit in a channel (limits it to the list)")
     )
     @app_commands.describe(channel=locale_str("The channel"))
-    async def channels_allow(self, interaction: discord.Interaction, channel: RuledChannel) -> None:
+    async def channels_allow(
+        self, interaction: discord.Interaction, channel: RuledChannel
+    ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_allow(guild_id, actor, channel.id))
 
     @channels.command(name="deny", description=locale_str("Refuse /edit in a channel"))
     @app_commands.describe(channel=locale_str("The channel"))
-    async def channels_deny(self, interaction: discord.Interaction, channel: RuledChannel) -> None:
+    async def channels_deny(
+        self, interaction: discord.Interaction, channel: RuledChannel
+    ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_deny(guild_id, actor, channel.id))
 
@@ -503,9 +501,9 @@ class AdminCog(
         text, complete = render.audit_text(page, speaker_for(interaction))
         listing = io.BytesIO(audit_csv(page.entries).encode())
         await self._send(
-            interaction,
-            text,
-            None if complete else discord.File(listing, f"kling-audit-{guild_id}.csv"),
+            interaction, text, None if complete else discord.File(
+                listing, f"kling-audit-{guild_id}.csv"
+            ),
         )
 
     @log_channel.command(
