@@ -139,3 +139,18 @@ async def test_a_moderator_reads_answers_in_their_language_and_members_see_their
     assert (await ephemeral_answer(stack, refused)).content == (
         "❌ Videobearbeitungen sind auf diesem Server pausiert: manutenção até 18h"
     )
+
+
+@pytest.mark.parametrize("locale", ["ko", "zz-ZZ", "x" * 300])
+async def test_a_locale_without_a_catalog_or_made_up_reads_english(
+    stack: Stack, locale: str
+) -> None:
+    """Discord adds locales over time and a forged interaction can send anything: both read
+    English, and nothing breaks."""
+    await stack.start_bot()
+    ix = await stack.emu.send_slash_command(
+        stack.world.guild, stack.world.channel, stack.world.member, "edit",
+        {"prompt": "make it rain"}, locale=locale,
+    )
+    answer = (await ephemeral_answer(stack, ix)).content
+    assert answer.startswith("❌ Give exactly one clip: attach it as `video`")
