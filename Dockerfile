@@ -25,7 +25,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore \
     DATA_DIR=/data \
     WEB_HOST=0.0.0.0 \
-    WEB_PORT=8080
+    WEB_PORT=8080 \
+    MPLCONFIGDIR=/app/matplotlib
 RUN groupadd --system --gid 10001 bot \
     && useradd --system --uid 10001 --gid bot --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin bot \
@@ -37,6 +38,9 @@ RUN groupadd --system --gid 10001 bot \
 # hadolint ignore=DL3013
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels kling-edit-bot
+# The usage chart's font cache (MPLCONFIGDIR) is built once here, readable by the bot, which
+# may not write in /app: not again at every container start.
+RUN python -c "import matplotlib.font_manager"
 WORKDIR /app
 # SQLite database, rehosted inputs and archived results: must outlive the container.
 VOLUME ["/data"]

@@ -26,6 +26,7 @@ from bench import (
     probe_bombs,
     provider_calls,
     tracker_scale,
+    usage_chart,
 )
 from bench.common import (
     Context,
@@ -51,6 +52,7 @@ FIGURES: list[tuple[str, str, Runner, float, float]] = [
     ("5", "tracker scale", tracker_scale.run, 150, 900),
     ("6", "media serving", media_serving.run, 90, 300),
     ("7", "probe bombs", probe_bombs.run, 120, 300),
+    ("8", "usage chart", usage_chart.run, 60, 120),
 ]
 
 

@@ -80,7 +80,8 @@ def _check_config(settings: Settings, online: bool) -> int:
     if refusal := settings.refused_for_processes():
         print(refusal, file=sys.stderr)
         return 2
-    print(f"Configuration is valid (model {settings.evolink_model.value}).")
+    offered = ", ".join(spec.name for spec in settings.model_specs)
+    print(f"Configuration is valid (model {settings.evolink_model.value}; offered: {offered}).")
     for note in settings.deployment_notes():
         print(note)
     if not online:

@@ -25,7 +25,7 @@ from cogs.views import EditAgainButton, RerunButton, answer_stale_form
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.edit", "cogs.account", "cogs.admin")
+EXTENSIONS = ("cogs.edit", "cogs.account", "cogs.admin", "cogs.first_steps")
 NOT_ALLOWED = N_("You are not allowed to use this command here.")
 
 

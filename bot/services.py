@@ -181,7 +181,11 @@ class Services:
             await balance.start()
             opened.push_async_callback(balance.stop)
             await opened.enter_async_context(
-                db.listen(HINT_CHANNEL, lambda job_id: tracker.hint_from_elsewhere(int(job_id)))
+                # Hints sent while the connection was down are lost: look at the schedule.
+                db.listen(
+                    HINT_CHANNEL, lambda job_id: tracker.hint_from_elsewhere(int(job_id)),
+                    on_reconnect=tracker.wake,
+                )
             )
             # Stopping order matters: the engine refuses new work first, then the tracker
             # lets running deliveries finish, then the web server and the rest close.
@@ -216,6 +220,7 @@ def probe_limits(settings: Settings) -> ProbeLimits:
         workers=settings.probe_workers,
         memory_bytes=settings.probe_memory_mb * 1024 * 1024,
         timeout_s=settings.probe_timeout_s,
+        cut_timeout_s=settings.cut_timeout_s,
     )
 
 

@@ -83,7 +83,12 @@ class Settings(BaseSettings):
     evolink_api_key: SecretStr | None = Field(None, alias="EVOLINK_API_KEY")
     evolink_base_url: str = Field(EVOLINK_BASE_URL_DEFAULT, alias="EVOLINK_BASE_URL")
     evolink_model: EditModel = Field(EditModel.STANDARD, alias="EVOLINK_MODEL")
+    # The models members may pick in /edit, e.g. "kling-o1-video-edit,kling-o1-video-edit-fast".
+    # Unset: EVOLINK_MODEL alone. EVOLINK_MODEL is the default choice and must be listed.
+    evolink_models: Annotated[list[str] | None, NoDecode] = Field(None, alias="EVOLINK_MODELS")
     public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
+    # Where moderators read the moderator guide; named in the setup guide posted on joining.
+    moderator_guide_url: str | None = Field(None, alias="MODERATOR_GUIDE_URL")
     web_host: str = Field("0.0.0.0", alias="WEB_HOST")
     web_port: int = Field(8080, ge=0, le=65535, alias="WEB_PORT")
     # Prometheus scrapes here; never the public listener (0 picks a free port, for tests).
@@ -112,6 +117,9 @@ class Settings(BaseSettings):
     poll_first_max_s: float = Field(60.0, gt=0, alias="POLL_FIRST_MAX_SECONDS")
     poll_min_interval_s: float = Field(5.0, gt=0, alias="POLL_MIN_INTERVAL_SECONDS")
     poll_max_interval_s: float = Field(60.0, gt=0, alias="POLL_MAX_INTERVAL_SECONDS")
+    # How long a process holds a job it works on before another process may take it over
+    # (several processes); renewed three times within it while the work goes on.
+    job_lease_s: float = Field(120.0, ge=3, alias="JOB_LEASE_SECONDS")
     input_grace_s: float = Field(3600.0, ge=0, alias="INPUT_GRACE_SECONDS")
     result_retention_s: float = Field(7 * 86400.0, gt=0, alias="RESULT_RETENTION_SECONDS")
     # How long a presigned input link works while the provider may still fetch it (a linked
@@ -133,6 +141,8 @@ class Settings(BaseSettings):
     probe_workers: int = Field(2, ge=1, le=32, alias="PROBE_WORKERS")
     probe_memory_mb: int = Field(512, ge=32, alias="PROBE_MEMORY_MB")
     probe_timeout_s: float = Field(15.0, gt=0, alias="PROBE_TIMEOUT_SECONDS")
+    # Cutting a long clip to the model's maximum may re-encode it: in the same workers.
+    cut_timeout_s: float = Field(120.0, gt=0, alias="CUT_TIMEOUT_SECONDS")
     # The provider balance: moderators are alerted when it pays for fewer edits than this.
     low_balance_edits: NonNegativeInt = Field(10, alias="LOW_BALANCE_EDITS")
     balance_check_s: float = Field(300.0, gt=0, alias="BALANCE_CHECK_SECONDS")
@@ -163,7 +173,7 @@ class Settings(BaseSettings):
         alias = cls.model_fields[info.field_name or ""].alias or str(info.field_name)
         return _absolute_http_url(alias, value)
 
-    @field_validator("public_base_url", "s3_endpoint_url")
+    @field_validator("public_base_url", "s3_endpoint_url", "moderator_guide_url")
     @classmethod
     def _check_optional_base(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
@@ -191,6 +201,28 @@ class Settings(BaseSettings):
                 return [int(part) for part in text.split(",")]
             except ValueError:
                 raise ValueError(f"SHARD_IDS must be numbers like 0,1, got {value!r}") from None
+        return value
+
+    @field_validator("evolink_models", mode="before")
+    @classmethod
+    def _parse_models(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        return names or None
+
+    @field_validator("evolink_models")
+    @classmethod
+    def _check_models(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        known = ", ".join(model.value for model in EditModel)
+        unknown = [name for name in value if name not in set(EditModel)]
+        if unknown:
+            raise ValueError(f"EVOLINK_MODELS names unknown model(s) {', '.join(unknown)}; "
+                             f"known: {known}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"EVOLINK_MODELS lists a model twice: {', '.join(value)}")
         return value
 
     @field_validator("database_url")
@@ -234,6 +266,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"SHARD_IDS must be distinct numbers from 0 to {self.shard_count - 1}"
                 )
+        if self.evolink_models is not None and self.evolink_model not in self.evolink_models:
+            raise ValueError(
+                f"EVOLINK_MODEL ({self.evolink_model.value}), the default choice, must be one "
+                f"of EVOLINK_MODELS ({', '.join(self.evolink_models)})"
+            )
         if self.database_schema is not None and self.database_url is None:
             raise ValueError("DATABASE_SCHEMA needs DATABASE_URL (a PostgreSQL database)")
         if self.poll_min_interval_s > self.poll_max_interval_s:
@@ -252,6 +289,13 @@ class Settings(BaseSettings):
     def model_spec(self) -> ModelSpec:
         """What the chosen model accepts and bills (bot/evolink/spec.py)."""
         return MODEL_SPECS[self.evolink_model]
+
+    @property
+    def model_specs(self) -> tuple[ModelSpec, ...]:
+        """The models members may pick, the default (EVOLINK_MODEL) first."""
+        enabled = self.evolink_models or [self.evolink_model.value]
+        others = [MODEL_SPECS[EditModel(name)] for name in enabled if name != self.evolink_model]
+        return (self.model_spec, *others)
 
     @property
     def uses_real_discord(self) -> bool:

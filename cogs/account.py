@@ -7,7 +7,9 @@ from discord import app_commands
 from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.evolink.spec import seconds_range_of
 from bot.i18n import N_
+from bot.jobs.messages import quota_rule
 from cogs.i18n import speaker_for
 from cogs.render import attempts_text, progress_bar, state_label
 from cogs.submit import requester, services_of
@@ -30,7 +32,7 @@ class AccountCog(commands.Cog):
         if not jobs:
             await interaction.response.send_message(say(N_(
                 "You have no edits yet. Try `/edit` with a {range} clip!",
-                range=services.config.spec.duration_range_text,
+                range=seconds_range_of(services.config.models),
             )), ephemeral=True)
             return
         lines = []
@@ -68,11 +70,8 @@ class AccountCog(commands.Cog):
         attempts = attempts_text(allowance.attempts)
         if attempts is not None:
             lines.append(N_("**Refused attempts:** {attempts}", attempts=attempts))
-        lines.append(N_(
-            "-# A clip is billed by its length, rounded up: {range} per edit.",
-            range=services.config.spec.duration_range_text,
-        ))
-        await interaction.response.send_message(say.join(lines), ephemeral=True)
+        rule = say(quota_rule(services.config.models))
+        await interaction.response.send_message(f"{say.join(lines)}\n-# {rule}", ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -16,6 +16,7 @@ from typing import Literal
 import discord
 
 from bot.i18n import N_, Number, Speaker, Text, english
+from bot.jobs.messages import counted_seconds
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
 from cogs.i18n import catalogs_of, job_speaker
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
@@ -189,9 +190,20 @@ class DiscordNotifier:
     def _channel(self, channel_id: int, guild_id: int) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
 
-    def _upload_limit(self, guild_id: int) -> int:
+    async def _upload_limit(self, guild_id: int) -> int:
+        """The server's upload limit (its boost tier). A server on a shard another process
+        holds is not in this one's cache (it delivers after a takeover): it is asked over
+        REST, else Discord's default for unboosted servers applies (a bigger result is then
+        linked)."""
         guild = self.bot.get_guild(guild_id)
-        return guild.filesize_limit if guild is not None else BOT_DEFAULT_UPLOAD_LIMIT
+        if guild is None:
+            try:
+                guild = await self.bot.fetch_guild(guild_id)
+            except discord.HTTPException as error:
+                log.warning("guild lookup failed guild=%d status=%s: default upload limit",
+                            guild_id, error.status)
+                return BOT_DEFAULT_UPLOAD_LIMIT
+        return guild.filesize_limit
 
     async def _edit_status(self, job: Job) -> None:
         if job.status_message_id is None:
@@ -280,7 +292,7 @@ class DiscordNotifier:
         say, mention = self._say(job), f"<@{job.user_id}>"
         view = result_view(job.id, say)
         why = N_("Too large to attach here")
-        if result.media.size_bytes <= self._upload_limit(job.guild_id):
+        if result.media.size_bytes <= await self._upload_limit(job.guild_id):
             try:
                 async with result.local_file() as path:
                     message = await target.send(
@@ -358,7 +370,7 @@ class DiscordNotifier:
             "{seconds} s were settled as used (the provider may have billed it). If the "
             "provider dashboard shows nothing was created, give them back with "
             "`/kling-admin user grant`.", job=job.id, member=f"<@{job.user_id}>",
-            seconds=job.billed_seconds or 0,
+            seconds=counted_seconds(job),
         ))
 
     async def balance_low(

@@ -8,6 +8,7 @@ import discord
 
 from bot.i18n import N_, Span, Speaker, Text
 from bot.jobs.errors import EditRefused
+from bot.jobs.messages import counted_seconds
 from bot.jobs.notifier import ModeratorAlert
 from bot.jobs.policy import Attempts
 from storage.models import Job, JobState
@@ -118,14 +119,14 @@ def charge_text(job: Job) -> Text | None:
     refunded (or released), so it must not read as billed."""
     if not job.billed_seconds:
         return None
-    seconds = job.billed_seconds
     if (job.state is JobState.FAILED and job.completed_at is None
             and job.error_code != ModeratorAlert.TASK_LOST):
         return N_("Nothing was charged: the {seconds} s went back to the quota.",
-                  seconds=seconds)
+                  seconds=counted_seconds(job))
     if job.state is JobState.SUBMISSION_UNKNOWN:
-        return N_("{seconds} s stay reserved until a moderator checks.", seconds=seconds)
-    return N_("Billed as {seconds} s", seconds=seconds)
+        return N_("{seconds} s stay reserved until a moderator checks.",
+                  seconds=counted_seconds(job))
+    return N_("Billed as {seconds} s", seconds=job.billed_seconds)
 
 
 def attempts_text(attempts: Attempts) -> Text | None:

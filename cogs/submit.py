@@ -9,7 +9,7 @@ import discord
 
 from bot.i18n import N_, Speaker, Text
 from bot.jobs.errors import EditRefused
-from bot.jobs.messages import billing_note
+from bot.jobs.messages import billing_note, price_note
 from bot.jobs.models import EditRequest, Requester
 from cogs.errors import Refused
 from cogs.i18n import public_locale, speaker_for
@@ -116,8 +116,8 @@ def accepted_text(job: Job, notes: list[Text], say: Speaker) -> str:
                else N_("The edit could not be started."))
         return f"❌ {say(why)}"
     where = f"<#{job.thread_id}>" if job.thread_id else f"<#{job.channel_id}>"
-    text = say(N_("✅ Edit #{job} started ({billing}). Follow it in {where}.", job=job.id,
-                  billing=billing_note(job), where=where))
+    text = say(N_("✅ Edit #{job} started ({billing}). {price} Follow it in {where}.",
+                  job=job.id, billing=billing_note(job), price=price_note(job), where=where))
     return "\n".join([text, *(f"-# {say(note)}" for note in notes)])
 
 

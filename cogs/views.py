@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import discord
 
-from bot.evolink.spec import MAX_PROMPT_CHARS
+from bot.evolink.spec import MAX_PROMPT_CHARS, EditModel, ModelSpec
 from bot.i18n import N_, Speaker, Text
 from bot.jobs.errors import EditRefused
 from bot.jobs.models import EditRequest
@@ -35,6 +36,7 @@ DISCORD_TEXT_INPUT_MAX = 4000
 PROMPT_FORM_PREFIX = "kling:prompt:"
 PROMPT_LABEL = N_("What should change?")
 PROMPT_PLACEHOLDER = N_("e.g. make it look like a snowy winter evening")
+MODEL_LABEL = N_("Model")
 async def answer_stale_form(interaction: discord.Interaction, forms: OpenForms) -> None:
     """Answer a prompt form this process did not open: say what to do."""
     if interaction.type is not discord.InteractionType.modal_submit or interaction.data is None:
@@ -49,10 +51,13 @@ async def answer_stale_form(interaction: discord.Interaction, forms: OpenForms) 
 
 
 class PromptModal(discord.ui.Modal):
-    """Asks for a prompt, then runs `build(prompt)` as a new edit."""
+    """Asks for a prompt (and, when the bot offers several, a model), then runs the request
+    with them as a new edit. The select starts at the request's model if it is offered;
+    with one model offered, that one runs (Edit again of an edit whose model was dropped)."""
 
     def __init__(
-        self, say: Speaker, title: Text, request: EditRequest, forms: OpenForms
+        self, say: Speaker, title: Text, request: EditRequest, forms: OpenForms,
+        models: Sequence[ModelSpec],
     ) -> None:
         """`say` speaks the language of the member who opens the form."""
         super().__init__(
@@ -69,6 +74,17 @@ class PromptModal(discord.ui.Modal):
         self.add_item(self.prompt)
         self.request = request
         self.forms = forms
+        self.default_model = EditModel(models[0].name)
+        self.model: discord.ui.Select[PromptModal] | None = None
+        if len(models) > 1:
+            offered = [spec.name for spec in models]
+            chosen = request.model if request.model in offered else self.default_model
+            self.model = discord.ui.Select(
+                custom_id="model", required=True, min_values=1, max_values=1,
+                options=[discord.SelectOption(label=say(spec.choice_label), value=spec.name,
+                                              default=spec.name == chosen) for spec in models],
+            )
+            self.add_item(discord.ui.Label(text=say(MODEL_LABEL), component=self.model))
         forms.opened(self.custom_id)
 
     async def on_timeout(self) -> None:
@@ -84,7 +100,8 @@ class PromptModal(discord.ui.Modal):
                 f"❌ {speaker_for(interaction)(refusal.text)}", ephemeral=True
             )
             return
-        request = self.request.model_copy(update={"prompt": prompt})
+        model = EditModel(self.model.values[0]) if self.model else self.default_model
+        request = self.request.model_copy(update={"prompt": prompt, "model": model})
         await run_edit(interaction, request, notes)
 
     async def on_error(  # type: ignore[override]  # discord.py: Modal narrows BaseView
@@ -150,7 +167,7 @@ class EditAgainButton(
         )
         await interaction.response.send_modal(PromptModal(
             speaker_for(interaction), N_("Edit #{job} again", job=self.job_id), request,
-            forms_of(interaction.client),
+            forms_of(interaction.client), services_of(interaction.client).config.models,
         ))
 
 

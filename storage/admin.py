@@ -68,7 +68,7 @@ class ProviderTaskRunning(Exception):
 
 
 # Settled and not given back = spent; reserved and not closed = still in flight.
-_USAGE = """
+_LEDGER_STATE = """
 WITH ledger AS (
     SELECT job_id,
            MAX(CASE WHEN kind = 'reserve' THEN 1 ELSE 0 END) AS reserved,
@@ -76,14 +76,14 @@ WITH ledger AS (
            MAX(CASE WHEN kind IN ('refund', 'release') THEN 1 ELSE 0 END) AS returned
     FROM quota_ledger WHERE guild_id = ? AND job_id IS NOT NULL GROUP BY job_id
 )
+"""
+_SPENT = "ledger.settled = 1 AND ledger.returned = 0"
+_USAGE = _LEDGER_STATE + f"""
 SELECT jobs.user_id AS user_id,
        COUNT(*) AS jobs,
-       COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0 THEN 1 END), 0)
-           AS billed_jobs,
-       COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0
-                    THEN jobs.billed_seconds END), 0) AS billed_seconds,
-       COALESCE(SUM(CASE WHEN ledger.settled = 1 AND ledger.returned = 0
-                    THEN jobs.credits END), 0.0) AS credits,
+       COALESCE(SUM(CASE WHEN {_SPENT} THEN 1 END), 0) AS billed_jobs,
+       COALESCE(SUM(CASE WHEN {_SPENT} THEN jobs.billed_seconds END), 0) AS billed_seconds,
+       COALESCE(SUM(CASE WHEN {_SPENT} THEN jobs.credits END), 0.0) AS credits,
        COALESCE(SUM(CASE WHEN ledger.reserved = 1 AND ledger.settled = 0
                          AND ledger.returned = 0 THEN jobs.billed_seconds END), 0)
            AS pending_seconds
@@ -91,6 +91,11 @@ FROM jobs LEFT JOIN ledger ON ledger.job_id = jobs.id
 WHERE jobs.guild_id = ? AND jobs.created_at >= ? AND jobs.created_at < ?
 GROUP BY jobs.user_id
 ORDER BY billed_seconds DESC, credits DESC, jobs DESC, user_id
+"""
+# The jobs of a period whose billed seconds were spent (the usage CSV's `spent_seconds`).
+_SPENT_JOBS = _LEDGER_STATE + f"""
+SELECT jobs.id FROM jobs JOIN ledger ON ledger.job_id = jobs.id
+WHERE jobs.guild_id = ? AND jobs.created_at >= ? AND jobs.created_at < ? AND {_SPENT}
 """
 
 
@@ -350,6 +355,13 @@ class AdminRepository:
         async with self._db.read() as conn:
             cursor = await conn.execute(_USAGE, (guild_id, guild_id, since, until))
             return [UsageRow.model_validate(row._asdict()) for row in await cursor.fetchall()]
+
+    async def spent_job_ids(self, guild_id: int, *, since: float, until: float) -> set[int]:
+        """The jobs created in [since, until) whose billed seconds were spent: settled and
+        never given back, the leaderboard's rule (`usage`)."""
+        async with self._db.read() as conn:
+            cursor = await conn.execute(_SPENT_JOBS, (guild_id, guild_id, since, until))
+            return {int(row[0]) for row in await cursor.fetchall()}
 
     async def jobs_between(self, guild_id: int, *, since: float, until: float) -> list[Job]:
         """Every job of the guild created in [since, until), oldest first (CSV export)."""

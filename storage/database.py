@@ -201,11 +201,15 @@ class Database:
         return applied
 
     @asynccontextmanager
-    async def listen(self, channel: str, on_message: Callable[[str], None]) -> AsyncIterator[None]:
+    async def listen(
+        self, channel: str, on_message: Callable[[str], None],
+        on_reconnect: Callable[[], None] | None = None,
+    ) -> AsyncIterator[None]:
         """While inside, `on_message(payload)` hears every `notify(channel, …)` of every
-        process (PostgreSQL LISTEN). SQLite serves one process, which hears nothing."""
+        process (PostgreSQL LISTEN; a dropped connection is opened again, then
+        `on_reconnect()`). SQLite serves one process, which hears nothing."""
         if isinstance(self._backend, PostgresBackend):
-            async with self._backend.listen(channel, on_message):
+            async with self._backend.listen(channel, on_message, on_reconnect):
                 yield
         else:
             yield

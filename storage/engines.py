@@ -14,6 +14,7 @@ public aiosqlite call, so the work is serialised with everything else sent there
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -27,7 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
+# The LISTEN connection, once lost, is opened again after this, doubling up to the maximum.
+LISTEN_RETRY_FIRST_S = 0.5
+LISTEN_RETRY_MAX_S = 30.0
 
 class Backend(Protocol):
     dialect: str
@@ -70,17 +75,67 @@ class PostgresBackend:
             await connection.commit()
 
     @asynccontextmanager
-    async def listen(self, channel: str, on_message: Callable[[str], None]) -> AsyncIterator[None]:
+    async def listen(
+        self, channel: str, on_message: Callable[[str], None],
+        on_reconnect: Callable[[], None] | None = None,
+    ) -> AsyncIterator[None]:
         """Call `on_message(payload)` for each NOTIFY on `channel`, from any process, on a
-        connection of its own (a pooled one would stop listening when returned)."""
+        connection of its own (a pooled one would stop listening when returned).
+
+        The first connection must succeed (a start-up without it fails loudly). When it drops
+        later (a server restart, the network), it is opened again with backoff; meanwhile
+        no hint arrives and every job is still polled on its schedule. `on_reconnect` is
+        called once it listens again (hints sent meanwhile are lost)."""
+        first = await self._listening(channel, on_message)
+        keeper = asyncio.create_task(
+            self._keep_listening(first, channel, on_message, on_reconnect),
+            name=f"listen-{channel}",
+        )
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _listening(
+        self, channel: str, on_message: Callable[[str], None]
+    ) -> tuple[Any, asyncio.Event]:
         connection = await asyncpg.connect(self._url, server_settings=self._server_settings)
+        lost = asyncio.Event()
 
         def heard(_connection: object, _pid: int, _channel: str, payload: str) -> None:
             on_message(payload)
 
+        connection.add_termination_listener(lambda _connection: lost.set())
         try:
             await connection.add_listener(channel, heard)
-            yield
+        except BaseException:
+            await asyncio.shield(connection.close())
+            raise
+        return connection, lost
+
+    async def _keep_listening(
+        self, first: tuple[Any, asyncio.Event], channel: str,
+        on_message: Callable[[str], None], on_reconnect: Callable[[], None] | None,
+    ) -> None:
+        connection, lost = first
+        try:
+            while True:
+                await lost.wait()
+                log.warning("LISTEN connection lost channel=%s: reconnecting", channel)
+                delay = LISTEN_RETRY_FIRST_S
+                while True:
+                    try:
+                        connection, lost = await self._listening(channel, on_message)
+                        break
+                    except (OSError, asyncpg.PostgresError) as error:
+                        log.warning("LISTEN reconnect failed channel=%s retry_in=%.1fs: %s",
+                                    channel, delay, error)
+                        await asyncio.sleep(delay)  # backoff while the server is away
+                        delay = min(delay * 2, LISTEN_RETRY_MAX_S)
+                log.info("LISTEN connection back channel=%s", channel)
+                if on_reconnect is not None:
+                    on_reconnect()
         finally:
             await asyncio.shield(connection.close())
 

@@ -17,6 +17,7 @@ from storage.database import POSTGRESQL, AsyncConn, Database, DbRow, SyncConn, r
 from storage.media import expire_inputs_sync
 from storage.models import (
     DELIVERY_STATES,
+    INTAKE_STATES,
     TRACKED_STATES,
     UNBILLED_STATES,
     Job,
@@ -132,11 +133,16 @@ def transition_sync(
         if moves:
             # Recorded first, under the same guard: if the UPDATE below matches nothing,
             # this matched nothing either (same transaction), and the caller rolls back.
+            # On PostgreSQL the row is locked as it is read: under READ COMMITTED a plain
+            # read sees the state last committed while the UPDATE waits for a concurrent
+            # mover and then applies to the row it left, so the history would name a state
+            # the job had already left. Locking, the read waits too and sees that row.
+            lock = " FOR UPDATE" if raw.dialect == POSTGRESQL else ""
             clause, from_states = _in(moves)
             raw.execute(
                 "INSERT INTO job_events (job_id, at, from_state, to_state, detail)"
                 f" SELECT id, CAST(? AS DOUBLE PRECISION), state, CAST(? AS TEXT), CAST(? AS TEXT)"
-                f" FROM jobs WHERE id = ? AND {clause}",
+                f" FROM jobs WHERE id = ? AND {clause}{lock}",
                 (now, to_state.value, detail, job_id, *from_states),
             )
     assignments += [f"{name} = ?" for name in fields]
@@ -289,8 +295,9 @@ def _lease_sync(
 def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
     rows = raw.execute(
         "INSERT INTO jobs (guild_id, channel_id, user_id, state, model, prompt, keep_audio,"
-        " source, parent_job_id, callback_secret, created_at, updated_at, leased_by)"
-        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_ROW}",
+        " source, parent_job_id, callback_secret, created_at, updated_at, leased_by,"
+        " lease_until)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_ROW}",
         (
             new.guild_id,
             new.channel_id,
@@ -305,6 +312,7 @@ def create_sync(raw: SyncConn, new: NewJob, now: float) -> Job:
             now,
             now,
             new.owner,
+            new.lease_until,
         ),
         columns=JOB_COLUMNS,
     ).fetchall()
@@ -452,6 +460,29 @@ class JobRepository:
             (until, until, until, job_id, self.owner),
         )
         return bool(rows)
+
+    async def hold_intakes(self, *, now: float, until: float) -> list[Job]:
+        """Renew this process's leases on its jobs before the provider (`INTAKE_STATES`) to
+        `until`, and take over those whose holder let the lease end (it died): they are
+        returned, now held by this process. One round trip."""
+        clause, states = _in(INTAKE_STATES)
+
+        def work(raw: SyncConn) -> list[Job]:
+            raw.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE leased_by = ? AND {clause}",
+                (until, self.owner, *states),
+            )
+            lock = " FOR UPDATE SKIP LOCKED" if raw.dialect == POSTGRESQL else ""
+            rows = raw.execute(
+                "UPDATE jobs SET leased_by = ?, lease_until = ? WHERE id IN (SELECT id FROM jobs"
+                f" WHERE {clause} AND leased_by <> ? AND lease_until < ?{lock})"
+                f" RETURNING {JOB_ROW}",
+                (self.owner, until, *states, self.owner, now),
+                columns=JOB_COLUMNS,
+            ).fetchall()
+            return sorted((row_to_job(row) for row in rows), key=lambda job: job.id)
+
+        return await self._db.run(work)
 
     async def make_due(self, job_id: int, *, now: float) -> Hint:
         """Make a job waiting for the provider due for a poll now, unless another process

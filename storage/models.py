@@ -84,6 +84,9 @@ TASK_NOT_FOUND_CODE = "task_not_found"
 UNBILLED_STATES = frozenset(
     {_S.RESERVED, _S.REHOSTED, _S.SUBMITTING, _S.SUBMITTED, _S.SUBMISSION_UNKNOWN}
 )
+# Worked on by one process before the provider has a task for it: that process holds the
+# job's lease (`lease_until`, renewed while it lives); another takes it over once it ends.
+INTAKE_STATES = frozenset({_S.RECEIVED, _S.FETCHING, _S.RESERVED, _S.REHOSTED, _S.SUBMITTING})
 # Waiting to be posted (`next_delivery_at`).
 DELIVERY_STATES = frozenset({_S.ARCHIVED})
 
@@ -128,6 +131,14 @@ class ValidatedInput(BaseModel):
     sha256: str
 
 
+class ClipCut(BaseModel):
+    """The part of the member's clip the bot cut out: what is edited and billed."""
+
+    source_duration_s: float  # the member's whole clip
+    start_s: float  # where the cut begins in it (a keyframe near the asked start, or exact)
+    duration_s: float  # the cut clip's own length
+
+
 class JobSource(BaseModel):
     """Where the inputs came from, so a restart can fetch them again, and what was checked."""
 
@@ -144,6 +155,9 @@ class JobSource(BaseModel):
     validated: list[ValidatedInput] = Field(default_factory=list)
     # The language of the job's public messages (EditRequest.public_locale).
     public_locale: str = "en-US"
+    # The member's `start` (seconds into the clip), kept so a resumed job cuts the same part.
+    start_s: float = 0.0
+    cut: ClipCut | None = None
 
 
 class Job(_Row):
@@ -249,8 +263,10 @@ class NewJob(BaseModel):
     source: JobSource
     callback_secret: str
     parent_job_id: int | None = None
-    # The process that submits it: after a crash, that process resumes it when it returns.
+    # The process that submits it: after a crash, that process resumes it when it returns,
+    # or another takes it over once the lease (until `lease_until`) ends.
     owner: str | None = None
+    lease_until: float | None = None
 
 
 class JobEvent(_Row):

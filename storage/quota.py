@@ -275,6 +275,7 @@ class QuotaRepository:
         job: Job,
         *,
         billed_seconds: int,
+        quota_seconds: int,
         credits: float,
         duration_s: float,
         role_ids: Sequence[int],
@@ -288,7 +289,8 @@ class QuotaRepository:
         `decide` raises to refuse; nothing is written then. The running-edit limit is not
         for `decide` to check again: the job holds its slot since `admit`. Serialised with
         the guild's other reservations and admissions like `admit` (the guild's budget is
-        shared by its members).
+        shared by its members). The job keeps the provider's `billed_seconds`; the ledger
+        counts `quota_seconds` (ModelSpec.quota_seconds), which refunds give back.
         """
         async with self._db.transaction() as conn:
             await conn.lock(_GUILD_LIMITS, job.guild_id)
@@ -306,7 +308,7 @@ class QuotaRepository:
                 guild_id=job.guild_id,
                 user_id=job.user_id,
                 kind=LedgerKind.RESERVE,
-                seconds=billed_seconds,
+                seconds=quota_seconds,
                 now=now,
                 job_id=job.id,
             )

@@ -20,6 +20,10 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, text
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# The PostgreSQL advisory lock every migration takes first (any 64-bit number no other
+# lock of the bot uses; theirs are hashes of names): processes starting together migrate
+# one after the other, and the later ones find the schema up to date.
+MIGRATION_LOCK_KEY = 0x6B6C696E675F6D67  # "kling_mg"
 
 
 class MigrationError(RuntimeError):
@@ -48,6 +52,12 @@ def upgrade(connection: Connection, schema: str | None = None) -> list[str]:
     """Bring the schema to the newest revision inside the caller's transaction; returns the
     revisions applied, oldest first. `schema` (PostgreSQL's DATABASE_SCHEMA, already the
     connection's search path) is created first if missing, like the tables it will hold."""
+    if connection.dialect.name == "postgresql":
+        # Held until the caller's transaction ends; each later statement sees what the
+        # process that held it before committed (READ COMMITTED).
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+        )
     if schema is not None:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     config = _config(connection)

@@ -36,6 +36,47 @@ def make_faststart_mp4(path: Path, seconds: float, fps: int = 24) -> Path:
     return path
 
 
+def make_keyframed_mp4(
+    path: Path, seconds: float, keyframe_every_s: float, fps: int = 24, with_audio: bool = True,
+    container: Literal["mp4", "mov"] = "mp4", audio_codec: Literal["aac", "pcm_s16le"] = "aac",
+) -> Path:
+    """A 64×64 H.264 clip (with silent sound) whose keyframes come every ``keyframe_every_s``
+    seconds exactly, and none in between (scene cuts off): to test cutting at keyframes.
+    PCM sound (``pcm_s16le``) only fits a QuickTime ``container``."""
+    gop = str(max(1, round(keyframe_every_s * fps)))
+    with av.open(str(path), "w", format=container) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        video.options = {
+            "preset": "ultrafast", "g": gop, "keyint_min": gop, "sc_threshold": "0",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
+        audio = out.add_stream(audio_codec, rate=_AUDIO_RATE) if with_audio else None
+        for i in range(round(seconds * fps)):
+            picture = Image.new("RGB", (64, 64), (i * 9 % 256, 80, 30))
+            frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if audio is not None:
+            _silence(out, audio, seconds)
+    return path
+
+
+def _silence(out: av.container.OutputContainer, audio: av.AudioStream, seconds: float) -> None:
+    sample_format = audio.codec_context.format.name  # fltp for AAC, s16 for PCM
+    for i in range(round(seconds * _AUDIO_RATE / _AUDIO_FRAME)):
+        samples = av.AudioFrame(format=sample_format, layout="mono", samples=_AUDIO_FRAME)
+        samples.planes[0].update(bytes(samples.planes[0].buffer_size))
+        samples.sample_rate = _AUDIO_RATE
+        samples.pts = i * _AUDIO_FRAME
+        samples.time_base = Fraction(1, _AUDIO_RATE)
+        out.mux(audio.encode(samples))
+    out.mux(audio.encode(None))
+
+
 def video_packet_offsets(path: Path) -> list[tuple[int, int]]:
     """``(file offset, size)`` of each video packet, to truncate exactly between samples."""
     with av.open(str(path)) as container:
@@ -49,15 +90,7 @@ def video_packet_offsets(path: Path) -> list[tuple[int, int]]:
 def make_audio_only(path: Path, seconds: float) -> Path:
     """An MP4 holding only silent AAC: a valid container, but no clip."""
     with av.open(str(path), "w", format="mp4") as out:
-        audio = out.add_stream("aac", rate=_AUDIO_RATE)
-        for i in range(round(seconds * _AUDIO_RATE / _AUDIO_FRAME)):
-            samples = av.AudioFrame(format="fltp", layout="mono", samples=_AUDIO_FRAME)
-            samples.planes[0].update(bytes(4 * _AUDIO_FRAME))
-            samples.sample_rate = _AUDIO_RATE
-            samples.pts = i * _AUDIO_FRAME
-            samples.time_base = Fraction(1, _AUDIO_RATE)
-            out.mux(audio.encode(samples))
-        out.mux(audio.encode(None))
+        _silence(out, out.add_stream("aac", rate=_AUDIO_RATE), seconds)
     return path
 
 

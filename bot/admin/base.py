@@ -12,12 +12,13 @@ from bot.admin.models import Change
 from bot.admin.texts import job_missing
 from bot.admin.validation import ceilings_from
 from bot.jobs.actions import JobActions
+from bot.jobs.policy import EffectiveLimits
 from storage.admin import AdminRepository
 from storage.database import Database
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
 from storage.media import MediaRepository
-from storage.models import AuditEntry, Job
+from storage.models import AuditEntry, GuildSettings, Job, UsageSnapshot
 from storage.quota import QuotaRepository
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,15 @@ class AdminBase:
         except Exception:
             log.warning("audit mirror failed audit=%d", change.audit.id, exc_info=True)
         return change
+
+    def _guild_limits(self, settings: GuildSettings) -> EffectiveLimits:
+        # No user or role override: what the server setting or the bot default gives.
+        empty = UsageSnapshot(
+            used_today=0, used_month=0, granted_today=0, granted_month=0,
+            guild_used_month=0, active_jobs=0, last_submit_at=None, blocked=None,
+            guild=settings, user_override=None, role_overrides=[], channel_rules={},
+        )
+        return self.policy.limits(empty)
 
     async def _job_in_guild(self, guild_id: int, job_id: int) -> Job:
         job = await self._jobs.get(job_id)

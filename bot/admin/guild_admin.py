@@ -25,7 +25,7 @@ from bot.i18n import N_, Text
 from bot.jobs.models import Requester
 from bot.jobs.policy import EffectiveLimits, Windows, is_moderator
 from storage.admin import NothingToChange
-from storage.models import ChannelRule, GuildSettings, UsageSnapshot
+from storage.models import ChannelRule, GuildSettings
 
 
 def _server_limits(policy_limits: EffectiveLimits) -> Text:
@@ -40,15 +40,6 @@ def _server_limits(policy_limits: EffectiveLimits) -> Text:
 class GuildAdmin(AdminBase):
     async def is_moderator(self, guild_id: int, member: Requester) -> bool:
         return is_moderator(await self._guilds.settings(guild_id), member)
-
-    def _guild_limits(self, settings: GuildSettings) -> EffectiveLimits:
-        # No user or role override: what the server setting or the bot default gives.
-        empty = UsageSnapshot(
-            used_today=0, used_month=0, granted_today=0, granted_month=0,
-            guild_used_month=0, active_jobs=0, last_submit_at=None, blocked=None,
-            guild=settings, user_override=None, role_overrides=[], channel_rules={},
-        )
-        return self.policy.limits(empty)
 
     async def _budget(self, settings: GuildSettings) -> BudgetView:
         windows = Windows.at(self._clock())

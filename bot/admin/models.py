@@ -155,6 +155,8 @@ class UsageReport(BaseModel):
     total_credits: float
     csv_filename: str
     csv_text: str  # every job created in the period, one row each
+    chart_filename: str
+    chart_png: bytes  # spent seconds per day from the CSV's rows (bot/admin/usage_chart.py)
 
 
 class AuditPage(BaseModel):

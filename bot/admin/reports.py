@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Set
 from datetime import UTC, datetime
 
 from bot.admin.models import Period
@@ -24,6 +25,9 @@ CSV_HEADER = (
     "provider_credits",
     "provider_task_id",
     "error_code",
+    # The billed seconds the server spent on the job: settled and never given back (else 0),
+    # the leaderboard's rule; the usage chart plots exactly these.
+    "spent_seconds",
 )
 AUDIT_CSV_HEADER = ("at", "actor_id", "action", "target", "detail")
 _DAY = 86_400.0
@@ -52,7 +56,13 @@ def _cell(value: object) -> object:
     return "" if value is None else value
 
 
-def jobs_csv(jobs: list[Job]) -> str:
+def spent_seconds(job: Job, spent_ids: Set[int]) -> int:
+    """What a job cost the server in billed seconds: its billed seconds if it is among the
+    spent jobs (storage: settled, never refunded or released), else 0."""
+    return (job.billed_seconds or 0) if job.id in spent_ids else 0
+
+
+def jobs_csv(jobs: list[Job], spent_ids: Set[int]) -> str:
     """RFC 4180 text (csv module quoting), one row per job, values straight from the row."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -71,6 +81,7 @@ def jobs_csv(jobs: list[Job]) -> str:
                 _cell(job.provider_credits),
                 _cell(job.provider_task_id),
                 _cell(job.error_code),
+                spent_seconds(job, spent_ids),
             ]
         )
     return buffer.getvalue()
@@ -89,6 +100,6 @@ def audit_csv(entries: list[AuditEntry]) -> str:
     return buffer.getvalue()
 
 
-def csv_filename(guild_id: int, period: Period, since: float) -> str:
+def report_filename(guild_id: int, period: Period, since: float, extension: str) -> str:
     day = datetime.fromtimestamp(since, UTC).date().isoformat()
-    return f"kling-usage-{guild_id}-{period.value}-{day}.csv"
+    return f"kling-usage-{guild_id}-{period.value}-{day}.{extension}"

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 from typing import Final
+
+from bot.i18n import N_, Number, Text
 
 __all__ = [
     "MAX_IMAGES",
@@ -21,6 +25,7 @@ __all__ = [
     "MB",
     "MIN_CLIP_SECONDS",
     "MODEL_SPECS",
+    "QUOTA_REFERENCE_MODEL",
     "RESULT_LINK_LIFETIME_S",
     "TASK_ID_PREFIX",
     "EditModel",
@@ -29,6 +34,7 @@ __all__ = [
     "format_seconds_range",
     "is_task_id",
     "reported_model_matches",
+    "seconds_range_of",
     "spec_for",
     "whole_seconds_up",
 ]
@@ -146,6 +152,23 @@ class ModelSpec:
         # Rounded so a fast-model clip costs 47.6 credits, not 47.599999999999994.
         return round(self.credits_per_second * self.billed_seconds(duration_s), 4)
 
+    def quota_seconds(self, billed_seconds: int) -> int:
+        """What an edit billed ``billed_seconds`` counts against quotas and budgets.
+
+        Quotas are counted in seconds of ``QUOTA_REFERENCE_MODEL``, so a limit buys the same
+        credits whichever model a member picks: a second of this model weighs its price over
+        the reference's (exact fractions of the prices as written, so no float drift),
+        rounded up per edit like the provider rounds (§7)."""
+        reference = MODEL_SPECS[QUOTA_REFERENCE_MODEL].credits_per_second
+        weight = Fraction(str(self.credits_per_second)) / Fraction(str(reference))
+        return math.ceil(billed_seconds * weight)
+
+    @property
+    def choice_label(self) -> Text:
+        """How members pick this model in /edit (Discord: a choice name is 1–100 chars)."""
+        return N_("{model} · {range} · {price} credits/s", model=self.name,
+                  range=self.duration_range_text, price=Number.as_written(self.credits_per_second))
+
     @property
     def duration_range_text(self) -> str:
         """The clip lengths this model edits, as members read them."""
@@ -160,10 +183,19 @@ class ModelSpec:
         return format_limit_mb(self.max_image_bytes)
 
 
+# Quotas, budgets and moderators' limits count seconds of this model (ModelSpec.quota_seconds).
+QUOTA_REFERENCE_MODEL: Final = EditModel.STANDARD
+
 MODEL_SPECS: Final[dict[EditModel, ModelSpec]] = {
     EditModel.STANDARD: ModelSpec(EditModel.STANDARD.value, 3, 10, 12.0),
     EditModel.FAST: ModelSpec(EditModel.FAST.value, 6, 20, 6.8),
 }
+
+
+def seconds_range_of(specs: Sequence[ModelSpec]) -> str:
+    """The clip lengths any of `specs` edits, as members read them (e.g. "3–20 s")."""
+    return format_seconds_range(min(s.min_seconds for s in specs),
+                                max(s.max_seconds for s in specs))
 
 
 def spec_for(model: str) -> ModelSpec:

@@ -21,6 +21,11 @@ class Number(BaseModel):
     digits: int = 1
     rounding: Rounding = "half"
 
+    @classmethod
+    def as_written(cls, value: float) -> Number:
+        """A value such as a price with the decimals it has and no more ("12", "6.8")."""
+        return cls(number=value, digits=len(f"{value:g}".partition(".")[2]))
+
 
 class Span(BaseModel):
     """A length of time in words ("10 minutes", "90 Sekunden"), or `rough`ly in its largest

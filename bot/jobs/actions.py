@@ -5,6 +5,7 @@ each takes the same path as the bot's own work (submit, the tracker's delivery, 
 
 from __future__ import annotations
 
+from bot.evolink.spec import EditModel
 from bot.i18n import N_
 from bot.jobs.adoption import Adoption
 from bot.jobs.balance import BalanceFigures
@@ -62,6 +63,7 @@ def _follow_up(job: Job, requester: Requester, video: InputFile) -> EditRequest:
         rules_channel_id=job.source.rules_channel_id, user_id=requester.user_id,
         role_ids=requester.role_ids, prompt=job.prompt, keep_audio=job.keep_audio,
         video=video, parent_job_id=job.id, public_locale=job.source.public_locale,
+        model=EditModel(job.model),
     )
 
 

@@ -57,16 +57,29 @@ class EngineConfig:
     max_queued_intakes: int = 32
     # Other processes share the jobs table (SHARD_IDS): a restart resumes only its own.
     shared_jobs: bool = False
+    # The models members may pick (EVOLINK_MODELS), `spec` first; empty: `spec` alone.
+    choices: tuple[ModelSpec, ...] = ()
 
     @property
     def model(self) -> str:
         return self.spec.name
+
+    @property
+    def models(self) -> tuple[ModelSpec, ...]:
+        return self.choices or (self.spec,)
+
+    def enabled_spec(self, model: str | None) -> ModelSpec | None:
+        """The rules of `model` if members may pick it (None: the default model)."""
+        if model is None:
+            return self.spec
+        return next((spec for spec in self.models if spec.name == model), None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
         spec = settings.model_spec
         return cls(
             spec=spec,
+            choices=settings.model_specs,
             callback_base_url=settings.callback_base_url,
             intake=IntakeConfig(
                 read_timeout=min(30.0, settings.download_timeout_s),
@@ -94,6 +107,7 @@ class EngineConfig:
                 first_poll_max_s=settings.poll_first_max_s,
                 min_interval_s=settings.poll_min_interval_s,
                 max_interval_s=settings.poll_max_interval_s,
+                lease_s=settings.job_lease_s,
             ),
             input_grace_s=settings.input_grace_s,
             result_retention_s=settings.result_retention_s,

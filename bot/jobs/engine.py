@@ -25,13 +25,13 @@ from bot.evolink import (
     EvolinkError,
     SubmissionOutcomeUnknown,
 )
-from bot.evolink.spec import spec_for
+from bot.evolink.spec import ModelSpec, spec_for
 from bot.i18n import Text
 from bot.jobs.admission import IntakeSlots
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
 from bot.jobs.errors import EditRefused, EngineStopping
-from bot.jobs.intake import Intake, precheck_sizes
+from bot.jobs.intake import Intake, precheck_request
 from bot.jobs.messages import (
     DISK_LOW,
     INTAKE_FAILED,
@@ -40,7 +40,10 @@ from bot.jobs.messages import (
     STATUS_POST_FAILED,
     STATUS_POST_FAILED_MESSAGE,
     SUBMISSION_UNKNOWN_MESSAGE,
+    TAKEN_OVER_UNPUBLISHED,
+    TAKEN_OVER_UNPUBLISHED_MESSAGE,
     explain_submit_error,
+    model_not_offered,
 )
 from bot.jobs.models import EditRequest
 from bot.jobs.notifier import ArchivedResult, Notifier
@@ -130,24 +133,28 @@ class JobEngine:
         """
         if self._stopping:
             raise EngineStopping()
-        await self._require_balance()
+        spec = self.config.enabled_spec(request.model)
+        if spec is None:
+            raise EditRefused("model_not_offered", model_not_offered(str(request.model)))
+        await self._require_balance(spec)
         await self._require_disk_space()
         try:
             # What Discord already told us costs nothing to refuse, so it is no "attempt".
-            precheck_sizes(
+            precheck_request(
                 request.video.declared_size,
                 [image.declared_size for image in request.images],
-                self.config.spec,
+                request.start_s,
+                spec,
             )
         except MediaRejected as refusal:
             raise EditRefused(refusal.code, refusal.text) from None
         async with self._intake_slots.taken(wait=False):
-            job = await self._admit(request)
+            job = await self._admit(request, spec)
             log.info("job received job=%d guild=%d user=%d", job.id, job.guild_id, job.user_id)
             job = await self._check_and_reserve(job)
         return await self._publish_and_submit(job, interactive=True)
 
-    async def _admit(self, request: EditRequest) -> Job:
+    async def _admit(self, request: EditRequest, spec: ModelSpec) -> Job:
         """Create the job if the member's limits let a new edit start, atomically."""
         d = self.deps
         now = d.clock()
@@ -155,9 +162,10 @@ class JobEngine:
         return await d.quota.admit(
             NewJob(
                 guild_id=request.guild_id, channel_id=request.channel_id,
-                user_id=request.user_id, model=self.config.model, prompt=request.prompt,
+                user_id=request.user_id, model=spec.name, prompt=request.prompt,
                 keep_audio=request.keep_audio, parent_job_id=request.parent_job_id,
                 callback_secret=secrets.token_urlsafe(24), owner=d.jobs.owner,
+                lease_until=now + self.config.schedule.lease_s,
                 source=JobSource(
                     video_url=request.video.url,
                     video_is_user_link=request.video_is_user_link,
@@ -165,6 +173,7 @@ class JobEngine:
                     rules_channel_id=request.rules_channel_id,
                     public_locale=request.public_locale,
                     role_ids=request.role_ids,
+                    start_s=request.start_s,
                     image_urls=[image.url for image in request.images if not image.media_token],
                     image_media_tokens=[
                         image.media_token for image in request.images if image.media_token
@@ -175,7 +184,7 @@ class JobEngine:
             attempts_after=self.policy.attempts_after(now), now=now,
             decide=lambda snapshot: self.policy.admit(
                 snapshot, channel_id=request.channel_id, parent_id=request.rules_channel_id,
-                billed_seconds=self.config.spec.min_seconds, now=now,
+                quota_seconds=spec.quota_seconds(spec.min_seconds), now=now,
             ),
         )
 
@@ -200,32 +209,66 @@ class JobEngine:
         )
         for job in unfinished:
             log.info("resuming job=%d state=%s", job.id, job.state)
-            if job.state in _RESUMED_FROM_SCRATCH:
-                self._spawn(self._resume_submit(job), f"resume-{job.id}")
-            elif job.state is JobState.SUBMITTING:
-                # The create call may or may not have reached the provider: never resend.
-                try:
-                    job = await d.jobs.become_uncertain(
-                        job.id, expected={JobState.SUBMITTING}, now=now,
-                        detail="restarted during submission",
-                        inputs_expire_at=self.inputs_expire_at(),
-                        error_code="submission_unknown",
-                        error_message=SUBMISSION_UNKNOWN_MESSAGE.stored(),
-                    )
-                except StaleTransition:
-                    continue  # its callback (served already) adopted the task first
-                await self._report_outcome_unknown(job)
-            elif job.state is JobState.SUBMITTED:
-                if job.status_message_id is None:
-                    job = await self.announce(job)
-                # Nothing runs yet, so any lease left by the previous process is stale.
-                await d.jobs.update(job.id, now=now, next_poll_at=now)
-            elif job.state is JobState.DOWNLOADING:
-                await d.jobs.update(job.id, now=now, next_poll_at=now)
-            elif job.state is JobState.ARCHIVED:
-                await d.jobs.update(job.id, now=now, next_delivery_at=now)
+            await self._carry_on(job, now)
         self.wake_scheduler()
         return len(unfinished)
+
+    async def take_over(self, orphans: list[Job]) -> None:
+        """Carry on with jobs another process held before the provider and let go of (it
+        died): the same rules as a restart, except that the checked files of a RESERVED
+        job stayed on the dead process's disk, so its reservation is released."""
+        now = self.deps.clock()
+        for job in orphans:
+            log.warning("taking over job=%d state=%s", job.id, job.state)
+            try:
+                if job.state is JobState.RESERVED:
+                    await self._release_unpublished(job)
+                else:
+                    await self._carry_on(job, now)
+            except Exception:  # one job's trouble (a Discord post) must not strand the rest
+                log.exception("taking over job=%d failed", job.id)
+        self.wake_scheduler()
+
+    async def _release_unpublished(self, job: Job) -> None:
+        d = self.deps
+        try:
+            job = await d.quota.close_job(
+                job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.RESERVED},
+                now=d.clock(), detail=TAKEN_OVER_UNPUBLISHED, error_code=TAKEN_OVER_UNPUBLISHED,
+                error_message=TAKEN_OVER_UNPUBLISHED_MESSAGE.stored(),
+                inputs_expire_at=self.inputs_expire_at(),
+            )
+        except StaleTransition:
+            return  # its holder came back and moved it on
+        await d.notifier.failed(job)
+
+    async def _carry_on(self, job: Job, now: float) -> None:
+        """Continue an unfinished job from its recorded state (after a restart or a
+        takeover); a create that may have been sent is never sent again."""
+        d = self.deps
+        if job.state in _RESUMED_FROM_SCRATCH:
+            self._spawn(self._resume_submit(job), f"resume-{job.id}")
+        elif job.state is JobState.SUBMITTING:
+            try:
+                job = await d.jobs.become_uncertain(
+                    job.id, expected={JobState.SUBMITTING}, now=now,
+                    detail="restarted during submission",
+                    inputs_expire_at=self.inputs_expire_at(),
+                    error_code="submission_unknown",
+                    error_message=SUBMISSION_UNKNOWN_MESSAGE.stored(),
+                )
+            except StaleTransition:
+                return  # its callback (served already) adopted the task first
+            await self._report_outcome_unknown(job)
+        elif job.state is JobState.SUBMITTED:
+            if job.status_message_id is None:
+                job = await self.announce(job)
+            # Nothing runs yet, so any lease left by the previous process is stale.
+            await d.jobs.update(job.id, now=now, next_poll_at=now)
+        elif job.state is JobState.DOWNLOADING:
+            await d.jobs.update(job.id, now=now, next_poll_at=now)
+        elif job.state is JobState.ARCHIVED:
+            await d.jobs.update(job.id, now=now, next_delivery_at=now)
 
     async def stop(self) -> None:
         """Refuse new work and cancel background resumptions; their state stays persisted."""
@@ -253,13 +296,12 @@ class JobEngine:
             status_message_id=refs.status_message_id, thread_id=refs.thread_id,
         )
 
-    async def _require_balance(self) -> None:
+    async def _require_balance(self, spec: ModelSpec) -> None:
         """Refuse, before anything is fetched or charged, an edit the provider account
         cannot pay for. The provider may hold the longest clip's price until it has
         measured the clip (EVOLINK_API.md §1.2 states only an estimate), so that is what
         the balance must cover, beyond what the edits in flight hold."""
         balance = self.deps.balance
-        spec = self.config.spec
         if balance is not None and not await balance.covers(spec.credits_for(spec.max_seconds)):
             raise EditRefused("provider_balance", PROVIDER_BALANCE_TOO_LOW)
 
@@ -342,20 +384,24 @@ class JobEngine:
             spec = spec_for(job.model)
             checked = await d.intake.gather(job.source, scratch, spec)
             billed = spec.billed_seconds(checked.video.duration_s)
+            counted = spec.quota_seconds(billed)  # what the quota spends: the price-weighted s
             now = d.clock()
             windows = Windows.at(now)
             job = await d.jobs.update(
                 job.id, now=now,
-                source=job.source.model_copy(update={"validated": checked.validated}),
+                source=job.source.model_copy(
+                    update={"validated": checked.validated, "cut": checked.cut}
+                ),
             )
             return await d.quota.reserve(
                 job, billed_seconds=billed,
                 credits=spec.credits_for(checked.video.duration_s),
                 duration_s=checked.video.duration_s, role_ids=job.source.role_ids,
                 day_start=windows.day_start, month_start=windows.month_start, now=now,
+                quota_seconds=counted,
                 decide=lambda snapshot: self.policy.check(
                     snapshot, channel_id=job.channel_id, parent_id=job.source.rules_channel_id,
-                    billed_seconds=billed, now=now,
+                    quota_seconds=counted, now=now,
                 ),
             )
         except MediaRejected as refusal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,9 +11,11 @@ from pathlib import Path
 
 from bot.evolink.spec import ModelSpec
 from bot.i18n import N_
+from bot.media.cut import cut_clip
 from bot.media.errors import FileNames, MediaRejected, format_limit_mb, megabytes
 from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, fetch_to_file
 from bot.media.info import VideoInfo
+from bot.media.precheck import SLACK_S
 from bot.media.probe import probe_image, probe_video
 from bot.media.prober import Prober
 from bot.media.sniff import sniff_file_sync
@@ -20,15 +23,18 @@ from bot.media.store import MediaStore
 from bot.media.urlpolicy import FetchPolicies, UrlPolicy
 from bot.media.validation import (
     ClipRules,
+    CutPlan,
     ImageRules,
     check_image,
     check_image_count,
     check_image_kind,
+    check_start,
     check_video,
     check_video_kind,
+    plan_cut,
 )
 from storage.media import MediaRepository
-from storage.models import JobSource, MediaRole, ValidatedInput
+from storage.models import ClipCut, JobSource, MediaRole, ValidatedInput
 
 
 @dataclass(frozen=True)
@@ -63,15 +69,17 @@ class KeptFile:
 
 @dataclass(frozen=True)
 class CheckedInputs:
-    video: VideoInfo
+    video: VideoInfo  # the clip as sent: the cut part when it was cut
     validated: list[ValidatedInput]
+    cut: ClipCut | None = None
 
 
-def precheck_sizes(
-    video_size: int | None, image_sizes: list[int | None], spec: ModelSpec
+def precheck_request(
+    video_size: int | None, image_sizes: list[int | None], start_s: float, spec: ModelSpec
 ) -> None:
-    """Refuse what Discord already told us is too big, before downloading a byte."""
+    """Refuse what Discord already told us is too big or wrong, before downloading a byte."""
     rules = rules_for(spec)
+    check_start(start_s, rules.clip)
     check_image_count(len(image_sizes), rules.images)
     if video_size is not None and video_size > rules.clip.max_bytes:
         raise MediaRejected(
@@ -114,7 +122,7 @@ class Intake:
         rules = rules_for(spec)
         await self.downloads.files.run(scratch.mkdir, parents=True, exist_ok=True)
         try:
-            video_input, video_info = await self._video(source, scratch, rules.clip)
+            video_input, video_info, cut = await self._video(source, scratch, rules.clip)
             # A new edit names its images by URL; a Re-run by the copies the bot kept.
             references: list[str | KeptFile] = [
                 *source.image_urls, *(KeptFile(token=t) for t in source.image_media_tokens)
@@ -126,7 +134,7 @@ class Intake:
         except BaseException:
             await self.discard_scratch(scratch)
             raise
-        return CheckedInputs(video=video_info, validated=[video_input, *images])
+        return CheckedInputs(video=video_info, validated=[video_input, *images], cut=cut)
 
     async def _fetch(
         self, url: str, dest: Path, max_bytes: int, policy: UrlPolicy, names: FileNames
@@ -141,7 +149,7 @@ class Intake:
 
     async def _video(
         self, source: JobSource, scratch: Path, rules: ClipRules
-    ) -> tuple[ValidatedInput, VideoInfo]:
+    ) -> tuple[ValidatedInput, VideoInfo, ClipCut | None]:
         policies = self.config.policies
         policy = policies.member_links if source.video_is_user_link else policies.attachments
         if source.video_media_token:
@@ -152,14 +160,36 @@ class Intake:
             )
         kind = await self.downloads.files.run(sniff_file_sync, fetched.path)
         check_video_kind(kind)
-        info = await probe_video(self.prober, fetched.path, rules)
+        info = await probe_video(self.prober, fetched.path, rules, start_s=source.start_s)
         check_video(info, rules)
+        plan = plan_cut(info.duration_s, source.start_s, rules)
+        size, sha256, cut = fetched.size, fetched.sha256, None
+        if plan is not None:
+            info, cut, size, sha256 = await self._cut(fetched.path, info, plan, rules)
         validated = ValidatedInput(
             role=MediaRole.INPUT_VIDEO, position=0, scratch_name="video",
             filename=f"input{kind.extension}", content_type=kind.mime_type,
-            size_bytes=fetched.size, sha256=fetched.sha256,
+            size_bytes=size, sha256=sha256,
         )
-        return validated, info
+        return validated, info, cut
+
+    async def _cut(
+        self, path: Path, info: VideoInfo, plan: CutPlan, rules: ClipRules
+    ) -> tuple[VideoInfo, ClipCut, int, str]:
+        """Replace the clip at `path` by `plan`'s part (what is rehosted, archived, checked
+        by the provider and billed); returns its facts, the cut, its size and sha256."""
+        cut_path = path.with_name(f"{path.name}-cut")
+        cut = await cut_clip(self.prober, path, cut_path, plan, rules)
+        await self.downloads.files.run(os.replace, cut_path, path)
+        cut_info = await probe_video(self.prober, path, rules)
+        check_video(cut_info, rules)
+        source_s = info.duration_s
+        if cut_info.duration_s < plan.length_s - SLACK_S:
+            source_s = cut.start_s + cut_info.duration_s  # it ends sooner than its header said
+        clip_cut = ClipCut(
+            source_duration_s=source_s, start_s=cut.start_s, duration_s=cut_info.duration_s
+        )
+        return cut_info, clip_cut, cut.size, cut.sha256
 
     async def _copy_archived(self, token: str, dest: Path) -> FetchedFile:
         media = await self.media.kept_by_token(token, now=self.clock())

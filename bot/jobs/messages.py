@@ -12,8 +12,15 @@ from bot.evolink import (
     ProviderUnreachable,
     RateLimited,
 )
-from bot.evolink.spec import whole_seconds_up
+from bot.evolink.spec import (
+    MODEL_SPECS,
+    QUOTA_REFERENCE_MODEL,
+    ModelSpec,
+    spec_for,
+    whole_seconds_up,
+)
 from bot.i18n import N_, Number, Span, Text
+from bot.media.errors import format_clock
 from storage.models import Job
 
 # EVOLINK_API.md §4.2: one message per task error code.
@@ -145,6 +152,23 @@ DISK_LOW = (
 INTAKE_FAILED = N_(
     "Something went wrong while checking your files. Nothing was charged; please try again."
 )
+
+
+def model_not_offered(model: str) -> Text:
+    """An edit asked for a model the operator has not enabled (or no longer offers)."""
+    return N_(
+        "This bot does not offer the model {model} (any more), so nothing was started or "
+        "charged. Use /edit and pick one of the models it offers.", model=model,
+    )
+
+
+# The process that had checked a job's files died before publishing them; another process
+# took the job over without the files, so its reservation is released.
+TAKEN_OVER_UNPUBLISHED = "taken_over_unpublished"
+TAKEN_OVER_UNPUBLISHED_MESSAGE = N_(
+    "The bot process handling this edit stopped after checking your files and before sending "
+    "them, so the edit was stopped and nothing was charged. Please run /edit again."
+)
 RESTARTED_WHILE_CHECKING = (
     N_("The bot restarted while checking your files, so this edit was stopped before anything "
     "was charged. Please run /edit again.")
@@ -160,31 +184,67 @@ def explain_submit_error(error: EvolinkError) -> Text:
 
 
 def billing_note(job: Job) -> Text:
-    """How a reserved job is billed, saying so when the provider's clamp applies (§6: a clip
-    under the model's minimum is billed as the minimum, one over the maximum as the maximum).
-
-    For a long clip the provider's page does not say whether all of it is edited; the member
-    is told it may be only the start (README, "Behaviour worth knowing").
-    """
+    """How a reserved job is billed: which part of the clip when it was cut, and the
+    provider's clamp when it applies (§6: a clip under the model's minimum is billed as the
+    minimum). A clip longer than the maximum is always cut, so that clamp never applies."""
     billed = job.billed_seconds or 0
-    if job.duration_s is None or job.billed_seconds is None:
-        return N_("billed as {billed} s", billed=billed)
-    length = whole_seconds_up(job.duration_s)
-    clip = Number(number=job.duration_s)
-    if length < billed:
-        return N_("{clip} s clip, billed as {billed} s, this model's minimum",
-                  clip=clip, billed=billed)
-    if length > billed:
+    cut = job.source.cut
+    if cut is not None:
         return N_(
-            "{clip} s clip, billed as {billed} s, this model's maximum; the provider may edit "
-            "only the first {billed} s", clip=clip, billed=billed,
+            "editing {start}–{end} of your {length} clip, billed as {billed} s",
+            start=format_clock(cut.start_s), end=format_clock(cut.start_s + cut.duration_s),
+            length=format_clock(cut.source_duration_s), billed=billed,
         )
+    if job.duration_s is not None and job.billed_seconds is not None and (
+        whole_seconds_up(job.duration_s) < billed
+    ):
+        return N_("{clip} s clip, billed as {billed} s, this model's minimum",
+                  clip=Number(number=job.duration_s), billed=billed)
     return N_("billed as {billed} s", billed=billed)
 
 
 INTAKES_BUSY = N_(
     "The bot is checking many clips right now; try again in a minute. Nothing was charged."
 )
+
+
+def counted_seconds(job: Job) -> int:
+    """What the job's billed seconds count against quotas (its model's price weighting):
+    what the ledger reserved for it, and what a refund gives back."""
+    return spec_for(job.model).quota_seconds(job.billed_seconds or 0)
+
+
+def price_note(job: Job) -> Text:
+    """The chosen model, the credits this edit costs and, where the model's price makes them
+    differ from the billed seconds, what it counts against the member's quota."""
+    credits = Number.as_written(job.credits or 0)
+    counted = counted_seconds(job)
+    if counted != (job.billed_seconds or 0):
+        return N_("{model}: {credits} credits, counted as {counted} s of your quota.",
+                  model=job.model, credits=credits, counted=counted)
+    return N_("{model}: {credits} credits.", model=job.model, credits=credits)
+
+
+def quota_rule(specs: tuple[ModelSpec, ...]) -> Text:
+    """How clips are billed and quotas stay fair across prices (ModelSpec.quota_seconds),
+    for /quota; the README and the moderator guide state the same rule."""
+    ranges = (specs[0].duration_range_text if len(specs) == 1
+              else ", ".join(f"{spec.name} {spec.duration_range_text}" for spec in specs))
+    rule = N_("A clip is billed by its length, rounded up: {ranges} per edit.", ranges=ranges)
+    reference = MODEL_SPECS[QUOTA_REFERENCE_MODEL]
+    weights = [
+        N_("a {model} second counts {price}/{reference_price} of one", model=spec.name,
+           price=Number.as_written(spec.credits_per_second),
+           reference_price=Number.as_written(reference.credits_per_second))
+        for spec in specs if spec.credits_per_second != reference.credits_per_second
+    ]
+    if not weights:
+        return rule
+    listed = weights[0]
+    for weight in weights[1:]:
+        listed = N_("{earlier}, {later}", earlier=listed, later=weight)
+    return N_("{rule} Quotas count {reference} seconds: {weights} (their prices), rounded up "
+              "per edit.", rule=rule, reference=reference.name, weights=listed)
 
 
 def attempt_limit_reached(limit: int, window_s: int) -> Text:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
-from bot.evolink.spec import MAX_PROMPT_CHARS
+from bot.evolink.spec import MAX_PROMPT_CHARS, EditModel
 
 
 class InputFile(BaseModel):
@@ -23,12 +23,16 @@ class EditRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     keep_audio: bool = True
     video: InputFile
+    # Seconds into the clip where the edited part begins; checked by the engine, which
+    # explains a bad value (Discord's number options can carry NaN and infinity).
+    start_s: float = 0.0
     video_is_user_link: bool = False
     images: list[InputFile] = Field(default_factory=list)
     parent_job_id: int | None = None
     # The server's preferred locale (Discord's value, e.g. "fr"): the language of the job's
     # public messages, also when the tracker posts them later.
     public_locale: str = "en-US"
+    model: EditModel | None = None  # None: the default model (EVOLINK_MODEL)
 
     @field_validator("prompt")
     @classmethod

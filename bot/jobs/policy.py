@@ -221,7 +221,7 @@ class QuotaPolicy:
         """Refused attempts made after this moment count against the attempt limit."""
         return now - self.defaults.attempt_window_s
 
-    def admit(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
+    def admit(self, snapshot: UsageSnapshot, *, channel_id: int, quota_seconds: int,
               now: float, parent_id: int | None = None) -> None:
         """Raise EditRefused unless a new edit may start: checked, before any download, in
         the transaction that creates its job (`snapshot.active_jobs` does not include it).
@@ -246,17 +246,18 @@ class QuotaPolicy:
                    "for one to finish.", running=snapshot.active_jobs, limit=running),
             )
         self.check(snapshot, channel_id=channel_id, parent_id=parent_id,
-                   billed_seconds=billed_seconds, now=now, estimate=True)
+                   quota_seconds=quota_seconds, now=now, estimate=True)
 
-    def check(self, snapshot: UsageSnapshot, *, channel_id: int, billed_seconds: int,
+    def check(self, snapshot: UsageSnapshot, *, channel_id: int, quota_seconds: int,
               now: float, estimate: bool = False, parent_id: int | None = None) -> None:
-        """Raise EditRefused unless `billed_seconds` more may be spent now.
+        """Raise EditRefused unless `quota_seconds` more may be spent now.
 
         Called at admission with the model's minimum billing (`estimate=True`), and
-        again inside the reserving transaction with the clip's real billed seconds.
+        again inside the reserving transaction with the clip's real billing; both counted
+        as ModelSpec.quota_seconds (the quota's unit, whatever the model).
         """
-        cost = (N_("an edit costs at least {seconds} s", seconds=billed_seconds) if estimate
-                else N_("this clip is billed as {seconds} s", seconds=billed_seconds))
+        cost = (N_("an edit costs at least {seconds} s", seconds=quota_seconds) if estimate
+                else N_("this clip counts as {seconds} s", seconds=quota_seconds))
         self.check_access(snapshot, channel_id, parent_id)
         allowance = self.allowance(snapshot, now)
         limits = allowance.limits
@@ -267,14 +268,14 @@ class QuotaPolicy:
                 N_("Please wait {seconds} s between edits.", seconds=round(ready - now)),
                 retry_at=ready,
             )
-        self._check_window("daily", allowance.today, billed_seconds, cost, N_(
+        self._check_window("daily", allowance.today, quota_seconds, cost, N_(
             "You have {left} s of editing left today (limit {limit} s); {cost}.",
             left=allowance.today.left, limit=allowance.today.limit.value, cost=cost))
-        self._check_window("monthly", allowance.month, billed_seconds, cost, N_(
+        self._check_window("monthly", allowance.month, quota_seconds, cost, N_(
             "You have {left} s of editing left this month (limit {limit} s); {cost}.",
             left=allowance.month.left, limit=allowance.month.limit.value, cost=cost))
         budget_left = limits.guild_budget.value - snapshot.guild_used_month
-        if billed_seconds > budget_left:
+        if quota_seconds > budget_left:
             raise EditRefused(
                 "guild_budget",
                 N_("This server has used its monthly budget of {budget} s ({left} s left; "

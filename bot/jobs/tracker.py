@@ -52,6 +52,7 @@ class Tracker:
         self._slots = asyncio.Semaphore(config.schedule.concurrency)
         self._actions: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._intake_task: asyncio.Task[None] | None = None
         self._next_housekeeping = 0.0
         self._next_due: float | None = None  # from the last pass; every change wakes us
         self.wakeups = 0
@@ -101,6 +102,8 @@ class Tracker:
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="job-tracker")
+        if self.config.shared_jobs:
+            self._intake_task = asyncio.create_task(self._hold_intakes(), name="intake-leases")
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop starting work; give running actions `grace_s` to finish, then cancel them.
@@ -108,9 +111,10 @@ class Tracker:
         A delivery cut between posting and recording would be posted again after the
         restart, so actions get a chance to complete; whatever is cut is resumed later.
         """
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+        for loop in (self._loop_task, self._intake_task):
+            if loop is not None:
+                loop.cancel()
+                await asyncio.gather(loop, return_exceptions=True)
         running = list(self._actions)
         if running:
             await asyncio.wait(running, timeout=grace_s)
@@ -167,6 +171,26 @@ class Tracker:
             self._start(f"poll-{job.id}", job.id, partial(handler, job))
         for job in due.deliveries:
             self._start(f"deliver-{job.id}", job.id, partial(self.steps.deliver, job))
+
+    async def hold_intakes_once(self) -> None:
+        """Renew the leases on this process's jobs before the provider; take over (and carry
+        on with) those of a process that let its leases end."""
+        now = self.deps.clock()
+        orphans = await self.deps.jobs.hold_intakes(
+            now=now, until=now + self.config.schedule.lease_s
+        )
+        if orphans:
+            await self.engine.take_over(orphans)
+
+    async def _hold_intakes(self) -> None:
+        """Several processes: the lease on jobs before the provider is this process's
+        heartbeat (one statement for all of them), renewed as often as a step's lease."""
+        while True:
+            try:
+                await self.hold_intakes_once()
+            except Exception:
+                log.exception("renewing or taking over intake leases failed")
+            await asyncio.sleep(self.config.schedule.lease_s / RENEWALS_PER_LEASE)
 
     async def _keep_lease(self, job_id: int) -> None:
         """Renew the lease on `job_id` while its step runs (a long download or post), so no

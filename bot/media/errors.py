@@ -125,3 +125,13 @@ def format_seconds(seconds: float, *, direction: int = 0) -> str:
     else:
         tenths = round(tenths)
     return f"{tenths / 10:.1f} s"
+
+
+def format_clock(seconds: float) -> str:
+    """A point in a clip as players show it: ``72`` → ``"1:12"``, ``12.5`` → ``"0:12.5"``.
+
+    Tenths appear only when the time is not a whole second, so "0:12" means 12.0 s."""
+    tenths = round(seconds * 10)
+    minutes, rest = divmod(tenths, 600)
+    whole, tenth = divmod(rest, 10)
+    return f"{minutes}:{whole:02d}" + (f".{tenth}" if tenth else "")

@@ -1,7 +1,7 @@
 """Refuse, from the index alone, what cannot be a clip the model edits, before any decoder runs.
 
-The bounds follow from the job's model (``ClipRules``): a clip of at most ``model_max_s``
-seconds has at most :data:`MAX_FPS` frames a second. Audio is never decoded, so its bound only
+The bounds follow from the longest clip the bot cuts a part from (``ClipRules.source_max_s``):
+such a clip has at most :data:`MAX_FPS` frames a second. Audio is never decoded, so its bound only
 has to keep the index small; it allows uncompressed PCM, which lists one sample per audio
 sample (QuickTime ``lpcm``/``sowt``).
 """
@@ -37,15 +37,15 @@ def check_layout(layout: Layout, rules: ClipRules) -> None:
     videos = [track for track in layout.tracks if track.handler == b"vide"]
     if not videos:
         raise no_video_track()
-    max_frames = rules.model_max_s * MAX_FPS
+    max_frames = rules.source_max_s * MAX_FPS
     for track in layout.tracks:
         if track.handler == b"soun":
-            bound = rules.model_max_s * _MAX_AUDIO_SAMPLES_PER_S
+            bound = rules.source_max_s * _MAX_AUDIO_SAMPLES_PER_S
         else:
             bound = max_frames
         if track.samples > bound:
             raise _too_many_frames(track.samples, rules)
-    if layout.fragment_samples > max_frames + rules.model_max_s * _MAX_AUDIO_SAMPLES_PER_S:
+    if layout.fragment_samples > max_frames + rules.source_max_s * _MAX_AUDIO_SAMPLES_PER_S:
         raise _too_many_frames(layout.fragment_samples, rules)
     video = videos[0]
     _check_codec(video.codec)
@@ -56,9 +56,10 @@ def check_layout(layout: Layout, rules: ClipRules) -> None:
 
 def _too_many_frames(count: int, rules: ClipRules) -> MediaRejected:
     return MediaRejected(
-        N_("The clip lists {count} frames, more than a {range} clip can have. Export it "
-           "again as a normal .mp4 ({range}, H.264) and try again",
-           count=Number(number=count, digits=0), range=rules.model_range_text),
+        N_("The clip lists {count} frames, more than a {minutes}-minute clip can have. Export "
+           "it again as a normal .mp4 ({range}, H.264) and try again",
+           count=Number(number=count, digits=0), minutes=rules.source_max_s // 60,
+           range=rules.model_range_text),
         code="video_too_many_frames",
     )
 

@@ -41,11 +41,15 @@ _PILLOW_FORMATS: Final = {
 }
 
 
-async def probe_video(prober: Prober, path: Path, rules: ClipRules) -> VideoInfo:
+async def probe_video(
+    prober: Prober, path: Path, rules: ClipRules, *, start_s: float = 0.0
+) -> VideoInfo:
     """Facts about a clip; refuses non-MP4/MOV files, clips without video, damaged files and
-    clips whose index or decoding would go past the prober's limits."""
+    clips whose index or decoding would go past the prober's limits.
+
+    Packets are read up to the end of the longest part the model edits from ``start_s``."""
     try:
-        return await prober.run(_probe_video_sync, path, rules)
+        return await prober.run(_probe_video_sync, path, rules, start_s)
     except ProbeFailed as exc:
         raise too_complex_clip(rules.model_range_text) from exc
 
@@ -65,7 +69,7 @@ async def probe_image(prober: Prober, path: Path, *, index: int = 1) -> ImageInf
         ) from exc
 
 
-def _probe_video_sync(path: Path, rules: ClipRules) -> VideoInfo:
+def _probe_video_sync(path: Path, rules: ClipRules, start_s: float) -> VideoInfo:
     kind = sniff_file_sync(path)
     check_video_kind(kind)
     size = path.stat().st_size
@@ -78,25 +82,30 @@ def _probe_video_sync(path: Path, rules: ClipRules) -> VideoInfo:
         raise unreadable_clip(exc.code) from exc
     check_layout(layout, rules)
     try:
-        # "mov" is FFmpeg's MP4/MOV demuxer; naming it stops format probing from picking, say,
-        # the HLS or concat demuxers, which would open further files or URLs named in the data.
-        with av.open(
-            str(path),
-            "r",
-            format="mov",
-            container_options={"protocol_whitelist": "file", "enable_drefs": "0"},
-            metadata_errors="ignore",
-        ) as container:
-            return _read_video(container, kind, size, rules.model_max_s + SLACK_S)
+        with open_clip(path) as container:
+            horizon_s = start_s + rules.model_max_s + SLACK_S
+            return _read_video(container, kind, size, horizon_s)
     except MemoryError:
         raise  # av.error.MemoryError is an FFmpegError too; the worker must see it as memory
     except (av.FFmpegError, OSError, ValueError, ZeroDivisionError) as exc:
         raise unreadable_clip() from exc
 
 
-def _read_video(
-    container: InputContainer, kind: MediaKind, size: int, horizon_s: float
-) -> VideoInfo:
+def open_clip(path: Path) -> InputContainer:
+    """Open a clip whose layout was checked, with FFmpeg's MP4/MOV demuxer alone.
+
+    Naming "mov" stops format probing from picking, say, the HLS or concat demuxers, which
+    would open further files or URLs named in the data."""
+    return av.open(
+        str(path),
+        "r",
+        format="mov",
+        container_options={"protocol_whitelist": "file", "enable_drefs": "0"},
+        metadata_errors="ignore",
+    )
+
+
+def video_stream_of(container: InputContainer) -> VideoStream:
     videos = [
         s
         for s in container.streams.video
@@ -105,7 +114,13 @@ def _read_video(
     ]
     if not videos:
         raise no_video_track()
-    video = videos[0]
+    return videos[0]
+
+
+def _read_video(
+    container: InputContainer, kind: MediaKind, size: int, horizon_s: float
+) -> VideoInfo:
+    video = video_stream_of(container)
     width, height = video.codec_context.width, video.codec_context.height
     time_base = video.time_base
     if not width or not height or time_base is None:
@@ -123,10 +138,11 @@ def _read_video(
     else:
         raise unreadable_clip()
 
-    _check_samples(container, video, time_base, stream_s, horizon_s)
+    measured_s = _check_samples(container, video, time_base, stream_s, horizon_s)
     return VideoInfo(
         kind=kind,
-        duration_s=duration,
+        # A header may say less than the samples hold; the provider measures the samples.
+        duration_s=measured_s if measured_s > duration + SLACK_S else duration,
         width=width,
         height=height,
         fps=fps,
@@ -141,12 +157,13 @@ def _check_samples(
     time_base: Fraction,
     stream_s: float | None,
     horizon_s: float,
-) -> None:
+) -> float:
     """Demux the video packets up to ``horizon_s`` (cheap: no decoding) and decode until the
-    first picture.
+    first picture; returns how far the packets reach (up to just past ``horizon_s``).
 
     Opening only reads the index; this proves the samples are really there and decodable.
-    Past the model's longest clip nothing is billed or edited, so nothing further is read.
+    Past the longest part the model edits nothing is billed or edited, so nothing further is
+    read.
     """
     start = video.start_time or 0
     end_s = 0.0
@@ -171,6 +188,7 @@ def _check_samples(
         raise unreadable_clip()
     if stream_s is not None and end_s < min(stream_s, horizon_s) - SLACK_S:
         raise unreadable_clip("video_truncated")
+    return end_s
 
 
 def _probe_image_sync(path: Path, index: int) -> ImageInfo:

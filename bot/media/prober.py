@@ -36,7 +36,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 # What a worker imports before its memory is capped: the decoders' libraries are not probes.
-_PRELOAD: Final = ("bot.media.probe",)
+_PRELOAD: Final = ("bot.media.probe", "bot.media.cut")
 # A worker that met a MemoryError exits with this code instead of going on in a state the
 # allocator may not have recovered from; the pool starts a fresh one.
 _OUT_OF_MEMORY_EXIT: Final = 86
@@ -58,6 +58,8 @@ class ProbeLimits:
     # Address space a worker may add to what it starts with (the loaded decoders).
     memory_bytes: int = 512 * 1024 * 1024
     timeout_s: float = 15.0
+    # Cutting a clip may decode and encode its part again: slower than a probe.
+    cut_timeout_s: float = 120.0
 
 
 class Prober:
@@ -85,17 +87,23 @@ class Prober:
         ``function`` and its arguments must pickle (a module-level function, plain data).
         Cancelling the caller kills the worker running it.
         """
+        return await self.run_within(self.limits.timeout_s, function, *args, **kwargs)
+
+    async def run_within(
+        self, timeout_s: float, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """:meth:`run` with a time limit of its own (e.g. ``limits.cut_timeout_s``)."""
         failure: tuple[BaseException, str]
         for attempt in (1, 2):
             if not self._pool.active:  # a worker died while idle: pebble gives up the pool
                 await asyncio.to_thread(self._replace_pool)
             future = self._pool.schedule(
-                _within_limits, (function, *args), kwargs, timeout=self.limits.timeout_s
+                _within_limits, (function, *args), kwargs, timeout=timeout_s
             )
             try:
                 return await asyncio.wrap_future(future)
             except TimeoutError as exc:
-                failure = exc, f"timed out after {self.limits.timeout_s:g} s"
+                failure = exc, f"timed out after {timeout_s:g} s"
             except pebble.ProcessExpired as exc:
                 failure = exc, _exit_reason(exc.exitcode)
             except BrokenProcessPool as exc:

@@ -9,25 +9,37 @@ provider except for absurd values.
 
 from __future__ import annotations
 
+import math
+from typing import Final
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.evolink.spec import MIN_CLIP_SECONDS, ModelSpec, format_seconds_range
+from bot.evolink.spec import MIN_CLIP_SECONDS, ModelSpec, format_seconds_range, whole_seconds_up
 from bot.i18n import N_
-from bot.media.errors import MediaRejected, format_limit_mb, megabytes, seconds
+from bot.media.errors import MediaRejected, format_clock, format_limit_mb, megabytes, seconds
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.sniff import MediaKind
 
 __all__ = [
+    "MAX_SOURCE_SECONDS",
     "ClipRules",
+    "CutPlan",
     "ImageRules",
     "MediaRejected",
     "check_image",
     "check_image_count",
     "check_image_kind",
+    "check_start",
     "check_video",
     "check_video_dimensions",
     "check_video_kind",
+    "plan_cut",
 ]
+
+# The longest clip the bot cuts a part from. Our rule, not the provider's: it bounds what a
+# clip's index may list and how far a cut reads (hostile-input limits), and ten minutes is
+# more than a member picks a few seconds from.
+MAX_SOURCE_SECONDS: Final = 600
 
 SUPPORTED_VIDEO_KINDS = frozenset({MediaKind.MP4, MediaKind.MOV})
 SUPPORTED_IMAGE_KINDS = frozenset({MediaKind.JPEG, MediaKind.PNG, MediaKind.WEBP})
@@ -51,6 +63,8 @@ class ClipRules(BaseModel):
     # maximum, and a clip whose index lists more frames than that range allows is refused.
     model_min_s: int = Field(gt=0)
     model_max_s: int = Field(gt=0)
+    # A longer clip is cut to ``model_max_s`` (:func:`plan_cut`) from the member's start.
+    source_max_s: int = Field(default=MAX_SOURCE_SECONDS, gt=0)
     # EvoLink states no resolution limit for O1 edit and Kling's 720–2160 px may not apply on
     # EvoLink's route, so real-world sizes go to the provider; only sizes no camera or editor
     # produces for this purpose are refused here.
@@ -111,6 +125,13 @@ def check_video(info: VideoInfo, rules: ClipRules) -> None:
                size=megabytes(info.size_bytes, round_up=True),
                limit=format_limit_mb(rules.max_bytes)),
             code="video_too_large",
+        )
+    if info.duration_s > rules.source_max_s:
+        raise MediaRejected(
+            N_("The clip is {length} long; the bot cuts parts from clips of up to {max}. Trim it "
+               "and try again.", length=format_clock(info.duration_s),
+               max=format_clock(rules.source_max_s)),
+            code="video_too_long",
         )
     if info.duration_s < rules.min_s:
         raise MediaRejected(
@@ -190,3 +211,53 @@ def check_image(info: ImageInfo, rules: ImageRules, index: int) -> None:
                height=info.height, ratio=ratio),
             code="image_bad_aspect",
         )
+
+
+class CutPlan(BaseModel):
+    """The part of a clip to cut: ``length_s`` seconds from ``start_s``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start_s: float = Field(ge=0)
+    length_s: float = Field(gt=0)
+
+
+def check_start(start_s: float, rules: ClipRules) -> None:
+    """The member's ``start`` option, before anything is fetched (Discord's number options
+    are floats: NaN and infinity are refused here, not by Discord)."""
+    if not math.isfinite(start_s) or not 0 <= start_s <= rules.source_max_s:
+        raise MediaRejected(
+            N_("`start` is the second of your clip the edit begins at: a number from 0 to "
+               "{max} (e.g. 12 or 12.5).", max=rules.source_max_s),
+            code="start_invalid",
+        )
+
+
+def plan_cut(duration_s: float, start_s: float, rules: ClipRules) -> CutPlan | None:
+    """What to cut from a clip of ``duration_s``: None when it is sent whole.
+
+    A clip the model bills in full is sent whole from 0; from any other ``start`` (also in a
+    clip that fits) the part from there is cut, because that is what the member asked for.
+    A longer clip is cut to the model's maximum, so the member knows what is edited.
+    """
+    fits = whole_seconds_up(duration_s) <= rules.model_max_s
+    if start_s == 0 and fits:
+        return None
+    clip = N_("Your clip is {length} long", length=format_clock(duration_s))
+    latest = format_clock(max(0.0, duration_s - rules.model_min_s))
+    if start_s >= duration_s:
+        raise MediaRejected(
+            N_("{clip}; `start` {start} is past its end. Choose a start at or before {latest}.",
+               clip=clip, start=format_clock(start_s), latest=latest),
+            code="start_past_end",
+        )
+    remaining = duration_s - start_s
+    if remaining < rules.model_min_s:
+        raise MediaRejected(
+            N_("{clip}; from `start` {start} only {left} s are left, and this model edits at "
+               "least {min} s. Choose a start at or before {latest}.", clip=clip,
+               start=format_clock(start_s), left=seconds(remaining, direction=-1),
+               min=rules.model_min_s, latest=latest),
+            code="start_leaves_too_little",
+        )
+    return CutPlan(start_s=start_s, length_s=min(remaining, rules.model_max_s))

@@ -134,18 +134,12 @@ class AdminCog(
             return None
 
     @staticmethod
-    async def _send(
-        interaction: discord.Interaction, text: str, file: discord.File | None = None
-    ) -> None:
+    async def _send(interaction: discord.Interaction, text: str, *files: discord.File) -> None:
         """The (deferred) interaction's ephemeral answer, pinging nobody."""
-        if file is None:
-            await interaction.followup.send(
-                render.clip(text), ephemeral=True, allowed_mentions=QUIET
-            )
-        else:
-            await interaction.followup.send(
-                render.clip(text), file=file, ephemeral=True, allowed_mentions=QUIET
-            )
+        await interaction.followup.send(
+            render.clip(text), files=list(files) or discord.utils.MISSING, ephemeral=True,
+            allowed_mentions=QUIET,
+        )
 
     async def _reply(
         self,
@@ -466,12 +460,14 @@ class AdminCog(
         period: Literal["day", "week", "month"] | None = None,
     ) -> None:
         guild_id, _ = self._ids(interaction)
-        report = await self._work(interaction, self.service.usage(guild_id, period))
+        say = speaker_for(interaction)
+        report = await self._work(interaction, self.service.usage(guild_id, period, say=say))
         if report is None:
             return
         csv_file = discord.File(io.BytesIO(report.csv_text.encode()), report.csv_filename)
+        chart = discord.File(io.BytesIO(report.chart_png), report.chart_filename)
         await self._send(
-            interaction, render.usage_text(report, speaker_for(interaction)), csv_file
+            interaction, render.usage_text(report, say), csv_file, chart
         )
 
     @app_commands.command(name="pause", description=locale_str("Stop all new edits on this server"))
@@ -499,12 +495,11 @@ class AdminCog(
         if page is None:
             return
         text, complete = render.audit_text(page, speaker_for(interaction))
+        if complete:
+            await self._send(interaction, text)
+            return
         listing = io.BytesIO(audit_csv(page.entries).encode())
-        await self._send(
-            interaction, text, None if complete else discord.File(
-                listing, f"kling-audit-{guild_id}.csv"
-            ),
-        )
+        await self._send(interaction, text, discord.File(listing, f"kling-audit-{guild_id}.csv"))
 
     @log_channel.command(
         name="set", description=locale_str("Mirror admin actions to a channel (empty: off)")

@@ -109,6 +109,26 @@ class EmulatorControl(_Client):
         )
         return result
 
+    async def create_guild(self, name: str) -> JsonObj:
+        result: JsonObj = await self.request("POST", "/guilds", json={"name": name})
+        return result
+
+    async def create_channel(self, guild_id: str, name: str) -> JsonObj:
+        result: JsonObj = await self.request(
+            "POST", f"/guilds/{guild_id}/channels", json={"name": name}
+        )
+        return result
+
+    async def create_member(self, guild_id: str, username: str) -> JsonObj:
+        result: JsonObj = await self.request(
+            "POST", f"/guilds/{guild_id}/members", json={"username": username}
+        )
+        return result
+
+    async def advance(self, seconds: float) -> None:
+        """Move the emulator's clock (and so the timestamp of the next snowflake) on."""
+        await self.request("POST", "/clock/advance", json={"seconds": seconds})
+
     async def download(self, url: str) -> bytes:
         """An attachment from the emulator's CDN (a loopback URL it handed out)."""
         try:
@@ -132,6 +152,10 @@ class SimulatorControl(_Client):
     async def stats(self) -> JsonObj:
         result: JsonObj = await self.request("GET", "/stats")
         return result
+
+    async def complete(self, task_id: str) -> None:
+        """Finish a task now (billed at the clip it measured)."""
+        await self.request("POST", f"/complete/{task_id}", json={})
 
     async def tasks(self) -> list[JsonObj]:
         result = await self.request("GET", "/tasks")

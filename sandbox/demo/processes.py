@@ -126,6 +126,22 @@ class Child:
         self._pump = asyncio.create_task(self._copy_stdout())
         return value
 
+    async def run_to_end(self, timeout: float) -> int:  # noqa: ASYNC109
+        """A one-shot command: copy its output to the log until it exits; its exit code."""
+        assert self.proc is not None
+        self._pump = asyncio.create_task(self._copy_stdout())
+        try:
+            async with asyncio.timeout(timeout):
+                code = await self.proc.wait()
+        except TimeoutError:
+            raise DemoError(
+                f"{self.name} did not finish within {timeout:.0f} s.\n"
+                f"  its log ({self.log_path}):\n{log_tail(self.log_path)}"
+            ) from None
+        await self._close_streams()
+        self.exit_code = code
+        return code
+
     async def _copy_stdout(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         while raw := await self.proc.stdout.readline():

@@ -51,6 +51,8 @@ async def run_demo(
     if scenario not in SCENARIOS:
         raise DemoError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     spec = SCENARIOS[scenario]
+    if spec.refusal is not None and (why := await spec.refusal()):
+        raise DemoError(f"scenario “{scenario}” cannot run here: {why}")
     result = result or DemoResult(scenario)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="kling-demo-", dir=workdir_parent))

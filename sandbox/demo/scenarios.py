@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from sandbox.demo import cluster_story
 from sandbox.demo.processes import DemoError
 from sandbox.demo.session import Demo
 
@@ -19,6 +20,8 @@ class Scenario:
     story: str  # what the header says will happen
     run: Callable[[Demo], Awaitable[None]]
     bot_env: dict[str, str] = field(default_factory=dict)
+    # Why it cannot run on this machine (None: it can), asked before anything starts.
+    refusal: Callable[[], Awaitable[str | None]] | None = None
 
 
 async def _deliver(demo: Demo, job_id: int, thread_id: str) -> None:
@@ -136,6 +139,15 @@ SCENARIOS: dict[str, Scenario] = {
             "Members get 6 s a day here (DEFAULT_DAILY_SECONDS=6). The first 4 s clip is "
             "accepted; a second /edit right after is refused, and only alice sees why.",
             quota, {"DEFAULT_DAILY_SECONDS": "6"},
+        ),
+        Scenario(
+            "cluster", "two bot processes, one killed mid-edit",
+            "Two bot processes share PostgreSQL and an S3 bucket (moto's server), with four "
+            "gateway shards: shards 0,1 in one process, 2,3 in the other. A member of a "
+            "server on each shard runs /edit; while the edits run at the provider, the first "
+            "process is killed with SIGKILL. The survivor takes its jobs over and delivers "
+            "every edit exactly once; the ledger shows each reserved and settled once.",
+            cluster_story.cluster, refusal=cluster_story.refusal,
         ),
         Scenario(
             "restart", "the bot restarts in the middle of an edit",

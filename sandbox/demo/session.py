@@ -314,19 +314,22 @@ class Demo:
             raise DemoError(f"/edit was not accepted; the bot answered: {answer!r}")
         return int(found.group(1))
 
-    def status_message(self, snap: Snapshot, job_id: int) -> JsonObj | None:
+    def status_message(
+        self, snap: Snapshot, job_id: int, channel_id: str | None = None
+    ) -> JsonObj | None:
+        """The job's status message in `channel_id` (the demo's #general unless given)."""
         return next(
             (
-                m for m in snap.messages(self.info.channels[CHANNEL])
+                m for m in snap.messages(channel_id or self.info.channels[CHANNEL])
                 if m["author"]["id"] == self.info.bot_user_id
                 and f"Kling edit #{job_id}**" in m["content"]
             ),
             None,
         )
 
-    async def thread_of(self, job_id: int) -> str:
+    async def thread_of(self, job_id: int, channel_id: str | None = None) -> str:
         def find(snap: Snapshot) -> str | None:
-            status = self.status_message(snap, job_id)
+            status = self.status_message(snap, job_id, channel_id)
             if status is not None and status.get("thread"):
                 return str(status["thread"]["id"])
             return None

@@ -113,7 +113,8 @@ class Transcript:
     async def refresh(self) -> None:
         """Read everything the transcript shows, print what is new, wake the waiters."""
         snap = Snapshot(version=self.snapshot.version)
-        for channel_id in self.text_channels:
+        # A copy: a scenario may add channels to watch while this reads them.
+        for channel_id in list(self.text_channels):
             snap.channels[channel_id] = await self.control.messages(channel_id)
             for thread in await self.control.threads(channel_id):
                 snap.threads[thread["id"]] = thread

@@ -84,6 +84,15 @@ async def _state(emu: DiscordEmulator, request: web.Request, body: dict[str, Any
             for a in emu.state.applications.values()
         ],
         "guilds": [describe_guild(emu, g) for g in emu.state.guilds.values()],
+        # Which shards are connected now: a bot of several processes is up once all are.
+        "gateway_sessions": [
+            {
+                "application_id": str(app.id), "shard": list(session.shard),
+                "ready": session.ready, "connected": session.connection is not None,
+            }
+            for app in emu.state.applications.values()
+            for session in emu.gateway.sessions_for(app.id)
+        ],
     }
 
 
@@ -111,6 +120,9 @@ async def _patch_guild(emu: DiscordEmulator, request: web.Request, body: dict[st
         emu.set_premium_tier(guild_id, int(body["premium_tier"]))
     if "upload_limit" in body:
         emu.set_upload_limit(guild_id, body["upload_limit"])
+    if "system_channel_id" in body:
+        channel = body["system_channel_id"]
+        emu.set_system_channel(guild_id, None if channel is None else _int(channel))
     return describe_guild(emu, emu.state.guild(guild_id))
 
 

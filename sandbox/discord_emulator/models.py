@@ -148,6 +148,9 @@ class Guild:
     premium_tier: int = 0
     upload_limit_override: int | None = None
     preferred_locale: str = "en-US"
+    # Where Discord posts guild notices (welcome messages, boosts); nullable per the guild
+    # object (developers/docs/resources/guild#guild-object, openapi GuildResponse).
+    system_channel_id: int | None = None
     roles: dict[int, Role] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
     channel_ids: list[int] = field(default_factory=list)

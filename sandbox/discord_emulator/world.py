@@ -186,6 +186,18 @@ class WorldMixin:
         guild.upload_limit_override = limit
         self._guild_updated(guild)
 
+    def set_system_channel(self, guild_id: int, channel_id: int | None) -> None:
+        """The guild's system channel (Server Settings → Overview → System Messages Channel):
+        one of its text channels, or none. Discord's guild PATCH takes only a text channel
+        of the guild here (``system_channel_id``, GuildPatchRequestPartial)."""
+        guild = self.state.guild(guild_id)
+        if channel_id is not None:
+            channel = self.state.channel(channel_id)
+            if channel.guild_id != guild_id or channel.type is not ChannelType.GUILD_TEXT:
+                raise ValueError(f"channel {channel_id} is not a text channel of {guild_id}")
+        guild.system_channel_id = channel_id
+        self._guild_updated(guild)
+
     def _guild_updated(self, guild: Guild) -> None:
         self.gateway.dispatch(
             "GUILD_UPDATE", payloads.guild(guild), guild_id=guild.id, intent=GUILDS

@@ -238,6 +238,10 @@ class SimTask:
                 for a in self.callback_log
             ],
             "settled": self.settled.is_set(),
+            # What the money check compares with the bot's ledger (billed, and for how much).
+            "finalized": self.finalized,
+            "outcome": self.outcome,
+            "credits_reserved": self.credits_reserved,
             "results_mode": self.results_mode,
             "task": self.query_json(now, usage=usage),
         }

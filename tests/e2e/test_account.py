@@ -165,7 +165,10 @@ async def test_the_fast_model_changes_every_range_a_member_sees_and_every_check(
     [edit] = [command for command in synced if command["name"] == "edit"]
     options = {option["name"]: option["description"] for option in edit["options"]}
     assert edit["description"] == "Edit a 6–20 s video clip with Kling AI"
-    assert options["video"] == "The clip: .mp4 or .mov, 6–20 s, up to 100 MB"
+    assert options["video"] == (
+        "The clip: .mp4 or .mov up to 100 MB; 6–20 s is edited, a longer clip is cut"
+    )
+    assert options["start"].endswith("a longer clip is cut to 20 s from there")
     assert "Try `/edit` with a 6–20 s clip!" in await command(stack, "jobs")
     assert "rounded up: 6–20 s per edit." in await command(stack, "quota")
     assert "3–10" not in str(edit)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from PIL import Image
 
+from bot.admin.usage_chart import TOTALS_KEY
 from sandbox.evolink_sim import TaskScript
 from storage.models import Job, JobState
 from tests.e2e.admin_view import (
@@ -25,6 +29,7 @@ from tests.e2e.harness import Stack
 CSV_COLUMNS = [
     "id", "created_at", "user_id", "state", "duration_s", "provider_video_duration",
     "billed_seconds", "credits", "provider_credits", "provider_task_id", "error_code",
+    "spent_seconds",
 ]
 
 
@@ -42,7 +47,28 @@ def csv_row(job: Job) -> list[str]:
         job.state.value, cell(job.duration_s), cell(job.provider_video_duration),
         cell(job.billed_seconds), cell(job.credits), cell(job.provider_credits),
         cell(job.provider_task_id), cell(job.error_code),
+        # Spent: the delivered jobs' billed seconds; a refunded failure spent nothing.
+        str(job.billed_seconds if job.state is JobState.DELIVERED else 0),
     ]
+
+
+def plotted_totals(png: bytes) -> dict[str, int]:
+    """The per-day totals the chart plotted, read back from its PNG text metadata."""
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        assert image.format == "PNG" and image.width > 0 and image.height > 0
+        totals: dict[str, int] = json.loads(image.info[TOTALS_KEY])
+    return totals
+
+
+def csv_totals(rows: list[list[str]]) -> dict[str, int]:
+    """Spent seconds per UTC day, summed from the CSV as a spreadsheet would."""
+    header, *lines = rows
+    day, spent = header.index("created_at"), header.index("spent_seconds")
+    totals: dict[str, int] = defaultdict(int)
+    for line in lines:
+        totals[datetime.fromisoformat(line[day]).date().isoformat()] += int(line[spent])
+    return totals
 
 
 async def test_usage_answers_a_leaderboard_and_a_csv_matching_the_jobs_table(
@@ -65,10 +91,16 @@ async def test_usage_answers_a_leaderboard_and_a_csv_matching_the_jobs_table(
 
     for period in ("month", "day"):
         _, reply = await admin_interaction(stack, mod, "usage", {"period": period})
-        [attachment] = reply.attachments
+        attachment, chart = reply.attachments
         start = datetime.now(UTC).date().replace(**({"day": 1} if period == "month" else {}))
         assert attachment.filename == f"kling-usage-{guild.id}-{period}-{start.isoformat()}.csv"
+        assert chart.filename == f"kling-usage-{guild.id}-{period}-{start.isoformat()}.png"
         rows = list(csv.reader(io.StringIO(attachment.data.decode())))
+        # The chart plots every day of the period, and exactly the CSV's spent seconds.
+        plotted = plotted_totals(chart.data)
+        assert {day: total for day, total in plotted.items() if total} == csv_totals(rows)
+        assert sum(plotted.values()) == 12
+        assert min(plotted) == start.isoformat()
         table = sorted(await jobs(stack), key=lambda job: job.id)
         assert [job.state for job in table] == [
             JobState.DELIVERED, JobState.DELIVERED, JobState.FAILED, JobState.DELIVERED
@@ -89,6 +121,20 @@ async def test_usage_answers_a_leaderboard_and_a_csv_matching_the_jobs_table(
         assert lines[2].startswith(f"2. <@{bob.user.id}> · 4 s · ")
         assert lines[2].endswith("· 1/2 jobs billed")  # the failed edit was refunded
         assert len(lines) == 3
+
+
+async def test_usage_of_an_empty_period_answers_an_empty_chart_not_an_error(
+    stack: Stack,
+) -> None:
+    mod = add_moderator(stack)
+    await stack.start_bot()
+    _, reply = await admin_interaction(stack, mod, "usage", {"period": "week"})
+    assert reply.content.startswith("**Usage this week**: 0 jobs, 0 s billed, 0 credits")
+    attachment, chart = reply.attachments
+    rows = list(csv.reader(io.StringIO(attachment.data.decode())))
+    assert rows == [CSV_COLUMNS]
+    plotted = plotted_totals(chart.data)
+    assert len(plotted) == 7 and set(plotted.values()) == {0}
 
 
 async def test_every_change_is_audited_and_mirrored_to_the_log_channel(stack: Stack) -> None:

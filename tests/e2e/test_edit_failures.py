@@ -45,6 +45,11 @@ def _no_source(stack: Stack, tmp_path: Path) -> dict[str, Any]:
     return {}
 
 
+def _negative_start(stack: Stack, tmp_path: Path) -> dict[str, Any]:
+    # Discord's client keeps `start` at 0 or more (min_value); a raw interaction need not.
+    return {"video": stack.clip(), "start": -3}
+
+
 def _http_link(stack: Stack, tmp_path: Path) -> dict[str, Any]:
     return {"video_url": f"{stack.emu.base_url.replace('https', 'http')}/clip.mp4"}
 
@@ -72,13 +77,18 @@ def _tiny_image(stack: Stack, tmp_path: Path) -> dict[str, Any]:
 
 
 Build = Callable[[Stack, Path], dict[str, Any]]
+OPTIONS = "\n**/edit options**\n- `prompt` (required): What should change in the clip"
 # (test id, options builder, what the refusal must say, may the bot download anything?)
 REFUSALS: list[tuple[str, Build, list[str], bool]] = [
     ("gif-as-video", _gif_as_video, ["GIF", "not a video", ".mp4 or .mov"], True),
     ("png-as-video", _png_as_video, ["PNG", "not a video", ".mp4 or .mov"], True),
     ("too-short", _too_short, ["0.5 s long", "at least 1 s", "longer clip"], True),
-    ("video-and-link", _both_sources, ["exactly one clip"], False),
-    ("no-video", _no_source, ["exactly one clip"], False),
+    ("video-and-link", _both_sources, ["exactly one clip", "not both", OPTIONS], False),
+    ("no-video", _no_source, ["exactly one clip", "none was given", OPTIONS,
+                              "- `video` or `video_url` (exactly one): The clip: .mp4 or .mov",
+                              "- `start`: Second where the edit begins",
+                              "- `image1`…`image4`: Optional reference image"], False),
+    ("negative-start", _negative_start, ["`start` is the second of your clip", OPTIONS], False),
     ("http-link", _http_link, ["https://"], False),
     # Links yarl or the resolver cannot take: refused as typed, never "Something went wrong".
     ("unclosed-ipv6-link", _link("https://[::1/clip.mp4"), ["not a valid web address"], False),

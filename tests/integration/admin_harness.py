@@ -152,7 +152,8 @@ class Harness:
                 job.id, state, expected=None, now=at, error_code="video_too_long"
             )
         job = await self.quota.reserve(
-            job, billed_seconds=seconds, credits=seconds * 12.0, duration_s=seconds - 0.5,
+            job, billed_seconds=seconds, quota_seconds=seconds, credits=seconds * 12.0,
+            duration_s=seconds - 0.5,
             role_ids=[], day_start=0, month_start=0, now=at, decide=lambda _: None,
         )
         if state is JobState.RESERVED:

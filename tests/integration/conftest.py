@@ -29,6 +29,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
+def second(harness: Harness) -> Harness:
+    """A second process beside `harness`: its own data dir, port and services; the same
+    provider and files (tests/integration/two_processes.py)."""
+    return Harness(harness.tmp_path / "second", harness.sim, harness.files, harness.prober)
+
+
+@pytest.fixture
 async def harness(
     tmp_path: Path, request: pytest.FixtureRequest, prober: Prober,
     database_location: DatabaseLocation,

@@ -7,14 +7,15 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
-from aiolimiter import AsyncLimiter
 
+from bot.evolink import RateLimiter
 from bot.jobs.config import EngineConfig, ScheduleConfig
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.prober import Prober
@@ -66,8 +67,9 @@ class HeldRequests:
 class FileHost:
     """Stands in for Discord's attachment CDN: serves test files by name."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tls: ssl.SSLContext | None = None) -> None:
         self.root = root
+        self.tls = tls  # serve https (a member's link must be), with this certificate
         self.origin = self.base_url = ""
         self.requests: list[str] = []
         self.held: HeldRequests | None = None
@@ -88,10 +90,10 @@ class FileHost:
         app.router.add_get("/attachments/{name}", serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.origin = f"http://127.0.0.1:{port}"
+        self.origin = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         self.base_url = f"{self.origin}/attachments"
 
     async def stop(self) -> None:
@@ -152,7 +154,7 @@ class Harness:
         return Settings(_env_file=None, **env)  # type: ignore[call-arg]
 
     async def start(
-        self, limiter: AsyncLimiter | None = None, *, schedule: ScheduleConfig = FAST_SCHEDULE,
+        self, limiter: RateLimiter | None = None, *, schedule: ScheduleConfig = FAST_SCHEDULE,
         **overrides: str,
     ) -> Services:
         settings = self.settings(**overrides)

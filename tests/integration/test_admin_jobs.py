@@ -327,6 +327,13 @@ async def test_usage_leaderboard_counts_settled_jobs_only(h: Harness) -> None:
     assert (report.total_billed_seconds, report.total_credits) == (37, 444.0)
     assert report.job_count == 8
     assert report.csv_filename == f"kling-usage-{GUILD}-month-2027-01-01.csv"
+    # The CSV's spent_seconds (what the chart plots) follow the leaderboard's rule exactly.
+    header, *lines = list(csv.reader(io.StringIO(report.csv_text)))
+    user, spent = header.index("user_id"), header.index("spent_seconds")
+    per_user: dict[int, int] = {}
+    for line in lines:
+        per_user[int(line[user])] = per_user.get(int(line[user]), 0) + int(line[spent])
+    assert per_user == {row.user_id: row.billed_seconds for row in report.rows}
 
 
 async def test_usage_csv_equals_the_jobs_table(h: Harness) -> None:

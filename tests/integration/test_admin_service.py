@@ -133,10 +133,10 @@ async def test_most_generous_role_wins_and_a_personal_limit_beats_roles(h: Harne
     both = await snapshot(h, ALICE, [ROLE_SMALL, ROLE_BIG])
     limits = s.policy.limits(both)
     assert (limits.daily.value, limits.daily.source) == (50, f"role {ROLE_BIG}")
-    s.policy.check(both, channel_id=CHANNEL, billed_seconds=45, now=NOW)
+    s.policy.check(both, channel_id=CHANNEL, quota_seconds=45, now=NOW)
     small = await snapshot(h, ALICE, [ROLE_SMALL])
     with pytest.raises(EditRefused) as refused:
-        s.policy.check(small, channel_id=CHANNEL, billed_seconds=45, now=NOW)
+        s.policy.check(small, channel_id=CHANNEL, quota_seconds=45, now=NOW)
     assert refused.value.code == "daily_quota"
 
     await s.user_limit(GUILD, MOD, ALICE, daily_seconds=10)
@@ -144,7 +144,7 @@ async def test_most_generous_role_wins_and_a_personal_limit_beats_roles(h: Harne
     assert s.policy.limits(overridden).daily.source == "user override"
     assert s.policy.limits(overridden).monthly.source == f"role {ROLE_BIG}"
     with pytest.raises(EditRefused, match="limit 10 s"):
-        s.policy.check(overridden, channel_id=CHANNEL, billed_seconds=15, now=NOW)
+        s.policy.check(overridden, channel_id=CHANNEL, quota_seconds=15, now=NOW)
 
     report = await s.user_show(GUILD, ALICE, [ROLE_SMALL, ROLE_BIG])
     assert report.limits.daily.source == "user override"

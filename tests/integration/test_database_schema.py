@@ -63,3 +63,24 @@ async def test_a_schema_the_database_cannot_take_as_is_is_refused_before_connect
     with pytest.raises(ValueError, match=refusal):
         await Database.open(target if "://" in target else tmp_path / target, schema=schema)
     assert not (tmp_path / target).exists()
+
+
+async def test_processes_starting_together_migrate_one_after_the_other(
+    server_url: str,
+) -> None:
+    """Two processes' start-up migrations on one new schema at once: one applies them, the
+    other waits and finds the schema up to date (no "already exists" for either)."""
+    schema = f"test_{uuid.uuid4().hex}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        opened = await asyncio.gather(
+            *(Database.open(server_url, schema=schema) for _ in range(4)),
+            return_exceptions=True,
+        )
+        for database in opened:
+            if isinstance(database, Database):
+                await database.close()
+        assert [type(d) for d in opened] == [Database] * 4, opened
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()

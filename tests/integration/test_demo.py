@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.demo import SCENARIOS, DemoError, DemoResult, run_demo
+from sandbox.demo import SCENARIOS, DemoError, DemoResult, main, run_demo
 from sandbox.demo.scenarios import Scenario
 from sandbox.demo.session import Demo
 from sandbox.media_samples import probe_video
+from tests.conftest import TEST_DATABASE_URL_ENV
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -90,3 +91,52 @@ async def test_sigterm_mid_edit_loses_nothing_and_the_restarted_bot_delivers_onc
     [saved] = result.saved
     assert probe_video(saved).duration_s > 0
     assert_all_gone(result.child_pids)
+
+
+async def test_the_cluster_demo_kills_one_process_and_the_other_delivers_every_edit(
+    tmp_path: Path,
+) -> None:
+    if not os.environ.get(TEST_DATABASE_URL_ENV):
+        pytest.skip(f"the cluster scenario needs PostgreSQL: set {TEST_DATABASE_URL_ENV}")
+    out = io.StringIO()
+    result = DemoResult("cluster")
+    await run_demo("cluster", tmp_path / "out", out=out, result=result, workdir_parent=tmp_path)
+
+    transcript = out.getvalue()
+    assert "runs shards 0,1" in transcript and "runs shards 2,3" in transcript
+    assert "kill -9 bot process 1" in transcript
+    for job_id in range(1, 5):
+        assert f"your edit #{job_id} is ready!" in transcript
+    assert "checked: 4 edits, 4 provider tasks, each delivered once and settled once" in (
+        transcript
+    )
+    # emulator, simulator, sync-commands, two bot processes
+    assert len(result.child_pids) == 5
+    assert_all_gone(result.child_pids)
+
+
+def test_without_postgresql_the_cluster_demo_says_how_to_point_it_at_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("DATABASE_URL", TEST_DATABASE_URL_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+    code = main("cluster")
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "DATABASE_URL=postgresql://" in err and "docker run" in err
+    assert "Traceback" not in err
+
+
+def test_an_unreachable_postgresql_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://kling:s3cret@127.0.0.1:9/db")
+
+    code = main("cluster")
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "postgresql://kling@127.0.0.1:9/db is not reachable" in err
+    assert "s3cret" not in err and "Traceback" not in err

@@ -4,7 +4,9 @@ and who takes it over (storage/jobs.py). Each process is a `JobRepository` with 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
+import asyncpg
 import pytest
 
 from storage.database import POSTGRESQL, Database
@@ -12,7 +14,7 @@ from storage.jobs import Hint, JobRepository
 from storage.models import JobState
 from storage.rate import RateBuckets
 from tests.conftest import DatabaseLocation
-from tests.integration.test_storage import NOW, submitted_job
+from tests.integration.test_storage import NOW, new_job, submitted_job
 
 pytestmark = pytest.mark.both_engines
 
@@ -84,6 +86,42 @@ async def test_a_restarted_process_resumes_only_the_jobs_it_left(db: Database) -
     ]
 
 
+async def test_jobs_before_the_provider_are_held_while_their_holder_renews_them(
+    db: Database,
+) -> None:
+    first, second = JobRepository(db, owner="a"), JobRepository(db, owner="b")
+    leased = new_job().model_copy(update={"owner": "a", "lease_until": NOW + LEASE_S})
+    job = await first.create(leased, now=NOW)
+
+    assert await second.hold_intakes(now=NOW + LEASE_S - 1, until=NOW + 2 * LEASE_S) == []
+    assert await first.hold_intakes(now=NOW + LEASE_S - 1, until=NOW + 2 * LEASE_S) == []
+    # "a" renewed it: what would have been its end is no end.
+    assert await second.hold_intakes(now=NOW + LEASE_S + 1, until=NOW + 3 * LEASE_S) == []
+    # "a" died: once the renewed lease ends, "b" takes the job over, and holds it.
+    later = NOW + 2 * LEASE_S + 1
+    [taken] = await second.hold_intakes(now=later, until=later + LEASE_S)
+    assert (taken.id, taken.leased_by, taken.lease_until) == (job.id, "b", later + LEASE_S)
+    assert await first.hold_intakes(now=later, until=later + LEASE_S) == []
+
+
+async def test_an_orphan_is_taken_over_by_one_process_of_several_at_once(db: Database) -> None:
+    dead = JobRepository(db, owner="dead")
+    orphans = [
+        (await dead.create(
+            new_job(user_id=n).model_copy(update={"owner": "dead", "lease_until": NOW}), now=NOW
+        )).id
+        for n in range(6)
+    ]
+    survivors = [JobRepository(db, owner=f"s{n}") for n in range(3)]
+
+    taken = await asyncio.gather(
+        *(s.hold_intakes(now=NOW + 1, until=NOW + LEASE_S) for s in survivors)
+    )
+
+    ids = sorted(job.id for jobs in taken for job in jobs)
+    assert ids == orphans  # each once, whoever got it
+
+
 async def test_a_notice_reaches_every_listening_process(db: Database) -> None:
     if db.dialect != POSTGRESQL:
         pytest.skip("SQLite serves one process: nothing to notify")
@@ -91,6 +129,29 @@ async def test_a_notice_reaches_every_listening_process(db: Database) -> None:
     async with db.listen("kling_test_notice", heard.put_nowait):
         await db.notify("kling_test_notice", "42")
         assert await heard.get() == "42"
+
+
+async def test_a_dropped_listening_connection_is_opened_again_and_hears_on(
+    db: Database, database_location: DatabaseLocation
+) -> None:
+    if db.dialect != POSTGRESQL:
+        pytest.skip("SQLite serves one process: nothing to notify")
+    channel = f"kling_test_{uuid.uuid4().hex}"  # names this test's listener on the server
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    reconnected = asyncio.Event()
+    async with db.listen(channel, heard.put_nowait, on_reconnect=reconnected.set):
+        admin = await asyncpg.connect(str(database_location.target))
+        try:  # what a server restart or a broken network does to the connection
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE query LIKE $1", f"LISTEN%{channel}%",
+            )
+        finally:
+            await admin.close()
+        assert ended == 1
+        await asyncio.wait_for(reconnected.wait(), 10)
+        await db.notify(channel, "42")
+        assert await asyncio.wait_for(heard.get(), 10) == "42"
 
 
 async def test_processes_share_one_provider_rate(database_location: DatabaseLocation) -> None:

@@ -10,37 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 
 import pytest
 
 from bot.jobs.config import ScheduleConfig
 from bot.jobs.notifier import ArchivedResult
-from bot.services import Services
 from storage.models import Job, JobState
 from tests.doubles import RecordingNotifier
 from tests.integration.engine_harness import FAST_SCHEDULE, Harness
 from tests.integration.test_admission import first_finished
+from tests.integration.two_processes import Clock, running
 from tests.s3_endpoint import S3Bucket
 
 # Nothing is polled on its own schedule within a test: only what a test does moves a job.
 IDLE_SCHEDULE = ScheduleConfig(
     first_poll_max_s=600.0, min_interval_s=600.0, max_interval_s=600.0, lease_s=600.0
 )
-SHARDS = 2
-
-
-class Clock:
-    """The bot's clock, which a test moves forward (time a lease would take to end), or
-    holds still (no token of a rate limit comes back until the test says so)."""
-
-    def __init__(self, *, frozen: bool = False) -> None:
-        self.offset = 0.0
-        self._frozen_at = time.time() if frozen else None
-
-    def __call__(self) -> float:
-        return (self._frozen_at or time.time()) + self.offset
 
 
 class StuckNotifier(RecordingNotifier):
@@ -56,25 +41,6 @@ class StuckNotifier(RecordingNotifier):
         raise AssertionError("unreachable")
 
 
-@pytest.fixture
-def second(harness: Harness) -> Iterator[Harness]:
-    """The second process: its own data dir, port and services, same provider and files."""
-    other = Harness(harness.tmp_path / "second", harness.sim, harness.files, harness.prober)
-    yield other
-
-
-@asynccontextmanager
-async def running(harness: Harness, shard: int, url: str, bucket: S3Bucket,
-                  schedule: ScheduleConfig = FAST_SCHEDULE, **settings: str
-                  ) -> AsyncIterator[Services]:
-    services = await harness.start(
-        schedule=schedule, DATABASE_URL=url, SHARD_COUNT=str(SHARDS), SHARD_IDS=str(shard),
-        PUBLIC_BASE_URL="", **bucket.settings(), **settings,
-    )
-    try:
-        yield services
-    finally:
-        await harness.stop()
 
 
 async def test_jobs_submitted_on_one_process_are_delivered_exactly_once_by_both(

@@ -53,7 +53,7 @@ async def reserved_job(db: Database, parent: int | None = None) -> int:
     job = await jobs.create(new_job(parent), now=NOW)
     job = await jobs.transition(job.id, JobState.FETCHING, expected={JobState.RECEIVED}, now=NOW)
     await QuotaRepository(db).reserve(
-        job, billed_seconds=10, credits=120.0, duration_s=9.5, role_ids=[],
+        job, billed_seconds=10, quota_seconds=10, credits=120.0, duration_s=9.5, role_ids=[],
         day_start=NOW - 10, month_start=NOW - 86400, now=NOW, decide=lambda _: None,
     )
     return job.id

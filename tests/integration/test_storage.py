@@ -175,6 +175,7 @@ async def test_concurrent_reservations_at_the_limit_let_exactly_one_win(db: Data
             await quota.reserve(
                 job,
                 billed_seconds=10,
+                quota_seconds=10,
                 credits=120.0,
                 duration_s=9.5,
                 role_ids=[],
@@ -201,6 +202,7 @@ async def test_refund_is_written_once_and_gives_the_seconds_back(db: Database) -
     await quota.reserve(
         job,
         billed_seconds=8,
+        quota_seconds=8,
         credits=96.0,
         duration_s=7.2,
         role_ids=[],
@@ -240,7 +242,8 @@ async def test_racing_closes_from_two_connections_refund_once(
     job = await jobs.get(await fetching_job(jobs))
     assert job is not None
     await quota.reserve(
-        job, billed_seconds=8, credits=96.0, duration_s=7.2, role_ids=[], day_start=NOW - 10,
+        job, billed_seconds=8, quota_seconds=8, credits=96.0, duration_s=7.2, role_ids=[],
+        day_start=NOW - 10,
         month_start=NOW - DAY, now=NOW, decide=lambda _: None,
     )
     other = await database_location.open()
@@ -268,6 +271,7 @@ async def test_usage_windows_grants_and_resets(db: Database) -> None:
         await quota.reserve(
             job,
             billed_seconds=seconds,
+            quota_seconds=seconds,
             credits=0,
             duration_s=seconds,
             role_ids=[],

@@ -324,6 +324,26 @@ async def test_world_changes_reach_the_connected_bot(env: Env) -> None:
 # -- limits and permissions -----------------------------------------------------------------
 
 
+async def test_a_system_channel_reaches_the_bot_and_must_be_a_text_channel(env: Env) -> None:
+    emu, w, bot = env.emu, env.world, env.bot
+    updated = bot.wait_for("guild_update")
+    emu.set_system_channel(w.guild.id, w.channel.id)
+    _, guild = await asyncio.wait_for(updated, 5)
+    assert guild.system_channel is not None and guild.system_channel.id == w.channel.id
+    other = emu.create_guild("Other", add_bots=False)
+    elsewhere = emu.create_text_channel(other.id, "general")
+    with pytest.raises(ValueError, match="not a text channel of"):
+        emu.set_system_channel(w.guild.id, elsewhere.id)
+    joined = bot.wait_for("guild_join")
+    late = emu.create_guild("Late", add_bots=False)
+    welcome = emu.create_text_channel(late.id, "welcome")
+    emu.set_system_channel(late.id, welcome.id)
+    emu.add_bot(late.id, w.app)  # after READY: on_guild_join, with its system channel
+    found = await asyncio.wait_for(joined, 5)
+    assert found.id == late.id and found.system_channel is not None
+    assert found.system_channel.id == welcome.id
+
+
 async def test_file_over_upload_limit_is_413_until_boosted(env: Env) -> None:
     emu, w = env.emu, env.world
     await emu.send_slash_command(w.guild, w.channel, w.member, "upload", {"size": 10 * MIB + 1})

@@ -26,14 +26,27 @@ PLACEHOLDER = "…"  # what discord.py uses when a command or option has no desc
 COMMAND_ROW = re.compile(r"^\|\s*`(?P<name>[^`]+)`\s*\|", re.MULTILINE)
 
 
-@pytest.fixture
-async def bot() -> AsyncIterator[KlingBot]:
-    kling = KlingBot(Settings(_env_file=None), sync_only=True)  # type: ignore[call-arg]
+async def started(**env: str) -> AsyncIterator[KlingBot]:
+    kling = KlingBot(Settings(_env_file=None, **env), sync_only=True)  # type: ignore[arg-type]
     await kling.setup_hook()
     try:
         yield kling
     finally:
         await kling.close()
+
+
+@pytest.fixture
+async def bot() -> AsyncIterator[KlingBot]:
+    async for kling in started():
+        yield kling
+
+
+# One model: /edit has no `model` option; several: it has one, with a choice per model.
+@pytest.fixture(params=[{}, {"EVOLINK_MODELS": "kling-o1-video-edit,kling-o1-video-edit-fast"}],
+                ids=["one model", "two models"])
+async def any_bot(request: pytest.FixtureRequest) -> AsyncIterator[KlingBot]:
+    async for kling in started(**request.param):
+        yield kling
 
 
 def readme_commands() -> list[str]:
@@ -136,9 +149,9 @@ async def translated_payloads(bot: KlingBot) -> list[dict[str, Any]]:
     ]
 
 
-async def test_every_translated_command_field_keeps_discords_limits(bot: KlingBot) -> None:
+async def test_every_translated_command_field_keeps_discords_limits(any_bot: KlingBot) -> None:
     broken = []
-    for payload in await translated_payloads(bot):
+    for payload in await translated_payloads(any_bot):
         chat_input = payload.get("type", 1) == 1
         for where, field, locale, text in localizations(payload, payload["name"]):
             fits = (
@@ -152,7 +165,7 @@ async def test_every_translated_command_field_keeps_discords_limits(bot: KlingBo
 
 
 async def test_every_description_is_translated_in_every_shipped_language(
-    bot: KlingBot,
+    any_bot: KlingBot,
 ) -> None:
     untranslated = []
 
@@ -163,9 +176,20 @@ async def test_every_description_is_translated_in_every_shipped_language(
         for option in item.get("options") or []:
             check(option, f"{path} {option['name']}")
 
-    for payload in await translated_payloads(bot):
+    for payload in await translated_payloads(any_bot):
         check(payload, payload["name"])
     assert not untranslated, untranslated
+
+
+async def test_the_model_choices_read_in_each_language() -> None:
+    """Job states in moderators' choices stay as typed; the models' labels are read."""
+    async for kling in started(EVOLINK_MODELS="kling-o1-video-edit,kling-o1-video-edit-fast"):
+        payloads = {p["name"]: p for p in await translated_payloads(kling)}
+        model = next(o for o in payloads["edit"]["options"] if o["name"] == "model")
+        for choice in model["choices"]:
+            assert set(choice["name_localizations"]) >= TRANSLATED, choice
+        fast = model["choices"][1]["name_localizations"]
+        assert fast["de"] == "kling-o1-video-edit-fast · 6–20 s · 6,8 Credits/s"
 
 
 async def test_names_stay_typed_the_same_and_the_menu_reads_in_each_language(

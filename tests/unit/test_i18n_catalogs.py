@@ -11,10 +11,17 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
+from bot.evolink.spec import MODEL_SPECS
 from bot.i18n import N_, SHIPPED_LOCALES, Catalogs, Number, Span, Text, babel_locale, english
 from bot.i18n.locales import LOCALE_DIR
 from cogs.edit import MENU_NAME
-from cogs.views import PROMPT_LABEL, PROMPT_PLACEHOLDER, EditAgainButton, RerunButton
+from cogs.views import (
+    MODEL_LABEL,
+    PROMPT_LABEL,
+    PROMPT_PLACEHOLDER,
+    EditAgainButton,
+    RerunButton,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = [locale for locale in SHIPPED_LOCALES if locale != "en"]
@@ -96,6 +103,9 @@ def test_what_discord_shows_in_forms_and_buttons_fits_its_limits(locale: str) ->
     assert len(say(MENU_NAME)) <= 32
     assert len(say(PROMPT_LABEL)) <= 45
     assert len(say(PROMPT_PLACEHOLDER)) <= 100
+    assert len(say(MODEL_LABEL)) <= 45  # a Label's text
+    # A select option's label: 100 (the same words as the /edit model choices).
+    assert all(len(say(spec.choice_label)) <= 100 for spec in MODEL_SPECS.values())
     assert all(len(say(button.label)) <= 80 for button in (EditAgainButton, RerunButton))
 
 

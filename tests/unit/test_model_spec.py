@@ -27,7 +27,7 @@ from bot.evolink.spec import (
 )
 from bot.i18n import N_, Catalogs
 from bot.jobs.config import EngineConfig
-from bot.jobs.intake import precheck_sizes, rules_for
+from bot.jobs.intake import precheck_request, rules_for
 from bot.jobs.models import EditRequest, InputFile
 from bot.media.errors import MediaRejected
 from bot.media.info import VideoInfo
@@ -143,7 +143,9 @@ def test_the_prompt_form_stays_within_discords_text_input_limit() -> None:
     request = EditRequest(
         guild_id=1, channel_id=2, user_id=3, prompt="(pending)", video=InputFile(url="u")
     )
-    modal = PromptModal(Catalogs().speaker("en-US"), N_("Edit with Kling"), request, OpenForms())
+    modal = PromptModal(
+        Catalogs().speaker("en-US"), N_("Edit with Kling"), request, OpenForms(), [STANDARD]
+    )
     assert modal.prompt.max_length == min(STANDARD.max_prompt_chars, DISCORD_TEXT_INPUT_MAX)
     assert modal.prompt.max_length <= 4000
 
@@ -181,7 +183,9 @@ async def test_edit_command_texts_follow_the_model(
     payload = edit_payload(bots[model])
     options = {option["name"]: option for option in payload["options"]}
     assert payload["description"] == f"Edit a {span} video clip with Kling AI"
-    assert options["video"]["description"] == f"The clip: .mp4 or .mov, {span}, up to 100 MB"
+    assert options["video"]["description"] == (
+        f"The clip: .mp4 or .mov up to 100 MB; {span} is edited, a longer clip is cut"
+    )
     assert options["prompt"]["description"].endswith("(up to 5000 characters)")
     assert options["prompt"]["max_length"] == MODEL_SPECS[model].max_prompt_chars
     assert "up to 10 MB" in options["image1"]["description"]
@@ -214,9 +218,9 @@ def test_engine_checks_and_billing_follow_the_model(
     with pytest.raises(MediaRejected, match=f"the limit is {spec.max_images} images"):
         check_image_count(spec.max_images + 1, rules.images)
     with pytest.raises(MediaRejected, match=f"the limit is {spec.max_clip_text}"):
-        precheck_sizes(spec.max_clip_bytes + 1, [], spec)
+        precheck_request(spec.max_clip_bytes + 1, [], 0.0, spec)
     with pytest.raises(MediaRejected, match=f"the limit is {spec.max_image_text}"):
-        precheck_sizes(None, [spec.max_image_bytes + 1], spec)
+        precheck_request(None, [spec.max_image_bytes + 1], 0.0, spec)
 
 
 @pytest.mark.parametrize(

@@ -43,12 +43,12 @@ def snapshot(**changes: object) -> UsageSnapshot:
 
 def refusal(snap: UsageSnapshot, seconds: int = 10, channel: int = 5) -> EditRefused:
     with pytest.raises(EditRefused) as caught:
-        QuotaPolicy(DEFAULTS).check(snap, channel_id=channel, billed_seconds=seconds, now=NOW)
+        QuotaPolicy(DEFAULTS).check(snap, channel_id=channel, quota_seconds=seconds, now=NOW)
     return caught.value
 
 
 def allowed(snap: UsageSnapshot, seconds: int = 10, channel: int = 5) -> None:
-    QuotaPolicy(DEFAULTS).check(snap, channel_id=channel, billed_seconds=seconds, now=NOW)
+    QuotaPolicy(DEFAULTS).check(snap, channel_id=channel, quota_seconds=seconds, now=NOW)
 
 
 def test_windows_are_utc_calendar_day_and_month() -> None:
@@ -73,13 +73,13 @@ def test_monthly_limit_and_guild_budget() -> None:
 
 def admission_refusal(snap: UsageSnapshot) -> EditRefused:
     with pytest.raises(EditRefused) as caught:
-        QuotaPolicy(DEFAULTS).admit(snap, channel_id=5, billed_seconds=3, now=NOW)
+        QuotaPolicy(DEFAULTS).admit(snap, channel_id=5, quota_seconds=3, now=NOW)
     return caught.value
 
 
 def test_running_edits_are_counted_at_admission_only() -> None:
     assert admission_refusal(snapshot(active_jobs=2)).code == "too_many_jobs"
-    QuotaPolicy(DEFAULTS).admit(snapshot(active_jobs=1), channel_id=5, billed_seconds=3, now=NOW)
+    QuotaPolicy(DEFAULTS).admit(snapshot(active_jobs=1), channel_id=5, quota_seconds=3, now=NOW)
     # The reserve that follows counts the job itself among the running ones: no refusal.
     allowed(snapshot(active_jobs=2))
 
@@ -91,10 +91,10 @@ def test_the_attempt_limit_waits_for_the_limit_th_newest_refusal_to_leave_the_wi
     assert "10 edits refused in the last 10 minutes" in refused.reason
     assert admission_refusal(snapshot(refused_attempts=refusals)).retry_at == NOW - 100 + 600
     QuotaPolicy(DEFAULTS).admit(
-        snapshot(refused_attempts=refusals[:9]), channel_id=5, billed_seconds=3, now=NOW
+        snapshot(refused_attempts=refusals[:9]), channel_id=5, quota_seconds=3, now=NOW
     )
     unlimited = QuotaPolicy(DEFAULTS.model_copy(update={"attempt_limit": 0}))
-    unlimited.admit(snapshot(refused_attempts=refusals), channel_id=5, billed_seconds=3, now=NOW)
+    unlimited.admit(snapshot(refused_attempts=refusals), channel_id=5, quota_seconds=3, now=NOW)
     # Blocks and channel rules are said first: waiting would not help with those.
     blocked = BlockedUser(guild_id=1, user_id=7, reason=None, blocked_by=9, at=NOW)
     assert admission_refusal(snapshot(refused_attempts=refusals, blocked=blocked)).code == (
@@ -143,6 +143,6 @@ def test_overrides_never_exceed_the_operator_ceiling() -> None:
 def test_the_check_before_download_speaks_of_the_minimum_cost() -> None:
     with pytest.raises(EditRefused) as caught:
         QuotaPolicy(DEFAULTS).check(
-            snapshot(used_today=59), channel_id=5, billed_seconds=3, now=NOW, estimate=True
+            snapshot(used_today=59), channel_id=5, quota_seconds=3, now=NOW, estimate=True
         )
     assert "an edit costs at least 3 s" in caught.value.reason

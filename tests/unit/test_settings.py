@@ -75,6 +75,16 @@ def test_model_limits_follow_the_model(model: str, low: int, high: int) -> None:
     assert (spec.name, spec.min_seconds, spec.max_seconds) == (model, low, high)
 
 
+def test_enabled_models_put_the_default_first_whatever_the_listed_order() -> None:
+    assert [spec.name for spec in load().model_specs] == ["kling-o1-video-edit"]
+    both = load(EVOLINK_MODEL="kling-o1-video-edit-fast",
+                EVOLINK_MODELS=" kling-o1-video-edit , kling-o1-video-edit-fast ,")
+    assert [spec.name for spec in both.model_specs] == [
+        "kling-o1-video-edit-fast", "kling-o1-video-edit"
+    ]
+    assert load(EVOLINK_MODELS="").model_specs == load().model_specs  # blank: unset
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -94,6 +104,20 @@ def test_model_limits_follow_the_model(model: str, low: int, high: int) -> None:
             "DATABASE_SCHEMA must be a lowercase name",
         ),
         ({"EVOLINK_MODEL": "kling-v2"}, "EVOLINK_MODEL"),
+        (
+            {"EVOLINK_MODELS": "kling-o1-video-edit,kling-v2"},
+            "EVOLINK_MODELS names unknown model(s) kling-v2; known: kling-o1-video-edit, "
+            "kling-o1-video-edit-fast",
+        ),
+        (
+            {"EVOLINK_MODELS": "kling-o1-video-edit-fast"},
+            "EVOLINK_MODEL (kling-o1-video-edit), the default choice, must be one of "
+            "EVOLINK_MODELS (kling-o1-video-edit-fast)",
+        ),
+        (
+            {"EVOLINK_MODELS": "kling-o1-video-edit, kling-o1-video-edit"},
+            "EVOLINK_MODELS lists a model twice",
+        ),
         ({"WEB_PORT": "70000"}, "WEB_PORT"),
         ({"WEB_PORT": "eighty"}, "WEB_PORT"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be"),
