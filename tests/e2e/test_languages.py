@@ -11,6 +11,7 @@ import pytest
 from sandbox.evolink_sim import TaskScript
 from tests.e2e.admin_view import add_moderator, admin
 from tests.e2e.harness import Stack
+from tests.e2e.test_first_steps import new_server
 from tests.e2e.user_view import ephemeral_answer
 
 pytestmark = pytest.mark.both_engines
@@ -29,7 +30,8 @@ async def test_a_german_member_is_answered_in_german_while_the_server_reads_engl
     ix = await stack.edit({"prompt": "make it snow", "video": stack.clip(seconds=4.0)})
     reply = await ephemeral_answer(stack, ix)
     assert re.fullmatch(
-        r"✅ Bearbeitung #\d+ gestartet \(abgerechnet als 4 s\)\. Verfolge sie in <#\d+>\.",
+        r"✅ Bearbeitung #\d+ gestartet \(abgerechnet als 4 s\)\. "
+        r"kling-o1-video-edit: 48 Credits\. Verfolge sie in <#\d+>\.",
         reply.content,
     ), reply.content
 
@@ -154,3 +156,49 @@ async def test_a_locale_without_a_catalog_or_made_up_reads_english(
     )
     answer = (await ephemeral_answer(stack, ix)).content
     assert answer.startswith("❌ Give exactly one clip: attach it as `video`")
+
+
+async def test_a_german_member_reads_the_cut_the_models_price_and_the_refusals_in_german(
+    stack: Stack,
+) -> None:
+    emu, world = stack.emu, stack.world
+    emu.state.users[world.member.user.id].locale = "de"
+    await stack.start_bot(EVOLINK_MODELS="kling-o1-video-edit,kling-o1-video-edit-fast")
+
+    both = await stack.edit({"prompt": "make it snow", "video": stack.clip(),
+                             "video_url": "https://example.com/clip.mp4"})
+    refusal = (await ephemeral_answer(stack, both)).content.splitlines()
+    assert refusal[0] == ("❌ Gib genau einen Clip an: hänge ihn als `video` an oder füge einen "
+                          "Link als `video_url` ein, nicht beides.")
+    assert refusal[1] == "**Optionen von /edit**"
+    assert refusal[-1].startswith("- `model`: Welches Modell den Clip bearbeitet (Standard: ")
+
+    past = await stack.edit({"prompt": "make it snow", "video": stack.clip(), "start": 30})
+    assert (await ephemeral_answer(stack, past)).content == (
+        "❌ Dein Clip ist 0:04 lang; `start` 0:30 liegt hinter seinem Ende. Wähle einen Start "
+        "bei oder vor 0:01."
+    )
+
+    ix = await stack.edit({"prompt": "make it snow", "video": stack.clip(seconds=25.0),
+                           "model": "kling-o1-video-edit-fast"})
+    accepted = (await ephemeral_answer(stack, ix)).content
+    assert ("(bearbeitet wird 0:00–0:20 deines 0:25-Clips, abgerechnet als 20 s). "
+            "kling-o1-video-edit-fast: 136 Credits, zählt als 12 s deines Kontingents.") in accepted
+    thread = await emu.wait_for_thread(world.channel)
+    await emu.wait_for_message(thread, lambda m: bool(m.attachments))
+
+    quota = await emu.send_slash_command(world.guild, world.channel, world.member, "quota")
+    rule = (await ephemeral_answer(stack, quota)).content.splitlines()[-1]
+    assert rule.startswith("-# Ein Clip wird nach seiner Länge abgerechnet, aufgerundet: ")
+    assert "eine kling-o1-video-edit-fast-Sekunde zählt 6,8/12 einer Sekunde" in rule
+
+
+async def test_the_first_steps_guide_reads_in_the_servers_language(stack: Stack) -> None:
+    await stack.start_bot()
+    guild, welcome = new_server(stack, "Serveur français")
+    guild.preferred_locale = "fr"
+    stack.emu.add_bot(guild.id, stack.world.app)
+    guide = (await stack.emu.wait_for_message(welcome, lambda m: True)).content.splitlines()
+    assert guide[0] == "👋 **Les montages vidéo Kling sont prêts sur ce serveur.**"
+    assert guide[1].startswith("- **Qui peut monter :** chaque membre, avec `/edit`")
+    assert guide[3].endswith("demande le guide de modération à la personne qui gère ce bot.")
