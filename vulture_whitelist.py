@@ -75,3 +75,7 @@ discord.InteractionResponse._response_type
 
 # The SQLite driver's switch for its own transaction handling (storage/database.py).
 sqlite3.Connection.isolation_level
+
+# discord.py reads a command's locale_str description from this private attribute when it
+# asks the translator (cogs/edit.py words /edit for the configured model after creation).
+discord.app_commands.Command._locale_description

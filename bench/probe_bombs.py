@@ -39,6 +39,7 @@ from bench.common import (
     reset_peak_rss,
 )
 from bench.memory import sample_rss
+from bot.i18n import Text, english
 from sandbox.demo.processes import Children
 from tests.hostile_media import huge_dimensions_clip, sample_count_bomb, tiny_packet_clip
 
@@ -140,7 +141,10 @@ async def measure(
         growth=peak - idle, peak=peak,
         lags=[max(0.0, answer - idle_answer) for answer in answers],
         states=[str(row["state"]) for row in rows],
-        refusals=sorted({str(r["error_message"]) for r in rows if r["state"] == "rejected"}),
+        refusals=sorted({
+            english(Text.from_stored(str(r["error_message"])))  # stored as msgid + params
+            for r in rows if r["state"] == "rejected"
+        }),
         elapsed_s=elapsed,
     )
 

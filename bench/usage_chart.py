@@ -13,7 +13,9 @@ import asyncio
 import time
 
 from bench.common import Context, Figure, error_figure, ms
-from bot.admin.usage_chart import MAX_DAYS, daily_usage, render_usage_png
+from bot.admin.models import Period
+from bot.admin.usage_chart import MAX_DAYS, ChartWords, daily_usage, render_usage_png
+from bot.i18n import english
 from storage.models import Job, JobSource, JobState
 
 NAME = "usage chart"
@@ -67,7 +69,8 @@ async def _measure(jobs: list[Job]) -> tuple[float, int, float, float]:
     began = time.perf_counter()
     usage = daily_usage(jobs, {job.id for job in jobs}, since=START,
                         until=START + MAX_DAYS * DAY, monthly_budget=6000)
-    png = await asyncio.to_thread(render_usage_png, usage, "Billed seconds per day")
+    words = ChartWords.for_reader(Period.MONTH, english)
+    png = await asyncio.to_thread(render_usage_png, usage, words)
     took = time.perf_counter() - began
     stop.set()
     return took, len(png), await ticker, baseline

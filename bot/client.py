@@ -12,35 +12,39 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import N_, Catalogs, Text
 from bot.jobs.config import EngineConfig
 from bot.media.prober import Prober
 from bot.services import Services
 from bot.settings import Settings
 from cogs.errors import answer_privately, apologise
 from cogs.forms import OpenForms
+from cogs.i18n import CommandTranslator, speaker_for
 from cogs.notifier import DiscordNotifier, LogChannelMirror
 from cogs.views import EditAgainButton, RerunButton, answer_stale_form
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.edit", "cogs.account", "cogs.admin", "cogs.first_steps")
+NOT_ALLOWED = N_("You are not allowed to use this command here.")
 
 
 class KlingTree(app_commands.CommandTree[discord.Client]):
     """Answers every failed interaction, whatever state its response is in."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        say = speaker_for(interaction)
         if interaction.guild_id is None:
             await interaction.response.send_message(
-                "Video edits work in servers, not in direct messages.", ephemeral=True
+                say(N_("Video edits work in servers, not in direct messages.")), ephemeral=True
             )
             return False
         if not interaction.is_guild_integration():
             # A member's own install of the app: this server's limits, moderators and
             # channels do not apply to it, so nothing is done through it.
             await interaction.response.send_message(
-                "Video edits work only where the bot has been added to the server. Ask a "
-                "moderator to add it.", ephemeral=True,
+                say(N_("Video edits work only where the bot has been added to the server. Ask "
+                       "a moderator to add it.")), ephemeral=True,
             )
             return False
         return True
@@ -49,14 +53,17 @@ class KlingTree(app_commands.CommandTree[discord.Client]):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
     ) -> None:
         if isinstance(error, app_commands.CheckFailure):
-            text = str(error) or "You are not allowed to use this command here."
-            await answer_privately(interaction, text)
+            refusal = getattr(error, "text", None)  # ours carry a Text (cogs.admin)
+            text = refusal if isinstance(refusal, Text) else NOT_ALLOWED
+            await answer_privately(interaction, speaker_for(interaction)(text))
             return
         command = interaction.command.qualified_name if interaction.command else "?"
         await apologise(interaction, error, f"command {command}")
 
 
 class KlingBot(commands.AutoShardedBot):
+    catalogs: Catalogs  # read in setup_hook, before any cog loads or any interaction arrives
+
     def __init__(
         self,
         settings: Settings,
@@ -108,6 +115,8 @@ class KlingBot(commands.AutoShardedBot):
         return self._services
 
     async def setup_hook(self) -> None:
+        # Parsing the .po files takes a tenth of a second: off the event loop.
+        self.catalogs = await asyncio.to_thread(Catalogs)
         if not self.sync_only:
             # Closed newest first: the services (and their last deliveries) before the notifier.
             self._running.push_async_callback(self.notifier.close)
@@ -118,6 +127,7 @@ class KlingBot(commands.AutoShardedBot):
                 )
             )
             self.add_dynamic_items(EditAgainButton, RerunButton)
+        await self.tree.set_translator(CommandTranslator(self.catalogs))
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.settings.dev_guild_id is not None and not self.sync_only:

@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.evolink.spec import MAX_PROMPT_CHARS, EditModel, ModelSpec, seconds_range_of
+from bot.i18n import N_, Speaker, Text
 from bot.jobs.intake import rules_for
 from bot.jobs.messages import model_not_offered
 from bot.jobs.models import EditRequest, InputFile
@@ -18,6 +19,7 @@ from bot.media.errors import MediaRejected
 from bot.media.urlpolicy import require_https
 from bot.media.validation import MAX_SOURCE_SECONDS, check_start
 from cogs.errors import Refused
+from cogs.i18n import localized, speaker_for
 from cogs.submit import (
     forms_of,
     parent_channel_id,
@@ -30,32 +32,35 @@ from cogs.submit import (
 from cogs.views import PromptModal
 
 VIDEO_EXTENSIONS = (".mp4", ".mov")
+MENU_NAME = N_("Edit with Kling")  # the message menu's name and its form's title
 
 
-def edit_description(specs: Sequence[ModelSpec]) -> str:
-    return f"Edit a {seconds_range_of(specs)} video clip with Kling AI"
+def edit_description(specs: Sequence[ModelSpec]) -> Text:
+    return N_("Edit a {range} video clip with Kling AI", range=seconds_range_of(specs))
 
 
-def edit_option_descriptions(specs: Sequence[ModelSpec]) -> dict[str, str]:
-    spec, lengths = specs[0], seconds_range_of(specs)
-    cut_to = f"{spec.max_seconds} s" if len(specs) == 1 else "the model's maximum"
+def edit_option_descriptions(specs: Sequence[ModelSpec]) -> dict[str, Text]:
+    spec = specs[0]
+    start = (
+        N_("Second where the edit begins (default 0); a longer clip is cut to {seconds} s "
+           "from there", seconds=spec.max_seconds) if len(specs) == 1 else
+        N_("Second where the edit begins (default 0); a longer clip is cut to the model's "
+           "maximum from there")
+    )
     return {
-        "prompt": f"What should change in the clip (up to {spec.max_prompt_chars} characters)",
-        "video": (
-            f"The clip: .mp4 or .mov up to {spec.max_clip_text}; {lengths} is edited, "
-            "a longer clip is cut"
-        ),
-        "video_url": "Or an https link to the clip, for files too big to attach",
-        "image1": f"Optional reference image (JPEG, PNG or WebP, up to {spec.max_image_text})",
-        "image2": "Optional second reference image",
-        "image3": "Optional third reference image",
-        "image4": "Optional fourth reference image",
-        "keep_audio": "Keep the clip's original sound (default: yes)",
-        "model": f"Which model edits the clip (default: {spec.name})",
-        "start": (
-            "Second where the edit begins (default 0); a longer clip is cut "
-            f"to {cut_to} from there"
-        ),
+        "prompt": N_("What should change in the clip (up to {chars} characters)",
+                     chars=spec.max_prompt_chars),
+        "video": N_("The clip: .mp4 or .mov up to {size}; {range} is edited, a longer clip is "
+                    "cut", size=spec.max_clip_text, range=seconds_range_of(specs)),
+        "video_url": N_("Or an https link to the clip, for files too big to attach"),
+        "image1": N_("Optional reference image (JPEG, PNG or WebP, up to {size})",
+                     size=spec.max_image_text),
+        "image2": N_("Optional second reference image"),
+        "image3": N_("Optional third reference image"),
+        "image4": N_("Optional fourth reference image"),
+        "keep_audio": N_("Keep the clip's original sound (default: yes)"),
+        "model": N_("Which model edits the clip (default: {model})", model=spec.name),
+        "start": start,
     }
 
 
@@ -63,18 +68,20 @@ def _describe(command: app_commands.Command[Any, ..., Any], specs: Sequence[Mode
     """Word /edit for the enabled models (the default first); the `model` option exists only
     when there is a choice. discord.py fixes descriptions when the class is defined and
     shares its parameter objects among cog instances, so each is copied first."""
-    command.description = edit_description(specs)
+    description = localized(edit_description(specs))
+    command.description, command._locale_description = description.message, description
     for name, text in edit_option_descriptions(specs).items():
         if name == "model" and len(specs) == 1:
             del command._params[name]  # the callback's default (None: the default model)
             continue
         parameter = copy.copy(command._params[name])
-        parameter.description = text
+        parameter.description = localized(text)
         if name == "prompt":
             parameter.max_value = specs[0].max_prompt_chars  # a string option's max_length
         if name == "model":
             parameter.choices = [
-                app_commands.Choice(name=spec.choice_label, value=spec.name) for spec in specs
+                app_commands.Choice(name=localized(spec.choice_label), value=spec.name)
+                for spec in specs
             ]
         command._params[name] = parameter
 
@@ -93,20 +100,22 @@ def _model_choice(interaction: discord.Interaction, model: str | None) -> EditMo
         raise Refused(model_not_offered(str(picked))) from None
 
 
-def edit_options_help(specs: Sequence[ModelSpec]) -> str:
+def edit_options_help(specs: Sequence[ModelSpec], say: Speaker) -> str:
     """The /edit options in one list, worded as the command describes them: added to any
     refusal of how the command was filled in."""
-    described = edit_option_descriptions(specs)
+    described = {name: say(text) for name, text in edit_option_descriptions(specs).items()}
     lines = [
-        f"- `prompt` (required): {described['prompt']}",
-        f"- `video` or `video_url` (exactly one): {described['video']}; or an https link",
+        say(N_("**/edit options**")),
+        say(N_("- `prompt` (required): {description}", description=described["prompt"])),
+        say(N_("- `video` or `video_url` (exactly one): {description}; or an https link",
+               description=described["video"])),
         f"- `start`: {described['start']}",
         f"- `image1`…`image4`: {described['image1']}",
         f"- `keep_audio`: {described['keep_audio']}",
     ]
     if len(specs) > 1:
         lines.append(f"- `model`: {described['model']}")
-    return "\n".join(["**/edit options**", *lines])
+    return "\n".join(lines)
 
 
 def _attachment(attachment: discord.Attachment) -> InputFile:
@@ -117,15 +126,15 @@ def _video_input(
     video: discord.Attachment | None, video_url: str | None
 ) -> tuple[InputFile, bool]:
     if video is None and not video_url:
-        raise Refused(
+        raise Refused(N_(
             "Give exactly one clip: attach it as `video`, or paste a link as `video_url` "
             "(for files too big to attach); none was given."
-        )
+        ))
     if video is not None and video_url:
-        raise Refused(
+        raise Refused(N_(
             "Give exactly one clip: attach it as `video` or paste a link as `video_url`, "
             "not both."
-        )
+        ))
     if video is not None:
         return _attachment(video), False
     assert video_url is not None
@@ -133,7 +142,7 @@ def _video_input(
     try:
         require_https(url)
     except MediaRejected as refusal:
-        raise Refused(refusal.reason) from None
+        raise Refused(refusal.text) from None
     return InputFile(url=url), True
 
 
@@ -143,14 +152,16 @@ def _check_start(start: float, spec: ModelSpec) -> None:
     try:
         check_start(start, rules_for(spec).clip)
     except MediaRejected as refusal:
-        raise Refused(refusal.reason) from None
+        raise Refused(refusal.text) from None
 
 
 class EditCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         _describe(self.edit, settings_of(bot).model_specs)
-        self.menu = app_commands.ContextMenu(name="Edit with Kling", callback=self.edit_message)
+        self.menu = app_commands.ContextMenu(
+            name=app_commands.locale_str(MENU_NAME.msgid), callback=self.edit_message
+        )
         self.menu.guild_only = True
 
     async def cog_load(self) -> None:
@@ -177,11 +188,11 @@ class EditCog(commands.Cog):
         start: app_commands.Range[float, 0.0, float(MAX_SOURCE_SECONDS)] = 0.0,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        specs = settings_of(self.bot).model_specs
+        specs, say = settings_of(self.bot).model_specs, speaker_for(interaction)
         try:
             notes = permission_notes(interaction)
         except Refused as refusal:
-            await interaction.followup.send(f"❌ {refusal.text}", ephemeral=True)
+            await interaction.followup.send(f"❌ {say(refusal.text)}", ephemeral=True)
             return
         try:
             video_input, is_link = _video_input(video, video_url)
@@ -189,7 +200,7 @@ class EditCog(commands.Cog):
             chosen = _model_choice(interaction, model)
             _check_start(start, specs[0])
         except Refused as refusal:
-            text = f"❌ {refusal.text}\n{edit_options_help(specs)}"
+            text = f"❌ {say(refusal.text)}\n{edit_options_help(specs, say)}"
             await interaction.followup.send(text, ephemeral=True)
             return
         images = [_attachment(a) for a in (image1, image2, image3, image4) if a is not None]
@@ -214,7 +225,8 @@ class EditCog(commands.Cog):
         ]
         if not clips:
             await interaction.response.send_message(
-                "That message has no video attachment to edit.", ephemeral=True
+                speaker_for(interaction)(N_("That message has no video attachment to edit.")),
+                ephemeral=True,
             )
             return
         member = requester(interaction)
@@ -225,7 +237,7 @@ class EditCog(commands.Cog):
             video=_attachment(clips[0]),
         )
         await interaction.response.send_modal(PromptModal(
-            "Edit with Kling", request, forms_of(interaction.client),
+            speaker_for(interaction), MENU_NAME, request, forms_of(interaction.client),
             settings_of(interaction.client).model_specs,
         ))
 

@@ -9,14 +9,17 @@ import uuid
 
 import discord
 
+from bot.i18n import N_, Text
+from cogs.i18n import speaker_for
+
 log = logging.getLogger(__name__)
 
 
 class Refused(Exception):
     """The front end turned the interaction down before asking the engine: nothing started."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.msgid)
         self.text = text
 
 
@@ -36,8 +39,7 @@ async def apologise(interaction: discord.Interaction, error: BaseException, what
     reference = uuid.uuid4().hex[:8]
     log.error("interaction failed ref=%s what=%s", reference, what, exc_info=error)
     # The edit may have started before the failure, so no promise about charges: /jobs knows.
-    await answer_privately(
-        interaction,
-        f"Something went wrong on our side (reference `{reference}`). Check `/jobs` before "
-        "trying again; a moderator can look the reference up.",
-    )
+    await answer_privately(interaction, speaker_for(interaction)(N_(
+        "Something went wrong on our side (reference `{reference}`). Check `/jobs` before "
+        "trying again; a moderator can look the reference up.", reference=reference,
+    )))

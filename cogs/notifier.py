@@ -15,8 +15,10 @@ from typing import Literal
 
 import discord
 
+from bot.i18n import N_, Number, Speaker, Text, english
 from bot.jobs.messages import counted_seconds
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
+from cogs.i18n import catalogs_of, job_speaker
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
 from cogs.views import result_view
 from storage.models import AuditEntry, Job, JobState
@@ -29,45 +31,55 @@ _MISSING_PERMISSIONS = 50013
 _TOO_LARGE = 40005
 
 
-_REFETCH = "`/kling-admin jobs refetch job:{job}` asks the provider again"
-_PROVIDER_ACCOUNT = (
+_PROVIDER_ACCOUNT = N_(
     "the provider refuses the bot's status checks ({why}). The operator must fix the EvoLink "
     "account; the bot asks again every few minutes meanwhile, and the member's seconds stay "
     "reserved."
 )
-# What moderators read in the log channel; `{job}` and `{task}` are filled in.
-MODERATOR_ALERTS: dict[ModeratorAlert, str] = {
-    ModeratorAlert.TASK_NOT_FOUND: (
+
+
+def moderator_alert(alert: ModeratorAlert, job: int) -> Text:
+    """What moderators read in the log channel about job number `job`."""
+    if alert in _ACCOUNT_PROBLEMS:
+        return _PROVIDER_ACCOUNT.model_copy(update={"params": {"why": _ACCOUNT_PROBLEMS[alert]}})
+    return _ALERTS[alert].model_copy(update={"params": {"job": job}})
+
+
+_ACCOUNT_PROBLEMS: dict[ModeratorAlert, Text] = {
+    ModeratorAlert.KEY_REJECTED: N_("HTTP 401: the API key"),
+    ModeratorAlert.CREDITS_EXHAUSTED: N_("HTTP 402: out of credits"),
+    ModeratorAlert.ACCESS_DENIED: N_("HTTP 403: access denied"),
+}
+_ALERTS: dict[ModeratorAlert, Text] = {
+    ModeratorAlert.TASK_NOT_FOUND: N_(
         "the provider keeps answering \"task not found\". It may still be running and "
         "billed, so the member's seconds stay reserved and the bot keeps checking slowly. "
-        + _REFETCH + " now; once you know the provider failed it, "
-        "`/kling-admin jobs fail job:{job}` refunds it."
+        "`/kling-admin jobs refetch job:{job}` asks the provider again now; once you know "
+        "the provider failed it, `/kling-admin jobs fail job:{job}` refunds it."
     ),
-    ModeratorAlert.TASK_LOST: (
+    ModeratorAlert.TASK_LOST: N_(
         "the provider has not found this task for a day, so the bot stopped waiting and kept "
         "the charge (the provider may have billed it). Check the provider dashboard; "
         "`/kling-admin user grant` gives the seconds back if it was not billed."
     ),
-    ModeratorAlert.RESULT_MISSING: (
+    ModeratorAlert.RESULT_MISSING: N_(
         "the provider finished and billed this edit but sent no video. Check the provider "
-        "dashboard; " + _REFETCH + " and posts the video if it is there."
+        "dashboard; `/kling-admin jobs refetch job:{job}` asks the provider again and posts "
+        "the video if it is there."
     ),
-    ModeratorAlert.RESULT_EXPIRED: (
+    ModeratorAlert.RESULT_EXPIRED: N_(
         "the finished video could not be downloaded before its link expired; the edit was "
-        "billed. " + _REFETCH + "."
+        "billed. `/kling-admin jobs refetch job:{job}` asks the provider again."
     ),
-    ModeratorAlert.RESULT_INVALID: (
+    ModeratorAlert.RESULT_INVALID: N_(
         "the provider's result is not a video the bot can keep (wrong type or too large); "
         "the edit was billed. Check the provider dashboard."
     ),
-    ModeratorAlert.UNDELIVERABLE: (
+    ModeratorAlert.UNDELIVERABLE: N_(
         "the finished video could not be posted in its thread or its channel (deleted, "
         "locked, or closed to the bot); it was billed and is kept. Once the bot can post "
         "there, `/kling-admin jobs redeliver job:{job}` posts it."
     ),
-    ModeratorAlert.KEY_REJECTED: _PROVIDER_ACCOUNT.format(why="HTTP 401: the API key"),
-    ModeratorAlert.CREDITS_EXHAUSTED: _PROVIDER_ACCOUNT.format(why="HTTP 402: out of credits"),
-    ModeratorAlert.ACCESS_DENIED: _PROVIDER_ACCOUNT.format(why="HTTP 403: access denied"),
 }
 
 
@@ -166,6 +178,15 @@ class DiscordNotifier:
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _say(self, job: Job) -> Speaker:
+        """The job's public messages speak the server's language."""
+        return job_speaker(catalogs_of(self.bot), job)
+
+    def _server_speaker(self, guild_id: int) -> Speaker:
+        """A server's language from the gateway's cache (English until it is filled)."""
+        guild = self.bot.get_guild(guild_id)
+        return catalogs_of(self.bot).speaker(guild.preferred_locale.value if guild else None)
+
     def _channel(self, channel_id: int, guild_id: int) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
 
@@ -191,7 +212,8 @@ class DiscordNotifier:
             job.status_message_id
         )
         await message.edit(
-            content=status_text(job, self.clock()), allowed_mentions=discord.AllowedMentions.none()
+            content=status_text(job, self.clock(), self._say(job)),
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     async def _final_status(self, job: Job) -> None:
@@ -219,7 +241,8 @@ class DiscordNotifier:
     async def job_accepted(self, job: Job) -> StatusRefs:
         channel = self._channel(job.channel_id, job.guild_id)
         message = await channel.send(
-            status_text(job, self.clock()), allowed_mentions=discord.AllowedMentions.none()
+            status_text(job, self.clock(), self._say(job)),
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.editor.posted(job.channel_id)
         if isinstance(self.bot.get_channel(job.channel_id), discord.Thread):
@@ -261,19 +284,20 @@ class DiscordNotifier:
                     raise
                 log.warning("delivery refused job=%d target=%d: trying the channel",
                             job.id, target_id)
-        raise DeliveryFailed("The edit has nowhere to be posted.", retryable=False)
+        raise DeliveryFailed(N_("The edit has nowhere to be posted."), retryable=False)
 
     async def _deliver_to(
         self, target: discord.PartialMessageable, job: Job, result: ArchivedResult
     ) -> int:
-        mention = f"<@{job.user_id}>"
-        view = result_view(job.id)
-        why = "Too large to attach here"
+        say, mention = self._say(job), f"<@{job.user_id}>"
+        view = result_view(job.id, say)
+        why = N_("Too large to attach here")
         if result.media.size_bytes <= await self._upload_limit(job.guild_id):
             try:
                 async with result.local_file() as path:
                     message = await target.send(
-                        f"{mention} your edit #{job.id} is ready!",
+                        say(N_("{member} your edit #{job} is ready!", member=mention,
+                               job=job.id)),
                         file=discord.File(path, filename=result.media.filename),
                         view=view, allowed_mentions=only_user(job.user_id),
                     )
@@ -285,16 +309,19 @@ class DiscordNotifier:
                     raise _delivery_failure(error) from error
                 log.info("attaching failed job=%d code=%s: sending a link", job.id, error.code)
                 if error.code == _MISSING_PERMISSIONS:
-                    why = "I can't attach files here (missing **Attach Files**)"
+                    why = N_("I can't attach files here (missing **Attach Files**)")
         if result.expires_at:
             expires = int(result.expires_at)
-            lifetime = f"until <t:{expires}:f> (<t:{expires}:R>)"
+            lifetime = N_("until {time} ({relative})", time=f"<t:{expires}:f>",
+                          relative=f"<t:{expires}:R>")
         else:
-            lifetime = "for a limited time"
+            lifetime = N_("for a limited time")
         try:
             message = await target.send(
-                f"{mention} your edit #{job.id} is ready: {result.public_url}\n"
-                f"-# {why}, so it is linked; the link works {lifetime}.",
+                say(N_("{member} your edit #{job} is ready: {url}", member=mention, job=job.id,
+                       url=result.public_url)) + "\n-# "
+                + say(N_("{why}, so it is linked; the link works {lifetime}.", why=why,
+                         lifetime=lifetime)),
                 view=view, allowed_mentions=only_user(job.user_id),
             )
         except discord.HTTPException as error:
@@ -303,61 +330,62 @@ class DiscordNotifier:
 
     async def failed(self, job: Job) -> None:
         await self._final_status(job)
-        reason = job.error_message or "The edit failed."
+        say = self._say(job)
+        reason = (Text.from_stored(job.error_message) if job.error_message
+                  else N_("The edit failed."))
         charge = charge_text(job) if job.state is JobState.FAILED else None
         lines = [
-            f"<@{job.user_id}> edit #{job.id} did not work out. {reason}",
-            *([f"-# {charge}"] if charge else []),
-            f"-# Prompt: {safe_prompt(job.prompt)}",
+            say(N_("{member} edit #{job} did not work out. {reason}",
+                   member=f"<@{job.user_id}>", job=job.id, reason=reason)),
+            *([f"-# {say(charge)}"] if charge else []),
+            "-# " + say(N_("Prompt: {prompt}", prompt=safe_prompt(job.prompt))),
         ]
         await self._post_to_member(job, "\n".join(lines))
 
     async def outcome_unknown(self, job: Job, log_channel_id: int | None) -> None:
         await self.failed(job)
-        await self._alert_moderators(
-            job, log_channel_id,
-            f"⚠️ Edit #{job.id}: the provider did not answer the submission, so it may or "
-            "may not be running and billed. The bot adopts the task if the provider reports "
-            "it. Otherwise check the provider dashboard: if the task is there, use "
-            f"`/kling-admin jobs attach job:{job.id} task:<task id>`; if nothing was created, "
-            f"`/kling-admin jobs fail job:{job.id}` refunds it. Unresolved after 24 h, it is "
-            "settled as a loss."
-        )
+        await self._alert_moderators(job, log_channel_id, N_(
+            "⚠️ Edit #{job}: the provider did not answer the submission, so it may or may not "
+            "be running and billed. The bot adopts the task if the provider reports it. "
+            "Otherwise check the provider dashboard: if the task is there, use "
+            "`/kling-admin jobs attach job:{job} task:<task id>`; if nothing was created, "
+            "`/kling-admin jobs fail job:{job}` refunds it. Unresolved after 24 h, it is "
+            "settled as a loss.", job=job.id,
+        ))
 
     async def adopted(self, job: Job, log_channel_id: int | None) -> None:
-        await self._post_to_member(
-            job,
-            f"<@{job.user_id}> found it: your edit #{job.id} is running at the provider after "
-            "all. The result will be posted here.",
-        )
-        await self._alert_moderators(
-            job, log_channel_id,
-            f"✅ Edit #{job.id}: its provider task `{job.provider_task_id}` was found and is "
-            "being tracked; nothing else to do.",
-        )
+        await self._post_to_member(job, self._say(job)(N_(
+            "{member} found it: your edit #{job} is running at the provider after all. The "
+            "result will be posted here.", member=f"<@{job.user_id}>", job=job.id,
+        )))
+        await self._alert_moderators(job, log_channel_id, N_(
+            "✅ Edit #{job}: its provider task `{task}` was found and is being tracked; nothing "
+            "else to do.", job=job.id, task=job.provider_task_id or "",
+        ))
 
     async def outcome_lost(self, job: Job, log_channel_id: int | None) -> None:
         await self.failed(job)
-        await self._alert_moderators(
-            job, log_channel_id,
-            f"⚠️ Edit #{job.id} by <@{job.user_id}>: no provider task turned up within 24 h, "
-            f"so its {counted_seconds(job)} s were settled as used (the provider may have "
-            "billed it). If the provider dashboard shows nothing was created, give them back "
-            "with `/kling-admin user grant`.",
-        )
+        await self._alert_moderators(job, log_channel_id, N_(
+            "⚠️ Edit #{job} by {member}: no provider task turned up within 24 h, so its "
+            "{seconds} s were settled as used (the provider may have billed it). If the "
+            "provider dashboard shows nothing was created, give them back with "
+            "`/kling-admin user grant`.", job=job.id, member=f"<@{job.user_id}>",
+            seconds=counted_seconds(job),
+        ))
 
     async def balance_low(
         self, remaining: float, edits_left: int, log_channels: list[tuple[int, int]]
     ) -> None:
-        text = (
-            f"⚠️ The bot's provider account has {remaining:,.0f} credits left: about "
-            f"{edits_left} more edit(s) at the longest clip. Edits it cannot pay for are "
-            "refused until the operator tops it up."
+        text = N_(
+            "⚠️ The bot's provider account has {credits} credits left: about {edits} more "
+            "edit(s) at the longest clip. Edits it cannot pay for are refused until the "
+            "operator tops it up.", credits=Number(number=remaining, digits=0), edits=edits_left,
         )
         for guild_id, channel_id in log_channels:
             try:
                 await self._channel(channel_id, guild_id).send(
-                    text, allowed_mentions=discord.AllowedMentions.none()
+                    self._server_speaker(guild_id)(text),
+                    allowed_mentions=discord.AllowedMentions.none(),
                 )
             except discord.HTTPException as error:
                 log.warning("balance alert failed guild=%d status=%s", guild_id, error.status)
@@ -365,19 +393,19 @@ class DiscordNotifier:
     async def alert_moderators(
         self, job: Job, log_channel_id: int | None, alert: ModeratorAlert
     ) -> None:
-        what = MODERATOR_ALERTS[alert].format(job=job.id)
-        await self._alert_moderators(
-            job, log_channel_id,
-            f"⚠️ Edit #{job.id} (provider task `{job.provider_task_id}`): {what}",
-        )
+        await self._alert_moderators(job, log_channel_id, N_(
+            "⚠️ Edit #{job} (provider task `{task}`): {what}", job=job.id,
+            task=job.provider_task_id or "", what=moderator_alert(alert, job.id),
+        ))
 
-    async def _alert_moderators(self, job: Job, log_channel_id: int | None, text: str) -> None:
-        log.error("moderator alert job=%d guild=%d: %s", job.id, job.guild_id, text)
+    async def _alert_moderators(self, job: Job, log_channel_id: int | None, text: Text) -> None:
+        """In the log channel, in the server's language (the job's public locale)."""
+        log.error("moderator alert job=%d guild=%d: %s", job.id, job.guild_id, english(text))
         if log_channel_id is None:
             return
         try:
             await self._channel(log_channel_id, job.guild_id).send(
-                text, allowed_mentions=discord.AllowedMentions.none()
+                self._say(job)(text), allowed_mentions=discord.AllowedMentions.none()
             )
         except discord.HTTPException as error:
             log.warning("moderator alert failed guild=%d status=%s", job.guild_id, error.status)
@@ -404,10 +432,10 @@ class LogChannelMirror:
 # Why a post was refused for good, by Discord's JSON error code
 # (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json).
 _FINAL_REASONS = {
-    10003: "The thread or channel was deleted.",
-    50001: "I can't see the thread or channel any more (missing **View Channel**).",
-    50013: "I am missing the Send Messages permission where this edit was requested.",
-    50083: "The thread was archived or locked.",
+    10003: N_("The thread or channel was deleted."),
+    50001: N_("I can't see the thread or channel any more (missing **View Channel**)."),
+    50013: N_("I am missing the Send Messages permission where this edit was requested."),
+    50083: N_("The thread was archived or locked."),
 }
 
 
@@ -415,6 +443,10 @@ def _delivery_failure(error: discord.HTTPException) -> DeliveryFailed:
     """A 4xx other than 429 is Discord's final word for that place (retrying there for an
     hour changes nothing: the next place is tried at once); a 429 or 5xx may pass."""
     if 400 <= error.status < 500 and error.status != 429:
-        reason = _FINAL_REASONS.get(error.code, f"Discord refused the post (HTTP {error.status}).")
+        reason = _FINAL_REASONS.get(
+            error.code, N_("Discord refused the post (HTTP {status}).", status=error.status)
+        )
         return DeliveryFailed(reason, retryable=False)
-    return DeliveryFailed(f"Discord answered HTTP {error.status}.", retryable=True)
+    return DeliveryFailed(
+        N_("Discord answered HTTP {status}.", status=error.status), retryable=True
+    )

@@ -6,8 +6,9 @@ import re
 
 import discord
 
+from bot.i18n import N_, Span, Speaker, Text
 from bot.jobs.errors import EditRefused
-from bot.jobs.messages import counted_seconds, window_text
+from bot.jobs.messages import counted_seconds
 from bot.jobs.notifier import ModeratorAlert
 from bot.jobs.policy import Attempts
 from storage.models import Job, JobState
@@ -16,24 +17,24 @@ BAR_CELLS = 12
 PROMPT_PREVIEW = 300
 
 _STATE_LABELS = {
-    JobState.RECEIVED: "Checking your files",
-    JobState.FETCHING: "Checking your files",
-    JobState.RESERVED: "Preparing",
-    JobState.REHOSTED: "Preparing",
-    JobState.SUBMITTING: "Sending to Kling",
-    JobState.SUBMITTED: "Editing",
-    JobState.DOWNLOADING: "Fetching the result",
-    JobState.ARCHIVED: "Posting the result",
-    JobState.DELIVERED: "Done",
-    JobState.FAILED: "Failed",
-    JobState.REJECTED: "Refused",
-    JobState.SUBMISSION_UNKNOWN: "Waiting for a moderator",
+    JobState.RECEIVED: N_("Checking your files"),
+    JobState.FETCHING: N_("Checking your files"),
+    JobState.RESERVED: N_("Preparing"),
+    JobState.REHOSTED: N_("Preparing"),
+    JobState.SUBMITTING: N_("Sending to Kling"),
+    JobState.SUBMITTED: N_("Editing"),
+    JobState.DOWNLOADING: N_("Fetching the result"),
+    JobState.ARCHIVED: N_("Posting the result"),
+    JobState.DELIVERED: N_("Done"),
+    JobState.FAILED: N_("Failed"),
+    JobState.REJECTED: N_("Refused"),
+    JobState.SUBMISSION_UNKNOWN: N_("Waiting for a moderator"),
 }
 
 
-def state_label(job: Job) -> str:
+def state_label(job: Job) -> Text:
     if job.state is JobState.SUBMITTED and job.provider_status == "pending":
-        return "Queued at Kling"
+        return N_("Queued at Kling")
     return _STATE_LABELS[job.state]
 
 
@@ -41,12 +42,6 @@ def progress_bar(percent: int) -> str:
     percent = max(0, min(100, percent))
     filled = round(percent / 100 * BAR_CELLS)
     return "█" * filled + "░" * (BAR_CELLS - filled) + f" {percent}%"
-
-
-def duration_text(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    minutes, secs = divmod(seconds, 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 ZWSP = "\u200b"  # zero-width space: breaks a markup token without showing anything
@@ -85,64 +80,76 @@ def safe_prompt(prompt: str) -> str:
     return _ANGLE_MARKUP.sub("<" + ZWSP, text)
 
 
-def status_text(job: Job, now: float) -> str:
+def status_text(job: Job, now: float, say: Speaker) -> str:
+    """The job's public status message, in the server's language (`say`)."""
     lines = [
-        f"🎬 **Kling edit #{job.id}** for <@{job.user_id}>",
+        say(N_("🎬 **Kling edit #{job}** for {member}", job=job.id, member=f"<@{job.user_id}>")),
         f"> {safe_prompt(job.prompt)}".replace("\n", "\n> "),
-        f"**{state_label(job)}**",
+        f"**{say(state_label(job))}**",
     ]
     if job.state is JobState.SUBMITTED:
         lines.append(progress_bar(job.progress))
         started = job.submitted_at or job.created_at
-        elapsed = now - started
-        timing = f"Elapsed {duration_text(elapsed)}"
-        if job.estimated_time_s:
-            remaining = job.estimated_time_s - elapsed
-            timing += f" · ETA ~{duration_text(remaining)}" if remaining > 0 else " · any moment"
-        lines.append(timing)
+        elapsed = Span(seconds=max(0, int(now - started)), rough=True)
+        remaining = (job.estimated_time_s or 0) - (now - started)
+        if not job.estimated_time_s:
+            timing = N_("Elapsed {elapsed}", elapsed=elapsed)
+        elif remaining > 0:
+            timing = N_("Elapsed {elapsed} · ETA ~{remaining}", elapsed=elapsed,
+                        remaining=Span(seconds=int(remaining), rough=True))
+        else:
+            timing = N_("Elapsed {elapsed} · any moment", elapsed=elapsed)
+        lines.append(say(timing))
         if job.error_message:  # a moderator is checking it (the provider cannot find it)
-            lines.append(job.error_message)
+            lines.append(say(Text.from_stored(job.error_message)))
     elif job.state is JobState.DELIVERED:
         lines.append(progress_bar(100))
     elif job.error_message and job.state in (
         JobState.FAILED, JobState.REJECTED, JobState.SUBMISSION_UNKNOWN,
     ):
-        lines.append(job.error_message)
+        lines.append(say(Text.from_stored(job.error_message)))
     charge = charge_text(job)
     if charge:
-        lines.append(f"-# {charge}")
+        lines.append(f"-# {say(charge)}")
     return "\n".join(lines)
 
 
-def charge_text(job: Job) -> str | None:
+def charge_text(job: Job) -> Text | None:
     """What the edit costs its requester. A failure before the provider finished was
     refunded (or released), so it must not read as billed."""
     if not job.billed_seconds:
         return None
     if (job.state is JobState.FAILED and job.completed_at is None
             and job.error_code != ModeratorAlert.TASK_LOST):
-        return f"Nothing was charged: the {counted_seconds(job)} s went back to the quota."
+        return N_("Nothing was charged: the {seconds} s went back to the quota.",
+                  seconds=counted_seconds(job))
     if job.state is JobState.SUBMISSION_UNKNOWN:
-        return f"{counted_seconds(job)} s stay reserved until a moderator checks."
-    return f"Billed as {job.billed_seconds} s"
+        return N_("{seconds} s stay reserved until a moderator checks.",
+                  seconds=counted_seconds(job))
+    return N_("Billed as {seconds} s", seconds=job.billed_seconds)
 
 
-def attempts_text(attempts: Attempts) -> str | None:
+def attempts_text(attempts: Attempts) -> Text | None:
     """Refused attempts against the attempt limit, as /quota and the moderators' user report
     show them; None when the operator turned the limit off."""
     if not attempts.limit:
         return None
-    text = f"{attempts.refused} of {attempts.limit} in the last {window_text(attempts.window_s)}"
-    if attempts.wait_until is not None:
-        text += f" · new edits wait until <t:{int(attempts.wait_until)}:T>"
-    return text
+    window = Span(seconds=attempts.window_s)
+    if attempts.wait_until is None:
+        return N_("{refused} of {limit} in the last {window}", refused=attempts.refused,
+                  limit=attempts.limit, window=window)
+    return N_(
+        "{refused} of {limit} in the last {window} · new edits wait until {time}",
+        refused=attempts.refused, limit=attempts.limit, window=window,
+        time=f"<t:{int(attempts.wait_until)}:T>",
+    )
 
 
-def refusal_text(refusal: EditRefused) -> str:
-    text = f"❌ {refusal.reason}"
-    if refusal.retry_at is not None:
-        text += f" You can try again <t:{int(refusal.retry_at)}:R>."
-    return text
+def refusal_text(refusal: EditRefused, say: Speaker) -> str:
+    if refusal.retry_at is None:
+        return f"❌ {say(refusal.text)}"
+    return "❌ " + say(N_("{reason} You can try again {time}.", reason=refusal.text,
+                           time=f"<t:{int(refusal.retry_at)}:R>"))
 
 
 def thread_name(job: Job) -> str:

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import discord
 
+from bot.i18n import N_, Speaker, Text
 from bot.jobs.errors import EditRefused
 from bot.jobs.messages import billing_note, price_note
 from bot.jobs.models import EditRequest, Requester
 from cogs.errors import Refused
+from cogs.i18n import public_locale, speaker_for
 from cogs.render import refusal_text
 from storage.models import Job, JobState
 
@@ -67,11 +69,11 @@ def prompt_of(text: str) -> str:
     form (Discord's minimum length counts spaces), is refused here as an ordinary answer."""
     prompt = text.strip()
     if not prompt:
-        raise Refused("The prompt is empty: say what should change.")
+        raise Refused(N_("The prompt is empty: say what should change."))
     return prompt
 
 
-def permission_notes(interaction: discord.Interaction) -> list[str]:
+def permission_notes(interaction: discord.Interaction) -> list[Text]:
     """What the bot cannot do here, said up front; refuses when it could not even post."""
     perms = interaction.app_permissions
     in_thread = isinstance(interaction.channel, discord.Thread)
@@ -79,48 +81,55 @@ def permission_notes(interaction: discord.Interaction) -> list[str]:
     # app_permissions is Discord's raw bit set: it can show Send Messages in a channel the
     # bot cannot see, where every post would fail (View Channel denies all implicitly).
     if not perms.view_channel or not can_send:
+        # Discord's own names for its permissions, as the member's client shows them.
         needed = (
-            "View Channel" if not perms.view_channel
-            else "Send Messages in Threads" if in_thread else "Send Messages"
+            N_("View Channel") if not perms.view_channel
+            else N_("Send Messages in Threads") if in_thread else N_("Send Messages")
         )
-        raise Refused(
-            f"I can't post in this channel: I'm missing the **{needed}** permission here. "
-            "Ask a moderator to grant it, or use another channel. Nothing was charged."
-        )
+        raise Refused(N_(
+            "I can't post in this channel: I'm missing the **{permission}** permission here. "
+            "Ask a moderator to grant it, or use another channel. Nothing was charged.",
+            permission=needed,
+        ))
     notes = []
     if not in_thread and not perms.create_public_threads:
-        notes.append(
+        notes.append(N_(
             "I can't create threads here (missing **Create Public Threads**), so updates "
             "will appear in this channel."
-        )
+        ))
     elif not in_thread and not perms.send_messages_in_threads:
-        notes.append(
+        notes.append(N_(
             "I can't post in threads here (missing **Send Messages in Threads**), so the "
             "result will be posted in this channel."
-        )
+        ))
     if not perms.attach_files:
-        notes.append(
+        notes.append(N_(
             "I can't attach files here (missing **Attach Files**), so the result will be a link."
-        )
+        ))
     return notes
 
 
-def accepted_text(job: Job, notes: list[str]) -> str:
+def accepted_text(job: Job, notes: list[Text], say: Speaker) -> str:
+    """The member's private answer once the engine took (or settled) the edit."""
     if job.state in (JobState.FAILED, JobState.REJECTED, JobState.SUBMISSION_UNKNOWN):
-        return f"❌ {job.error_message or 'The edit could not be started.'}"
+        why = (Text.from_stored(job.error_message) if job.error_message
+               else N_("The edit could not be started."))
+        return f"❌ {say(why)}"
     where = f"<#{job.thread_id}>" if job.thread_id else f"<#{job.channel_id}>"
-    text = (f"✅ Edit #{job.id} started ({billing_note(job)}). {price_note(job)} "
-            f"Follow it in {where}.")
-    return "\n".join([text, *(f"-# {note}" for note in notes)])
+    text = say(N_("✅ Edit #{job} started ({billing}). {price} Follow it in {where}.",
+                  job=job.id, billing=billing_note(job), price=price_note(job), where=where))
+    return "\n".join([text, *(f"-# {say(note)}" for note in notes)])
 
 
 async def run_edit(
-    interaction: discord.Interaction, request: EditRequest, notes: list[str]
+    interaction: discord.Interaction, request: EditRequest, notes: list[Text]
 ) -> None:
     """The interaction is already deferred (ephemeral); this submits and answers it."""
+    say = speaker_for(interaction)
+    request = request.model_copy(update={"public_locale": public_locale(interaction)})
     try:
         job = await services_of(interaction.client).engine.submit(request)
     except EditRefused as refusal:
-        await interaction.followup.send(refusal_text(refusal), ephemeral=True)
+        await interaction.followup.send(refusal_text(refusal, say), ephemeral=True)
         return
-    await interaction.followup.send(accepted_text(job, notes), ephemeral=True)
+    await interaction.followup.send(accepted_text(job, notes, say), ephemeral=True)

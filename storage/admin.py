@@ -291,10 +291,11 @@ class AdminRepository:
 
     async def fail_job(
         self, guild_id: int, job_id: int, *, reason: str, actor_id: int, now: float,
-        inputs_expire_at: float,
+        inputs_expire_at: float, error_message: str,
     ) -> JobFailure:
         """Stop a job before the provider holds a task for it: FAILED, reservation refunded,
         inputs unpublished soon, audited. Refused (`ProviderTaskRunning`) once it does.
+        `error_message` is what the member reads (the engine stores its texts translatable).
 
         The engine may be holding the job right now; its next transition then finds the
         job FAILED and is skipped as stale, so the job is never resumed or refunded twice.
@@ -312,7 +313,7 @@ class AdminRepository:
             job = await transition_in(
                 conn, job_id, JobState.FAILED, expected={job.state}, now=now,
                 detail="moderator_failed", error_code="moderator_failed",
-                error_message=f"Stopped by a moderator: {reason}", next_poll_at=None,
+                error_message=error_message, next_poll_at=None,
                 next_delivery_at=None,
             )
             refunded = await refund_in(conn, job, now=now, actor_id=actor_id, note=reason)

@@ -153,6 +153,8 @@ class JobSource(BaseModel):
     # "Re-run": the images as the bot kept them (then `image_urls` is empty).
     image_media_tokens: list[str] = Field(default_factory=list)
     validated: list[ValidatedInput] = Field(default_factory=list)
+    # The language of the job's public messages (EditRequest.public_locale).
+    public_locale: str = "en-US"
     # The member's `start` (seconds into the clip), kept so a resumed job cuts the same part.
     start_s: float = 0.0
     cut: ClipCut | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from bot.i18n import N_
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
 from storage.models import Job, JobState
 
@@ -72,7 +73,7 @@ class RecordingNotifier:
         if self.fail_deliveries > 0:
             self.fail_deliveries -= 1
             await self._record("delivery_failed", job.id)
-            raise DeliveryFailed("Discord is unavailable")
+            raise DeliveryFailed(N_("Discord is unavailable"))
         self.delivered.setdefault(job.id, []).append(result)
         async with result.local_file() as path:  # what Discord would have received
             self.delivered_bytes.setdefault(job.id, []).append(path.read_bytes())

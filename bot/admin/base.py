@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 from bot.admin.errors import AdminRefused
 from bot.admin.models import Change
+from bot.admin.texts import job_missing
 from bot.admin.validation import ceilings_from
 from bot.jobs.actions import JobActions
 from bot.jobs.policy import EffectiveLimits
@@ -84,5 +85,5 @@ class AdminBase:
         job = await self._jobs.get(job_id)
         # Another server's job is reported as missing: ids must not leak across guilds.
         if job is None or job.guild_id != guild_id:
-            raise AdminRefused(f"Job #{job_id} does not exist on this server.")
+            raise AdminRefused(job_missing(job_id))
         return job

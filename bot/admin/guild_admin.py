@@ -21,17 +21,19 @@ from bot.admin.validation import (
     clean_reason,
     in_range,
 )
+from bot.i18n import N_, Text
 from bot.jobs.models import Requester
 from bot.jobs.policy import EffectiveLimits, Windows, is_moderator
 from storage.admin import NothingToChange
 from storage.models import ChannelRule, GuildSettings
 
 
-def _server_limits(policy_limits: EffectiveLimits) -> str:
-    return (
-        f"daily {policy_limits.daily.value} s, monthly {policy_limits.monthly.value} s, "
-        f"{policy_limits.max_concurrent.value} at a time, "
-        f"cooldown {policy_limits.cooldown_s.value} s"
+def _server_limits(policy_limits: EffectiveLimits) -> Text:
+    return N_(
+        "Server limits are now: daily {daily} s, monthly {monthly} s, {running} at a time, "
+        "cooldown {cooldown} s.", daily=policy_limits.daily.value,
+        monthly=policy_limits.monthly.value, running=policy_limits.max_concurrent.value,
+        cooldown=policy_limits.cooldown_s.value,
     )
 
 
@@ -84,16 +86,16 @@ class GuildAdmin(AdminBase):
         }
         changes = {name: value for name, value in given.items() if value is not None}
         if not changes:
-            raise AdminRefused(
+            raise AdminRefused(N_(
                 "Give at least one of daily_seconds, monthly_seconds, max_concurrent "
                 "or cooldown_seconds."
-            )
+            ))
         settings, audit = await self._admin.update_guild(
             guild_id, changes, actor_id=actor_id, action="limits.set", now=self._clock()
         )
         view = await self._limits_view(settings)
-        message = f"Server limits are now: {_server_limits(view.effective)}."
-        return await self._mirrored(LimitsChanged(message=message, audit=audit, limits=view))
+        message = _server_limits(view.effective)
+        return await self._mirrored(LimitsChanged(text=message, audit=audit, limits=view))
 
     async def budget_set(self, guild_id: int, actor_id: int, monthly_seconds: int) -> BudgetChanged:
         in_range("monthly_seconds", monthly_seconds, self.ceilings.monthly_budget)
@@ -102,11 +104,11 @@ class GuildAdmin(AdminBase):
             action="budget.set", now=self._clock(),
         )
         budget = await self._budget(settings)
-        message = (
-            f"Monthly server budget set to {budget.budget.value} s: {budget.spent_month} s "
-            f"spent this month, {budget.remaining} s left."
+        message = N_(
+            "Monthly server budget set to {budget} s: {spent} s spent this month, {left} s "
+            "left.", budget=budget.budget.value, spent=budget.spent_month, left=budget.remaining,
         )
-        return await self._mirrored(BudgetChanged(message=message, audit=audit, budget=budget))
+        return await self._mirrored(BudgetChanged(text=message, audit=audit, budget=budget))
 
     async def pause(self, guild_id: int, actor_id: int, reason: str | None = None) -> GuildChanged:
         """The kill switch; pausing again only updates the reason members see."""
@@ -115,18 +117,19 @@ class GuildAdmin(AdminBase):
             guild_id, {"paused": True, "pause_reason": text}, actor_id=actor_id,
             action="pause", now=self._clock(),
         )
-        message = "Video edits are paused on this server" + (f": {text}" if text else ".")
-        return await self._mirrored(GuildChanged(message=message, audit=audit, settings=settings))
+        message = (N_("Video edits are paused on this server: {reason}", reason=text) if text
+                   else N_("Video edits are paused on this server."))
+        return await self._mirrored(GuildChanged(text=message, audit=audit, settings=settings))
 
     async def resume(self, guild_id: int, actor_id: int) -> GuildChanged:
         if not (await self._guilds.settings(guild_id)).paused:
-            raise AdminRefused("Video edits are not paused on this server.")
+            raise AdminRefused(N_("Video edits are not paused on this server."))
         settings, audit = await self._admin.update_guild(
             guild_id, {"paused": False, "pause_reason": None}, actor_id=actor_id,
             action="resume", now=self._clock(),
         )
-        message = "Video edits are running again on this server."
-        return await self._mirrored(GuildChanged(message=message, audit=audit, settings=settings))
+        message = N_("Video edits are running again on this server.")
+        return await self._mirrored(GuildChanged(text=message, audit=audit, settings=settings))
 
     async def channels_list(self, guild_id: int) -> ChannelsView:
         rules = await self._guilds.channel_rules(guild_id)
@@ -140,17 +143,21 @@ class GuildAdmin(AdminBase):
     ) -> ChannelsChanged:
         check_id("channel", channel_id)
         if (await self._guilds.channel_rules(guild_id)).get(channel_id) is rule:
-            listed = "allowed" if rule is ChannelRule.ALLOW else "denied"
-            raise AdminRefused(f"<#{channel_id}> is already {listed}.")
+            where = f"<#{channel_id}>"
+            raise AdminRefused(
+                N_("{channel} is already allowed.", channel=where) if rule is ChannelRule.ALLOW
+                else N_("{channel} is already denied.", channel=where)
+            )
         audit = await self._admin.set_channel_rule(
             guild_id, channel_id, rule, actor_id=actor_id, now=self._clock()
         )
         view = await self.channels_list(guild_id)
         if rule is ChannelRule.ALLOW:
-            message = f"Edits are allowed in <#{channel_id}>; only allowed channels accept them."
+            message = N_("Edits are allowed in {channel}; only allowed channels accept them.",
+                         channel=f"<#{channel_id}>")
         else:
-            message = f"Edits are no longer allowed in <#{channel_id}>."
-        return await self._mirrored(ChannelsChanged(message=message, audit=audit, channels=view))
+            message = N_("Edits are no longer allowed in {channel}.", channel=f"<#{channel_id}>")
+        return await self._mirrored(ChannelsChanged(text=message, audit=audit, channels=view))
 
     async def channels_allow(
         self, guild_id: int, actor_id: int, channel_id: int
@@ -171,10 +178,12 @@ class GuildAdmin(AdminBase):
                 guild_id, channel_id, actor_id=actor_id, now=self._clock()
             )
         except NothingToChange:
-            raise AdminRefused(f"<#{channel_id}> is on neither list.") from None
+            raise AdminRefused(
+                N_("{channel} is on neither list.", channel=f"<#{channel_id}>")
+            ) from None
         view = await self.channels_list(guild_id)
-        message = f"<#{channel_id}> is on neither list any more."
-        return await self._mirrored(ChannelsChanged(message=message, audit=audit, channels=view))
+        message = N_("{channel} is on neither list any more.", channel=f"<#{channel_id}>")
+        return await self._mirrored(ChannelsChanged(text=message, audit=audit, channels=view))
 
     async def moderator_role_set(
         self, guild_id: int, actor_id: int, role_id: int | None
@@ -188,10 +197,10 @@ class GuildAdmin(AdminBase):
             target=f"role:{role_id}" if role_id else None,
         )
         message = (
-            f"Members with <@&{role_id}> may use /kling-admin." if role_id
-            else "Only members with Manage Server may use /kling-admin."
+            N_("Members with {role} may use /kling-admin.", role=f"<@&{role_id}>") if role_id
+            else N_("Only members with Manage Server may use /kling-admin.")
         )
-        return await self._mirrored(GuildChanged(message=message, audit=audit, settings=settings))
+        return await self._mirrored(GuildChanged(text=message, audit=audit, settings=settings))
 
     async def log_channel_set(
         self, guild_id: int, actor_id: int, channel_id: int | None
@@ -206,10 +215,10 @@ class GuildAdmin(AdminBase):
             target=f"channel:{channel_id}" if channel_id else None,
         )
         message = (
-            f"Admin actions will be logged in <#{channel_id}>." if channel_id
-            else "Admin actions are no longer mirrored to a channel."
+            N_("Admin actions will be logged in {channel}.", channel=f"<#{channel_id}>")
+            if channel_id else N_("Admin actions are no longer mirrored to a channel.")
         )
-        change = GuildChanged(message=message, audit=audit, settings=settings)
+        change = GuildChanged(text=message, audit=audit, settings=settings)
         return await self._mirrored(change, channel_id or previous)
 
     async def audit(self, guild_id: int, limit: int = 20) -> AuditPage:

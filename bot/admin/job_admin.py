@@ -10,7 +10,8 @@ from bot.admin.base import AdminBase
 from bot.admin.errors import AdminRefused
 from bot.admin.models import JobFailed, JobList, Redelivery, Refetch, TaskAttached, UsageReport
 from bot.admin.reports import jobs_csv, period_window, report_filename
-from bot.admin.usage_chart import daily_usage, render_usage_png
+from bot.admin.texts import job_missing
+from bot.admin.usage_chart import ChartWords, daily_usage, render_usage_png
 from bot.admin.validation import (
     MAX_JOBS_LISTED,
     check_id,
@@ -19,6 +20,7 @@ from bot.admin.validation import (
     parse_period,
     parse_state,
 )
+from bot.i18n import N_, Text, english
 from bot.jobs.actions import can_redeliver, can_refetch
 from bot.jobs.errors import AdoptionRefused
 from storage.admin import JobAlreadyFinished, ProviderTaskRunning, UnknownJob
@@ -26,25 +28,27 @@ from storage.jobs import StaleTransition
 from storage.models import AuditEntry, Job, JobState, MediaRole
 
 
-def provider_task_refusal(job: Job) -> str:
+def provider_task_refusal(job: Job) -> Text:
     """Why `jobs fail` leaves a job the provider holds alone, and what happens to it."""
-    head = f"Job #{job.id} was not changed:"
     if job.state is JobState.SUBMITTING:
-        return (
-            f"{head} it is being sent to the provider right now. Try again in a minute; if "
-            "the provider's answer is lost it becomes submission_unknown, which you can fail."
+        return N_(
+            "Job #{job} was not changed: it is being sent to the provider right now. Try again "
+            "in a minute; if the provider's answer is lost it becomes submission_unknown, "
+            "which you can fail.", job=job.id,
         )
     if job.state is JobState.SUBMITTED:
-        return (
-            f"{head} it is running at the provider (task `{job.provider_task_id}`), and the "
-            "provider cannot cancel it. The bot keeps tracking it and delivers it if it "
-            "completes; if the provider fails it, it is refunded automatically."
+        return N_(
+            "Job #{job} was not changed: it is running at the provider (task `{task}`), and "
+            "the provider cannot cancel it. The bot keeps tracking it and delivers it if it "
+            "completes; if the provider fails it, it is refunded automatically.",
+            job=job.id, task=job.provider_task_id or "",
         )
-    return (
-        f"{head} the provider has completed it and billed it, and the bot is "
-        f"{'fetching' if job.state is JobState.DOWNLOADING else 'posting'} the result. "
-        "If posting gives up, /kling-admin jobs redeliver posts it again; to give the "
-        "member seconds anyway, use /kling-admin user grant."
+    doing = (N_("fetching") if job.state is JobState.DOWNLOADING else N_("posting"))
+    return N_(
+        "Job #{job} was not changed: the provider has completed it and billed it, and the bot "
+        "is {doing} the result. If posting gives up, /kling-admin jobs redeliver posts it "
+        "again; to give the member seconds anyway, use /kling-admin user grant.",
+        job=job.id, doing=doing,
     )
 
 
@@ -69,29 +73,33 @@ class JobAdmin(AdminBase):
         """Queue a finished job's live archived result to be posted again, and audit it."""
         job = await self._job_in_guild(guild_id, job_id)
         if not job.state.is_terminal:
-            raise AdminRefused(
-                f"Job #{job_id} is not finished ({job.state.value}); the bot delivers it "
-                "when it is."
-            )
+            raise AdminRefused(N_(
+                "Job #{job} is not finished ({state}); the bot delivers it when it is.",
+                job=job_id, state=job.state.value,
+            ))
         if not can_redeliver(job):
-            raise AdminRefused(
-                f"Job #{job_id} failed before it had a video to post ({job.error_code})."
-            )
+            raise AdminRefused(N_(
+                "Job #{job} failed before it had a video to post ({code}).", job=job_id,
+                code=job.error_code or "",
+            ))
         now = self._clock()
         results = await self._media.for_job(job_id, MediaRole.RESULT)
         live = [m for m in results if m.expires_at is None or m.expires_at > now]
         if not live:
-            raise AdminRefused(f"Job #{job_id} has no archived result to re-post.")
+            raise AdminRefused(
+                N_("Job #{job} has no archived result to re-post.", job=job_id)
+            )
         queued, audit = await self._queue_audited(
-            job, self._actions.redeliver, "is already being posted", actor_id=actor_id,
+            job, self._actions.redeliver,
+            N_("Job #{job} is already being posted.", job=job.id), actor_id=actor_id,
             action="jobs.redeliver", detail={"media_id": live[0].id},
         )
-        message = (
-            f"Re-posting the result of job #{job_id} for <@{job.user_id}>; it appears in the "
-            "job's thread in a moment."
+        message = N_(
+            "Re-posting the result of job #{job} for {member}; it appears in the job's thread "
+            "in a moment.", job=job_id, member=f"<@{job.user_id}>",
         )
         return await self._mirrored(
-            Redelivery(message=message, audit=audit, job=queued, media=live[0])
+            Redelivery(text=message, audit=audit, job=queued, media=live[0])
         )
 
     async def jobs_attach(
@@ -102,12 +110,13 @@ class JobAdmin(AdminBase):
         try:
             job, audit = await self._actions.attach(job, task_id.strip(), actor_id=actor_id)
         except AdoptionRefused as refusal:
-            raise AdminRefused(refusal.reason) from None
-        message = (
-            f"Job #{job_id} now follows task `{job.provider_task_id}`; <@{job.user_id}> was "
-            "told, and the result is posted in the job's thread as usual."
+            raise AdminRefused(refusal.text) from None
+        message = N_(
+            "Job #{job} now follows task `{task}`; {member} was told, and the result is posted "
+            "in the job's thread as usual.", job=job_id, task=job.provider_task_id or "",
+            member=f"<@{job.user_id}>",
         )
-        return await self._mirrored(TaskAttached(message=message, audit=audit, job=job))
+        return await self._mirrored(TaskAttached(text=message, audit=audit, job=job))
 
     async def jobs_refetch(self, guild_id: int, actor_id: int, job_id: int) -> Refetch:
         """Ask the provider again for a job's result (the tracker archives and posts it if it
@@ -116,21 +125,23 @@ class JobAdmin(AdminBase):
         if not can_refetch(job):
             raise AdminRefused(_why_not_refetchable(job))
         queued, audit = await self._queue_audited(
-            job, self._actions.refetch, "changed meanwhile; try again", actor_id=actor_id,
+            job, self._actions.refetch,
+            N_("Job #{job} changed meanwhile; try again.", job=job.id), actor_id=actor_id,
             action="jobs.refetch", detail={"task_id": job.provider_task_id,
                                            "state": job.state.value, "error_code": job.error_code},
         )
-        message = (
-            f"Asking the provider again about job #{job_id} (task `{job.provider_task_id}`); "
-            "if the video is there, it is posted in the job's thread."
+        message = N_(
+            "Asking the provider again about job #{job} (task `{task}`); if the video is "
+            "there, it is posted in the job's thread.", job=job_id,
+            task=job.provider_task_id or "",
         )
-        return await self._mirrored(Refetch(message=message, audit=audit, job=queued))
+        return await self._mirrored(Refetch(text=message, audit=audit, job=queued))
 
     async def _queue_audited(
         self,
         job: Job,
         queue: Callable[[Job], Awaitable[Job]],
-        busy: str,
+        busy: Text,
         *,
         actor_id: int,
         action: str,
@@ -140,7 +151,7 @@ class JobAdmin(AdminBase):
         try:
             queued = await queue(job)
         except StaleTransition:
-            raise AdminRefused(f"Job #{job.id} {busy}.") from None
+            raise AdminRefused(busy) from None
         audit = await self._admin.record(
             job.guild_id, actor_id=actor_id, action=action, target=f"job:{job.id}",
             detail=detail, now=self._clock(),
@@ -157,26 +168,31 @@ class JobAdmin(AdminBase):
         try:
             failure = await self._actions.fail(guild_id, job_id, reason=text, actor_id=actor_id)
         except UnknownJob:
-            raise AdminRefused(f"Job #{job_id} does not exist on this server.") from None
+            raise AdminRefused(job_missing(job_id)) from None
         except JobAlreadyFinished as finished:
-            raise AdminRefused(
-                f"Job #{job_id} is already finished ({finished.job.state.value})."
-            ) from None
+            raise AdminRefused(N_(
+                "Job #{job} is already finished ({state}).", job=job_id,
+                state=finished.job.state.value,
+            )) from None
         except ProviderTaskRunning as running:
             raise AdminRefused(provider_task_refusal(running.job)) from None
-        refund = (
-            f" {failure.refunded_seconds} s went back to <@{failure.job.user_id}>."
-            if failure.refunded_seconds else ""
+        message = N_(
+            "Job #{job} is stopped and marked failed. {seconds} s went back to {member}.",
+            job=job_id, seconds=failure.refunded_seconds, member=f"<@{failure.job.user_id}>",
+        ) if failure.refunded_seconds else N_(
+            "Job #{job} is stopped and marked failed.", job=job_id
         )
-        message = f"Job #{job_id} is stopped and marked failed.{refund}"
         return await self._mirrored(
-            JobFailed(message=message, audit=failure.audit, job=failure.job,
+            JobFailed(text=message, audit=failure.audit, job=failure.job,
                       refunded_seconds=failure.refunded_seconds)
         )
 
-    async def usage(self, guild_id: int, period: str | None = None) -> UsageReport:
+    async def usage(
+        self, guild_id: int, period: str | None = None, *, say: Callable[[Text], str] = english
+    ) -> UsageReport:
         """Leaderboard of billed seconds and credits, every job of the period as CSV, and a
-        chart of the seconds spent per day drawn from the same jobs.
+        chart of the seconds spent per day drawn from the same jobs, worded by `say` (the
+        moderator's language).
 
         The chart renders in a thread: it is a fraction of a second of CPU on numbers we
         made (bounded days and series), so a process pool's start-up, matplotlib import
@@ -189,7 +205,7 @@ class JobAdmin(AdminBase):
         spent = await self._admin.spent_job_ids(guild_id, since=since, until=until)
         budget = self._guild_limits(await self._guilds.settings(guild_id)).guild_budget.value
         daily = daily_usage(jobs, spent, since=since, until=until, monthly_budget=budget)
-        title = f"Billed seconds per day, this {parsed.value} (UTC)"
+        words = ChartWords.for_reader(parsed, say)
         return UsageReport(
             guild_id=guild_id,
             period=parsed,
@@ -202,16 +218,16 @@ class JobAdmin(AdminBase):
             csv_filename=report_filename(guild_id, parsed, since, "csv"),
             csv_text=jobs_csv(jobs, spent),
             chart_filename=report_filename(guild_id, parsed, since, "png"),
-            chart_png=await asyncio.to_thread(render_usage_png, daily, title),
+            chart_png=await asyncio.to_thread(render_usage_png, daily, words),
         )
 
 
-def _why_not_refetchable(job: Job) -> str:
+def _why_not_refetchable(job: Job) -> Text:
     if job.provider_task_id is None:
-        return f"Job #{job.id} never got a provider task ({job.state.value}): nothing to ask."
+        return N_("Job #{job} never got a provider task ({state}): nothing to ask.",
+                  job=job.id, state=job.state.value)
     if job.state in (JobState.ARCHIVED, JobState.DELIVERED) or can_redeliver(job):
-        return (
-            f"Job #{job.id} already has its video; use `/kling-admin jobs redeliver` to post "
-            "it again."
-        )
-    return f"Job #{job.id} failed at the provider ({job.error_code}): there is no video to fetch."
+        return N_("Job #{job} already has its video; use `/kling-admin jobs redeliver` to post "
+                  "it again.", job=job.id)
+    return N_("Job #{job} failed at the provider ({code}): there is no video to fetch.",
+              job=job.id, code=job.error_code or "")

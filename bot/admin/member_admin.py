@@ -8,6 +8,7 @@ from bot.admin.base import AdminBase
 from bot.admin.errors import AdminRefused
 from bot.admin.models import BlockChanged, Change, OverrideChanged, UserReport
 from bot.admin.validation import check_id, check_quota_values, clean_reason, in_range
+from bot.i18n import N_, Text
 from bot.jobs.policy import Windows
 from storage.admin import LimitTable, NothingToChange
 from storage.models import LimitOverride
@@ -15,11 +16,13 @@ from storage.models import LimitOverride
 RECENT_JOBS = 5
 
 
-def _describe(override: LimitOverride) -> str:
-    def one(name: str, value: int | None) -> str:
-        return f"{name} {value} s" if value is not None else f"{name} not set"
-
-    return f"{one('daily', override.daily_seconds)}, {one('monthly', override.monthly_seconds)}"
+def _describe(who: Text | str, override: LimitOverride) -> Text:
+    daily, monthly = override.daily_seconds, override.monthly_seconds
+    return N_(
+        "{who} limits: daily {daily}, monthly {monthly}.", who=who,
+        daily=N_("{seconds} s", seconds=daily) if daily is not None else N_("not set"),
+        monthly=N_("{seconds} s", seconds=monthly) if monthly is not None else N_("not set"),
+    )
 
 
 class MemberAdmin(AdminBase):
@@ -65,9 +68,9 @@ class MemberAdmin(AdminBase):
             table, guild_id, subject_id, daily_seconds=daily_seconds,
             monthly_seconds=monthly_seconds, actor_id=actor_id, now=self._clock(),
         )
-        who = f"<@{subject_id}>" if table == "user_limits" else f"Role <@&{subject_id}>"
-        message = f"{who} limits: {_describe(override)}."
-        return await self._mirrored(OverrideChanged(message=message, audit=audit,
+        who: Text | str = (f"<@{subject_id}>" if table == "user_limits"
+                           else N_("Role {role}", role=f"<@&{subject_id}>"))
+        return await self._mirrored(OverrideChanged(text=_describe(who, override), audit=audit,
                                                     override=override))
 
     async def user_limit(
@@ -87,12 +90,13 @@ class MemberAdmin(AdminBase):
                     "user_limits", guild_id, user_id, actor_id=actor_id, now=self._clock()
                 )
             except NothingToChange:
-                raise AdminRefused(
-                    f"<@{user_id}> has no personal limit to clear; give daily_seconds or "
-                    "monthly_seconds to set one."
-                ) from None
-            message = f"<@{user_id}> has no personal limit any more; roles and server apply."
-            return await self._mirrored(OverrideChanged(message=message, audit=audit,
+                raise AdminRefused(N_(
+                    "{member} has no personal limit to clear; give daily_seconds or "
+                    "monthly_seconds to set one.", member=f"<@{user_id}>"
+                )) from None
+            message = N_("{member} has no personal limit any more; roles and server apply.",
+                         member=f"<@{user_id}>")
+            return await self._mirrored(OverrideChanged(text=message, audit=audit,
                                                         override=None))
         return await self._set_override(
             "user_limits", guild_id, actor_id, user_id, daily_seconds, monthly_seconds
@@ -102,13 +106,14 @@ class MemberAdmin(AdminBase):
         """One-off extra seconds for today's and this month's windows."""
         check_id("member", user_id)
         in_range("seconds", seconds, self.ceilings.grant_seconds, low=1,
-                 note=" (the operator's daily ceiling)")
+                 note=N_("the operator's daily ceiling"))
         audit = await self._quota.grant(
             guild_id, user_id, seconds, actor_id=actor_id, now=self._clock(), audit=True
         )
         assert audit is not None
-        message = f"Granted <@{user_id}> {seconds} extra s for today and this month."
-        return await self._mirrored(Change(message=message, audit=audit))
+        message = N_("Granted {member} {seconds} extra s for today and this month.",
+                     member=f"<@{user_id}>", seconds=seconds)
+        return await self._mirrored(Change(text=message, audit=audit))
 
     async def user_reset(self, guild_id: int, actor_id: int, user_id: int) -> Change:
         """Forget the member's usage so far in both windows (the server budget keeps it)."""
@@ -117,8 +122,9 @@ class MemberAdmin(AdminBase):
             guild_id, user_id, actor_id=actor_id, now=self._clock(), audit=True
         )
         assert audit is not None
-        message = f"<@{user_id}>'s usage for today and this month starts from zero again."
-        return await self._mirrored(Change(message=message, audit=audit))
+        message = N_("{member}'s usage for today and this month starts from zero again.",
+                     member=f"<@{user_id}>")
+        return await self._mirrored(Change(text=message, audit=audit))
 
     async def user_block(
         self, guild_id: int, actor_id: int, user_id: int, reason: str | None = None
@@ -128,10 +134,13 @@ class MemberAdmin(AdminBase):
         blocked, audit = await self._admin.block(
             guild_id, user_id, reason=text, actor_id=actor_id, now=self._clock()
         )
-        message = f"<@{user_id}> can no longer use video edits here" + (
-            f": {text}" if text else "."
+        member = f"<@{user_id}>"
+        message = (
+            N_("{member} can no longer use video edits here: {reason}", member=member,
+               reason=text) if text
+            else N_("{member} can no longer use video edits here.", member=member)
         )
-        return await self._mirrored(BlockChanged(message=message, audit=audit, blocked=blocked))
+        return await self._mirrored(BlockChanged(text=message, audit=audit, blocked=blocked))
 
     async def user_unblock(self, guild_id: int, actor_id: int, user_id: int) -> BlockChanged:
         try:
@@ -139,9 +148,9 @@ class MemberAdmin(AdminBase):
                 guild_id, user_id, actor_id=actor_id, now=self._clock()
             )
         except NothingToChange:
-            raise AdminRefused(f"<@{user_id}> is not blocked.") from None
-        message = f"<@{user_id}> may use video edits again."
-        return await self._mirrored(BlockChanged(message=message, audit=audit, blocked=None))
+            raise AdminRefused(N_("{member} is not blocked.", member=f"<@{user_id}>")) from None
+        message = N_("{member} may use video edits again.", member=f"<@{user_id}>")
+        return await self._mirrored(BlockChanged(text=message, audit=audit, blocked=None))
 
     async def role_limit(
         self,
@@ -155,9 +164,9 @@ class MemberAdmin(AdminBase):
         """A tier: members get the most generous tier among their roles."""
         check_id("role", role_id)
         if daily_seconds is None and monthly_seconds is None:
-            raise AdminRefused(
+            raise AdminRefused(N_(
                 "Give daily_seconds or monthly_seconds (use `role clear` to remove a tier)."
-            )
+            ))
         return await self._set_override(
             "role_limits", guild_id, actor_id, role_id, daily_seconds, monthly_seconds
         )
@@ -168,6 +177,8 @@ class MemberAdmin(AdminBase):
                 "role_limits", guild_id, role_id, actor_id=actor_id, now=self._clock()
             )
         except NothingToChange:
-            raise AdminRefused(f"Role <@&{role_id}> has no limit tier.") from None
-        message = f"Role <@&{role_id}> no longer has a limit tier."
-        return await self._mirrored(OverrideChanged(message=message, audit=audit, override=None))
+            raise AdminRefused(
+                N_("Role {role} has no limit tier.", role=f"<@&{role_id}>")
+            ) from None
+        message = N_("Role {role} no longer has a limit tier.", role=f"<@&{role_id}>")
+        return await self._mirrored(OverrideChanged(text=message, audit=audit, override=None))

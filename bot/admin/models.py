@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from bot.i18n import Text, english
 from bot.jobs.balance import BalanceFigures
 from bot.jobs.policy import Attempts, EffectiveLimits, Limit, UsageWindow
 from storage.models import (
@@ -37,10 +38,15 @@ class Ceilings(BaseModel):
 
 
 class Change(BaseModel):
-    """Every successful mutation: one sentence for the moderator and the audit row written."""
+    """Every successful mutation: one sentence for the moderator (`text`, shown in their
+    language; `message` is its English) and the audit row written."""
 
-    message: str
+    text: Text
     audit: AuditEntry
+
+    @property
+    def message(self) -> str:
+        return english(self.text)
 
 
 class BudgetView(BaseModel):

@@ -14,17 +14,21 @@ import calendar
 import io
 import json
 from collections import defaultdict
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
+from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import MaxNLocator
 
+from bot.admin.models import Period
 from bot.admin.reports import spent_seconds
+from bot.i18n import N_, Text, english
 from storage.models import Job
 
 TOP_MEMBERS: Final = 5
@@ -38,6 +42,40 @@ _SIZE_INCHES: Final = (9.0, 4.5)
 _DPI: Final = 100
 _MAX_DATE_LABELS: Final = 16
 _HALF_BAR: Final = 0.4  # of a day's width
+_TITLES: Final = {
+    Period.DAY: N_("Billed seconds per day, this day (UTC)"),
+    Period.WEEK: N_("Billed seconds per day, this week (UTC)"),
+    Period.MONTH: N_("Billed seconds per day, this month (UTC)"),
+}
+_AXIS: Final = N_("billed seconds")
+_BUDGET: Final = N_("budget per day\n(monthly ÷ days)")
+_EMPTY: Final = N_("No billed seconds in this period")
+
+
+@dataclass(frozen=True)
+class ChartWords:
+    """The chart's words in the moderator's language."""
+
+    title: str
+    axis: str
+    budget: str
+    empty: str
+
+    @classmethod
+    def for_reader(cls, period: Period, say: Callable[[Text], str]) -> ChartWords:
+        """In `say`'s language when the chart's font has its letters (Matplotlib's bundled
+        DejaVu Sans has no Japanese, which would draw as empty boxes), else in English."""
+        texts = (_TITLES[period], _AXIS, _BUDGET, _EMPTY)
+        words = [say(text) for text in texts]
+        if not _drawable("".join(words)):
+            words = [english(text) for text in texts]
+        return cls(*words)
+
+
+def _drawable(letters: str) -> bool:
+    font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
+    charmap = font.get_charmap()
+    return all(ord(letter) in charmap for letter in letters if not letter.isspace())
 
 
 @dataclass(frozen=True)
@@ -86,7 +124,7 @@ def daily_usage(
     return DailyUsage(days=days, stacks=tuple(stacks), budget_per_day=budget)
 
 
-def render_usage_png(usage: DailyUsage, title: str) -> bytes:
+def render_usage_png(usage: DailyUsage, words: ChartWords) -> bytes:
     """The chart as PNG bytes; blocking CPU work (run it off the event loop)."""
     figure = Figure(figsize=_SIZE_INCHES, dpi=_DPI, layout="constrained")
     canvas = FigureCanvasAgg(figure)
@@ -102,14 +140,14 @@ def render_usage_png(usage: DailyUsage, title: str) -> bytes:
         axes.add_collection(PolyCollection(bars, facecolors=f"C{index}", label=label))
         bottom = [below + value for below, value in zip(bottom, values, strict=True)]
     axes.plot(positions, usage.budget_per_day, drawstyle="steps-mid", color="black",
-              linestyle="--", linewidth=1.2, label="budget per day\n(monthly ÷ days)")
+              linestyle="--", linewidth=1.2, label=words.budget)
     if not usage.stacks:
-        axes.text(0.5, 0.5, "No billed seconds in this period", transform=axes.transAxes,
+        axes.text(0.5, 0.5, words.empty, transform=axes.transAxes,
                   ha="center", va="center")
     axes.set_xlim(-1, len(usage.days))
     axes.set_ylim(0, max([*bottom, *usage.budget_per_day, 1]) * 1.08)
-    axes.set_title(title)
-    axes.set_ylabel("billed seconds")
+    axes.set_title(words.title)
+    axes.set_ylabel(words.axis)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     step = max(1, -(-len(usage.days) // _MAX_DATE_LABELS))
     ticks = list(positions)[::step]
@@ -120,6 +158,6 @@ def render_usage_png(usage: DailyUsage, title: str) -> bytes:
                                                            strict=True)}
     buffer = io.BytesIO()
     canvas.print_png(  # type: ignore[no-untyped-call]  # matplotlib leaves it untyped
-        buffer, metadata={"Title": title, TOTALS_KEY: json.dumps(totals, sort_keys=True)}
+        buffer, metadata={"Title": words.title, TOTALS_KEY: json.dumps(totals, sort_keys=True)}
     )
     return buffer.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.admin.errors import AdminRefused
 from bot.admin.models import Ceilings, Period
+from bot.i18n import N_, Text
 from bot.jobs.policy import QuotaDefaults
 from storage.models import JobState
 
@@ -14,7 +15,7 @@ MAX_REASON_CHARS = 300
 MAX_JOBS_LISTED = 50
 MAX_AUDIT_ENTRIES = 100
 
-_CEILING_NOTE = " (the operator's ceiling)"
+_CEILING_NOTE = N_("the operator's ceiling")
 
 
 def ceilings_from(defaults: QuotaDefaults) -> Ceilings:
@@ -29,12 +30,20 @@ def ceilings_from(defaults: QuotaDefaults) -> Ceilings:
     )
 
 
-def in_range(name: str, value: int | None, high: int, *, low: int = 0, note: str = "") -> None:
+def in_range(
+    name: str, value: int | None, high: int, *, low: int = 0, note: Text | None = None
+) -> None:
     """Refuse anything but an int in [low, high]; None means "not given" and passes."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise AdminRefused(f"{name} must be between {low} and {high}{note}, not {value!r}.")
+        raise AdminRefused(N_(
+            "{name} must be between {low} and {high} ({note}), not {value}.", name=name,
+            low=low, high=high, note=note, value=repr(value),
+        ) if note else N_(
+            "{name} must be between {low} and {high}, not {value}.", name=name, low=low,
+            high=high, value=repr(value),
+        ))
 
 
 def check_quota_values(
@@ -60,19 +69,20 @@ def check_guild_values(
 def check_id(name: str, value: int) -> None:
     """Discord ids are positive 64-bit snowflakes; anything else is a front-end bug."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        raise AdminRefused(f"{name} is not a valid Discord id.")
+        raise AdminRefused(N_("{name} is not a valid Discord id.", name=name))
 
 
 def clean_reason(reason: str | None, *, required: bool = False) -> str | None:
     text = " ".join(reason.split()) if reason else ""
     if not text:
         if required:
-            raise AdminRefused("A reason is required.")
+            raise AdminRefused(N_("A reason is required."))
         return None
     if len(text) > MAX_REASON_CHARS:
-        raise AdminRefused(
-            f"The reason is {len(text)} characters long; keep it under {MAX_REASON_CHARS + 1}."
-        )
+        raise AdminRefused(N_(
+            "The reason is {length} characters long; keep it under {limit}.", length=len(text),
+            limit=MAX_REASON_CHARS + 1,
+        ))
     return text
 
 
@@ -83,7 +93,9 @@ def parse_state(state: str | None) -> JobState | None:
         return JobState(state.strip().lower())
     except ValueError:
         names = ", ".join(s.value for s in JobState)
-        raise AdminRefused(f"Unknown job state {state!r}; use one of: {names}.") from None
+        raise AdminRefused(N_(
+            "Unknown job state {state}; use one of: {names}.", state=repr(state), names=names
+        )) from None
 
 
 def parse_period(period: str | None) -> Period:
@@ -92,4 +104,6 @@ def parse_period(period: str | None) -> Period:
     try:
         return Period(period.strip().lower())
     except ValueError:
-        raise AdminRefused(f"Unknown period {period!r}; use day, week or month.") from None
+        raise AdminRefused(N_(
+            "Unknown period {period}; use day, week or month.", period=repr(period)
+        )) from None

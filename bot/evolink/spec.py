@@ -17,6 +17,8 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Final
 
+from bot.i18n import N_, Number, Text
+
 __all__ = [
     "MAX_IMAGES",
     "MAX_PROMPT_CHARS",
@@ -162,9 +164,10 @@ class ModelSpec:
         return math.ceil(billed_seconds * weight)
 
     @property
-    def choice_label(self) -> str:
+    def choice_label(self) -> Text:
         """How members pick this model in /edit (Discord: a choice name is 1–100 chars)."""
-        return f"{self.name} · {self.duration_range_text} · {self.credits_per_second:g} credits/s"
+        return N_("{model} · {range} · {price} credits/s", model=self.name,
+                  range=self.duration_range_text, price=Number.as_written(self.credits_per_second))
 
     @property
     def duration_range_text(self) -> str:

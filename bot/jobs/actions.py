@@ -6,6 +6,7 @@ each takes the same path as the bot's own work (submit, the tracker's delivery, 
 from __future__ import annotations
 
 from bot.evolink.spec import EditModel
+from bot.i18n import N_
 from bot.jobs.adoption import Adoption
 from bot.jobs.balance import BalanceFigures
 from bot.jobs.engine import JobEngine
@@ -61,7 +62,8 @@ def _follow_up(job: Job, requester: Requester, video: InputFile) -> EditRequest:
         guild_id=job.guild_id, channel_id=job.channel_id,
         rules_channel_id=job.source.rules_channel_id, user_id=requester.user_id,
         role_ids=requester.role_ids, prompt=job.prompt, keep_audio=job.keep_audio,
-        video=video, parent_job_id=job.id, model=EditModel(job.model),
+        video=video, parent_job_id=job.id, public_locale=job.source.public_locale,
+        model=EditModel(job.model),
     )
 
 
@@ -186,6 +188,7 @@ class JobActions:
         failure = await self._deps.admin.fail_job(
             guild_id, job_id, reason=reason, actor_id=actor_id, now=now,
             inputs_expire_at=self.engine.inputs_expire_at(),
+            error_message=N_("Stopped by a moderator: {reason}", reason=reason).stored(),
         )
         await self._deps.notifier.failed(failure.job)
         return failure

@@ -24,6 +24,7 @@ from bot.evolink import (
     is_task_id,
     reported_model_matches,
 )
+from bot.i18n import N_
 from bot.jobs.engine import JobEngine
 from bot.jobs.errors import AdoptionRefused
 from bot.jobs.messages import OUTCOME_UNCONFIRMED, OUTCOME_UNCONFIRMED_MESSAGE
@@ -73,44 +74,47 @@ class Adoption:
         if not is_task_id(task_id):
             raise AdoptionRefused(
                 "bad_task_id",
-                f"`{_shown(task_id)}` is not an EvoLink task id: those start with "
-                f"`{TASK_ID_PREFIX}`, like `{TASK_ID_PREFIX}1757169743-7cvnl5zw`.",
+                N_("`{task}` is not an EvoLink task id: those start with `{prefix}`, like "
+                   "`{prefix}1757169743-7cvnl5zw`.", task=_shown(task_id), prefix=TASK_ID_PREFIX),
             )
         try:
             task = await self.deps.client.get_task(task_id)
         except NotFound:
             raise AdoptionRefused(
                 "unknown_task",
-                f"EvoLink has no task `{task_id}` for this bot's key (never created, or "
-                "expired).",
+                N_("EvoLink has no task `{task}` for this bot's key (never created, or expired).",
+                   task=task_id),
             ) from None
         except (AccessDenied, InvalidRequest) as refusal:
             raise AdoptionRefused(
                 "not_ours",
-                f"EvoLink refused to show task `{task_id}` to this bot's key "
-                f"(HTTP {refusal.status}).",
+                N_("EvoLink refused to show task `{task}` to this bot's key (HTTP {status}).",
+                   task=task_id, status=str(refusal.status)),
             ) from None
         except EvolinkError:
             raise AdoptionRefused(
                 "provider_unavailable",
-                "EvoLink could not be asked about that task right now; try again in a minute.",
+                N_("EvoLink could not be asked about that task right now; try again in a "
+                   "minute."),
                 retry_later=True,
             ) from None
         if task.id != task_id:
             raise AdoptionRefused(
-                "other_task", f"EvoLink answered about `{task.id}`, not `{task_id}`."
+                "other_task", N_("EvoLink answered about `{answered}`, not `{task}`.",
+                                 answered=task.id, task=task_id),
             )
         if not reported_model_matches(task.model, job.model):
             raise AdoptionRefused(
                 "model_mismatch",
-                f"Task `{task_id}` runs `{_shown(task.model or 'no model')}`, but job "
-                f"#{job.id} asked for `{job.model}`.",
+                N_("Task `{task}` runs `{model}`, but job #{job} asked for `{wanted}`.",
+                   task=task_id, model=_shown(task.model or "no model"), job=job.id,
+                   wanted=job.model),
             )
         if task.created is not None and task.created < job.created_at - _CLOCK_SLACK_S:
             raise AdoptionRefused(
                 "too_old",
-                f"Task `{task_id}` was created before job #{job.id} was asked for, so it "
-                "cannot be its task.",
+                N_("Task `{task}` was created before job #{job} was asked for, so it cannot be "
+                   "its task.", task=task_id, job=job.id),
             )
         return task
 
@@ -158,12 +162,12 @@ class Adoption:
         except TaskTaken as taken:
             owner = await self.deps.jobs.get(taken.owner_job_id)
             # Another server's job number is not revealed.
-            which = f"job #{owner.id}" if owner and owner.guild_id == job.guild_id else (
-                "another job"
-            )
-            raise AdoptionRefused(
-                "taken", f"Task `{task.id}` already belongs to {which}: one task, one job."
-            ) from None
+            which = (N_("job #{job}", job=owner.id) if owner and owner.guild_id == job.guild_id
+                     else N_("another job"))
+            raise AdoptionRefused("taken", N_(
+                "Task `{task}` already belongs to {which}: one task, one job.", task=task.id,
+                which=which,
+            )) from None
         except StaleTransition:
             latest = await self.deps.jobs.get(job.id)
             raise self._not_waiting(latest or job) from None
@@ -172,14 +176,14 @@ class Adoption:
     @staticmethod
     def _not_waiting(job: Job) -> AdoptionRefused:
         if job.state is JobState.SUBMITTING:
-            reason = (f"Job #{job.id} is still waiting for the provider's answer; try again "
-                      "in a minute.")
+            reason = N_("Job #{job} is still waiting for the provider's answer; try again in "
+                        "a minute.", job=job.id)
         elif job.provider_task_id is not None:
-            reason = (f"Job #{job.id} is {job.state.value} and already has its task "
-                      f"(`{job.provider_task_id}`).")
+            reason = N_("Job #{job} is {state} and already has its task (`{task}`).",
+                        job=job.id, state=job.state.value, task=job.provider_task_id)
         else:
-            reason = (f"Job #{job.id} is {job.state.value}: only an edit whose submission is "
-                      "uncertain can be given a task.")
+            reason = N_("Job #{job} is {state}: only an edit whose submission is uncertain "
+                        "can be given a task.", job=job.id, state=job.state.value)
         return AdoptionRefused("not_waiting", reason)
 
     @staticmethod
@@ -199,9 +203,10 @@ class Adoption:
                 **self._changes(task, now),
             )
         except TaskTaken as taken:
-            raise AdoptionRefused(
-                "taken", f"task {task.id} belongs to job {taken.owner_job_id}"
-            ) from None
+            raise AdoptionRefused("taken", N_(
+                "Task `{task}` already belongs to {which}: one task, one job.", task=task.id,
+                which=N_("job #{job}", job=taken.owner_job_id),
+            )) from None
         return await self._after_adoption(adopted)
 
     async def _after_adoption(self, job: Job) -> Job:
@@ -242,7 +247,8 @@ class Adoption:
                 settled = await d.quota.close_job(
                     job.id, LedgerKind.SETTLE, JobState.FAILED,
                     expected={JobState.SUBMISSION_UNKNOWN}, now=now, detail=OUTCOME_UNCONFIRMED,
-                    error_code=OUTCOME_UNCONFIRMED, error_message=OUTCOME_UNCONFIRMED_MESSAGE,
+                    error_code=OUTCOME_UNCONFIRMED,
+                    error_message=OUTCOME_UNCONFIRMED_MESSAGE.stored(),
                     inputs_expire_at=self.engine.inputs_expire_at(),
                 )
             except StaleTransition:

@@ -26,6 +26,7 @@ from bot.evolink import (
     SubmissionOutcomeUnknown,
 )
 from bot.evolink.spec import ModelSpec, spec_for
+from bot.i18n import Text
 from bot.jobs.admission import IntakeSlots
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
@@ -33,6 +34,7 @@ from bot.jobs.errors import EditRefused, EngineStopping
 from bot.jobs.intake import Intake, precheck_request
 from bot.jobs.messages import (
     DISK_LOW,
+    INTAKE_FAILED,
     PROVIDER_BALANCE_TOO_LOW,
     RESTARTED_WHILE_CHECKING,
     STATUS_POST_FAILED,
@@ -145,7 +147,7 @@ class JobEngine:
                 spec,
             )
         except MediaRejected as refusal:
-            raise EditRefused(refusal.code, refusal.reason) from None
+            raise EditRefused(refusal.code, refusal.text) from None
         async with self._intake_slots.taken(wait=False):
             job = await self._admit(request, spec)
             log.info("job received job=%d guild=%d user=%d", job.id, job.guild_id, job.user_id)
@@ -169,6 +171,7 @@ class JobEngine:
                     video_is_user_link=request.video_is_user_link,
                     video_media_token=request.video.media_token,
                     rules_channel_id=request.rules_channel_id,
+                    public_locale=request.public_locale,
                     role_ids=request.role_ids,
                     start_s=request.start_s,
                     image_urls=[image.url for image in request.images if not image.media_token],
@@ -232,7 +235,7 @@ class JobEngine:
             job = await d.quota.close_job(
                 job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.RESERVED},
                 now=d.clock(), detail=TAKEN_OVER_UNPUBLISHED, error_code=TAKEN_OVER_UNPUBLISHED,
-                error_message=TAKEN_OVER_UNPUBLISHED_MESSAGE,
+                error_message=TAKEN_OVER_UNPUBLISHED_MESSAGE.stored(),
                 inputs_expire_at=self.inputs_expire_at(),
             )
         except StaleTransition:
@@ -252,7 +255,7 @@ class JobEngine:
                     detail="restarted during submission",
                     inputs_expire_at=self.inputs_expire_at(),
                     error_code="submission_unknown",
-                    error_message=SUBMISSION_UNKNOWN_MESSAGE,
+                    error_message=SUBMISSION_UNKNOWN_MESSAGE.stored(),
                 )
             except StaleTransition:
                 return  # its callback (served already) adopted the task first
@@ -402,10 +405,11 @@ class JobEngine:
                 ),
             )
         except MediaRejected as refusal:
-            await self._reject(job, refusal.code, refusal.reason)
-            raise EditRefused(refusal.code, refusal.reason) from None
+            text = refusal.text
+            await self._reject(job, refusal.code, text)
+            raise EditRefused(refusal.code, text) from None
         except EditRefused as refusal:
-            await self._reject(job, refusal.code, refusal.reason)
+            await self._reject(job, refusal.code, refusal.text)
             raise
         except asyncio.CancelledError:
             # Shutdown mid-fetch: the job stays FETCHING and resume() fetches again.
@@ -413,17 +417,15 @@ class JobEngine:
             raise
         except Exception as error:
             log.exception("intake failed job=%d", job.id)
-            await self._reject(job, "internal_error", "Something went wrong while checking "
-                               "your files. Nothing was charged; please try again.")
-            raise EditRefused("internal_error", "Something went wrong while checking your "
-                              "files. Nothing was charged; please try again.") from error
+            await self._reject(job, "internal_error", INTAKE_FAILED)
+            raise EditRefused("internal_error", INTAKE_FAILED) from error
 
-    async def _reject(self, job: Job, code: str, reason: str) -> None:
+    async def _reject(self, job: Job, code: str, reason: Text) -> None:
         d = self.deps
         await d.intake.discard_scratch(d.store.incoming_dir(job.id))
         await d.jobs.transition(
             job.id, JobState.REJECTED, expected={JobState.RECEIVED, JobState.FETCHING},
-            now=d.clock(), detail=code, error_code=code, error_message=reason,
+            now=d.clock(), detail=code, error_code=code, error_message=reason.stored(),
         )
         log.info("job rejected job=%d code=%s", job.id, code)
 
@@ -451,7 +453,7 @@ class JobEngine:
             job = await d.quota.close_job(
                 job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.REHOSTED},
                 now=d.clock(), detail=STATUS_POST_FAILED, error_code=STATUS_POST_FAILED,
-                error_message=STATUS_POST_FAILED_MESSAGE,
+                error_message=STATUS_POST_FAILED_MESSAGE.stored(),
                 inputs_expire_at=self.inputs_expire_at(),
             )
             if not interactive:
@@ -510,7 +512,8 @@ class JobEngine:
                 job = await d.jobs.become_uncertain(
                     job.id, expected={JobState.SUBMITTING}, now=d.clock(),
                     detail=type(error).__name__, inputs_expire_at=self.inputs_expire_at(),
-                    error_code="submission_unknown", error_message=SUBMISSION_UNKNOWN_MESSAGE,
+                    error_code="submission_unknown",
+                    error_message=SUBMISSION_UNKNOWN_MESSAGE.stored(),
                 )
             except StaleTransition:
                 return await self._adopted_meanwhile(job.id, None), False
@@ -522,7 +525,7 @@ class JobEngine:
                 job = await d.quota.close_job(
                     job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.SUBMITTING},
                     now=d.clock(), detail=type(error).__name__, error_code=type(error).__name__,
-                    error_message=explain_submit_error(error),
+                    error_message=explain_submit_error(error).stored(),
                     inputs_expire_at=self.inputs_expire_at(),
                 )
             except StaleTransition:

@@ -10,8 +10,9 @@ from functools import cache
 from pathlib import Path
 
 from bot.evolink.spec import ModelSpec
+from bot.i18n import N_
 from bot.media.cut import cut_clip
-from bot.media.errors import MediaRejected, format_limit_mb, format_mb
+from bot.media.errors import FileNames, MediaRejected, format_limit_mb, megabytes
 from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, fetch_to_file
 from bot.media.info import VideoInfo
 from bot.media.precheck import SLACK_S
@@ -82,15 +83,17 @@ def precheck_request(
     check_image_count(len(image_sizes), rules.images)
     if video_size is not None and video_size > rules.clip.max_bytes:
         raise MediaRejected(
-            f"The clip is {format_mb(video_size, round_up=True)}; the limit is "
-            f"{format_limit_mb(rules.clip.max_bytes)}.",
+            N_("The clip is {size} MB; the limit is {limit}.",
+               size=megabytes(video_size, round_up=True),
+               limit=format_limit_mb(rules.clip.max_bytes)),
             code="video_too_large",
         )
     for index, size in enumerate(image_sizes, start=1):
         if size is not None and size > rules.images.max_bytes:
             raise MediaRejected(
-                f"Reference image {index} is {format_mb(size, round_up=True)}; the limit is "
-                f"{format_limit_mb(rules.images.max_bytes)}.",
+                N_("Reference image {index} is {size} MB; the limit is {limit}.", index=index,
+                   size=megabytes(size, round_up=True),
+                   limit=format_limit_mb(rules.images.max_bytes)),
                 code="image_too_large",
             )
 
@@ -134,7 +137,7 @@ class Intake:
         return CheckedInputs(video=video_info, validated=[video_input, *images], cut=cut)
 
     async def _fetch(
-        self, url: str, dest: Path, max_bytes: int, policy: UrlPolicy, label: str
+        self, url: str, dest: Path, max_bytes: int, policy: UrlPolicy, names: FileNames
     ) -> FetchedFile:
         limits = FetchLimits(
             max_bytes=max_bytes,
@@ -142,7 +145,7 @@ class Intake:
             read_timeout=self.config.read_timeout,
             total_timeout=self.config.total_timeout,
         )
-        return await fetch_to_file(self.downloads, url, dest, limits, policy, label=label)
+        return await fetch_to_file(self.downloads, url, dest, limits, policy, names=names)
 
     async def _video(
         self, source: JobSource, scratch: Path, rules: ClipRules
@@ -153,7 +156,7 @@ class Intake:
             fetched = await self._copy_archived(source.video_media_token, scratch / "video")
         else:
             fetched = await self._fetch(
-                source.video_url, scratch / "video", rules.max_bytes, policy, "The clip"
+                source.video_url, scratch / "video", rules.max_bytes, policy, FileNames.clip()
             )
         kind = await self.downloads.files.run(sniff_file_sync, fetched.path)
         check_video_kind(kind)
@@ -192,7 +195,7 @@ class Intake:
         media = await self.media.kept_by_token(token, now=self.clock())
         if media is None:
             raise MediaRejected(
-                "That file is no longer kept by the bot; attach it again to edit it.",
+                N_("That file is no longer kept by the bot; attach it again to edit it."),
                 code="archived_video_gone",
             )
         await self.store.copy_to(media, dest)
@@ -207,7 +210,7 @@ class Intake:
         else:
             fetched = await self._fetch(
                 reference, scratch / name, rules.max_bytes, self.config.policies.attachments,
-                f"Reference image {index}",
+                FileNames.image(index),
             )
         kind = await self.downloads.files.run(sniff_file_sync, fetched.path)
         check_image_kind(kind, index)

@@ -29,6 +29,9 @@ class EditRequest(BaseModel):
     video_is_user_link: bool = False
     images: list[InputFile] = Field(default_factory=list)
     parent_job_id: int | None = None
+    # The server's preferred locale (Discord's value, e.g. "fr"): the language of the job's
+    # public messages, also when the tracker posts them later.
+    public_locale: str = "en-US"
     model: EditModel | None = None  # None: the default model (EVOLINK_MODEL)
 
     @field_validator("prompt")

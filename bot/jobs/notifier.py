@@ -10,6 +10,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from bot.i18n import Text, english
 from bot.jobs.messages import DELIVERY_FAILED
 from storage.models import TASK_NOT_FOUND_CODE, Job, MediaObject
 
@@ -48,8 +49,8 @@ class ModeratorAlert(StrEnum):
 class DeliveryFailed(Exception):
     """The notifier could not deliver; `retryable` says whether trying later may help."""
 
-    def __init__(self, reason: str, *, retryable: bool = True) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: Text, *, retryable: bool = True) -> None:
+        super().__init__(english(reason))
         self.reason = reason
         self.retryable = retryable
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
+from bot.i18n import N_, Text
 from bot.jobs.errors import EditRefused
 from bot.jobs.messages import attempt_limit_reached
 from bot.jobs.models import Requester
@@ -198,19 +199,23 @@ class QuotaPolicy:
         a rule set on the thread itself decides, else its channel's rule does.
         """
         if snapshot.blocked is not None:
-            why = f" Reason: {snapshot.blocked.reason}" if snapshot.blocked.reason else ""
-            raise EditRefused("blocked", "You are not allowed to use video edits here." + why)
+            why = snapshot.blocked.reason
+            raise EditRefused("blocked", N_(
+                "You are not allowed to use video edits here. Reason: {reason}", reason=why
+            ) if why else N_("You are not allowed to use video edits here."))
         if snapshot.guild.paused:
-            why = f": {snapshot.guild.pause_reason}" if snapshot.guild.pause_reason else "."
-            raise EditRefused("paused", f"Video edits are paused on this server{why}")
+            why = snapshot.guild.pause_reason
+            raise EditRefused("paused", N_(
+                "Video edits are paused on this server: {reason}", reason=why
+            ) if why else N_("Video edits are paused on this server."))
         rules = snapshot.channel_rules
         allowed = {cid for cid, rule in rules.items() if rule is ChannelRule.ALLOW}
         rule = rules.get(channel_id) or (rules.get(parent_id) if parent_id else None)
         if rule is ChannelRule.DENY or (allowed and rule is not ChannelRule.ALLOW):
             where = ", ".join(f"<#{cid}>" for cid in sorted(allowed))
-            hint = f" Try {where}." if where else ""
-            raise EditRefused("channel_not_allowed", "Video edits are not allowed in this channel."
-                              + hint)
+            raise EditRefused("channel_not_allowed", N_(
+                "Video edits are not allowed in this channel. Try {channels}.", channels=where
+            ) if where else N_("Video edits are not allowed in this channel."))
 
     def attempts_after(self, now: float) -> float:
         """Refused attempts made after this moment count against the attempt limit."""
@@ -237,8 +242,8 @@ class QuotaPolicy:
         if snapshot.active_jobs >= running:
             raise EditRefused(
                 "too_many_jobs",
-                f"You already have {snapshot.active_jobs} edit(s) running; the limit is "
-                f"{running}. Wait for one to finish.",
+                N_("You already have {running} edit(s) running; the limit is {limit}. Wait "
+                   "for one to finish.", running=snapshot.active_jobs, limit=running),
             )
         self.check(snapshot, channel_id=channel_id, parent_id=parent_id,
                    quota_seconds=quota_seconds, now=now, estimate=True)
@@ -251,8 +256,8 @@ class QuotaPolicy:
         again inside the reserving transaction with the clip's real billing; both counted
         as ModelSpec.quota_seconds (the quota's unit, whatever the model).
         """
-        cost = (f"an edit costs at least {quota_seconds} s" if estimate
-                else f"this clip counts as {quota_seconds} s")
+        cost = (N_("an edit costs at least {seconds} s", seconds=quota_seconds) if estimate
+                else N_("this clip counts as {seconds} s", seconds=quota_seconds))
         self.check_access(snapshot, channel_id, parent_id)
         allowance = self.allowance(snapshot, now)
         limits = allowance.limits
@@ -260,26 +265,28 @@ class QuotaPolicy:
             ready = allowance.cooldown_until
             raise EditRefused(
                 "cooldown",
-                f"Please wait {ready - now:.0f} s between edits.",
+                N_("Please wait {seconds} s between edits.", seconds=round(ready - now)),
                 retry_at=ready,
             )
-        self._check_window("daily", allowance.today, quota_seconds, "today", cost)
-        self._check_window("monthly", allowance.month, quota_seconds, "this month", cost)
+        self._check_window("daily", allowance.today, quota_seconds, cost, N_(
+            "You have {left} s of editing left today (limit {limit} s); {cost}.",
+            left=allowance.today.left, limit=allowance.today.limit.value, cost=cost))
+        self._check_window("monthly", allowance.month, quota_seconds, cost, N_(
+            "You have {left} s of editing left this month (limit {limit} s); {cost}.",
+            left=allowance.month.left, limit=allowance.month.limit.value, cost=cost))
         budget_left = limits.guild_budget.value - snapshot.guild_used_month
         if quota_seconds > budget_left:
             raise EditRefused(
                 "guild_budget",
-                f"This server has used its monthly budget of {limits.guild_budget.value} s "
-                f"({max(budget_left, 0)} s left; {cost}).",
+                N_("This server has used its monthly budget of {budget} s ({left} s left; "
+                   "{cost}).", budget=limits.guild_budget.value, left=max(budget_left, 0),
+                   cost=cost),
                 retry_at=allowance.month.resets_at,
             )
 
     @staticmethod
-    def _check_window(name: str, window: UsageWindow, needed: int, label: str, cost: str) -> None:
+    def _check_window(
+        name: str, window: UsageWindow, needed: int, cost: Text, refusal: Text
+    ) -> None:
         if needed > window.left:
-            raise EditRefused(
-                f"{name}_quota",
-                f"You have {window.left} s of editing left {label} (limit "
-                f"{window.limit.value} s); {cost}.",
-                retry_at=window.resets_at,
-            )
+            raise EditRefused(f"{name}_quota", refusal, retry_at=window.resets_at)

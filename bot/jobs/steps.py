@@ -17,9 +17,11 @@ from bot.evolink import (
     Task,
     TaskStatus,
 )
+from bot.i18n import Text, english
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.messages import (
+    ARCHIVE_GONE,
     DELIVERY_FAILED,
     RESULT_EXPIRED_MESSAGE,
     RESULT_INVALID_MESSAGE,
@@ -28,6 +30,7 @@ from bot.jobs.messages import (
     TASK_LOST_MESSAGE,
     TASK_NOT_FOUND_MESSAGE,
     explain_task_error,
+    undeliverable,
 )
 from bot.jobs.notifier import DeliveryFailed, ModeratorAlert
 from bot.jobs.provider_figures import provider_figures
@@ -38,7 +41,7 @@ from bot.jobs.scheduling import (
     result_link_deadline,
     retry_delay,
 )
-from bot.media.errors import MediaRejected
+from bot.media.errors import FileNames, MediaRejected
 from bot.media.fetch import FetchLimits, fetch_to_file
 from bot.media.sniff import MediaKind, sniff_kind
 from storage.models import Job, JobChanges, JobState, LedgerKind, MediaObject, MediaRole
@@ -127,7 +130,7 @@ class JobSteps:
         job = await d.quota.close_job(
             job.id, LedgerKind.SETTLE, JobState.FAILED, expected={JobState.SUBMITTED},
             now=d.clock(), detail=ModeratorAlert.TASK_LOST, error_code=ModeratorAlert.TASK_LOST,
-            error_message=TASK_LOST_MESSAGE, next_poll_at=None,
+            error_message=TASK_LOST_MESSAGE.stored(), next_poll_at=None,
             inputs_expire_at=self.engine.inputs_expire_at(),
         )
         log.error("task lost job=%d task=%s", job.id, job.provider_task_id)
@@ -191,7 +194,7 @@ class JobSteps:
         job = await d.quota.close_job(
             job.id, ledger, JobState.FAILED,
             expected={JobState.SUBMITTED, JobState.DOWNLOADING}, now=d.clock(), detail=code,
-            error_code=code, error_message=explain_task_error(code), next_poll_at=None,
+            error_code=code, error_message=explain_task_error(code).stored(), next_poll_at=None,
             inputs_expire_at=self.engine.inputs_expire_at(),
         )
         log.info("job failed job=%d code=%s", job.id, code)
@@ -246,7 +249,7 @@ class JobSteps:
                     max_bytes=config.max_result_bytes, read_timeout=120.0, total_timeout=3600.0
                 ),
                 config.intake.policies.results,
-                label="The finished video", durable=False,
+                names=FileNames.result(), durable=False,
             )
         except MediaRejected as error:
             await self._download_failed(job, error)
@@ -298,13 +301,13 @@ class JobSteps:
             next_poll_at=min(now + delay, deadline),  # one last try right at the deadline
         )
 
-    async def _give_up(self, job: Job, alert: ModeratorAlert, message: str) -> None:
+    async def _give_up(self, job: Job, alert: ModeratorAlert, message: Text) -> None:
         """The provider billed this edit (settled), but we have no video to show: the member
         is told, a moderator alerted (`jobs refetch` asks again)."""
         d = self.deps
         job = await d.jobs.transition(
             job.id, JobState.FAILED, expected={JobState.DOWNLOADING}, now=d.clock(),
-            detail=alert, error_code=alert, error_message=message, next_poll_at=None,
+            detail=alert, error_code=alert, error_message=message.stored(), next_poll_at=None,
         )
         log.error("result lost job=%d task=%s code=%s", job.id, job.provider_task_id, alert)
         await d.notifier.failed(job)
@@ -319,7 +322,7 @@ class JobSteps:
         d, schedule = self.deps, self.config.schedule
         archived = await self.engine.archived_result(job, fresh)
         if archived is None:
-            await self._give_up_delivery(job, "The archived video is gone.")
+            await self._give_up_delivery(job, ARCHIVE_GONE)
             return
         if fresh is None and not await d.store.intact(archived.media):
             await self._archive_damaged(job, archived.media)
@@ -332,7 +335,7 @@ class JobSteps:
                 await self._give_up_delivery(job, error.reason)
                 return
             log.warning("delivery failed job=%d attempt=%d reason=%s", job.id, attempts,
-                        error.reason)
+                        english(error.reason))
             await d.jobs.update(
                 job.id, now=d.clock(), delivery_attempts=attempts,
                 next_delivery_at=d.clock() + retry_delay(attempts, schedule),
@@ -363,13 +366,12 @@ class JobSteps:
         )
         self._wake()
 
-    async def _give_up_delivery(self, job: Job, reason: str) -> None:
+    async def _give_up_delivery(self, job: Job, reason: Text) -> None:
         d = self.deps
         job = await d.jobs.transition(
             job.id, JobState.FAILED, expected={JobState.ARCHIVED}, now=d.clock(),
             detail=DELIVERY_FAILED, error_code=DELIVERY_FAILED,
-            error_message=f"The finished video could not be posted: {reason} "
-            "A moderator can re-post it with /kling-admin jobs redeliver.",
+            error_message=undeliverable(reason).stored(),
             next_delivery_at=None,
         )
         await d.notifier.failed(job)
@@ -378,4 +380,4 @@ class JobSteps:
 
 def _held_message(alert: ModeratorAlert) -> str | None:
     """What the member reads while a moderator checks a job that is still tracked."""
-    return TASK_NOT_FOUND_MESSAGE if alert is ModeratorAlert.TASK_NOT_FOUND else None
+    return TASK_NOT_FOUND_MESSAGE.stored() if alert is ModeratorAlert.TASK_NOT_FOUND else None

@@ -23,6 +23,7 @@ from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
 from av.video.stream import VideoStream
 
+from bot.i18n import N_
 from bot.media.errors import MediaRejected, format_limit_mb, too_complex_clip, unreadable_clip
 from bot.media.probe import open_clip, video_stream_of
 from bot.media.prober import ProbeFailed, Prober
@@ -268,7 +269,7 @@ class _Encoding:
 def _check_size(sink: BinaryIO, max_bytes: int) -> None:
     if sink.tell() > max_bytes:
         raise MediaRejected(
-            f"The cut part of the clip would be over {format_limit_mb(max_bytes)}; "
-            "export the clip again at a lower quality and try again",
+            N_("The cut part of the clip would be over {limit}; export the clip again at a lower "
+               "quality and try again", limit=format_limit_mb(max_bytes)),
             code="video_cut_too_large",
         )

@@ -25,7 +25,8 @@ from aiohttp.abc import AbstractResolver
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
-from bot.media.errors import MediaRejected, format_limit_mb, format_mb
+from bot.i18n import N_, Text
+from bot.media.errors import FileNames, MediaRejected, format_limit_mb, megabytes
 from bot.media.filework import FileWork
 from bot.media.sniff import SNIFF_BYTES
 from bot.media.urlpolicy import UrlPolicy, unresolvable
@@ -81,18 +82,18 @@ async def fetch_to_file(
     limits: FetchLimits,
     policy: UrlPolicy,
     *,
-    label: str = "The file",
+    names: FileNames | None = None,
     durable: bool = True,
 ) -> FetchedFile:
     """Stream ``url`` into ``dest`` (replaced atomically) and return its size and SHA-256.
 
     ``policy`` is the one for the kind of file (:class:`~bot.media.urlpolicy.FetchPolicies`),
-    checked at every hop. ``label`` names the file in refusals ("The clip", "Reference image 2").
+    checked at every hop. ``names`` name the file in refusals ("The clip", "reference image 2").
     ``durable=False`` skips the fsync before the rename: for a caller that syncs the file
     later and checks it before trusting it after a crash (see :func:`sync_file`).
     Raises :class:`MediaRejected` for anything the user can fix or retry.
     """
-    noun = label[:1].lower() + label[1:]
+    label, noun = names or FileNames.file()
     part = _PartFile(
         dest.with_name(f"{dest.name}.{secrets.token_hex(8)}.part"), durable, fetcher.files
     )
@@ -107,24 +108,26 @@ async def fetch_to_file(
         fetched = await part.commit(dest)
     except TimeoutError as exc:  # also aiohttp's connect/read timeouts, which subclass it
         raise MediaRejected(
-            f"Downloading {noun} took too long; try again or use a smaller file",
+            N_("Downloading {file} took too long; try again or use a smaller file", file=noun),
             code="download_timeout",
         ) from exc
     except aiohttp.ClientPayloadError as exc:
         raise MediaRejected(
-            f"Could not download {noun}: the connection broke off. Try again",
+            N_("Could not download {file}: the connection broke off. Try again", file=noun),
             code="download_interrupted",
         ) from exc
     except aiohttp.ClientResponseError as exc:  # we never raise_for_status: a protocol error
         raise MediaRejected(
-            f"Could not download {noun}: the server sent a broken response",
+            N_("Could not download {file}: the server sent a broken response", file=noun),
             code="download_bad_response",
         ) from exc
     except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
-        raise MediaRejected("That link is not a valid web address", code="url_invalid") from exc
+        raise MediaRejected(
+            N_("That link is not a valid web address"), code="url_invalid"
+        ) from exc
     except aiohttp.ClientError as exc:
         raise MediaRejected(
-            f"Could not download {noun}: the server could not be reached",
+            N_("Could not download {file}: the server could not be reached", file=noun),
             code="download_unreachable",
         ) from exc
     finally:
@@ -133,11 +136,11 @@ async def fetch_to_file(
 
 
 async def _receive(
-    resp: aiohttp.ClientResponse, part: _PartFile, limits: FetchLimits, label: str, noun: str
+    resp: aiohttp.ClientResponse, part: _PartFile, limits: FetchLimits, label: Text, noun: Text
 ) -> None:
     if resp.status != 200:
         raise MediaRejected(
-            f"Could not download {noun} (HTTP {resp.status})",
+            N_("Could not download {file} (HTTP {status})", file=noun, status=resp.status),
             code="download_http_error",
             http_status=resp.status,
         )
@@ -145,20 +148,22 @@ async def _receive(
         # We asked for identity. A compressed body could inflate a thousandfold in one read
         # (a gzip bomb) before any count saw it, so it is refused unread.
         raise MediaRejected(
-            f"Could not download {noun}: the server sent it compressed", code="download_encoded"
+            N_("Could not download {file}: the server sent it compressed", file=noun),
+            code="download_encoded",
         )
     limit = format_limit_mb(limits.max_bytes)
     declared = resp.content_length
     if declared is not None and declared > limits.max_bytes:
         raise MediaRejected(
-            f"{label} is {format_mb(declared, round_up=True)}; the limit is {limit}",
+            N_("{file} is {size} MB; the limit is {limit}", file=label,
+               size=megabytes(declared, round_up=True), limit=limit),
             code="download_too_large",
         )
     await part.open()
     async for chunk in resp.content.iter_chunked(_READ_CHUNK):
         if part.size + len(chunk) > limits.max_bytes:
             raise MediaRejected(
-                f"{label} is larger than the {limit} limit",
+                N_("{file} is larger than the {limit} limit", file=label, limit=limit),
                 code="download_too_large",
             )
         await part.write(chunk)
@@ -182,12 +187,12 @@ async def _final_response(
                 raise aiohttp.InvalidURL(location) from exc
             if url in visited:
                 raise MediaRejected(
-                    "That link redirects in a loop; link straight to the file",
+                    N_("That link redirects in a loop; link straight to the file"),
                     code="url_redirect_loop",
                 )
             visited.add(url)
     raise MediaRejected(
-        "Too many redirects; link straight to the file", code="url_too_many_redirects"
+        N_("Too many redirects; link straight to the file"), code="url_too_many_redirects"
     )
 
 

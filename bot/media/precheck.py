@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from bot.i18n import N_, Number
 from bot.media.errors import MediaRejected, no_video_track, unreadable_clip
 from bot.media.mp4layout import Layout, Track
 from bot.media.validation import ClipRules, check_video_dimensions
@@ -55,9 +56,10 @@ def check_layout(layout: Layout, rules: ClipRules) -> None:
 
 def _too_many_frames(count: int, rules: ClipRules) -> MediaRejected:
     return MediaRejected(
-        f"The clip lists {count:,} frames, more than a {rules.source_max_s // 60}-minute clip "
-        "can have. "
-        f"Export it again as a normal .mp4 ({rules.model_range_text}, H.264) and try again",
+        N_("The clip lists {count} frames, more than a {minutes}-minute clip can have. Export "
+           "it again as a normal .mp4 ({range}, H.264) and try again",
+           count=Number(number=count, digits=0), minutes=rules.source_max_s // 60,
+           range=rules.model_range_text),
         code="video_too_many_frames",
     )
 
@@ -68,8 +70,8 @@ def _check_codec(codec: bytes) -> None:
     # The four bytes are the file's, so only printable ones reach the message.
     name = "".join(chr(byte) for byte in codec if 0x20 < byte < 0x7F) or "unknown"
     raise MediaRejected(
-        f"The clip's video is stored as “{name}”, which the bot does not read. "
-        "Export it again as .mp4 with H.264 or H.265 video and try again",
+        N_("The clip's video is stored as “{codec}”, which the bot does not read. "
+           "Export it again as .mp4 with H.264 or H.265 video and try again", codec=name),
         code="video_codec_unsupported",
     )
 
@@ -81,8 +83,9 @@ def _check_frame_rate(video: Track, rules: ClipRules) -> None:
     fps = video.samples / seconds
     if fps > MAX_FPS:
         raise MediaRejected(
-            f"The clip has {fps:,.0f} frames per second; clips can have at most {MAX_FPS}. "
-            f"Export it again at 24–60 fps ({rules.model_range_text}) and try again",
+            N_("The clip has {fps} frames per second; clips can have at most {max}. Export "
+               "it again at 24–60 fps ({range}) and try again",
+               fps=Number(number=fps, digits=0), max=MAX_FPS, range=rules.model_range_text),
             code="video_frame_rate_too_high",
         )
 

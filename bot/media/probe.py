@@ -19,6 +19,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 from PIL import Image
 
+from bot.i18n import N_
 from bot.media.errors import MediaRejected, no_video_track, too_complex_clip, unreadable_clip
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.mp4layout import LayoutError, read_layout
@@ -62,8 +63,8 @@ async def probe_image(prober: Prober, path: Path, *, index: int = 1) -> ImageInf
         return await prober.run(_probe_image_sync, path, index)
     except ProbeFailed as exc:
         raise MediaRejected(
-            f"Reference image {index} could not be checked within the bot's limits; "
-            "save it again as JPEG or PNG and try again",
+            N_("Reference image {index} could not be checked within the bot's limits; "
+               "save it again as JPEG or PNG and try again", index=index),
             code="image_too_complex",
         ) from exc
 
@@ -203,8 +204,8 @@ def _probe_image_sync(path: Path, index: int) -> ImageInfo:
         raise _too_many_pixels(index, None) from exc
     except (OSError, SyntaxError, ValueError) as exc:  # UnidentifiedImageError is an OSError
         raise MediaRejected(
-            f"Reference image {index} could not be read; it may be damaged. "
-            "Save it again as JPEG or PNG and try again",
+            N_("Reference image {index} could not be read; it may be damaged. "
+               "Save it again as JPEG or PNG and try again", index=index),
             code="image_unreadable",
         ) from exc
     return ImageInfo(kind=kind, width=width, height=height, size_bytes=size)
@@ -219,7 +220,8 @@ def _decode_still(path: Path, pillow_format: str, index: int) -> tuple[int, int]
             raise _too_many_pixels(index, (width, height))
         if getattr(image, "is_animated", False):
             raise MediaRejected(
-                f"Reference image {index} is animated; use a still JPEG, PNG or WebP image",
+                N_("Reference image {index} is animated; use a still JPEG, PNG or WebP image",
+                   index=index),
                 code="image_animated",
             )
         image.verify()  # checksums and structure; leaves this Image object unusable
@@ -231,8 +233,14 @@ def _decode_still(path: Path, pillow_format: str, index: int) -> tuple[int, int]
 
 
 def _too_many_pixels(index: int, size: tuple[int, int] | None) -> MediaRejected:
-    what = f"is {size[0]}×{size[1]} px; that is" if size else "has"
+    text = N_(
+        "Reference image {index} is {width}×{height} px; that is too many pixels to process. "
+        "Scale it down and try again", index=index, width=size[0], height=size[1],
+    ) if size else N_(
+        "Reference image {index} has too many pixels to process. Scale it down and try again",
+        index=index,
+    )
     return MediaRejected(
-        f"Reference image {index} {what} too many pixels to process. Scale it down and try again",
+        text,
         code="image_too_many_pixels",
     )

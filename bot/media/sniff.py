@@ -12,12 +12,14 @@ import struct
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from bot.i18n import N_, Text
+
 # Enough for every signature below, including an ``ftyp`` box with a long brand list.
 SNIFF_BYTES: Final = 512
 
 
 class _KindInfo(NamedTuple):
-    label: str  # "a WebM video": article + name + noun, ready for a sentence
+    label: Text  # "a WebM video": article + name + noun, ready for a sentence
     extension: str
     mime_type: str
 
@@ -41,7 +43,7 @@ class MediaKind(enum.Enum):
     UNKNOWN = "unknown"
 
     @property
-    def label(self) -> str:
+    def label(self) -> Text:
         """Name with article and noun, e.g. ``"a HEIC image"``, ``"an MP4 video"``."""
         return _INFO[self].label
 
@@ -64,22 +66,22 @@ class MediaKind(enum.Enum):
 
 
 _INFO: Final[dict[MediaKind, _KindInfo]] = {
-    MediaKind.MP4: _KindInfo("an MP4 video", ".mp4", "video/mp4"),
-    MediaKind.MOV: _KindInfo("a QuickTime (.mov) video", ".mov", "video/quicktime"),
-    MediaKind.JPEG: _KindInfo("a JPEG image", ".jpg", "image/jpeg"),
-    MediaKind.PNG: _KindInfo("a PNG image", ".png", "image/png"),
-    MediaKind.WEBP: _KindInfo("a WebP image", ".webp", "image/webp"),
-    MediaKind.GIF: _KindInfo("a GIF image", ".gif", "image/gif"),
-    MediaKind.WEBM: _KindInfo("a WebM video", ".webm", "video/webm"),
-    MediaKind.MKV: _KindInfo("an MKV (Matroska) video", ".mkv", "video/x-matroska"),
-    MediaKind.AVI: _KindInfo("an AVI video", ".avi", "video/x-msvideo"),
-    MediaKind.HEIC: _KindInfo("a HEIC image", ".heic", "image/heic"),
-    MediaKind.AVIF: _KindInfo("an AVIF image", ".avif", "image/avif"),
-    MediaKind.BMP: _KindInfo("a BMP image", ".bmp", "image/bmp"),
-    MediaKind.PDF: _KindInfo("a PDF document", ".pdf", "application/pdf"),
-    MediaKind.ZIP: _KindInfo("a ZIP archive", ".zip", "application/zip"),
+    MediaKind.MP4: _KindInfo(N_("an MP4 video"), ".mp4", "video/mp4"),
+    MediaKind.MOV: _KindInfo(N_("a QuickTime (.mov) video"), ".mov", "video/quicktime"),
+    MediaKind.JPEG: _KindInfo(N_("a JPEG image"), ".jpg", "image/jpeg"),
+    MediaKind.PNG: _KindInfo(N_("a PNG image"), ".png", "image/png"),
+    MediaKind.WEBP: _KindInfo(N_("a WebP image"), ".webp", "image/webp"),
+    MediaKind.GIF: _KindInfo(N_("a GIF image"), ".gif", "image/gif"),
+    MediaKind.WEBM: _KindInfo(N_("a WebM video"), ".webm", "video/webm"),
+    MediaKind.MKV: _KindInfo(N_("an MKV (Matroska) video"), ".mkv", "video/x-matroska"),
+    MediaKind.AVI: _KindInfo(N_("an AVI video"), ".avi", "video/x-msvideo"),
+    MediaKind.HEIC: _KindInfo(N_("a HEIC image"), ".heic", "image/heic"),
+    MediaKind.AVIF: _KindInfo(N_("an AVIF image"), ".avif", "image/avif"),
+    MediaKind.BMP: _KindInfo(N_("a BMP image"), ".bmp", "image/bmp"),
+    MediaKind.PDF: _KindInfo(N_("a PDF document"), ".pdf", "application/pdf"),
+    MediaKind.ZIP: _KindInfo(N_("a ZIP archive"), ".zip", "application/zip"),
     MediaKind.UNKNOWN: _KindInfo(
-        "a file type we don't recognise", ".bin", "application/octet-stream"
+        N_("a file type we don't recognise"), ".bin", "application/octet-stream"
     ),
 }
 _VIDEO_KINDS: Final = frozenset(

@@ -22,6 +22,7 @@ from aiohttp.abc import AbstractResolver
 from pydantic import BaseModel, ConfigDict
 from yarl import URL
 
+from bot.i18n import N_
 from bot.media.errors import MediaRejected
 
 IPAddress = IPv4Address | IPv6Address
@@ -82,7 +83,7 @@ class UrlPolicy(BaseModel):
         outside ``hosts``."""
         allowed = ("https", "http") if self.allow_http else ("https",)
         if url.scheme not in allowed:
-            raise MediaRejected("Links must use https://", code="url_insecure")
+            raise MediaRejected(N_("Links must use https://"), code="url_insecure")
         try:
             host = url.raw_host
             key = _host_key(url)  # reads the port, which yarl parses only now
@@ -92,7 +93,8 @@ class UrlPolicy(BaseModel):
             raise _invalid()
         if self.hosts and key not in self.hosts:
             raise MediaRejected(
-                "That file is not on a server the bot downloads from", code="url_host_not_allowed"
+                N_("That file is not on a server the bot downloads from"),
+                code="url_host_not_allowed",
             )
 
     def address_allowed(self, address: IPAddress) -> bool:
@@ -117,7 +119,9 @@ class UrlPolicy(BaseModel):
         if not addresses:
             raise unresolvable()
         if not all(self.address_allowed(a) for a in addresses):
-            raise MediaRejected("That link points to a private network address", code="url_private")
+            raise MediaRejected(
+                N_("That link points to a private network address"), code="url_private"
+            )
         return [str(a) for a in addresses]
 
 
@@ -178,7 +182,7 @@ def _is_ip_literal(host: str) -> bool:
 
 
 def _invalid() -> MediaRejected:
-    return MediaRejected("That link is not a valid web address", code="url_invalid")
+    return MediaRejected(N_("That link is not a valid web address"), code="url_invalid")
 
 
 def is_public_address(address: IPAddress) -> bool:
@@ -215,4 +219,4 @@ async def _lookup(resolver: AbstractResolver, host: str, port: int) -> list[IPAd
 
 
 def unresolvable() -> MediaRejected:
-    return MediaRejected("Could not find the server for that link", code="url_unresolvable")
+    return MediaRejected(N_("Could not find the server for that link"), code="url_unresolvable")

@@ -15,13 +15,8 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.evolink.spec import MIN_CLIP_SECONDS, ModelSpec, format_seconds_range, whole_seconds_up
-from bot.media.errors import (
-    MediaRejected,
-    format_clock,
-    format_limit_mb,
-    format_mb,
-    format_seconds,
-)
+from bot.i18n import N_
+from bot.media.errors import MediaRejected, format_clock, format_limit_mb, megabytes, seconds
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.sniff import MediaKind
 
@@ -48,8 +43,8 @@ MAX_SOURCE_SECONDS: Final = 600
 
 SUPPORTED_VIDEO_KINDS = frozenset({MediaKind.MP4, MediaKind.MOV})
 SUPPORTED_IMAGE_KINDS = frozenset({MediaKind.JPEG, MediaKind.PNG, MediaKind.WEBP})
-_VIDEO_HINT = "attach an .mp4 or .mov clip"
-_IMAGE_HINT = "use JPEG, PNG or WebP"
+_VIDEO_HINT = N_("attach an .mp4 or .mov clip")
+_IMAGE_HINT = N_("use JPEG, PNG or WebP")
 
 
 class ClipRules(BaseModel):
@@ -114,11 +109,11 @@ def check_video_kind(kind: MediaKind) -> None:
     if kind in SUPPORTED_VIDEO_KINDS:
         return
     if kind is MediaKind.UNKNOWN:
-        reason = f"That file is not a video we can read: {_VIDEO_HINT}"
+        reason = N_("That file is not a video we can read: {hint}", hint=_VIDEO_HINT)
     elif kind.is_video:
-        reason = f"That file is {kind.label}; {_VIDEO_HINT}"
+        reason = N_("That file is {kind}; {hint}", kind=kind.label, hint=_VIDEO_HINT)
     else:
-        reason = f"That file is {kind.label}, not a video: {_VIDEO_HINT}"
+        reason = N_("That file is {kind}, not a video: {hint}", kind=kind.label, hint=_VIDEO_HINT)
     raise MediaRejected(reason, code="video_unsupported_type")
 
 
@@ -126,26 +121,29 @@ def check_video(info: VideoInfo, rules: ClipRules) -> None:
     check_video_kind(info.kind)
     if info.size_bytes > rules.max_bytes:
         raise MediaRejected(
-            f"The clip is {format_mb(info.size_bytes, round_up=True)}; "
-            f"the limit is {format_limit_mb(rules.max_bytes)}",
+            N_("The clip is {size} MB; the limit is {limit}",
+               size=megabytes(info.size_bytes, round_up=True),
+               limit=format_limit_mb(rules.max_bytes)),
             code="video_too_large",
         )
     if info.duration_s > rules.source_max_s:
         raise MediaRejected(
-            f"The clip is {format_clock(info.duration_s)} long; the bot cuts parts from clips "
-            f"of up to {format_clock(rules.source_max_s)}. Trim it and try again.",
+            N_("The clip is {length} long; the bot cuts parts from clips of up to {max}. Trim it "
+               "and try again.", length=format_clock(info.duration_s),
+               max=format_clock(rules.source_max_s)),
             code="video_too_long",
         )
     if info.duration_s < rules.min_s:
         raise MediaRejected(
-            f"The clip is {format_seconds(info.duration_s, direction=-1)} long; clips must be "
-            f"at least {rules.min_s:g} s long. Use a longer clip and try again.",
+            N_("The clip is {length} s long; clips must be at least {min} s long. Use a longer "
+               "clip and try again.", length=seconds(info.duration_s, direction=-1),
+               min=f"{rules.min_s:g}"),
             code="video_too_short",
         )
-    dims = f"{info.width}×{info.height} px"
     if min(info.width, info.height) < rules.min_side:
         raise MediaRejected(
-            f"The clip is {dims}; clips must be at least {rules.min_side} px on each side",
+            N_("The clip is {width}×{height} px; clips must be at least {min} px on each side",
+               width=info.width, height=info.height, min=rules.min_side),
             code="video_too_small",
         )
     check_video_dimensions(info.width, info.height, rules)
@@ -155,17 +153,19 @@ def check_video_dimensions(width: int, height: int, rules: ClipRules) -> None:
     """The upper bound alone: the prober applies it to the declared size before decoding."""
     if max(width, height) > rules.max_side:
         raise MediaRejected(
-            f"The clip is {width}×{height} px; clips can be at most {rules.max_side} px "
-            "on each side",
+            N_("The clip is {width}×{height} px; clips can be at most {max} px on each side",
+               width=width, height=height, max=rules.max_side),
             code="video_resolution_too_high",
         )
 
 
 def check_image_count(count: int, rules: ImageRules) -> None:
     if count > rules.max_count:
-        noun = "image" if rules.max_count == 1 else "images"
         raise MediaRejected(
-            f"You attached {count} reference images; the limit is {rules.max_count} {noun}",
+            N_("You attached {count} reference images; the limit is {limit} image", count=count,
+               limit=rules.max_count) if rules.max_count == 1 else
+            N_("You attached {count} reference images; the limit is {limit} images",
+               count=count, limit=rules.max_count),
             code="too_many_images",
         )
 
@@ -175,11 +175,14 @@ def check_image_kind(kind: MediaKind, index: int) -> None:
     if kind in SUPPORTED_IMAGE_KINDS:
         return
     if kind is MediaKind.UNKNOWN:
-        reason = f"Reference image {index} is not an image we can read; {_IMAGE_HINT}"
+        reason = N_("Reference image {index} is not an image we can read; {hint}", index=index,
+                    hint=_IMAGE_HINT)
     elif kind.is_image:
-        reason = f"Reference image {index} is {kind.label}; {_IMAGE_HINT}"
+        reason = N_("Reference image {index} is {kind}; {hint}", index=index, kind=kind.label,
+                    hint=_IMAGE_HINT)
     else:
-        reason = f"Reference image {index} is {kind.label}, not an image; {_IMAGE_HINT}"
+        reason = N_("Reference image {index} is {kind}, not an image; {hint}", index=index,
+                    kind=kind.label, hint=_IMAGE_HINT)
     raise MediaRejected(reason, code="image_unsupported_type")
 
 
@@ -187,23 +190,25 @@ def check_image(info: ImageInfo, rules: ImageRules, index: int) -> None:
     check_image_kind(info.kind, index)
     if info.size_bytes > rules.max_bytes:
         raise MediaRejected(
-            f"Reference image {index} is {format_mb(info.size_bytes, round_up=True)}; "
-            f"the limit is {format_limit_mb(rules.max_bytes)}",
+            N_("Reference image {index} is {size} MB; the limit is {limit}", index=index,
+               size=megabytes(info.size_bytes, round_up=True),
+               limit=format_limit_mb(rules.max_bytes)),
             code="image_too_large",
         )
-    dims = f"{info.width}×{info.height} px"
     short, long = sorted((info.width, info.height))
     if short < rules.min_side:
         raise MediaRejected(
-            f"Reference image {index} is {dims}; "
-            f"images must be at least {rules.min_side} px on each side",
+            N_("Reference image {index} is {width}×{height} px; images must be at least {min} "
+               "px on each side", index=index, width=info.width, height=info.height,
+               min=rules.min_side),
             code="image_too_small",
         )
     if long > short * rules.max_aspect:
         ratio = f"{rules.max_aspect:g}"
         raise MediaRejected(
-            f"Reference image {index} is {dims}; "
-            f"its shape must be between 1:{ratio} (tall) and {ratio}:1 (wide)",
+            N_("Reference image {index} is {width}×{height} px; its shape must be between "
+               "1:{ratio} (tall) and {ratio}:1 (wide)", index=index, width=info.width,
+               height=info.height, ratio=ratio),
             code="image_bad_aspect",
         )
 
@@ -222,8 +227,8 @@ def check_start(start_s: float, rules: ClipRules) -> None:
     are floats: NaN and infinity are refused here, not by Discord)."""
     if not math.isfinite(start_s) or not 0 <= start_s <= rules.source_max_s:
         raise MediaRejected(
-            "`start` is the second of your clip the edit begins at: a number from 0 to "
-            f"{rules.source_max_s} (e.g. 12 or 12.5).",
+            N_("`start` is the second of your clip the edit begins at: a number from 0 to "
+               "{max} (e.g. 12 or 12.5).", max=rules.source_max_s),
             code="start_invalid",
         )
 
@@ -238,20 +243,21 @@ def plan_cut(duration_s: float, start_s: float, rules: ClipRules) -> CutPlan | N
     fits = whole_seconds_up(duration_s) <= rules.model_max_s
     if start_s == 0 and fits:
         return None
-    clip = f"Your clip is {format_clock(duration_s)} long"
+    clip = N_("Your clip is {length} long", length=format_clock(duration_s))
+    latest = format_clock(max(0.0, duration_s - rules.model_min_s))
     if start_s >= duration_s:
         raise MediaRejected(
-            f"{clip}; `start` {format_clock(start_s)} is past its end. Choose a start "
-            f"at or before {format_clock(max(0.0, duration_s - rules.model_min_s))}.",
+            N_("{clip}; `start` {start} is past its end. Choose a start at or before {latest}.",
+               clip=clip, start=format_clock(start_s), latest=latest),
             code="start_past_end",
         )
     remaining = duration_s - start_s
     if remaining < rules.model_min_s:
         raise MediaRejected(
-            f"{clip}; from `start` {format_clock(start_s)} only "
-            f"{format_seconds(remaining, direction=-1)} are left, and this model edits at "
-            f"least {rules.model_min_s} s. Choose a start at or before "
-            f"{format_clock(max(0.0, duration_s - rules.model_min_s))}.",
+            N_("{clip}; from `start` {start} only {left} s are left, and this model edits at "
+               "least {min} s. Choose a start at or before {latest}.", clip=clip,
+               start=format_clock(start_s), left=seconds(remaining, direction=-1),
+               min=rules.model_min_s, latest=latest),
             code="start_leaves_too_little",
         )
     return CutPlan(start_s=start_s, length_s=min(remaining, rules.model_max_s))

@@ -9,13 +9,16 @@ from typing import Literal, TypeVar
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.admin.errors import AdminRefused
 from bot.admin.models import Change
 from bot.admin.reports import audit_csv
 from bot.admin.service import AdminService
+from bot.i18n import N_, Speaker, english
 from cogs.admin import render
+from cogs.i18n import speaker_for
 from cogs.submit import requester, services_of
 
 log = logging.getLogger(__name__)
@@ -59,11 +62,15 @@ RuledChannel = app_commands.Transform[
 ]
 
 class ModeratorOnly(app_commands.CheckFailure):
+    """A member without Manage Server or the moderator role; told in their language."""
+
+    text = N_(
+        "Only moderators can use /kling-admin: you need Manage Server or the server's "
+        "moderator role."
+    )
+
     def __init__(self) -> None:
-        super().__init__(
-            "Only moderators can use /kling-admin: you need Manage Server or the server's "
-            "moderator role."
-        )
+        super().__init__(english(self.text))
 
 
 @app_commands.guild_only()
@@ -71,17 +78,27 @@ class ModeratorOnly(app_commands.CheckFailure):
 class AdminCog(
     commands.GroupCog,
     group_name="kling-admin",
-    group_description="Moderators: limits, members, channels, jobs and usage of video edits",
+    group_description=locale_str(
+        "Moderators: limits, members, channels, jobs and usage of video edits"
+    ),
 ):
-    limits = app_commands.Group(name="limits", description="Server-wide default limits")
-    budget = app_commands.Group(name="budget", description="The server's monthly budget")
-    user = app_commands.Group(name="user", description="One member's usage, limits and access")
-    role = app_commands.Group(name="role", description="Limits for members with a role")
-    channels = app_commands.Group(name="channels", description="Where /edit may be used")
-    jobs = app_commands.Group(name="jobs", description="Inspect and fix edits")
-    log_channel = app_commands.Group(name="log-channel", description="Mirror admin actions")
+    limits = app_commands.Group(name="limits", description=locale_str("Server-wide default limits"))
+    budget = app_commands.Group(
+        name="budget", description=locale_str("The server's monthly budget")
+    )
+    user = app_commands.Group(
+        name="user", description=locale_str("One member's usage, limits and access")
+    )
+    role = app_commands.Group(name="role", description=locale_str("Limits for members with a role"))
+    channels = app_commands.Group(
+        name="channels", description=locale_str("Where /edit may be used")
+    )
+    jobs = app_commands.Group(name="jobs", description=locale_str("Inspect and fix edits"))
+    log_channel = app_commands.Group(
+        name="log-channel", description=locale_str("Mirror admin actions")
+    )
     moderator_role = app_commands.Group(
-        name="moderator-role", description="A role that may use these commands"
+        name="moderator-role", description=locale_str("A role that may use these commands")
     )
 
     def __init__(self, bot: commands.Bot) -> None:
@@ -111,7 +128,8 @@ class AdminCog(
             return await work
         except AdminRefused as refusal:
             await interaction.followup.send(
-                f"❌ {refusal}", ephemeral=True, allowed_mentions=QUIET
+                f"❌ {speaker_for(interaction)(refusal.text)}", ephemeral=True,
+                allowed_mentions=QUIET,
             )
             return None
 
@@ -127,16 +145,18 @@ class AdminCog(
         self,
         interaction: discord.Interaction,
         work: Awaitable[T],
-        describe: Callable[[T], str] | None = None,
+        describe: Callable[[T, Speaker], str] | None = None,
     ) -> None:
-        """Run one service call and answer ephemerally with its text or its refusal."""
+        """Run one service call and answer ephemerally, in the moderator's language, with
+        its text or its refusal."""
         result = await self._work(interaction, work)
         if result is None:
             return
+        say = speaker_for(interaction)
         if describe is not None:
-            text = describe(result)
+            text = describe(result, say)
         elif isinstance(result, Change):
-            text = result.message
+            text = say(result.text)
         else:
             raise TypeError(f"no text for {type(result).__name__}")
         await self._send(interaction, text)
@@ -147,17 +167,19 @@ class AdminCog(
 
     # --- limits and budget -----------------------------------------------------------
 
-    @limits.command(name="show", description="Show the limits in force and the ceilings")
+    @limits.command(
+        name="show", description=locale_str("Show the limits in force and the ceilings")
+    )
     async def limits_show(self, interaction: discord.Interaction) -> None:
         guild_id, _ = self._ids(interaction)
         await self._reply(interaction, self.service.limits_show(guild_id), render.limits_text)
 
-    @limits.command(name="set", description="Change the server's default limits")
+    @limits.command(name="set", description=locale_str("Change the server's default limits"))
     @app_commands.describe(
-        daily_seconds="Billed seconds per member per day",
-        monthly_seconds="Per member per month",
-        max_concurrent="Edits one member may run at once",
-        cooldown_seconds="Pause between edits",
+        daily_seconds=locale_str("Billed seconds per member per day"),
+        monthly_seconds=locale_str("Per member per month"),
+        max_concurrent=locale_str("Edits one member may run at once"),
+        cooldown_seconds=locale_str("Pause between edits"),
     )
     async def limits_set(
         self,
@@ -180,16 +202,22 @@ class AdminCog(
             ),
         )
 
-    @budget.command(name="set", description="Cap the billed seconds the whole server may use")
-    @app_commands.describe(monthly_seconds="Billed seconds per calendar month for everyone")
+    @budget.command(
+        name="set", description=locale_str("Cap the billed seconds the whole server may use")
+    )
+    @app_commands.describe(
+        monthly_seconds=locale_str("Billed seconds per calendar month for everyone")
+    )
     async def budget_set(self, interaction: discord.Interaction, monthly_seconds: Seconds) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.budget_set(guild_id, actor, monthly_seconds))
 
     # --- members and roles ---------------------------------------------------------------
 
-    @user.command(name="show", description="A member's usage, limits, jobs and block state")
-    @app_commands.describe(member="The member to inspect")
+    @user.command(
+        name="show", description=locale_str("A member's usage, limits, jobs and block state")
+    )
+    @app_commands.describe(member=locale_str("The member to inspect"))
     async def user_show(self, interaction: discord.Interaction, member: discord.Member) -> None:
         guild_id, _ = self._ids(interaction)
         roles = [role.id for role in member.roles]
@@ -197,9 +225,13 @@ class AdminCog(
             interaction, self.service.user_show(guild_id, member.id, roles), render.user_text
         )
 
-    @user.command(name="limit", description="Set a member's personal limits (empty clears)")
+    @user.command(
+        name="limit", description=locale_str("Set a member's personal limits (empty clears)")
+    )
     @app_commands.describe(
-        member="The member", daily_seconds="Per day", monthly_seconds="Per month"
+        member=locale_str("The member"),
+        daily_seconds=locale_str("Per day"),
+        monthly_seconds=locale_str("Per month"),
     )
     async def user_limit(
         self,
@@ -220,8 +252,12 @@ class AdminCog(
             ),
         )
 
-    @user.command(name="grant", description="Give a member extra seconds today and this month")
-    @app_commands.describe(member="The member", seconds="Extra billed seconds")
+    @user.command(
+        name="grant", description=locale_str("Give a member extra seconds today and this month")
+    )
+    @app_commands.describe(
+        member=locale_str("The member"), seconds=locale_str("Extra billed seconds")
+    )
     async def user_grant(
         self,
         interaction: discord.Interaction,
@@ -231,14 +267,16 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.user_grant(guild_id, actor, member.id, seconds))
 
-    @user.command(name="reset", description="Forget a member's usage so far")
-    @app_commands.describe(member="The member")
+    @user.command(name="reset", description=locale_str("Forget a member's usage so far"))
+    @app_commands.describe(member=locale_str("The member"))
     async def user_reset(self, interaction: discord.Interaction, member: discord.Member) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.user_reset(guild_id, actor, member.id))
 
-    @user.command(name="block", description="Stop a member from using /edit")
-    @app_commands.describe(member="The member", reason="Shown to the member")
+    @user.command(name="block", description=locale_str("Stop a member from using /edit"))
+    @app_commands.describe(
+        member=locale_str("The member"), reason=locale_str("Shown to the member")
+    )
     async def user_block(
         self,
         interaction: discord.Interaction,
@@ -248,14 +286,20 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.user_block(guild_id, actor, member.id, reason))
 
-    @user.command(name="unblock", description="Let a blocked member use /edit again")
-    @app_commands.describe(member="The member")
+    @user.command(name="unblock", description=locale_str("Let a blocked member use /edit again"))
+    @app_commands.describe(member=locale_str("The member"))
     async def user_unblock(self, interaction: discord.Interaction, member: discord.Member) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.user_unblock(guild_id, actor, member.id))
 
-    @role.command(name="limit", description="Limits for a role; the most generous role wins")
-    @app_commands.describe(role="The role", daily_seconds="Per day", monthly_seconds="Per month")
+    @role.command(
+        name="limit", description=locale_str("Limits for a role; the most generous role wins")
+    )
+    @app_commands.describe(
+        role=locale_str("The role"),
+        daily_seconds=locale_str("Per day"),
+        monthly_seconds=locale_str("Per month"),
+    )
     async def role_limit(
         self,
         interaction: discord.Interaction,
@@ -275,47 +319,55 @@ class AdminCog(
             ),
         )
 
-    @role.command(name="clear", description="Remove a role's limits")
-    @app_commands.describe(role="The role")
+    @role.command(name="clear", description=locale_str("Remove a role's limits"))
+    @app_commands.describe(role=locale_str("The role"))
     async def role_clear(self, interaction: discord.Interaction, role: discord.Role) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.role_clear(guild_id, actor, role.id))
 
     # --- channels ------------------------------------------------------------------------
 
-    @channels.command(name="allow", description="Allow /edit in a channel (limits it to the list)")
-    @app_commands.describe(channel="The channel")
+    @channels.command(
+        name="allow", description=locale_str("Allow /edit in a channel (limits it to the list)")
+    )
+    @app_commands.describe(channel=locale_str("The channel"))
     async def channels_allow(
         self, interaction: discord.Interaction, channel: RuledChannel
     ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_allow(guild_id, actor, channel.id))
 
-    @channels.command(name="deny", description="Refuse /edit in a channel")
-    @app_commands.describe(channel="The channel")
+    @channels.command(name="deny", description=locale_str("Refuse /edit in a channel"))
+    @app_commands.describe(channel=locale_str("The channel"))
     async def channels_deny(
         self, interaction: discord.Interaction, channel: RuledChannel
     ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_deny(guild_id, actor, channel.id))
 
-    @channels.command(name="remove", description="Take a channel off the allow and deny lists")
-    @app_commands.describe(channel="The channel")
+    @channels.command(
+        name="remove", description=locale_str("Take a channel off the allow and deny lists")
+    )
+    @app_commands.describe(channel=locale_str("The channel"))
     async def channels_remove(
         self, interaction: discord.Interaction, channel: RuledChannel
     ) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.channels_remove(guild_id, actor, channel.id))
 
-    @channels.command(name="list", description="Where /edit may be used")
+    @channels.command(name="list", description=locale_str("Where /edit may be used"))
     async def channels_list(self, interaction: discord.Interaction) -> None:
         guild_id, _ = self._ids(interaction)
         await self._reply(interaction, self.service.channels_list(guild_id), render.channels_text)
 
     # --- jobs ----------------------------------------------------------------------------
 
-    @jobs.command(name="list", description="Recent edits, optionally by state or member")
-    @app_commands.describe(state="Only jobs in this state", member="Only this member's jobs")
+    @jobs.command(
+        name="list", description=locale_str("Recent edits, optionally by state or member")
+    )
+    @app_commands.describe(
+        state=locale_str("Only jobs in this state"), member=locale_str("Only this member's jobs")
+    )
     async def jobs_list(
         self,
         interaction: discord.Interaction,
@@ -337,8 +389,8 @@ class AdminCog(
         )
         await self._reply(interaction, listing, render.jobs_text)
 
-    @jobs.command(name="redeliver", description="Post a job's archived video again")
-    @app_commands.describe(job="The job number")
+    @jobs.command(name="redeliver", description=locale_str("Post a job's archived video again"))
+    @app_commands.describe(job=locale_str("The job number"))
     async def jobs_redeliver(
         self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
     ) -> None:
@@ -347,13 +399,15 @@ class AdminCog(
             interaction, self.service.jobs_redeliver(guild_id, actor, job)
         )
         if redelivery is not None:
-            await self._send(interaction, redelivery.message)
+            await self._send(interaction, speaker_for(interaction)(redelivery.text))
 
     @jobs.command(
-        name="attach", description="Give an uncertain job its task id from the EvoLink dashboard"
+        name="attach",
+        description=locale_str("Give an uncertain job its task id from the EvoLink dashboard"),
     )
     @app_commands.describe(
-        job="The job number", task="The task id, as the dashboard shows it (task-unified-…)"
+        job=locale_str("The job number"),
+        task=locale_str("The task id, as the dashboard shows it (task-unified-…)"),
     )
     async def jobs_attach(
         self,
@@ -364,20 +418,25 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.jobs_attach(guild_id, actor, job, task))
 
-    @jobs.command(name="refetch", description="Ask the provider again for a job's video")
-    @app_commands.describe(job="The job number")
+    @jobs.command(
+        name="refetch", description=locale_str("Ask the provider again for a job's video")
+    )
+    @app_commands.describe(job=locale_str("The job number"))
     async def jobs_refetch(
         self, interaction: discord.Interaction, job: app_commands.Range[int, 1]
     ) -> None:
         guild_id, actor = self._ids(interaction)
         refetch = await self._work(interaction, self.service.jobs_refetch(guild_id, actor, job))
         if refetch is not None:
-            await self._send(interaction, refetch.message)
+            await self._send(interaction, speaker_for(interaction)(refetch.text))
 
     @jobs.command(
-        name="fail", description="Stop a job the provider has not started and refund its seconds"
+        name="fail",
+        description=locale_str("Stop a job the provider has not started and refund its seconds"),
     )
-    @app_commands.describe(job="The job number", reason="Shown to the member")
+    @app_commands.describe(
+        job=locale_str("The job number"), reason=locale_str("Shown to the member")
+    )
     async def jobs_fail(
         self,
         interaction: discord.Interaction,
@@ -387,27 +446,32 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         failed = await self._work(interaction, self.service.jobs_fail(guild_id, actor, job, reason))
         if failed is not None:
-            await self._send(interaction, failed.message)
+            await self._send(interaction, speaker_for(interaction)(failed.text))
 
     # --- reports and switches ------------------------------------------------------------
 
-    @app_commands.command(name="usage", description="Who spent what, with a CSV of every job")
-    @app_commands.describe(period="The calendar period (UTC); default: this month")
+    @app_commands.command(
+        name="usage", description=locale_str("Who spent what, with a CSV of every job")
+    )
+    @app_commands.describe(period=locale_str("The calendar period (UTC); default: this month"))
     async def usage(
         self,
         interaction: discord.Interaction,
         period: Literal["day", "week", "month"] | None = None,
     ) -> None:
         guild_id, _ = self._ids(interaction)
-        report = await self._work(interaction, self.service.usage(guild_id, period))
+        say = speaker_for(interaction)
+        report = await self._work(interaction, self.service.usage(guild_id, period, say=say))
         if report is None:
             return
         csv_file = discord.File(io.BytesIO(report.csv_text.encode()), report.csv_filename)
         chart = discord.File(io.BytesIO(report.chart_png), report.chart_filename)
-        await self._send(interaction, render.usage_text(report), csv_file, chart)
+        await self._send(
+            interaction, render.usage_text(report, say), csv_file, chart
+        )
 
-    @app_commands.command(name="pause", description="Stop all new edits on this server")
-    @app_commands.describe(reason="Shown to members who try /edit")
+    @app_commands.command(name="pause", description=locale_str("Stop all new edits on this server"))
+    @app_commands.describe(reason=locale_str("Shown to members who try /edit"))
     async def pause(
         self,
         interaction: discord.Interaction,
@@ -416,13 +480,13 @@ class AdminCog(
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.pause(guild_id, actor, reason))
 
-    @app_commands.command(name="resume", description="Allow new edits again")
+    @app_commands.command(name="resume", description=locale_str("Allow new edits again"))
     async def resume(self, interaction: discord.Interaction) -> None:
         guild_id, actor = self._ids(interaction)
         await self._reply(interaction, self.service.resume(guild_id, actor))
 
-    @app_commands.command(name="audit", description="The latest admin actions")
-    @app_commands.describe(limit="How many (default 20)")
+    @app_commands.command(name="audit", description=locale_str("The latest admin actions"))
+    @app_commands.describe(limit=locale_str("How many (default 20)"))
     async def audit(
         self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 50] = 20
     ) -> None:
@@ -430,15 +494,17 @@ class AdminCog(
         page = await self._work(interaction, self.service.audit(guild_id, limit))
         if page is None:
             return
-        text, complete = render.audit_text(page)
+        text, complete = render.audit_text(page, speaker_for(interaction))
         if complete:
             await self._send(interaction, text)
             return
         listing = io.BytesIO(audit_csv(page.entries).encode())
         await self._send(interaction, text, discord.File(listing, f"kling-audit-{guild_id}.csv"))
 
-    @log_channel.command(name="set", description="Mirror admin actions to a channel (empty: off)")
-    @app_commands.describe(channel="The log channel; leave empty to stop mirroring")
+    @log_channel.command(
+        name="set", description=locale_str("Mirror admin actions to a channel (empty: off)")
+    )
+    @app_commands.describe(channel=locale_str("The log channel; leave empty to stop mirroring"))
     async def log_channel_set(
         self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
     ) -> None:
@@ -448,8 +514,10 @@ class AdminCog(
             self.service.log_channel_set(guild_id, actor, channel.id if channel else None),
         )
 
-    @moderator_role.command(name="set", description="A role whose members may use /kling-admin")
-    @app_commands.describe(role="The moderator role; leave empty to remove it")
+    @moderator_role.command(
+        name="set", description=locale_str("A role whose members may use /kling-admin")
+    )
+    @app_commands.describe(role=locale_str("The moderator role; leave empty to remove it"))
     async def moderator_role_set(
         self, interaction: discord.Interaction, role: discord.Role | None = None
     ) -> None:

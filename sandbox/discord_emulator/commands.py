@@ -210,7 +210,7 @@ def base_payload(
     user_id: int,
     data: dict[str, Any],
     name: str,
-    locale: str = "en-US",
+    locale: str | None = None,
     message: Message | None = None,
     command_type: int | None = None,
     installed_by: str = "guild",
@@ -242,7 +242,7 @@ def base_payload(
         "token": token,
         "version": 1,
         "app_permissions": str(bot_perms),
-        "locale": locale,
+        "locale": locale or state.users[user_id].locale,
         "guild_locale": guild.preferred_locale,
         "entitlements": [],
         "authorizing_integration_owners": (
@@ -278,7 +278,7 @@ def slash_command(
     name: str,
     options: dict[str, Any],
     extra_attachments: list[Attachment],
-    locale: str,
+    locale: str | None,
     installed_by: str = "guild",
 ) -> InteractionRecord:
     parts = name.split()
@@ -323,7 +323,7 @@ def context_menu(
     *,
     message: Message | None = None,
     target_user: int | None = None,
-    locale: str = "en-US",
+    locale: str | None = None,
 ) -> InteractionRecord:
     """A message (type 3) or user (type 2) context-menu command."""
     command_type = 3 if message is not None else 2

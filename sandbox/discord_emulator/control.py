@@ -181,7 +181,7 @@ async def _slash(emu: DiscordEmulator, request: web.Request, body: dict[str, Any
         _int(body["user_id"]),
         body["name"],
         body.get("options") or {},
-        locale=body.get("locale", "en-US"),
+        locale=body.get("locale"),
     )
     return describe_interaction(emu, ix)
 

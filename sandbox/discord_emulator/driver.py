@@ -86,7 +86,7 @@ class DriverMixin:
         options: dict[str, Any] | None = None,
         *,
         attachments: Sequence[Attachment] = (),
-        locale: str = "en-US",
+        locale: str | None = None,
         app: Application | int | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109
         installed_by: str = "guild",
@@ -121,7 +121,7 @@ class DriverMixin:
         message: Ref,
         *,
         app: Application | int | None = None,
-        locale: str = "en-US",
+        locale: str | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109
     ) -> InteractionRecord:
         """A message context-menu command on ``message``."""

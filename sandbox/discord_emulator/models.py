@@ -61,6 +61,9 @@ class User:
     username: str
     bot: bool = False
     global_name: str | None = None
+    # The language of the user's Discord client: sent as every interaction's `locale`
+    # ("selected language of the invoking user", interactions docs) unless a call overrides it.
+    locale: str = "en-US"
 
 
 @dataclass

@@ -124,7 +124,7 @@ async def test_beyond_the_intake_cap_and_its_line_a_new_edit_is_refused_at_once(
 
     with pytest.raises(EditRefused) as refused:
         await services.engine.submit(harness.request(video, user_id=10))
-    assert refused.value.code == "intakes_busy" and refused.value.reason == INTAKES_BUSY
+    assert refused.value.code == "intakes_busy" and refused.value.text == INTAKES_BUSY
     assert len(harness.files.requests) == 2
     assert len(await services.jobs.search(1)) == 2  # nothing created for the fourth
     assert await services.quota.guild_used(1, 0.0) == 0  # nor anything charged

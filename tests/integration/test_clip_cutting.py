@@ -12,6 +12,7 @@ import av
 import pytest
 
 from bot.evolink.spec import MODEL_SPECS, EditModel, whole_seconds_up
+from bot.i18n import english
 from bot.jobs.errors import EditRefused
 from bot.jobs.messages import billing_note
 from bot.jobs.models import Requester
@@ -82,7 +83,7 @@ async def test_a_25_s_clip_from_5_s_is_cut_at_a_keyframe_to_10_s_and_billed_10_s
     assert cut is not None and (cut.start_s, cut.duration_s) == (5.0, 10.0)
     assert cut.source_duration_s == pytest.approx(25.0, abs=0.05)  # AAC adds a few ms
     assert (job.billed_seconds, job.duration_s) == (10, 10.0)
-    assert billing_note(job) == "editing 0:05–0:15 of your 0:25 clip, billed as 10 s"
+    assert english(billing_note(job)) == "editing 0:05–0:15 of your 0:25 clip, billed as 10 s"
     rehosted = await rehosted_clip(harness, job)
     assert duration_of(rehosted) == 10.0
     assert keyframes_of(rehosted)[:3] == [0.0, 1.0, 2.0]  # copied, not encoded again
@@ -97,8 +98,8 @@ async def test_a_clip_without_a_keyframe_near_the_start_is_encoded_again_from_it
     make_keyframed_mp4(harness.files.root / "gop.mp4", seconds=30, keyframe_every_s=30.0)
     job = await submit(harness, "gop.mp4", 7.3)
     assert job.source.cut is not None and job.source.cut.start_s == 7.3
-    assert billing_note(job).startswith("editing 0:07.3–0:17.")
-    assert billing_note(job).endswith(" of your 0:30 clip, billed as 10 s")
+    assert english(billing_note(job)).startswith("editing 0:07.3–0:17.")
+    assert english(billing_note(job)).endswith(" of your 0:30 clip, billed as 10 s")
     rehosted = await rehosted_clip(harness, job)
     assert 9.9 <= duration_of(rehosted) <= 10.0
     assert keyframes_of(rehosted)[0] < 0.05  # the re-encoded part starts with a picture
@@ -111,7 +112,7 @@ async def test_a_start_in_a_clip_that_fits_edits_and_bills_the_part_from_there(
     await harness.start()
     make_keyframed_mp4(harness.files.root / "short.mp4", seconds=8, keyframe_every_s=1.0)
     job = await submit(harness, "short.mp4", 3.0)
-    assert billing_note(job) == "editing 0:03–0:08 of your 0:08 clip, billed as 5 s"
+    assert english(billing_note(job)) == "editing 0:03–0:08 of your 0:08 clip, billed as 5 s"
     await assert_delivered_and_billed(harness, job, 5)
 
 
@@ -125,7 +126,7 @@ async def test_a_quicktime_clip_with_pcm_sound_is_cut_into_quicktime(harness: Ha
     job = await submit(harness, "camera.mov", 2.0)
     [video] = [v for v in job.source.validated if v.role is MediaRole.INPUT_VIDEO]
     assert (video.filename, video.content_type) == ("input.mov", "video/quicktime")
-    assert billing_note(job).startswith("editing 0:02–0:12 of your 0:14 clip")
+    assert english(billing_note(job)).startswith("editing 0:02–0:12 of your 0:14 clip")
     with av.open(str(await rehosted_clip(harness, job))) as cut:
         assert [s.codec_context.name for s in cut.streams] == ["h264", "pcm_s16le"]
     await assert_delivered_and_billed(harness, job, 10)
@@ -134,7 +135,7 @@ async def test_a_quicktime_clip_with_pcm_sound_is_cut_into_quicktime(harness: Ha
 async def test_a_clip_just_over_the_maximum_is_cut_from_0(harness: Harness) -> None:
     await harness.start()
     job = await harness.live.engine.submit(harness.request(harness.files.clip(seconds=12)))
-    assert billing_note(job).startswith("editing 0:00–0:10 of your 0:12 clip")
+    assert english(billing_note(job)).startswith("editing 0:00–0:10 of your 0:12 clip")
     await assert_delivered_and_billed(harness, job, 10)
 
 
@@ -234,7 +235,7 @@ async def test_a_rerun_sends_the_cut_part_again_without_cutting_it_again(
     await harness.notifier.wait_for_delivery(first.id)
     again = await harness.live.actions.rerun(first.id, first.guild_id, Requester(user_id=7))
     assert again.source.cut is None and again.billed_seconds == 10
-    assert billing_note(again) == "billed as 10 s"
+    assert english(billing_note(again)) == "billed as 10 s"
     [archived] = [v for v in first.source.validated if v.role is MediaRole.INPUT_VIDEO]
     [sent] = [v for v in again.source.validated if v.role is MediaRole.INPUT_VIDEO]
     assert sent.sha256 == archived.sha256  # the part the member chose, byte for byte

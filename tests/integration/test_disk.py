@@ -42,7 +42,7 @@ async def test_a_nearly_full_disk_refuses_new_edits_before_any_download(
     services.engine.deps.disk_usage = disk
     with pytest.raises(EditRefused) as refused:
         await services.engine.submit(harness.request(harness.files.clip()))
-    assert refused.value.code == "disk_low" and refused.value.reason == DISK_LOW
+    assert refused.value.code == "disk_low" and refused.value.text == DISK_LOW
     assert "Nothing was charged" in refused.value.reason
     assert harness.files.requests == [] and await services.jobs.search(1) == []
     assert disk.asked == [harness.tmp_path / "data"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.evolink import RESULT_LINK_LIFETIME_S
+from bot.i18n import Text
 from bot.jobs.errors import EditRefused
 from bot.jobs.notifier import ModeratorAlert
 from sandbox.evolink_sim import TaskScript
@@ -74,7 +75,8 @@ async def test_each_invalid_input_is_refused_before_any_provider_call(
     assert reason in refused.value.reason
     assert harness.sim.create_attempts == 0
     [job] = await services.jobs.search(1)
-    assert job.state is JobState.REJECTED and job.error_message == refused.value.reason
+    assert job.state is JobState.REJECTED
+    assert Text.from_stored(job.error_message or "") == refused.value.text
     assert await services.quota.entries_for_job(job.id) == []
     assert leftover_files(harness) == []
 

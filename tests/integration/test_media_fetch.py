@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from bot.media import fetch as fetch_module
-from bot.media.errors import MB, MediaRejected
+from bot.media.errors import MB, FileNames, MediaRejected
 from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, UrlPolicy, fetch_to_file
 from bot.media.sniff import SNIFF_BYTES
 from bot.media.urlpolicy import FetchPolicies
@@ -233,7 +233,7 @@ async def test_honest_content_length_over_cap_is_refused_before_reading(
 ) -> None:
     error = await refused(
         fetch_to_file(
-            fetcher, f"{server.base}/file", tmp_path / "c", limits(250_000), label="The clip",
+            fetcher, f"{server.base}/file", tmp_path / "c", limits(250_000), names=FileNames.clip(),
             policy=LOOPBACK,
         )
     )
@@ -249,7 +249,7 @@ async def test_no_content_length_stops_reading_soon_after_the_cap(
 ) -> None:
     error = await refused(
         fetch_to_file(
-            fetcher, f"{server.base}/endless", tmp_path / "c", limits(MB), label="The clip",
+            fetcher, f"{server.base}/endless", tmp_path / "c", limits(MB), names=FileNames.clip(),
             policy=LOOPBACK,
         )
     )
@@ -270,7 +270,7 @@ async def test_content_length_claiming_more_than_the_cap(
     url = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 140200000\r\n\r\n" + b"x" * 100)
     error = await refused(
         fetch_to_file(
-            fetcher, url, tmp_path / "c", limits(100 * MB), label="The clip", policy=LOOPBACK
+            fetcher, url, tmp_path / "c", limits(100 * MB), names=FileNames.clip(), policy=LOOPBACK
         )
     )
     assert error.reason == "The clip is 140.2 MB; the limit is 100 MB"
@@ -321,14 +321,14 @@ async def test_http_error_is_reported_with_status(
 ) -> None:
     error = await refused(
         fetch_to_file(
-            fetcher, f"{server.base}/missing", tmp_path / "c", limits(), label="The attachment",
+            fetcher, f"{server.base}/missing", tmp_path / "c", limits(), names=FileNames.file(),
             policy=LOOPBACK,
         )
     )
     assert (error.code, error.http_status, error.reason) == (
         "download_http_error",
         404,
-        "Could not download the attachment (HTTP 404)",
+        "Could not download the file (HTTP 404)",
     )
     assert leftovers(tmp_path) == []
 
@@ -366,7 +366,7 @@ async def test_connection_refused(fetcher: Fetcher, tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     error = await refused(
         fetch_to_file(
-            fetcher, f"http://127.0.0.1:{port}/x", tmp_path / "c", limits(), label="The clip",
+            fetcher, f"http://127.0.0.1:{port}/x", tmp_path / "c", limits(), names=FileNames.clip(),
             policy=LOOPBACK,
         )
     )
@@ -569,7 +569,7 @@ async def test_a_gzip_bomb_is_refused_unread(
     error = await refused(
         fetch_to_file(
             fetcher, f"{server.base}/gzip-bomb", tmp_path / "c", limits(MB), LOOPBACK,
-            label="The clip",
+            names=FileNames.clip(),
         )
     )
     assert (error.code, error.reason) == (

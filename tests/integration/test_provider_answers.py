@@ -11,6 +11,7 @@ import dataclasses
 import pytest
 
 from bot.evolink import RESULT_LINK_LIFETIME_S, Task
+from bot.i18n import Catalogs
 from bot.jobs.models import Requester
 from bot.jobs.notifier import ModeratorAlert
 from bot.services import Services
@@ -20,6 +21,9 @@ from storage.admin import ProviderTaskRunning
 from storage.models import Job, JobState, LedgerKind
 from tests.integration.engine_harness import FAST_SCHEDULE, Harness
 from tests.integration.money import assert_money_reconciles
+
+ENGLISH = Catalogs().speaker("en-US")
+
 
 pytestmark = pytest.mark.both_engines
 
@@ -87,7 +91,7 @@ async def test_persistent_404s_go_to_a_moderator_keep_the_charge_and_slow_down(
     assert held.state is JobState.SUBMITTED and held.error_code == "task_not_found"
     assert gets(harness, job.provider_task_id) >= 5
     # The member reads it in the status message; the charge stays: no refund.
-    assert "A moderator is checking it" in status_text(held, services.engine.deps.clock())
+    assert "A moderator is checking it" in status_text(held, services.engine.deps.clock(), ENGLISH)
     assert "failed" not in harness.notifier.kinds(job.id)
     assert await ledger(harness, job.id) == [LedgerKind.RESERVE]
     # Next asked at the moderator's pace, not the normal one (a poll every 20–200 ms).
@@ -120,7 +124,7 @@ async def test_404s_for_as_long_as_a_result_lives_end_as_a_charged_loss(
         ModeratorAlert.TASK_NOT_FOUND, ModeratorAlert.TASK_LOST,
     ]
     assert "failed" in harness.notifier.kinds(job.id)  # the member is told
-    assert "stays charged" in status_text(lost, services.engine.deps.clock())
+    assert "stays charged" in status_text(lost, services.engine.deps.clock(), ENGLISH)
     # The running-edit slot is free again, and the provider's bill is on our record.
     member = Requester(user_id=job.user_id)
     assert (await services.actions.allowance(job.guild_id, member)).active_jobs == 0

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.i18n import Text, english
 from sandbox.evolink_sim import TaskScript
 from storage.jobs import JobRepository
 from storage.models import JobSource, JobState, LedgerKind, NewJob
@@ -145,7 +146,9 @@ async def test_refusal_after_restart_is_reported_to_the_member(harness: Harness)
     await harness.start()
     await harness.notifier.wait_for_event("failed", job.id)
     rejected = await harness.job(job.id)
-    assert rejected.state is JobState.REJECTED and "HTTP 404" in (rejected.error_message or "")
+    assert rejected.state is JobState.REJECTED
+    shown = english(Text.from_stored(rejected.error_message or ""))  # as a member reads it
+    assert shown == "Could not download the clip (HTTP 404)"
     assert harness.sim.create_attempts == 0
 
 

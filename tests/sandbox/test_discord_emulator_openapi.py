@@ -144,6 +144,59 @@ async def test_command_schemas_follow_discords_name_and_description_rules(
     assert status == 200
 
 
+@pytest.mark.parametrize(
+    ("localized", "path"),
+    [
+        ({"description_localizations": {"de-DE": "Clip"}}, ("description_localizations", "de-DE")),
+        ({"description_localizations": {"de": "d" * 101}}, ("description_localizations", "de")),
+        ({"description_localizations": {"fr": ""}}, ("description_localizations", "fr")),
+        ({"name_localizations": {"de": "Bearbeiten"}}, ("name_localizations", "de")),
+        ({"name_localizations": {"ja": "編集 する"}}, ("name_localizations", "ja")),
+        ({"name_localizations": {"xx": "edit"}}, ("name_localizations", "xx")),
+        ({"options": [{"type": 3, "name": "prompt", "description": "P",
+                       "description_localizations": {"ja": "p" * 101}}]},
+         ("options", "0", "description_localizations", "ja")),
+        ({"options": [{"type": 3, "name": "style", "description": "S", "choices": [
+            {"name": "fast", "value": "f", "name_localizations": {"pt-PT": "rápido"}}]}]},
+         ("options", "0", "choices", "0", "name_localizations", "pt-PT")),
+    ],
+)
+async def test_localized_command_fields_follow_the_fields_own_rules(
+    emu: DiscordEmulator,
+    world: World,
+    http: aiohttp.ClientSession,
+    localized: dict[str, Any],
+    path: tuple[str, ...],
+) -> None:
+    """Application-commands docs, "Localization": keys must be available locales
+    (docs/reference#locales) and each localized value has the field's own limits."""
+    url = f"{emu.api_base}/applications/{world.app.id}/guilds/{world.guild.id}/commands"
+    command = {"name": "edit", "description": "Edit a clip", "type": 1, **localized}
+
+    status, body = await _post(http, url, [command], method="PUT")
+
+    assert status == 400 and body["code"] == 50035, body
+    node = body["errors"]["0"]
+    for key in path:
+        node = node[key]
+    assert node
+
+
+async def test_good_localizations_are_kept_and_shown_as_registered(
+    emu: DiscordEmulator, world: World, http: aiohttp.ClientSession
+) -> None:
+    url = f"{emu.api_base}/applications/{world.app.id}/guilds/{world.guild.id}/commands"
+    command = {
+        "name": "edit", "description": "Edit a clip", "type": 1,
+        "description_localizations": {"de": "Clip bearbeiten", "es-419": "Editar", "ja": "編集"},
+        "name_localizations": {"ja": "編集", "pt-BR": "editar"},
+    }
+    status, body = await _post(http, url, [command], method="PUT")
+    assert status == 200
+    assert body[0]["description_localizations"]["es-419"] == "Editar"
+    assert body[0]["name_localizations"]["ja"] == "編集"
+
+
 def test_without_the_description_bodies_are_not_checked(tmp_path: Path) -> None:
     assert RequestBodyRules.load(tmp_path / "missing.json") is None
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from yarl import URL
 
 from bot.evolink.spec import MIN_CLIP_SECONDS, MODEL_SPECS, EditModel, ModelSpec
+from bot.i18n import N_
 from bot.media.errors import MB, MediaRejected, format_limit_mb, format_mb, format_seconds
 from bot.media.info import ImageInfo, VideoInfo
 from bot.media.sniff import SNIFF_BYTES, MediaKind, sniff_kind
@@ -338,7 +339,7 @@ def test_model_specs_refuse_nonsense_billing_ranges(low: int, high: int) -> None
 
 
 def test_media_rejected_carries_reason_and_code() -> None:
-    error = MediaRejected("The clip has no video track", code="video_no_track")
+    error = MediaRejected(N_("The clip has no video track"), code="video_no_track")
     assert str(error) == error.reason == "The clip has no video track"
     assert error.code == "video_no_track"
     assert error.http_status is None

@@ -13,6 +13,7 @@ from discord import app_commands
 
 from bot.client import KlingBot
 from bot.evolink.spec import MODEL_SPECS, QUOTA_REFERENCE_MODEL, EditModel, ModelSpec
+from bot.i18n import N_, Catalogs, english
 from bot.jobs.messages import quota_rule
 from bot.jobs.models import EditRequest, InputFile
 from bot.settings import Settings
@@ -64,7 +65,11 @@ async def test_several_models_are_offered_default_first_with_their_range_and_pri
 
 @pytest.mark.parametrize("spec", list(MODEL_SPECS.values()))
 def test_every_label_fits_discords_choice_limit(spec: ModelSpec) -> None:
-    assert 1 <= len(spec.choice_label) <= DISCORD_CHOICE_MAX
+    assert 1 <= len(english(spec.choice_label)) <= DISCORD_CHOICE_MAX
+
+
+ENGLISH = Catalogs().speaker("en-US")
+AGAIN = N_("Edit #{job} again", job=1)
 
 
 def request(model: EditModel | None = None) -> EditRequest:
@@ -73,11 +78,12 @@ def request(model: EditModel | None = None) -> EditRequest:
 
 
 def test_the_form_offers_a_select_only_with_a_choice_starting_at_the_jobs_model() -> None:
-    alone = PromptModal("Edit #1 again", request(), OpenForms(), [STANDARD])
+    alone = PromptModal(ENGLISH, AGAIN, request(), OpenForms(), [STANDARD])
     assert alone.model is None
     assert all(item.type is not discord.ComponentType.label for item in alone.children)
 
-    both = PromptModal("Edit #1 again", request(EditModel.FAST), OpenForms(), [STANDARD, FAST])
+    both = PromptModal(ENGLISH, AGAIN, request(EditModel.FAST), OpenForms(),
+                       [STANDARD, FAST])
     assert both.model is not None
     defaults = [option.value for option in both.model.options if option.default]
     assert defaults == [FAST.name]
@@ -102,7 +108,9 @@ def test_the_reference_models_seconds_count_as_they_are_billed_and_fast_ones_by_
 
 
 def test_quota_rule_states_the_weighting_only_when_a_weighted_model_is_offered() -> None:
-    assert quota_rule((STANDARD,)) == "A clip is billed by its length, rounded up: 3–10 s per edit."
-    both = quota_rule((STANDARD, FAST))
+    assert english(quota_rule((STANDARD,))) == (
+        "A clip is billed by its length, rounded up: 3–10 s per edit."
+    )
+    both = english(quota_rule((STANDARD, FAST)))
     assert "kling-o1-video-edit 3–10 s, kling-o1-video-edit-fast 6–20 s per edit" in both
     assert "a kling-o1-video-edit-fast second counts 6.8/12 of one" in both

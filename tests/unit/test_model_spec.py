@@ -25,6 +25,7 @@ from bot.evolink.spec import (
     spec_for,
     whole_seconds_up,
 )
+from bot.i18n import N_, Catalogs
 from bot.jobs.config import EngineConfig
 from bot.jobs.intake import precheck_request, rules_for
 from bot.jobs.models import EditRequest, InputFile
@@ -142,7 +143,9 @@ def test_the_prompt_form_stays_within_discords_text_input_limit() -> None:
     request = EditRequest(
         guild_id=1, channel_id=2, user_id=3, prompt="(pending)", video=InputFile(url="u")
     )
-    modal = PromptModal("Edit with Kling", request, OpenForms(), [STANDARD])
+    modal = PromptModal(
+        Catalogs().speaker("en-US"), N_("Edit with Kling"), request, OpenForms(), [STANDARD]
+    )
     assert modal.prompt.max_length == min(STANDARD.max_prompt_chars, DISCORD_TEXT_INPUT_MAX)
     assert modal.prompt.max_length <= 4000
 

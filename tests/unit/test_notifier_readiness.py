@@ -13,6 +13,7 @@ from typing import Any
 
 import discord
 
+from bot.i18n import Catalogs
 from bot.jobs.notifier import ArchivedResult
 from cogs.notifier import DiscordNotifier
 from storage.models import MediaObject, MediaRole
@@ -28,6 +29,7 @@ class NotReadyBot:
         self.ready = asyncio.Event()
         self.guild: Any = None
         self.posts: list[dict[str, Any]] = []
+        self.catalogs = Catalogs()
 
     async def wait_until_ready(self) -> None:
         await self.ready.wait()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from bot.i18n import Catalogs
 from cogs.render import safe_prompt, status_text, thread_name
 from storage.models import Job, JobSource, JobState
 from tests.discord_markup import HIDDEN, HOSTILE_PROMPT, rendered_markup
+
+ENGLISH = Catalogs().speaker("en-US")
 
 
 def job_with(prompt: str) -> Job:
@@ -45,7 +48,7 @@ def visible(text: str) -> str:
     ],
 )
 def test_a_hostile_prompt_renders_as_plain_text(prompt: str) -> None:
-    text = status_text(job_with(prompt), now=5.0)
+    text = status_text(job_with(prompt), 5.0, ENGLISH)
     quoted = text.split("\n")[1]
     assert rendered_markup(quoted) == []
     assert HIDDEN.search(text) is None
@@ -60,7 +63,7 @@ def test_the_prompt_still_reads_the_same() -> None:
 
 def test_newlines_stay_lines_of_the_quote() -> None:
     text = status_text(
-        job_with("first line\n<#123456789012345678>\r\nthird\u2028fourth"), now=5.0
+        job_with("first line\n<#123456789012345678>\r\nthird\u2028fourth"), 5.0, ENGLISH
     )
     assert text.split("\n")[1:5] == [
         "> first line", "> <\u200b#123456789012345678>", "> third", "> fourth"

@@ -10,14 +10,17 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image
 
+from bot.admin.models import Period
 from bot.admin.usage_chart import (
     MAX_DAYS,
     OTHERS,
     TOP_MEMBERS,
     TOTALS_KEY,
+    ChartWords,
     daily_usage,
     render_usage_png,
 )
+from bot.i18n import Catalogs, english
 from storage.models import Job, JobState
 from tests.unit.test_public_texts import job_with
 
@@ -73,7 +76,7 @@ def test_ninety_days_of_many_members_make_a_small_png_carrying_its_totals(member
     jobs = many_members(days=90, members=members)
     usage = daily_usage(jobs, {j.id for j in jobs}, since=START, until=START + 90 * DAY,
                         monthly_budget=6000)
-    png = render_usage_png(usage, "Billed seconds per day")
+    png = render_usage_png(usage, ChartWords.for_reader(Period.MONTH, english))
     assert len(png) < MAX_PNG_BYTES
     with Image.open(io.BytesIO(png)) as image:
         image.load()
@@ -83,3 +86,17 @@ def test_ninety_days_of_many_members_make_a_small_png_carrying_its_totals(member
     assert sum(plotted.values()) == sum(j.billed_seconds or 0 for j in jobs)
     assert plotted == {day.isoformat(): total
                        for day, total in zip(usage.days, usage.totals, strict=True)}
+
+
+def test_the_chart_reads_in_the_moderators_language_where_its_font_can_draw_it() -> None:
+    catalogs = Catalogs()
+    german = ChartWords.for_reader(Period.WEEK, catalogs.speaker("de"))
+    assert german.title == "Abgerechnete Sekunden pro Tag, diese Woche (UTC)"
+    assert german.empty == "Keine abgerechneten Sekunden in diesem Zeitraum"
+    # The bundled font has no Japanese glyphs: English beats a chart of empty boxes.
+    japanese = ChartWords.for_reader(Period.WEEK, catalogs.speaker("ja"))
+    assert japanese == ChartWords.for_reader(Period.WEEK, english)
+    assert japanese.title == "Billed seconds per day, this week (UTC)"
+    usage = daily_usage([], set(), since=START, until=START + 7 * DAY, monthly_budget=0)
+    with Image.open(io.BytesIO(render_usage_png(usage, german))) as image:
+        assert image.info["Title"] == german.title

@@ -13,6 +13,13 @@ from .common import RouteTable, bot_application, emulator, json_body, json_respo
 
 table = RouteTable()
 _NAME = re.compile(r"^[-_'\w]{1,32}$")
+# https://discord.com/developers/docs/reference#locales: the only keys a localization
+# dictionary may have ("Localization" in application-commands: "Keys in available locales").
+DISCORD_LOCALES = frozenset({
+    "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu",
+    "nl", "no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru",
+    "uk", "hi", "th", "zh-CN", "ja", "zh-TW", "ko",
+})
 
 
 @table.route("GET", "/users/@me")
@@ -136,8 +143,30 @@ def _validate(cmd: dict[str, Any], index: int) -> None:
         raise errors.invalid_form(
             f"{index}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
         )
+    _validate_localizations(cmd, f"{index}", chat_input=kind == 1)
     if kind == 1:
         _validate_options(cmd.get("options") or [], f"{index}.options")
+
+
+def _validate_localizations(item: dict[str, Any], where: str, *, chat_input: bool) -> None:
+    """Application-commands docs, "Localization": keys are available locales, and each
+    localized name or description "must fall within the same constraints" as the field
+    (names by the naming regex and lowercase for chat-input commands and options,
+    descriptions 1–100 characters; choice names 1–100)."""
+    for field in ("name_localizations", "description_localizations"):
+        for locale, text in (item.get(field) or {}).items():
+            at = f"{where}.{field}.{locale}"
+            if locale not in DISCORD_LOCALES:
+                raise errors.invalid_form(at, "INVALID_LOCALE", f"Invalid locale {locale!r}")
+            if field == "description_localizations" or not chat_input:
+                if not (isinstance(text, str) and 1 <= len(text) <= 100):
+                    raise errors.invalid_form(
+                        at, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                    )
+            elif not (isinstance(text, str) and _NAME.match(text) and text == text.lower()):
+                raise errors.invalid_form(
+                    at, "APPLICATION_COMMAND_INVALID_NAME", "Localized name is invalid"
+                )
 
 
 _SUBCOMMAND_TYPES = (1, 2)
@@ -152,6 +181,9 @@ def _validate_options(options: list[dict[str, Any]], prefix: str) -> None:
             raise errors.invalid_form(
                 f"{where}.name", "APPLICATION_COMMAND_INVALID_NAME", "Option name is invalid"
             )
+        _validate_localizations(option, where, chat_input=True)
+        for number, choice in enumerate(option.get("choices") or []):
+            _validate_localizations(choice, f"{where}.choices.{number}", chat_input=False)
         if option.get("type") in _SUBCOMMAND_TYPES:
             _validate_options(option.get("options") or [], f"{where}.options")
             continue
