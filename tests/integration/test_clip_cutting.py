@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import struct
 from pathlib import Path
 
@@ -272,14 +273,16 @@ async def test_a_restart_while_cutting_or_after_sends_the_same_part(
 async def test_a_cut_past_the_time_limit_is_refused_and_its_worker_replaced(
     tmp_path: Path,
 ) -> None:
-    # No keyframe for 60 s: a cut from 45 s decodes 45 s of pictures it throws away before
-    # the first one it keeps, far more than this pool's hundredth of a second.
+    # A source whose reading never ends (a pipe nobody writes to) stands for a cut that
+    # takes too long, however fast this machine decodes: only the time limit stops it.
+    endless = tmp_path / "endless.mp4"
+    os.mkfifo(endless)
     source = make_keyframed_mp4(tmp_path / "in.mp4", seconds=60, keyframe_every_s=60.0)
-    limits = ProbeLimits(workers=1, timeout_s=30.0, cut_timeout_s=0.01)
+    limits = ProbeLimits(workers=1, timeout_s=30.0, cut_timeout_s=0.5)
     async with Prober.running(limits) as hasty:
         with pytest.raises(MediaRejected) as caught:
-            await cut_clip(hasty, source, tmp_path / "out.mp4", CutPlan(start_s=45, length_s=10),
-                           STANDARD)
+            await cut_clip(hasty, endless, tmp_path / "out.mp4",
+                           CutPlan(start_s=45, length_s=10), STANDARD)
         assert caught.value.code == "video_too_complex"
         # The next member's probe finds a working pool.
         info = await probe_video(hasty, source, STANDARD)
