@@ -7,8 +7,9 @@ from __future__ import annotations
 import copy
 
 from sandbox.discord_emulator.interactions import MODAL
+from sandbox.discord_emulator.models import Channel, Message
 from sandbox.evolink_sim import TaskScript
-from storage.models import LedgerKind
+from storage.models import Job, LedgerKind
 from tests.e2e.harness import Stack, text_input_id
 from tests.e2e.test_account import command
 from tests.e2e.test_buttons import SLOW_S, finish_new_job, jobs
@@ -45,15 +46,20 @@ async def test_the_fast_model_is_submitted_and_billed_its_own_range(stack: Stack
     assert f"a {FAST} second counts 6.8/12 of one" in quota
 
 
+async def _delivered_fast_edit(stack: Stack) -> tuple[Job, Channel, Message]:
+    """Both models enabled, and one 8 s edit on the fast model delivered."""
+    await stack.start_bot(EVOLINK_MODELS=BOTH)
+    stack.sim.script_next_task(TaskScript(processing_s=SLOW_S))
+    return await finish_new_job(stack, await stack.edit(
+        {"prompt": "make it snow", "video": stack.clip(seconds=8.0), "model": FAST}
+    ))
+
+
 async def test_rerun_keeps_the_jobs_model_and_edit_again_lets_the_member_pick(
     stack: Stack,
 ) -> None:
     emu, sim, world = stack.emu, stack.sim, stack.world
-    await stack.start_bot(EVOLINK_MODELS=BOTH)
-    sim.script_next_task(TaskScript(processing_s=SLOW_S))
-    first, thread, delivered = await finish_new_job(stack, await stack.edit(
-        {"prompt": "make it snow", "video": stack.clip(seconds=8.0), "model": FAST}
-    ))
+    first, thread, delivered = await _delivered_fast_edit(stack)
 
     sim.script_next_task(TaskScript(processing_s=SLOW_S))
     rerun_click = await emu.click_button(thread, world.member, delivered, f"kling:rerun:{first.id}")
@@ -108,11 +114,7 @@ async def test_rerun_of_a_model_the_operator_dropped_is_refused_before_anything_
     stack: Stack,
 ) -> None:
     emu, sim, world = stack.emu, stack.sim, stack.world
-    await stack.start_bot(EVOLINK_MODELS=BOTH)
-    sim.script_next_task(TaskScript(processing_s=SLOW_S))
-    first, thread, delivered = await finish_new_job(stack, await stack.edit(
-        {"prompt": "make it snow", "video": stack.clip(seconds=8.0), "model": FAST}
-    ))
+    first, thread, delivered = await _delivered_fast_edit(stack)
     await stack.stop_bot()
     await stack.start_bot()  # the standard model alone
 

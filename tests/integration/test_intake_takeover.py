@@ -64,6 +64,17 @@ async def _only(services: Services, state: JobState) -> Job:
     return job
 
 
+async def _survivor_delivers(
+    survivor: Services, second: Harness, told: RecordingNotifier, job: Job
+) -> Job:
+    """The survivor takes the orphan over and delivers it; the books balance after."""
+    await survivor.tracker.hold_intakes_once()
+    await told.wait_for_event("delivered", job.id)
+    await survivor.tracker.idle()
+    await assert_money_reconciles(second)
+    return await second.job(job.id)
+
+
 async def test_a_job_whose_files_a_dead_process_was_fetching_is_checked_and_delivered_by_another(
     harness: Harness, second: Harness, cluster_database: str, s3_bucket: S3Bucket
 ) -> None:
@@ -81,11 +92,7 @@ async def test_a_job_whose_files_a_dead_process_was_fetching_is_checked_and_deli
         harness.files.held = None
         held.release()
 
-        await survivor.tracker.hold_intakes_once()
-        await harness.notifier.wait_for_event("delivered", job.id)
-        await survivor.tracker.idle()
-        done = await second.job(job.id)
-        await assert_money_reconciles(second)
+        done = await _survivor_delivers(survivor, second, harness.notifier, job)
     assert done.state is JobState.DELIVERED
     assert len(harness.notifier.delivered[job.id]) == 1
     assert harness.sim.create_attempts == 1
@@ -103,11 +110,7 @@ async def test_a_job_never_sent_to_the_provider_is_sent_once_by_the_process_taki
         job = await _only(first, JobState.REHOSTED)  # its inputs are in the bucket
         await _die(harness, first, submit)
 
-        await survivor.tracker.hold_intakes_once()
-        await second.notifier.wait_for_event("delivered", job.id)
-        await survivor.tracker.idle()
-        done = await second.job(job.id)
-        await assert_money_reconciles(second)
+        done = await _survivor_delivers(survivor, second, second.notifier, job)
     assert done.state is JobState.DELIVERED and done.leased_by == "shards-1"
     assert len(second.notifier.delivered[job.id]) == 1
     assert harness.sim.create_attempts == 1
