@@ -67,8 +67,9 @@ WALK_TO_SUBMITTED = ("fetching", "reserved", "rehosted", "submitting")
 
 def create_submitted(raw: Any, *, new: Any, now: float, changes: Any) -> None:
     """The engine's path to SUBMITTED (no media), inside the caller's transaction."""
-    from storage.jobs import create_sync, transition_sync
+    from storage.job_rows import create_sync
     from storage.models import JobState
+    from storage.transitions import transition_sync
 
     job = create_sync(raw, new, now)
     for step in WALK_TO_SUBMITTED:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from storage.database import AsyncConn, Database, DbRow, run_in
 from storage.guilds import read_guild_settings, update_settings_in, write_audit
-from storage.jobs import adopt_sync, fetch_job, row_to_job, transition_in
+from storage.job_rows import fetch_job, row_to_job
 from storage.media import EXPIRE_INPUTS_SQL
 from storage.models import (
     TASK_NOT_FOUND_CODE,
@@ -26,6 +26,7 @@ from storage.models import (
     UsageRow,
 )
 from storage.quota import refund_in
+from storage.transitions import adopt_sync, transition_in
 
 LimitTable = Literal["user_limits", "role_limits"]
 _SUBJECT = {"user_limits": ("user_id", "user"), "role_limits": ("role_id", "role")}

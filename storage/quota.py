@@ -13,7 +13,7 @@ from storage.guilds import (
     read_overrides,
     write_audit,
 )
-from storage.jobs import create_sync, transition_in, transition_sync
+from storage.job_rows import create_sync
 from storage.media import expire_inputs_sync
 from storage.models import (
     ACTIVE_STATES,
@@ -26,6 +26,7 @@ from storage.models import (
     NewJob,
     UsageSnapshot,
 )
+from storage.transitions import transition_in, transition_sync
 
 # The lock a check of a guild's limits holds until its job or reservation is written.
 _GUILD_LIMITS = "guild-limits"

@@ -24,8 +24,8 @@ from bot.i18n import N_, Text, english
 from bot.jobs.actions import can_redeliver, can_refetch
 from bot.jobs.errors import AdoptionRefused
 from storage.admin import JobAlreadyFinished, ProviderTaskRunning, UnknownJob
-from storage.jobs import StaleTransition
 from storage.models import AuditEntry, Job, JobState, MediaRole
+from storage.transitions import StaleTransition
 
 
 def provider_task_refusal(job: Job) -> Text:

@@ -21,7 +21,6 @@ from bot.jobs.messages import (
 from bot.jobs.models import EditRequest, InputFile, Requester
 from bot.jobs.notifier import ModeratorAlert
 from bot.jobs.policy import Allowance, Windows, is_moderator
-from storage.jobs import StaleTransition
 from storage.models import (
     REFETCH_TRANSITIONS,
     REPOST_TRANSITIONS,
@@ -32,6 +31,7 @@ from storage.models import (
     JobState,
     MediaRole,
 )
+from storage.transitions import StaleTransition
 
 REDELIVERABLE_STATES = frozenset(REPOST_TRANSITIONS)
 # Finished jobs whose billed result the bot gave up on: a refetch asks the provider again.

@@ -28,8 +28,8 @@ from bot.i18n import N_
 from bot.jobs.engine import JobEngine
 from bot.jobs.errors import AdoptionRefused
 from bot.jobs.messages import OUTCOME_UNCONFIRMED, OUTCOME_UNCONFIRMED_MESSAGE
-from storage.jobs import StaleTransition, TaskTaken
 from storage.models import AuditEntry, Job, JobChanges, JobState, LedgerKind, sources_of
+from storage.transitions import StaleTransition, TaskTaken
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from bot.media.store import MediaStore
 from bot.metrics import Metrics
 from storage.admin import AdminRepository
 from storage.guilds import GuildRepository
-from storage.jobs import JobRepository, StaleTransition
+from storage.jobs import JobRepository
 from storage.media import MediaRepository
 from storage.models import (
     Job,
@@ -69,6 +69,7 @@ from storage.models import (
     NewJob,
 )
 from storage.quota import QuotaRepository
+from storage.transitions import StaleTransition
 
 log = logging.getLogger(__name__)
 

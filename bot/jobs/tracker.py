@@ -17,8 +17,9 @@ from bot.jobs.adoption import Adoption
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import EngineDeps, JobEngine
 from bot.jobs.steps import JobSteps
-from storage.jobs import Hint, StaleTransition
+from storage.leases import Hint
 from storage.models import JobState
+from storage.transitions import StaleTransition
 
 log = logging.getLogger(__name__)
 

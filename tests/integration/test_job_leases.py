@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from storage.database import POSTGRESQL, Database
-from storage.jobs import Hint, JobRepository
+from storage.jobs import JobRepository
+from storage.leases import Hint
 from storage.models import JobState
 from storage.rate import RateBuckets
 from tests.conftest import DatabaseLocation

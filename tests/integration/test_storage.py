@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database, MigrationError
-from storage.jobs import IllegalTransition, JobRepository, StaleTransition
+from storage.jobs import JobRepository
 from storage.media import MediaRepository, NewMediaObject, expire_inputs_sync
 from storage.models import JobSource, JobState, LedgerKind, MediaRole, NewJob, UsageSnapshot
 from storage.quota import QuotaRepository
 from storage.schema import legacy_migrations
+from storage.transitions import IllegalTransition, StaleTransition
 from tests.conftest import DatabaseLocation
 
 pytestmark = pytest.mark.both_engines

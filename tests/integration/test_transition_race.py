@@ -10,8 +10,9 @@ import asyncpg
 import pytest
 
 from storage.database import Database
-from storage.jobs import JobRepository, transition_in
+from storage.jobs import JobRepository
 from storage.models import JobState
+from storage.transitions import transition_in
 from tests.conftest import DatabaseLocation
 from tests.integration.test_storage import NOW, new_job
 
