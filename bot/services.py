@@ -15,7 +15,8 @@ from bot.http_clients import HttpClients
 from bot.jobs.actions import JobActions
 from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
-from bot.jobs.engine import EngineDeps, JobEngine
+from bot.jobs.deps import EngineDeps
+from bot.jobs.engine import JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.notifier import Notifier
 from bot.jobs.tracker import HINT_CHANNEL, Tracker
@@ -193,7 +194,7 @@ class Services:
             # lets running deliveries finish, then the web server and the rest close.
             opened.push_async_callback(tracker.stop)
             opened.push_async_callback(engine.stop)
-            await engine.resume()
+            await tracker.recovery.resume()
             tracker.start()
             yield services
         log.info("services closed")

@@ -68,6 +68,11 @@ class EngineConfig:
     def models(self) -> tuple[ModelSpec, ...]:
         return self.choices or (self.spec,)
 
+    def callback_url(self, job_id: int, secret: str) -> str | None:
+        """Where the provider reports on a job's task; None without a public address."""
+        base = self.callback_base_url
+        return f"{base}/callbacks/evolink/{job_id}/{secret}" if base else None
+
     def enabled_spec(self, model: str | None) -> ModelSpec | None:
         """The rules of `model` if members may pick it (None: the default model)."""
         if model is None:

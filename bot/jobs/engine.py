@@ -3,8 +3,8 @@
 DESIGN.md §1: policy → fetch → sniff/probe → reserve → rehost → create → announce, with the
 announcement moved in front of the create call: where the status message cannot be posted,
 the result could not be delivered either, so nothing is submitted or billed (issue 13).
-Each arrow is a state transition in SQLite, so `resume()` can pick a job up wherever it
-stopped.
+Each arrow is a recorded state transition, so `Recovery` (bot/jobs/recovery.py) can carry
+a job on from wherever it stopped; the create call itself is `TaskCreation`'s.
 """
 
 from __future__ import annotations
@@ -12,26 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import shutil
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import Protocol
 
-from bot.evolink import (
-    EditTaskRequest,
-    EvolinkClient,
-    EvolinkError,
-    SubmissionOutcomeUnknown,
-)
 from bot.evolink.spec import ModelSpec, spec_for
 from bot.i18n import Text
 from bot.jobs.admission import IntakeSlots
-from bot.jobs.balance import ProviderBalance
 from bot.jobs.config import EngineConfig
+from bot.jobs.creation import TaskCreation
+from bot.jobs.deps import EngineDeps
 from bot.jobs.errors import EditRefused, EngineStopping
-from bot.jobs.intake import Intake, precheck_request
+from bot.jobs.intake import precheck_request
 from bot.jobs.messages import (
     DISK_LOW,
     INTAKE_FAILED,
@@ -39,28 +30,14 @@ from bot.jobs.messages import (
     RESTARTED_WHILE_CHECKING,
     STATUS_POST_FAILED,
     STATUS_POST_FAILED_MESSAGE,
-    SUBMISSION_UNKNOWN_MESSAGE,
-    TAKEN_OVER_UNPUBLISHED,
-    TAKEN_OVER_UNPUBLISHED_MESSAGE,
-    explain_submit_error,
     model_not_offered,
 )
 from bot.jobs.models import EditRequest
-from bot.jobs.notifier import ArchivedResult, Notifier
+from bot.jobs.notifier import ArchivedResult
 from bot.jobs.policy import QuotaPolicy, Windows
-from bot.jobs.provider_figures import provider_figures
-from bot.jobs.scheduling import first_poll_delay
 from bot.media.errors import MediaRejected
-from bot.media.fetch import Fetcher
-from bot.media.store import MediaStore
-from bot.metrics import Metrics
-from storage.admin import AdminRepository
-from storage.guilds import GuildRepository
-from storage.jobs import JobRepository
-from storage.media import MediaRepository
 from storage.models import (
     Job,
-    JobChanges,
     JobSource,
     JobState,
     LedgerKind,
@@ -68,40 +45,8 @@ from storage.models import (
     MediaRole,
     NewJob,
 )
-from storage.quota import QuotaRepository
-from storage.transitions import StaleTransition
 
 log = logging.getLogger(__name__)
-
-_CREATE_OUTCOME_UNKNOWN = (SubmissionOutcomeUnknown,)
-# The states resume() continues from the job's scratch folder (check, then publish).
-_RESUMED_FROM_SCRATCH = frozenset(
-    {JobState.RECEIVED, JobState.FETCHING, JobState.RESERVED, JobState.REHOSTED}
-)
-
-
-class DiskUsage(Protocol):
-    @property
-    def free(self) -> int: ...
-
-
-@dataclass
-class EngineDeps:
-    jobs: JobRepository
-    quota: QuotaRepository
-    media: MediaRepository
-    guilds: GuildRepository
-    store: MediaStore
-    client: EvolinkClient
-    intake: Intake
-    # Results come from the provider: fetched on its pool, never queued behind members'.
-    results: Fetcher
-    notifier: Notifier
-    clock: Callable[[], float]
-    admin: AdminRepository
-    metrics: Metrics | None = None
-    balance: ProviderBalance | None = None
-    disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage
 
 
 class JobEngine:
@@ -115,6 +60,10 @@ class JobEngine:
         self._wake_scheduler = wake
         self._stopping = False
         self._background: set[asyncio.Task[None]] = set()
+        self._creation = TaskCreation(
+            deps, config, wake_scheduler=self.wake_scheduler,
+            inputs_expire_at=self.inputs_expire_at, outcome_unknown=self.report_outcome_unknown,
+        )
 
     async def until_intakes_waiting(self, count: int) -> None:
         """Return once `count` edits wait for an intake slot."""
@@ -189,88 +138,6 @@ class JobEngine:
             ),
         )
 
-    async def resume(self) -> int:
-        """Pick up every unfinished job after a restart; returns how many were touched."""
-        d = self.deps
-        now = d.clock()
-        # With other processes running, only what this one left behind: theirs is theirs,
-        # and a lease this process held is taken over by any process once it ends.
-        unfinished = await d.jobs.in_states(
-            [
-                JobState.RECEIVED, JobState.FETCHING, JobState.RESERVED, JobState.REHOSTED,
-                JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING,
-                JobState.ARCHIVED,
-            ],
-            owned_only=self.config.shared_jobs,
-        )
-        # Nothing downloads yet: what a crashed download left is swept, except the scratch
-        # folders of jobs about to be checked or published again.
-        await d.store.sweep_incoming(
-            keep={job.id for job in unfinished if job.state in _RESUMED_FROM_SCRATCH}
-        )
-        for job in unfinished:
-            log.info("resuming job=%d state=%s", job.id, job.state)
-            await self._carry_on(job, now)
-        self.wake_scheduler()
-        return len(unfinished)
-
-    async def take_over(self, orphans: list[Job]) -> None:
-        """Carry on with jobs another process held before the provider and let go of (it
-        died): the same rules as a restart, except that the checked files of a RESERVED
-        job stayed on the dead process's disk, so its reservation is released."""
-        now = self.deps.clock()
-        for job in orphans:
-            log.warning("taking over job=%d state=%s", job.id, job.state)
-            try:
-                if job.state is JobState.RESERVED:
-                    await self._release_unpublished(job)
-                else:
-                    await self._carry_on(job, now)
-            except Exception:  # one job's trouble (a Discord post) must not strand the rest
-                log.exception("taking over job=%d failed", job.id)
-        self.wake_scheduler()
-
-    async def _release_unpublished(self, job: Job) -> None:
-        d = self.deps
-        try:
-            job = await d.quota.close_job(
-                job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.RESERVED},
-                now=d.clock(), detail=TAKEN_OVER_UNPUBLISHED, error_code=TAKEN_OVER_UNPUBLISHED,
-                error_message=TAKEN_OVER_UNPUBLISHED_MESSAGE.stored(),
-                inputs_expire_at=self.inputs_expire_at(),
-            )
-        except StaleTransition:
-            return  # its holder came back and moved it on
-        await d.notifier.failed(job)
-
-    async def _carry_on(self, job: Job, now: float) -> None:
-        """Continue an unfinished job from its recorded state (after a restart or a
-        takeover); a create that may have been sent is never sent again."""
-        d = self.deps
-        if job.state in _RESUMED_FROM_SCRATCH:
-            self._spawn(self._resume_submit(job), f"resume-{job.id}")
-        elif job.state is JobState.SUBMITTING:
-            try:
-                job = await d.jobs.become_uncertain(
-                    job.id, expected={JobState.SUBMITTING}, now=now,
-                    detail="restarted during submission",
-                    inputs_expire_at=self.inputs_expire_at(),
-                    error_code="submission_unknown",
-                    error_message=SUBMISSION_UNKNOWN_MESSAGE.stored(),
-                )
-            except StaleTransition:
-                return  # its callback (served already) adopted the task first
-            await self._report_outcome_unknown(job)
-        elif job.state is JobState.SUBMITTED:
-            if job.status_message_id is None:
-                job = await self.announce(job)
-            # Nothing runs yet, so any lease left by the previous process is stale.
-            await d.jobs.update(job.id, now=now, next_poll_at=now)
-        elif job.state is JobState.DOWNLOADING:
-            await d.jobs.update(job.id, now=now, next_poll_at=now)
-        elif job.state is JobState.ARCHIVED:
-            await d.jobs.update(job.id, now=now, next_delivery_at=now)
-
     async def stop(self) -> None:
         """Refuse new work and cancel background resumptions; their state stays persisted."""
         self._stopping = True
@@ -317,7 +184,7 @@ class JobEngine:
                         usage.free, config.min_free_disk_bytes, config.data_dir)
             raise EditRefused("disk_low", DISK_LOW)
 
-    async def _report_outcome_unknown(self, job: Job) -> None:
+    async def report_outcome_unknown(self, job: Job) -> None:
         """Tell the member, and the moderators where the server has a log channel."""
         settings = await self.deps.guilds.settings(job.guild_id)
         await self.deps.notifier.outcome_unknown(job, settings.log_channel_id)
@@ -341,12 +208,14 @@ class JobEngine:
 
     # --- the pipeline -------------------------------------------------------------------
 
-    def _spawn(self, coroutine: Coroutine[object, object, None], name: str) -> None:
-        task = asyncio.create_task(coroutine, name=name)
+    def continue_intake(self, job: Job) -> None:
+        """Carry on in the background with a job before the provider (after a restart or a
+        takeover), from its recorded state; `stop()` cancels it, its state stays recorded."""
+        task = asyncio.create_task(self._continue_intake(job), name=f"resume-{job.id}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _resume_submit(self, job: Job) -> None:
+    async def _continue_intake(self, job: Job) -> None:
         try:
             if job.state in (JobState.RECEIVED, JobState.FETCHING):
                 if not job.source.video_url:
@@ -413,7 +282,7 @@ class JobEngine:
             await self._reject(job, refusal.code, refusal.text)
             raise
         except asyncio.CancelledError:
-            # Shutdown mid-fetch: the job stays FETCHING and resume() fetches again.
+            # Shutdown mid-fetch: the job stays FETCHING and is fetched again at start.
             await asyncio.shield(self.deps.intake.discard_scratch(scratch))
             raise
         except Exception as error:
@@ -439,9 +308,9 @@ class JobEngine:
             job = await self._announce_or_release(job, interactive=interactive)
             if job.state is not JobState.REHOSTED:
                 return job
-        job, created = await self._create_task(job, interactive=interactive)
+        job, created = await self._creation.create(job, interactive=interactive)
         if created:
-            job = await self._start_tracking(job)
+            job = await self._creation.start_tracking(job)
             await self.deps.notifier.progress(job)  # the status message says "Running"
         return job
 
@@ -480,102 +349,6 @@ class JobEngine:
         return await d.jobs.transition(
             job.id, JobState.REHOSTED, expected={JobState.RESERVED}, now=d.clock()
         )
-
-    def callback_url(self, job: Job) -> str | None:
-        base = self.config.callback_base_url
-        return f"{base}/callbacks/evolink/{job.id}/{job.callback_secret}" if base else None
-
-    async def _create_task(self, job: Job, *, interactive: bool) -> tuple[Job, bool]:
-        """Send the create call once; True when this call's answer made the job SUBMITTED
-        (the caller then announces and tracks it).
-
-        Each outcome is recorded only while the job is still SUBMITTING: the provider's
-        callback may have adopted the task first (bot/jobs/adoption.py), and then the job
-        is left as the adoption made it.
-        """
-        d = self.deps
-        inputs = await d.media.for_job(job.id)
-        video = next(m for m in inputs if m.role is MediaRole.INPUT_VIDEO)
-        images = [m for m in inputs if m.role is MediaRole.INPUT_IMAGE]
-        request = EditTaskRequest(
-            model=job.model, prompt=job.prompt, video_url=(await d.store.public_link(video)).url,
-            image_urls=[(await d.store.public_link(m)).url for m in images],
-            keep_original_sound=job.keep_audio, callback_url=self.callback_url(job),
-        )
-        job = await d.jobs.transition(
-            job.id, JobState.SUBMITTING, expected={JobState.REHOSTED}, now=d.clock()
-        )
-        try:
-            task = await d.client.create_edit_task(request)
-        except _CREATE_OUTCOME_UNKNOWN as error:
-            log.error("create outcome unknown job=%d error=%r", job.id, error)
-            try:
-                job = await d.jobs.become_uncertain(
-                    job.id, expected={JobState.SUBMITTING}, now=d.clock(),
-                    detail=type(error).__name__, inputs_expire_at=self.inputs_expire_at(),
-                    error_code="submission_unknown",
-                    error_message=SUBMISSION_UNKNOWN_MESSAGE.stored(),
-                )
-            except StaleTransition:
-                return await self._adopted_meanwhile(job.id, None), False
-            await self._report_outcome_unknown(job)
-            return job, False
-        except EvolinkError as error:
-            log.warning("create refused job=%d error=%r", job.id, error)
-            try:
-                job = await d.quota.close_job(
-                    job.id, LedgerKind.RELEASE, JobState.FAILED, expected={JobState.SUBMITTING},
-                    now=d.clock(), detail=type(error).__name__, error_code=type(error).__name__,
-                    error_message=explain_submit_error(error).stored(),
-                    inputs_expire_at=self.inputs_expire_at(),
-                )
-            except StaleTransition:
-                return await self._adopted_meanwhile(job.id, None), False
-            if not interactive:
-                await d.notifier.failed(job)
-            return job, False
-        now = d.clock()
-        estimated = task.task_info.estimated_time if task.task_info else None
-        log.info("task created job=%d task=%s estimated=%s", job.id, task.id, estimated)
-        # Not due for polling yet: the status message and thread must be recorded first,
-        # or a fast provider's result would be delivered before we know where to post it.
-        created: JobChanges = {
-            "provider_task_id": task.id, "provider_status": str(task.status),
-            "progress": task.progress, "estimated_time_s": estimated, "submitted_at": now,
-            "next_poll_at": None, **provider_figures(job, task),
-        }
-        try:
-            job = await d.jobs.transition(
-                job.id, JobState.SUBMITTED, expected={JobState.SUBMITTING}, now=now, **created
-            )
-        except StaleTransition:
-            return await self._adopted_meanwhile(job.id, task.id), False
-        return job, True
-
-    async def _adopted_meanwhile(self, job_id: int, created_task_id: str | None) -> Job:
-        """The create's answer came after the job had moved on (its callback adopted the
-        task, or a moderator acted): keep what is recorded and say what this answer was."""
-        job = await self.deps.jobs.get(job_id)
-        assert job is not None
-        if created_task_id is None or created_task_id == job.provider_task_id:
-            log.info("create answered after the job moved on job=%d state=%s task=%s",
-                     job_id, job.state, job.provider_task_id)
-        else:
-            # Two tasks for one job: the one just created is billed and belongs to no job.
-            log.error("create answered task=%s but job=%d (%s) holds task=%s: task=%s is "
-                      "orphaned and may be billed", created_task_id, job_id, job.state,
-                      job.provider_task_id, created_task_id)
-        return job
-
-    async def _start_tracking(self, job: Job) -> Job:
-        assert job.submitted_at is not None
-        first = job.submitted_at + first_poll_delay(
-            job.estimated_time_s, self.config.schedule,
-            callbacks=self.callback_url(job) is not None,
-        )
-        job = await self.deps.jobs.update(job.id, now=self.deps.clock(), next_poll_at=first)
-        self.wake_scheduler()
-        return job
 
     def inputs_expire_at(self) -> float:
         """Inputs stay public for a grace period after the provider is done with them."""

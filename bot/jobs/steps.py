@@ -19,7 +19,8 @@ from bot.evolink import (
 )
 from bot.i18n import Text, english
 from bot.jobs.config import EngineConfig
-from bot.jobs.engine import EngineDeps, JobEngine
+from bot.jobs.deps import EngineDeps
+from bot.jobs.engine import JobEngine
 from bot.jobs.messages import (
     ARCHIVE_GONE,
     DELIVERY_FAILED,
@@ -175,7 +176,7 @@ class JobSteps:
             elapsed, task.task_info.estimated_time if task.task_info else None,
             job.estimated_time_s,
         )
-        callbacks = self.engine.callback_url(job) is not None
+        callbacks = self.config.callback_url(job.id, job.callback_secret) is not None
         answered |= {
             "progress": task.progress, "estimated_time_s": estimated,
             "next_poll_at": now + next_poll_delay(

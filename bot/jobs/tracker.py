@@ -15,7 +15,9 @@ from functools import partial
 
 from bot.jobs.adoption import Adoption
 from bot.jobs.config import EngineConfig
-from bot.jobs.engine import EngineDeps, JobEngine
+from bot.jobs.deps import EngineDeps
+from bot.jobs.engine import JobEngine
+from bot.jobs.recovery import Recovery
 from bot.jobs.steps import JobSteps
 from storage.leases import Hint
 from storage.models import JobState
@@ -45,6 +47,7 @@ class Tracker:
         self.engine = engine
         self.deps = deps
         self.adoption = Adoption(engine)
+        self.recovery = Recovery(engine)
         self.config = config
         self._wake = wake
         self._tell_holder = tell_holder  # None: one process, every lease is ours
@@ -189,7 +192,7 @@ class Tracker:
             now=now, until=now + self.config.schedule.lease_s
         )
         if orphans:
-            await self.engine.take_over(orphans)
+            await self.recovery.take_over(orphans)
 
     async def _hold_intakes(self) -> None:
         """Several processes: the lease on jobs before the provider is this process's

@@ -13,7 +13,8 @@ from bot.evolink import EvolinkClient
 from bot.http_clients import HttpClients
 from bot.jobs.actions import JobActions
 from bot.jobs.config import EngineConfig
-from bot.jobs.engine import EngineDeps, JobEngine
+from bot.jobs.deps import EngineDeps
+from bot.jobs.engine import JobEngine
 from bot.jobs.intake import Intake
 from bot.jobs.policy import QuotaDefaults
 from bot.media.prober import Prober

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from bot.jobs.engine import JobEngine
+from bot.jobs.recovery import Recovery
 from tests.integration.engine_harness import Harness
 
 pytestmark = pytest.mark.both_engines
@@ -24,11 +24,11 @@ def running_coroutines() -> set[str]:
 async def test_a_failure_while_resuming_closes_the_web_server_and_the_lag_monitor(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken_resume(self: JobEngine) -> int:
+    async def broken_resume(self: Recovery) -> int:
         assert "LoopLagMonitor._run" in running_coroutines()  # opened before resuming
         raise RuntimeError("disk gone")
 
-    monkeypatch.setattr(JobEngine, "resume", broken_resume)
+    monkeypatch.setattr(Recovery, "resume", broken_resume)
     with pytest.raises(RuntimeError, match="disk gone"):
         await harness.start()
 

@@ -7,7 +7,7 @@ from collections import deque
 from types import SimpleNamespace
 from typing import Any, get_type_hints
 
-from bot.jobs.engine import JobEngine
+from bot.jobs.recovery import Recovery
 from storage.models import (
     ACTIVE_STATES,
     DELIVERY_STATES,
@@ -39,7 +39,7 @@ def reachable(start: JobState) -> set[JobState]:
 
 
 def resumed_states() -> set[JobState]:
-    """The states `JobEngine.resume()` picks up after a restart."""
+    """The states `Recovery.resume()` picks up after a restart."""
     asked: list[JobState] = []
 
     async def in_states(states: list[JobState], *, owned_only: bool) -> list[Any]:
@@ -53,11 +53,10 @@ def resumed_states() -> set[JobState]:
         jobs=SimpleNamespace(in_states=in_states), clock=lambda: 0.0,
         store=SimpleNamespace(sweep_incoming=sweep_incoming),
     )
-    engine = JobEngine.__new__(JobEngine)  # only resume() is exercised
-    engine.deps = deps  # type: ignore[assignment]
-    engine.config = SimpleNamespace(shared_jobs=False)  # type: ignore[assignment]
-    engine._wake_scheduler = lambda: None
-    asyncio.run(engine.resume())
+    engine = SimpleNamespace(
+        deps=deps, config=SimpleNamespace(shared_jobs=False), wake_scheduler=lambda: None
+    )
+    asyncio.run(Recovery(engine).resume())  # type: ignore[arg-type]
     return set(asked)
 
 
