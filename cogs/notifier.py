@@ -223,10 +223,24 @@ class DiscordNotifier:
         except discord.HTTPException as error:
             log.warning("final status edit failed job=%d status=%s", job.id, error.status)
 
+    def _places(self, job: Job) -> list[int]:
+        """Where the job's messages may go, in order: its thread, its channel, and for a job
+        started inside a thread (a member's thread, a forum post) that thread's parent.
+
+        A forum or media parent is left out: it holds only posts, and a message there is
+        refused (Channels → Channel Types: "a channel that can only contain threads"; JSON
+        code 50008). A new post instead would be a public thread nobody asked for in a place
+        moderators organise, so the result is kept and the moderators are told. A parent
+        missing from the cache (another shard's server) is tried: its refusal is final too.
+        """
+        parent = job.source.rules_channel_id
+        if parent is not None and isinstance(self.bot.get_channel(parent), discord.ForumChannel):
+            parent = None
+        return list(dict.fromkeys(t for t in (job.thread_id, job.channel_id, parent) if t))
+
     async def _post_to_member(self, job: Job, content: str) -> None:
-        """Tell the requester in the job's thread, else in its channel."""
-        targets = [t for t in (job.thread_id, job.channel_id) if t is not None]
-        for target in dict.fromkeys(targets):
+        """Tell the requester in the first of the job's places that takes the message."""
+        for target in self._places(job):
             try:
                 await self._channel(target, job.guild_id).send(
                     content, allowed_mentions=only_user(job.user_id)
@@ -271,9 +285,10 @@ class DiscordNotifier:
         return await self._deliver(job, result)
 
     async def _deliver(self, job: Job, result: ArchivedResult) -> int:
-        """Post the video in the thread, else in the channel (the thread may be closed to
-        the bot); attach it when it fits and the bot may attach, else link it."""
-        targets = list(dict.fromkeys(t for t in (job.thread_id, job.channel_id) if t))
+        """Post the video in the first of the job's places that takes it (a thread may be
+        deleted, archived or closed to the bot); attach it when it fits and the bot may
+        attach, else link it."""
+        targets = self._places(job)
         for index, target_id in enumerate(targets):
             try:
                 return await self._deliver_to(
@@ -282,7 +297,7 @@ class DiscordNotifier:
             except DeliveryFailed as failure:
                 if failure.retryable or index == len(targets) - 1:
                     raise
-                log.warning("delivery refused job=%d target=%d: trying the channel",
+                log.warning("delivery refused job=%d target=%d: trying the next place",
                             job.id, target_id)
         raise DeliveryFailed(N_("The edit has nowhere to be posted."), retryable=False)
 

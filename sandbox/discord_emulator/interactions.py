@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import errors, messages, payloads
+from .components import check_modal_layout
 from .models import Message, MessageFlags, MessageType
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ def _new_message(
     flags: int,
     *,
     original: bool,
+    at: str = "",
 ) -> Message:
     app = emu.state.applications[ix.application_id]
     msg_type = MessageType.DEFAULT
@@ -168,6 +170,7 @@ def _new_message(
         application_id=app.id,
         interaction_id=ix.id,
         interaction_metadata=meta,
+        at=at,
     )
     ix.messages.append(message)
     return message
@@ -217,7 +220,9 @@ def _callback(
     message: Message | None = None
     if rtype == CHANNEL_MESSAGE:
         messages.check_files(out.files, _upload_limit(ix))
-        message = _new_message(emu, ix, messages.Outgoing(data, out.files), flags, original=True)
+        message = _new_message(
+            emu, ix, messages.Outgoing(data, out.files), flags, original=True, at="data."
+        )
         ix.original_message_id = message.id
         answer["message"] = payloads.message(emu.state, message)
     elif rtype == DEFERRED_CHANNEL_MESSAGE:
@@ -228,7 +233,7 @@ def _callback(
         message = emu.state.messages.get(ix.target_message_id or 0)
         if rtype == UPDATE_MESSAGE and message is not None:
             messages.check_files(out.files, _upload_limit(ix))
-            messages.edit(emu, message, messages.Outgoing(data, out.files))
+            messages.edit(emu, message, messages.Outgoing(data, out.files), at="data.")
             answer["message"] = payloads.message(emu.state, message)
         if message is not None and all(m.id != message.id for m in ix.messages):
             ix.messages.insert(0, message)
@@ -238,6 +243,7 @@ def _callback(
             raise errors.invalid_form(
                 "data", "BASE_TYPE_REQUIRED", "A modal needs custom_id, title and components."
             )
+        check_modal_layout(data["components"])
         ix.modal = data
     elif rtype == AUTOCOMPLETE_RESULT:
         ix.autocomplete_choices = list(data.get("choices") or [])

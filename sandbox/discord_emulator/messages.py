@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 
 from . import errors, mentions, payloads
+from .components import check_message_layout
 from .gateway import GUILD_MESSAGES
 from .models import Attachment, Channel, Message, MessageFlags, User
 from .permissions import channel_permissions
@@ -97,17 +98,21 @@ def check_files(files: list[UploadedFile], limit: int) -> None:
         raise errors.entity_too_large()
 
 
-def validate_payload(payload: dict[str, Any]) -> None:
+def validate_payload(payload: dict[str, Any], flags: int, *, at: str = "") -> None:
+    """Refuse what Discord refuses in a message body; ``at`` prefixes the field names
+    (``data.`` when the message is an interaction callback's ``data``)."""
     content = payload.get("content")
     if content is not None and len(str(content)) > MAX_CONTENT:
         raise errors.invalid_form(
-            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
+            f"{at}content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
         )
     embeds = payload.get("embeds")
     if embeds is not None and len(embeds) > MAX_EMBEDS:
         raise errors.invalid_form(
-            "embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
+            f"{at}embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
         )
+    if payload.get("components"):
+        check_message_layout(payload["components"], flags, f"{at}components")
 
 
 def content_type_for(filename: str, sent: str | None) -> str:
@@ -221,13 +226,15 @@ def create(
     flags: int | None = None,
     visible_to: int | None = None,
     preset_attachments: list[Attachment] | None = None,
+    at: str = "",
     **extra: Any,
 ) -> Message:
-    """Build, store and publish a message from a bot's request body."""
+    """Build, store and publish a message from a bot's request body (``at``: see
+    :func:`validate_payload`)."""
     payload = out.payload
-    validate_payload(payload)
     if flags is None:
         flags = int(payload.get("flags") or 0) & ~MessageFlags.LOADING
+    validate_payload(payload, flags, at=at)
     ephemeral = bool(flags & MessageFlags.EPHEMERAL)
     message = Message(
         id=emu.state.ids.next(),
@@ -265,10 +272,11 @@ def create(
     return message
 
 
-def edit(emu: DiscordEmulator, message: Message, out: Outgoing) -> Message:
+def edit(emu: DiscordEmulator, message: Message, out: Outgoing, *, at: str = "") -> Message:
     """Apply a PATCH body to a message, keep the revision, publish MESSAGE_UPDATE."""
     payload = out.payload
-    validate_payload(payload)
+    # IS_COMPONENTS_V2 "can't be removed from that message" once set (Component Reference).
+    validate_payload(payload, message.flags | int(payload.get("flags") or 0), at=at)
     was_loading = message.loading
     attachments = _attachments(
         emu,

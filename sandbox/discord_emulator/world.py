@@ -16,6 +16,7 @@ from . import messages, payloads
 from .driver import Ref, ref_id
 from .gateway import GUILD_MEMBERS, GUILDS
 from .models import (
+    THREAD_PARENTS,
     Application,
     Attachment,
     Channel,
@@ -23,6 +24,7 @@ from .models import (
     Guild,
     Member,
     Message,
+    MessageType,
     Overwrite,
     Role,
     User,
@@ -245,24 +247,54 @@ class WorldMixin:
         if parent.type not in (ChannelType.GUILD_FORUM, ChannelType.GUILD_MEDIA):
             raise ValueError(f"channel {parent.id} is not a forum or media channel")
         user = self.state.users[ref_id(author)]
+        thread = self._member_thread(parent, name, user, ChannelType.PUBLIC_THREAD)
+        thread.starter_message_id = thread.id
+        self.state.add_message(
+            Message(thread.id, thread.id, parent.guild_id, user, self.clock.iso(), content=content)
+        )
+        self._announce_thread(thread)
+        return thread
+
+    def create_thread(
+        self, parent: Ref, name: str, author: Ref, *, private: bool = False
+    ) -> Channel:
+        """A member's own thread in a text or announcement channel, started without a
+        message; a public one leaves a type 18 notice in the channel, as Discord does."""
+        channel = self.state.channel(ref_id(parent))
+        if channel.type not in THREAD_PARENTS:
+            raise ValueError(f"channel {channel.id} cannot hold threads")
+        kind = ChannelType.PRIVATE_THREAD if private else ChannelType.PUBLIC_THREAD
+        user = self.state.users[ref_id(author)]
+        thread = self._member_thread(channel, name, user, kind)
+        if not private:
+            messages.create(
+                self._emu, channel=channel, author=user,
+                out=messages.Outgoing({"content": name, "message_reference": {
+                    "channel_id": str(thread.id), "guild_id": str(thread.guild_id)}}),
+                msg_type=MessageType.THREAD_CREATED, flags=0,
+            )
+        self._announce_thread(thread)
+        return thread
+
+    def _member_thread(
+        self, parent: Channel, name: str, user: User, kind: ChannelType
+    ) -> Channel:
         now = self.clock.iso()
         thread = Channel(
-            self.state.ids.next(), parent.guild_id, name, ChannelType.PUBLIC_THREAD,
+            self.state.ids.next(), parent.guild_id, name, kind,
             parent_id=parent.id, owner_id=user.id, archive_timestamp=now, created_at=now,
             member_ids={user.id},
         )
-        thread.starter_message_id = thread.id
         self.state.channels[thread.id] = thread
         self.state.guild(parent.guild_id).channel_ids.append(thread.id)
-        self.state.add_message(
-            Message(thread.id, thread.id, parent.guild_id, user, now, content=content)
-        )
+        return thread
+
+    def _announce_thread(self, thread: Channel) -> None:
         self.gateway.dispatch(
             "THREAD_CREATE", {**payloads.channel(thread), "newly_created": True},
-            guild_id=parent.guild_id, intent=GUILDS,
+            guild_id=thread.guild_id, intent=GUILDS,
         )
         self.state.changed()
-        return thread
 
     def archive_thread(self, thread: Ref, *, locked: bool = False) -> None:
         """Archive a thread (and lock it: only Manage Threads may reopen it)."""

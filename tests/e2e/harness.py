@@ -137,3 +137,19 @@ async def running_stack(
                 yield stack
             finally:
                 await stack.stop_bot()
+
+
+#: How a thread stops taking the bot's posts, and Discord's answer to a post there.
+THREAD_CLOSINGS = ["deleted", "archived", "locked", "no access"]
+
+
+def close_thread(emu: DiscordEmulator, thread_id: int, how: str) -> None:
+    """Deleted (10003), archived or locked (50083), or the bot lost access (50001: a
+    private thread it was removed from; threads have no permissions of their own to take
+    away in the emulator, so the next post is answered so)."""
+    if how == "deleted":
+        emu.delete_channel(thread_id)
+    elif how == "no access":
+        emu.fail_next("POST", "/channels/{channel_id}/messages", 403, 50001, "Missing Access")
+    else:
+        emu.archive_thread(thread_id, locked=how == "locked")

@@ -15,7 +15,7 @@ from sandbox.evolink_sim import TaskScript
 from sandbox.media_samples import make_mp4, pad_file
 from storage.models import Job, JobState, MediaRole
 from tests.e2e.admin_view import add_moderator, admin
-from tests.e2e.harness import Stack
+from tests.e2e.harness import THREAD_CLOSINGS, Stack, close_thread
 from tests.e2e.user_view import ephemeral_answer
 
 MIB = 1024 * 1024
@@ -163,12 +163,13 @@ async def test_status_message_shows_progress_and_elapsed_time_in_few_edits(
 
 # --- where the result goes when its thread is gone ----------------------------------------
 
-@pytest.mark.parametrize("closed", ["deleted", "archived", "locked"])
+@pytest.mark.parametrize("closed", THREAD_CLOSINGS)
 async def test_a_result_whose_thread_was_closed_lands_in_the_channel(
     stack: Stack, closed: str
 ) -> None:
     # Discord answers a post there with a final 4xx (10003 Unknown Channel, 50083 Thread is
-    # archived): retrying the same place for an hour cannot help, the channel can.
+    # archived, 50001 Missing Access): retrying the same place for an hour cannot help,
+    # the channel can.
     stack.sim.script_next_task(TaskScript(processing_s=100_000, estimated_time=100_000))
     await stack.start_bot()
     ix = await stack.edit({"prompt": "make it blue", "video": stack.clip()})
@@ -176,10 +177,7 @@ async def test_a_result_whose_thread_was_closed_lands_in_the_channel(
     assert stack.bot is not None
     [job] = await stack.bot.services.jobs.search(stack.world.guild.id)
     assert job.thread_id is not None
-    if closed == "deleted":
-        stack.emu.delete_channel(job.thread_id)
-    else:
-        stack.emu.archive_thread(job.thread_id, locked=closed == "locked")
+    close_thread(stack.emu, job.thread_id, closed)
 
     stack.sim.complete_now(job.provider_task_id or "")
 

@@ -73,6 +73,25 @@ async def test_an_announcement_channel_takes_messages_and_threads(
     assert status == 201
 
 
+async def test_a_members_own_thread_takes_posts_and_a_public_one_is_announced(
+    emu: DiscordEmulator, world: World, http: aiohttp.ClientSession
+) -> None:
+    """Topics → Threads: a thread started without a message leaves a "thread created"
+    (type 18) message in its channel when public; a member's thread takes the bot's posts."""
+    thread = emu.create_thread(world.channel, "my clips", world.member)
+    hidden = emu.create_thread(world.channel, "just me", world.member, private=True)
+
+    [notice] = emu.messages(world.channel)
+    assert notice.type == 18 and notice.message_reference == {
+        "channel_id": str(thread.id), "guild_id": str(world.guild.id)
+    }
+    assert (thread.type, thread.parent_id, thread.owner_id) == (
+        ChannelType.PUBLIC_THREAD, world.channel.id, world.member.user.id
+    )
+    assert hidden.type == ChannelType.PRIVATE_THREAD
+    assert (await _post(http, emu, thread.id))[0] == 200
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [("archive", (400, 50083)), ("lock", (400, 50083)), ("delete", (404, 10003))],

@@ -135,7 +135,9 @@ async def test_command_schemas_follow_discords_name_and_description_rules(
 
     for bad, field in [
         ({**good, "description": "d" * 101}, "description"),
+        ({**good, "description": ""}, "description"),
         ({**good, "name": "Edit Clip"}, "name"),
+        ({**good, "name": "e" * 33}, "name"),
     ]:
         status, body = await _post(http, url, [bad], method="PUT")
         assert status == 400 and body["code"] == 50035, bad
@@ -214,6 +216,13 @@ def test_without_the_description_bodies_are_not_checked(tmp_path: Path) -> None:
         ([{"type": 3, "name": "Prompt", "description": "Prompt"}], ("0", "name")),
         ([{"type": 3, "name": "p", "description": "P", "max_length": 6001}], ("0", "max_length")),
         ([{"type": 3, "name": f"o{i}", "description": "O"} for i in range(26)], ("_errors",)),
+        (
+            [{"type": 3, "name": "style", "description": "S",
+              "choices": [{"name": f"c{i}", "value": f"{i}"} for i in range(26)]}],
+            ("0", "choices"),
+        ),
+        ([{"type": 3, "name": "o" * 33, "description": "O"}], ("0", "name")),
+        ([{"type": 3, "name": "prompt", "description": ""}], ("0", "description")),
     ],
 )
 async def test_command_options_follow_discords_rules(
@@ -264,3 +273,31 @@ async def test_a_command_reaches_only_the_installations_it_declares(
     else:
         with pytest.raises(CommandError):
             invoke()
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"content": "x" * 2001}, ("content",)),
+        ({"embeds": [{"title": "t" * 257}]}, ("embeds", "0", "title")),
+        (
+            {"components": [{"type": 1, "components": [
+                {"type": 2, "style": 1, "label": "Go", "custom_id": "c" * 101}]}]},
+            ("components", "0", "components", "0", "custom_id"),
+        ),
+    ],
+)
+def test_a_followup_body_error_names_the_failing_field(
+    rules: RequestBodyRules, method: str, body: dict[str, Any], field: tuple[str, ...]
+) -> None:
+    """The followup route takes a create or an update body (an undiscriminated union in the
+    description); the error names the field that breaks both, not the body's root."""
+    path = "/webhooks/1234/token" if method == "POST" else "/webhooks/1234/token/messages/5678"
+    with pytest.raises(DiscordError) as refused:
+        rules.check(method, path, body)
+
+    node = refused.value.errors or {}
+    for key in field:
+        node = node[key]
+    assert node["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
