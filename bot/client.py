@@ -20,7 +20,8 @@ from bot.settings import Settings
 from cogs.errors import answer_privately, apologise
 from cogs.forms import OpenForms
 from cogs.i18n import CommandTranslator, speaker_for
-from cogs.notifier import DiscordNotifier, LogChannelMirror
+from cogs.log_channel import LogChannelMirror
+from cogs.notifier import DiscordNotifier
 from cogs.views import EditAgainButton, RerunButton, answer_stale_form
 
 log = logging.getLogger(__name__)

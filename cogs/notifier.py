@@ -6,11 +6,9 @@ restart, before the gateway has filled the caches.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Literal
 
 import discord
@@ -19,9 +17,11 @@ from bot.i18n import N_, Number, Speaker, Text, english
 from bot.jobs.messages import counted_seconds
 from bot.jobs.notifier import ArchivedResult, DeliveryFailed, ModeratorAlert, StatusRefs
 from cogs.i18n import catalogs_of, job_speaker
+from cogs.log_channel import moderator_alert
 from cogs.render import charge_text, safe_prompt, status_text, thread_name
+from cogs.status_editor import StatusEditor
 from cogs.views import result_view
-from storage.models import AuditEntry, Job, JobState
+from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -31,140 +31,10 @@ _MISSING_PERMISSIONS = 50013
 _TOO_LARGE = 40005
 
 
-_PROVIDER_ACCOUNT = N_(
-    "the provider refuses the bot's status checks ({why}). The operator must fix the EvoLink "
-    "account; the bot asks again every few minutes meanwhile, and the member's seconds stay "
-    "reserved."
-)
-
-
-def moderator_alert(alert: ModeratorAlert, job: int) -> Text:
-    """What moderators read in the log channel about job number `job`."""
-    if alert in _ACCOUNT_PROBLEMS:
-        return _PROVIDER_ACCOUNT.model_copy(update={"params": {"why": _ACCOUNT_PROBLEMS[alert]}})
-    return _ALERTS[alert].model_copy(update={"params": {"job": job}})
-
-
-_ACCOUNT_PROBLEMS: dict[ModeratorAlert, Text] = {
-    ModeratorAlert.KEY_REJECTED: N_("HTTP 401: the API key"),
-    ModeratorAlert.CREDITS_EXHAUSTED: N_("HTTP 402: out of credits"),
-    ModeratorAlert.ACCESS_DENIED: N_("HTTP 403: access denied"),
-}
-_ALERTS: dict[ModeratorAlert, Text] = {
-    ModeratorAlert.TASK_NOT_FOUND: N_(
-        "the provider keeps answering \"task not found\". It may still be running and "
-        "billed, so the member's seconds stay reserved and the bot keeps checking slowly. "
-        "`/kling-admin jobs refetch job:{job}` asks the provider again now; once you know "
-        "the provider failed it, `/kling-admin jobs fail job:{job}` refunds it."
-    ),
-    ModeratorAlert.TASK_LOST: N_(
-        "the provider has not found this task for a day, so the bot stopped waiting and kept "
-        "the charge (the provider may have billed it). Check the provider dashboard; "
-        "`/kling-admin user grant` gives the seconds back if it was not billed."
-    ),
-    ModeratorAlert.RESULT_MISSING: N_(
-        "the provider finished and billed this edit but sent no video. Check the provider "
-        "dashboard; `/kling-admin jobs refetch job:{job}` asks the provider again and posts "
-        "the video if it is there."
-    ),
-    ModeratorAlert.RESULT_EXPIRED: N_(
-        "the finished video could not be downloaded before its link expired; the edit was "
-        "billed. `/kling-admin jobs refetch job:{job}` asks the provider again."
-    ),
-    ModeratorAlert.RESULT_INVALID: N_(
-        "the provider's result is not a video the bot can keep (wrong type or too large); "
-        "the edit was billed. Check the provider dashboard."
-    ),
-    ModeratorAlert.UNDELIVERABLE: N_(
-        "the finished video could not be posted in its thread or its channel (deleted, "
-        "locked, or closed to the bot); it was billed and is kept. Once the bot can post "
-        "there, `/kling-admin jobs redeliver job:{job}` posts it."
-    ),
-}
-
-
 def only_user(user_id: int) -> discord.AllowedMentions:
     return discord.AllowedMentions(
         everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False
     )
-
-
-class StatusEditor:
-    """Coalesces progress edits per channel, so a busy channel never floods Discord.
-
-    A channel shares one message rate limit (5 per 5 s) between new status messages,
-    results and edits. Edits in one channel therefore go one at a time, each showing a job's
-    latest state, jobs taking turns, and at least `interval` after the previous edit or
-    status message posted there: new members' status messages come first, and however many
-    edits are due, a new message waits behind at most one.
-    """
-
-    def __init__(self, interval: float, edit: Callable[[Job], Awaitable[object]]) -> None:
-        self.interval = interval
-        self._edit = edit
-        self._pending: dict[int, dict[int, Job]] = {}  # channel id -> job id -> latest
-        self._workers: dict[int, asyncio.Task[None]] = {}
-        self._in_flight: dict[int, asyncio.Event] = {}  # job id -> set when its edit ends
-        self._last_write: dict[int, float] = {}  # channel id -> loop time of our last write
-
-    def posted(self, channel_id: int) -> None:
-        """We just posted a message in the channel: edits there wait an interval more."""
-        now = asyncio.get_running_loop().time()
-        if len(self._last_write) > 1000:  # forget quiet channels
-            self._last_write = {
-                c: t for c, t in self._last_write.items() if now - t < self.interval
-            }
-        self._last_write[channel_id] = now
-
-    def submit(self, job: Job) -> None:
-        # A job already waiting keeps its place in the line and gets the newer text.
-        self._pending.setdefault(job.channel_id, {})[job.id] = job
-        if job.channel_id not in self._workers:
-            self._workers[job.channel_id] = asyncio.create_task(self._drain(job.channel_id))
-
-    def forget(self, job_id: int) -> None:
-        """Drop the job's queued edit (a final edit is coming)."""
-        for queue in self._pending.values():
-            queue.pop(job_id, None)
-
-    async def settle(self, job_id: int) -> None:
-        """Forget the job and wait for its edit in flight, so the final edit lands last."""
-        self.forget(job_id)
-        in_flight = self._in_flight.get(job_id)
-        if in_flight is not None:
-            await in_flight.wait()
-
-    async def _drain(self, channel_id: int) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-            queue = self._pending.get(channel_id, {})
-            while queue:
-                # Rate limiting, not synchronisation: updates meanwhile are merged.
-                wait = self._last_write.get(channel_id, -math.inf) + self.interval - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    continue  # the job may have been settled meanwhile
-                job_id = next(iter(queue))
-                job = queue.pop(job_id)
-                done = self._in_flight[job_id] = asyncio.Event()
-                try:
-                    await self._edit(job)
-                except discord.HTTPException as error:
-                    log.warning("status edit failed job=%d status=%s", job_id, error.status)
-                finally:
-                    self._in_flight.pop(job_id, None)
-                    done.set()
-                    self._last_write[channel_id] = loop.time()
-        finally:
-            self._workers.pop(channel_id, None)
-            if not self._pending.get(channel_id):
-                self._pending.pop(channel_id, None)
-
-    async def close(self) -> None:
-        workers = list(self._workers.values())
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
 
 
 class DiscordNotifier:
@@ -427,21 +297,6 @@ class DiscordNotifier:
 
     async def close(self) -> None:
         await self.editor.close()
-
-
-class LogChannelMirror:
-    """Copies each audit entry to the server's log channel, if one is set."""
-
-    def __init__(self, bot: discord.Client) -> None:
-        self.bot = bot
-
-    async def mirror(self, entry: AuditEntry, channel_id: int) -> None:
-        text = f"🛡️ <@{entry.actor_id}> · `{entry.action}`" + (
-            f" · {entry.target}" if entry.target else ""
-        )
-        await self.bot.get_partial_messageable(channel_id, guild_id=entry.guild_id).send(
-            text, allowed_mentions=discord.AllowedMentions.none()
-        )
 
 
 # Why a post was refused for good, by Discord's JSON error code

@@ -7,7 +7,7 @@ import pytest
 from bot.i18n import Catalogs, english
 from bot.jobs.actions import REFETCHABLE_FAILURES
 from bot.jobs.notifier import ModeratorAlert
-from cogs.notifier import moderator_alert
+from cogs.log_channel import moderator_alert
 
 
 @pytest.mark.parametrize("locale", ["en-US", "de", "es-ES", "fr", "ja", "pt-BR"])

@@ -7,7 +7,7 @@ import itertools
 from types import SimpleNamespace
 from typing import Any
 
-from cogs.notifier import StatusEditor
+from cogs.status_editor import StatusEditor
 
 
 def job(job_id: int, channel_id: int, progress: int) -> Any:
