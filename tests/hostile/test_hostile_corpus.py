@@ -180,6 +180,9 @@ CASES = [
     case("sample-count-bomb-1M", _clip(_bomb(1_000_000)), "1,000,000 frames", RANGE),
     case("sample-count-bomb-10M", _clip(_bomb(10_000_000)), "10,000,000 frames", RANGE),
     case("sample-count-bomb-60M", _clip(_bomb(60_000_000)), "60,000,000 frames", RANGE),
+    # 50 M samples declared in one fragment (moof) of a few hundred bytes.
+    case("fragmented-sample-count-bomb",
+         _clip(lambda: hostile_media.fragmented_clip(50_000_000)), "50,000,000 frames", RANGE),
     case("huge-dimensions", _clip(hostile_media.huge_dimensions_clip), "60000×60000 px",
          "at most 4096 px"),
     case("truncated", _clip(hostile_media.truncated_clip), UNREADABLE),
