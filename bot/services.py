@@ -163,7 +163,7 @@ class Services:
                 settings.web_host, settings.web_port,
             )
             metrics_web = WebServer(
-                create_metrics_app(metrics, job_counts.refresh),
+                create_metrics_app(metrics, lag, job_counts.refresh),
                 settings.metrics_host, settings.metrics_port, name="metrics",
             )
             services = cls(
