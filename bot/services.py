@@ -143,7 +143,7 @@ class Services:
                 client=client,
                 intake=Intake(http.downloads, config.intake, store, media, clock, prober),
                 results=http.provider,
-                notifier=notifier, clock=clock, metrics=metrics, balance=balance,
+                notifier=notifier, clock=clock, files=files, metrics=metrics, balance=balance,
             )
             schedule_changed = asyncio.Event()
             engine = JobEngine(deps, config, wake=schedule_changed.set)

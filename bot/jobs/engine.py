@@ -52,6 +52,7 @@ from bot.jobs.provider_figures import provider_figures
 from bot.jobs.scheduling import first_poll_delay
 from bot.media.errors import MediaRejected
 from bot.media.fetch import Fetcher
+from bot.media.filework import FileWork
 from bot.media.store import MediaStore
 from bot.metrics import Metrics
 from storage.admin import AdminRepository
@@ -98,6 +99,7 @@ class EngineDeps:
     notifier: Notifier
     clock: Callable[[], float]
     admin: AdminRepository
+    files: FileWork  # blocking file-system calls, off the loop and off its default pool
     metrics: Metrics | None = None
     balance: ProviderBalance | None = None
     disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage
@@ -310,7 +312,7 @@ class JobEngine:
         config = self.config
         if config.min_free_disk_bytes <= 0:
             return
-        usage = await asyncio.to_thread(self.deps.disk_usage, config.data_dir)
+        usage = await self.deps.files.run(self.deps.disk_usage, config.data_dir)
         if usage.free < config.min_free_disk_bytes:
             log.warning("disk low: refusing new edits free=%d min=%d dir=%s",
                         usage.free, config.min_free_disk_bytes, config.data_dir)
