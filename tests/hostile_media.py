@@ -118,18 +118,24 @@ def _video_moov(
 
 def synthetic_mp4(
     *, samples: int, sample_size: int, timescale: int, delta: int, width: int = 64,
-    height: int = 64, payload: bytes = b"", decodable: bool = False,
+    height: int = 64, payload: bytes = b"", decodable: bool = False, cut_at: int | None = None,
 ) -> bytes:
     """ftyp + moov (one H.264 video track, one chunk) + mdat.
 
     Every sample is `sample_size` bytes of `payload`, or with `decodable` the first is a real
     key frame (so a decoder gets its first picture) and the rest are `sample_size` zeros.
+    With `cut_at` (and `decodable`), sample `cut_at` is listed as a megabyte of which the file
+    holds only `sample_size` bytes, and the samples after it lie past the file's end: a lost
+    tail that the index and box tree do not show, only reading that packet does.
     """
     avcc, sizes = _plausible_avcc(), struct.pack(">II", sample_size, samples)
     if decodable:
         avcc, first = real_keyframe()
-        payload = first + bytes(sample_size * (samples - 1))
         table = [len(first)] + [sample_size] * (samples - 1)
+        present = samples
+        if cut_at is not None:
+            table[cut_at], present = 1024 * 1024, cut_at + 1
+        payload = first + bytes(sample_size * (present - 1))
         sizes = struct.pack(f">II{samples}I", 0, samples, *table)
 
     def moov(chunk_offset: int) -> bytes:

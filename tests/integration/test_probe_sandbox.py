@@ -244,6 +244,24 @@ async def test_a_clip_over_the_time_limit_is_refused(tmp_path: Path) -> None:
         await assert_next_probe_works(hasty, tmp_path)
 
 
+async def test_no_packet_past_the_longest_part_the_model_edits_is_read(
+    prober: Prober, tmp_path: Path
+) -> None:
+    # 30 s at 10 fps whose packet at 12 s is damaged: FFmpeg flags it corrupt when it is
+    # read, which makes the probe refuse the clip. A standard-model probe reads up to 10.5 s
+    # (10 s + slack) and never meets it; from 5 s on, or for the fast model (20 s), it does.
+    path = tmp_path / "damaged-tail.mp4"
+    path.write_bytes(synthetic_mp4(
+        samples=300, sample_size=8, timescale=10, delta=1, width=16, height=16,
+        decodable=True, cut_at=120,
+    ))
+    assert (await probe_video(prober, path, STANDARD)).duration_s == pytest.approx(30)
+    with pytest.raises(MediaRejected) as later:
+        await probe_video(prober, path, STANDARD, start_s=5.0)
+    assert later.value.code == "video_unreadable"
+    assert (await refusal(prober, path, FAST)).code == "video_unreadable"
+
+
 async def test_a_long_clip_cut_after_what_is_read_is_still_incomplete(
     prober: Prober, tmp_path: Path
 ) -> None:
