@@ -144,7 +144,7 @@ class Services:
                 client=client,
                 intake=Intake(http.downloads, config.intake, store, media, clock, prober),
                 results=http.provider,
-                notifier=notifier, clock=clock, metrics=metrics, balance=balance,
+                notifier=notifier, clock=clock, files=files, metrics=metrics, balance=balance,
             )
             schedule_changed = asyncio.Event()
             engine = JobEngine(deps, config, wake=schedule_changed.set)
@@ -164,7 +164,7 @@ class Services:
                 settings.web_host, settings.web_port,
             )
             metrics_web = WebServer(
-                create_metrics_app(metrics, job_counts.refresh),
+                create_metrics_app(metrics, lag, job_counts.refresh),
                 settings.metrics_host, settings.metrics_port, name="metrics",
             )
             services = cls(

@@ -1,5 +1,6 @@
-"""The bot's aiohttp apps: the public one (rehosted media, provider callbacks, health) and
-a separate metrics one, which listens on its own (loopback by default) address."""
+"""The bot's aiohttp apps: the public one (rehosted media, provider callbacks, readiness) and
+a separate operators' one (metrics, liveness), which listens on its own (loopback by default)
+address: the public listener serves only `/m/…`, `/callbacks/…` and `/healthz` (issue 12)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ class WebServices:
 
 
 SERVICES: web.AppKey[WebServices] = web.AppKey("services", WebServices)
+LAG: web.AppKey[LoopLagMonitor] = web.AppKey("lag", LoopLagMonitor)
 
 
 async def serve_media(request: web.Request) -> web.StreamResponse:
@@ -160,7 +162,7 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
 async def livez(request: web.Request) -> web.Response:
     """Liveness: answered by the event loop alone (no database, no thread), so how long it
     takes from outside is the loop's own delay; `/healthz` is readiness."""
-    lag = request.app[SERVICES].lag.last_lag
+    lag = request.app[LAG].last_lag
     return web.json_response({"status": "ok", "event_loop_lag_ms": round(lag * 1000, 1)})
 
 
@@ -189,17 +191,19 @@ def create_web_app(services: WebServices) -> web.Application:
     app.router.add_get("/m/{token}/{name}", serve_media, allow_head=True)
     app.router.add_post(f"/callbacks/evolink/{{job_id:{_JOB_ID}}}/{{secret}}", receive_callback)
     app.router.add_get("/healthz", healthz, allow_head=True)
-    app.router.add_get("/livez", livez, allow_head=True)
     app.on_response_prepare.append(count_media_bytes(services.metrics))
     return app
 
 
 def create_metrics_app(
-    metrics: Metrics, refresh: Callable[[], Awaitable[object]] | None = None
+    metrics: Metrics, lag: LoopLagMonitor, refresh: Callable[[], Awaitable[object]] | None = None
 ) -> web.Application:
-    """Only `GET /metrics`: served on METRICS_HOST/METRICS_PORT, never on the public app."""
+    """Only `GET /metrics` and `GET /livez`: served on METRICS_HOST/METRICS_PORT, never on
+    the public app."""
     app = web.Application()
+    app[LAG] = lag
     app.router.add_get("/metrics", make_metrics_handler(metrics, before_render=refresh))
+    app.router.add_get("/livez", livez, allow_head=True)
     return app
 
 

@@ -13,12 +13,14 @@ import struct
 import zipfile
 import zlib
 from functools import cache
+from typing import Literal
 
 import av
 
 from sandbox.media_samples import make_mp4_bytes
 
 __all__ = [
+    "fragmented_clip",
     "huge_dimensions_clip",
     "lying_duration_clip",
     "pixel_bomb_png",
@@ -76,62 +78,129 @@ def _avc1_entry(width: int, height: int, avcc: bytes) -> bytes:
     )
 
 
+def _video_moov(
+    tables: bytes, *, width: int, height: int, timescale: int, duration: int, avcc: bytes,
+    extensions: bytes = b"",
+) -> bytes:
+    """moov holding one H.264 video track (track_ID 1) with the sample `tables` after stsd;
+    `extensions` (an mvex) follow the track."""
+    stbl = box(
+        b"stbl",
+        full_box(b"stsd", 0, 0, struct.pack(">I", 1), _avc1_entry(width, height, avcc)),
+        tables,
+    )
+    minf = box(
+        b"minf",
+        full_box(b"vmhd", 0, 1, bytes(8)),
+        box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1))),
+        stbl,
+    )
+    mdia = box(
+        b"mdia",
+        full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale, duration, 0x55C4, 0)),
+        full_box(b"hdlr", 0, 0, bytes(4), b"vide", bytes(12), b"VideoHandler\0"),
+        minf,
+    )
+    movie_duration = duration * 1000 // timescale
+    tkhd = full_box(
+        b"tkhd", 0, 3,
+        struct.pack(">IIIII", 0, 0, 1, 0, movie_duration), bytes(8),
+        struct.pack(">hhhH", 0, 0, 0, 0), _IDENTITY_MATRIX,
+        struct.pack(">II", width << 16, height << 16),
+    )
+    mvhd = full_box(
+        b"mvhd", 0, 0,
+        struct.pack(">IIIIIH", 0, 0, 1000, movie_duration, 0x10000, 0x100), bytes(10),
+        _IDENTITY_MATRIX, bytes(24), struct.pack(">I", 2),
+    )
+    return box(b"moov", mvhd, box(b"trak", tkhd, mdia), extensions)
+
+
 def synthetic_mp4(
     *, samples: int, sample_size: int, timescale: int, delta: int, width: int = 64,
-    height: int = 64, payload: bytes = b"", decodable: bool = False,
+    height: int = 64, payload: bytes = b"", decodable: bool = False, cut_at: int | None = None,
 ) -> bytes:
     """ftyp + moov (one H.264 video track, one chunk) + mdat.
 
     Every sample is `sample_size` bytes of `payload`, or with `decodable` the first is a real
     key frame (so a decoder gets its first picture) and the rest are `sample_size` zeros.
+    With `cut_at` (and `decodable`), sample `cut_at` is listed as a megabyte of which the file
+    holds only `sample_size` bytes, and the samples after it lie past the file's end: a lost
+    tail that the index and box tree do not show, only reading that packet does.
     """
-    duration = samples * delta
     avcc, sizes = _plausible_avcc(), struct.pack(">II", sample_size, samples)
     if decodable:
         avcc, first = real_keyframe()
-        payload = first + bytes(sample_size * (samples - 1))
         table = [len(first)] + [sample_size] * (samples - 1)
+        present = samples
+        if cut_at is not None:
+            table[cut_at], present = 1024 * 1024, cut_at + 1
+        payload = first + bytes(sample_size * (present - 1))
         sizes = struct.pack(f">II{samples}I", 0, samples, *table)
-    ftyp = box(b"ftyp", _FTYP_PAYLOAD)
 
     def moov(chunk_offset: int) -> bytes:
-        stbl = box(
-            b"stbl",
-            full_box(b"stsd", 0, 0, struct.pack(">I", 1), _avc1_entry(width, height, avcc)),
-            full_box(b"stts", 0, 0, struct.pack(">III", 1, samples, delta)),
-            full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, samples, 1)),
-            full_box(b"stsz", 0, 0, sizes),
-            full_box(b"stco", 0, 0, struct.pack(">II", 1, chunk_offset)),
+        tables = (
+            full_box(b"stts", 0, 0, struct.pack(">III", 1, samples, delta))
+            + full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, samples, 1))
+            + full_box(b"stsz", 0, 0, sizes)
+            + full_box(b"stco", 0, 0, struct.pack(">II", 1, chunk_offset))
         )
-        minf = box(
-            b"minf",
-            full_box(b"vmhd", 0, 1, bytes(8)),
-            box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1))),
-            stbl,
+        return _video_moov(
+            tables, width=width, height=height, timescale=timescale,
+            duration=samples * delta, avcc=avcc,
         )
-        mdia = box(
-            b"mdia",
-            full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale, duration, 0x55C4, 0)),
-            full_box(b"hdlr", 0, 0, bytes(4), b"vide", bytes(12), b"VideoHandler\0"),
-            minf,
-        )
-        movie_duration = duration * 1000 // timescale
-        tkhd = full_box(
-            b"tkhd", 0, 3,
-            struct.pack(">IIIII", 0, 0, 1, 0, movie_duration), bytes(8),
-            struct.pack(">hhhH", 0, 0, 0, 0), _IDENTITY_MATRIX,
-            struct.pack(">II", width << 16, height << 16),
-        )
-        mvhd = full_box(
-            b"mvhd", 0, 0,
-            struct.pack(">IIIIIH", 0, 0, 1000, movie_duration, 0x10000, 0x100), bytes(10),
-            _IDENTITY_MATRIX, bytes(24), struct.pack(">I", 2),
-        )
-        return box(b"moov", mvhd, box(b"trak", tkhd, mdia))
 
+    ftyp = box(b"ftyp", _FTYP_PAYLOAD)
     # The chunk offset depends on moov's length, which does not depend on the offset's value.
     offset = len(ftyp) + len(moov(0)) + 8
     return ftyp + moov(offset) + box(b"mdat", payload)
+
+
+# tfhd flags (14496-12 §8.8.7): a default sample duration follows the track_ID; data offsets
+# count from the moof.
+_TFHD_DEFAULT_DURATION, _TFHD_BASE_IS_MOOF = 0x08, 0x020000
+_TRUN_SAMPLE_DURATION = 0x100  # trun flags (§8.8.8): each sample lists its duration
+
+DurationBox = Literal["tfhd", "trex", "trun"]
+
+
+def fragmented_clip(
+    samples: int, *, delta: int = 0, delta_in: DurationBox = "tfhd", track_id: int = 1
+) -> bytes:
+    """A fragmented MP4 (14496-12 §8.8): moov lists one H.264 track (track_ID 1, timescale
+    1000) with an empty index, and one moof declares `samples` empty samples of `track_id`,
+    each lasting `delta` ticks as declared in `delta_in`: the fragment header's default,
+    the track's default in moov's mvex, or per sample in the run.
+
+    A few hundred bytes whatever `samples` is: FFmpeg indexes every declared sample at open.
+    """
+    empty_tables = (
+        full_box(b"stts", 0, 0, struct.pack(">I", 0))
+        + full_box(b"stsc", 0, 0, struct.pack(">I", 0))
+        + full_box(b"stsz", 0, 0, struct.pack(">II", 0, 0))
+        + full_box(b"stco", 0, 0, struct.pack(">I", 0))
+    )
+    # trex: track_ID, sample description index, default duration, size and flags.
+    trex_delta = delta if delta_in == "trex" else 0
+    trex = full_box(b"trex", 0, 0, struct.pack(">IIIII", 1, 1, trex_delta, 0, 0))
+    moov = _video_moov(
+        empty_tables, width=64, height=64, timescale=1000, duration=0,
+        avcc=_plausible_avcc(), extensions=box(b"mvex", trex),
+    )
+    if delta_in == "tfhd":
+        tfhd = full_box(
+            b"tfhd", 0, _TFHD_BASE_IS_MOOF | _TFHD_DEFAULT_DURATION,
+            struct.pack(">II", track_id, delta),
+        )
+    else:
+        tfhd = full_box(b"tfhd", 0, _TFHD_BASE_IS_MOOF, struct.pack(">I", track_id))
+    if delta_in == "trun":
+        durations = struct.pack(f">{samples}I", *[delta] * samples)
+        trun = full_box(b"trun", 0, _TRUN_SAMPLE_DURATION, struct.pack(">I", samples), durations)
+    else:
+        trun = full_box(b"trun", 0, 0, struct.pack(">I", samples))
+    moof = box(b"moof", full_box(b"mfhd", 0, 0, struct.pack(">I", 1)), box(b"traf", tfhd, trun))
+    return box(b"ftyp", _FTYP_PAYLOAD) + moov + moof + box(b"mdat")
 
 
 def sample_count_bomb(samples: int = 60_000_000) -> bytes:

@@ -39,12 +39,15 @@ def make_faststart_mp4(path: Path, seconds: float, fps: int = 24) -> Path:
 def make_keyframed_mp4(
     path: Path, seconds: float, keyframe_every_s: float, fps: int = 24, with_audio: bool = True,
     container: Literal["mp4", "mov"] = "mp4", audio_codec: Literal["aac", "pcm_s16le"] = "aac",
+    fragmented: bool = False,
 ) -> Path:
     """A 64×64 H.264 clip (with silent sound) whose keyframes come every ``keyframe_every_s``
     seconds exactly, and none in between (scene cuts off): to test cutting at keyframes.
-    PCM sound (``pcm_s16le``) only fits a QuickTime ``container``."""
+    PCM sound (``pcm_s16le``) only fits a QuickTime ``container``. ``fragmented`` writes an
+    empty index and one fragment (moof) per keyframe, as live recorders and streamers do."""
     gop = str(max(1, round(keyframe_every_s * fps)))
-    with av.open(str(path), "w", format=container) as out:
+    options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented else {}
+    with av.open(str(path), "w", format=container, options=options) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width = video.height = 64
         video.pix_fmt = "yuv420p"

@@ -13,6 +13,7 @@ from bot.jobs.balance import ProviderBalance
 from bot.jobs.intake import Intake
 from bot.jobs.notifier import Notifier
 from bot.media.fetch import Fetcher
+from bot.media.filework import FileWork
 from bot.media.store import MediaStore
 from bot.metrics import Metrics
 from storage.admin import AdminRepository
@@ -41,6 +42,7 @@ class EngineDeps:
     notifier: Notifier
     clock: Callable[[], float]
     admin: AdminRepository
+    files: FileWork  # blocking file-system calls, off the loop and off its default pool
     metrics: Metrics | None = None
     balance: ProviderBalance | None = None
     disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage

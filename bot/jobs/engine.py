@@ -178,7 +178,7 @@ class JobEngine:
         config = self.config
         if config.min_free_disk_bytes <= 0:
             return
-        usage = await asyncio.to_thread(self.deps.disk_usage, config.data_dir)
+        usage = await self.deps.files.run(self.deps.disk_usage, config.data_dir)
         if usage.free < config.min_free_disk_bytes:
             log.warning("disk low: refusing new edits free=%d min=%d dir=%s",
                         usage.free, config.min_free_disk_bytes, config.data_dir)

@@ -43,10 +43,11 @@ def check_layout(layout: Layout, rules: ClipRules) -> None:
             bound = rules.source_max_s * _MAX_AUDIO_SAMPLES_PER_S
         else:
             bound = max_frames
-        if track.samples > bound:
-            raise _too_many_frames(track.samples, rules)
-    if layout.fragment_samples > max_frames + rules.source_max_s * _MAX_AUDIO_SAMPLES_PER_S:
-        raise _too_many_frames(layout.fragment_samples, rules)
+        if track.all_samples > bound:
+            raise _too_many_frames(track.all_samples, rules)
+    # Samples of a track no trak describes could be anything: the tighter bound holds.
+    if layout.unlisted_fragment_samples > max_frames:
+        raise _too_many_frames(layout.unlisted_fragment_samples, rules)
     video = videos[0]
     _check_codec(video.codec)
     check_video_dimensions(video.width, video.height, rules)
@@ -78,9 +79,9 @@ def _check_codec(codec: bytes) -> None:
 
 def _check_frame_rate(video: Track, rules: ClipRules) -> None:
     seconds = video.sample_seconds
-    if not seconds or video.samples <= MAX_FPS:
+    if not seconds or video.all_samples <= MAX_FPS:
         return  # too short to measure a rate; the sample bound above still holds
-    fps = video.samples / seconds
+    fps = video.all_samples / seconds
     if fps > MAX_FPS:
         raise MediaRejected(
             N_("The clip has {fps} frames per second; clips can have at most {max}. Export "
@@ -94,6 +95,6 @@ def _check_declared_duration(video: Track) -> None:
     """The media header's length must match its samples': a longer claim hides missing data."""
     declared, covered = video.seconds, video.sample_seconds
     if declared is None or not covered:
-        return  # fragmented files list their samples in the fragments
+        return  # no sample says how long it lasts: nothing to compare
     if covered < declared - SLACK_S:
         raise unreadable_clip("video_truncated")

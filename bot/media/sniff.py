@@ -6,7 +6,6 @@ user, and the provider (and our own decoders) will see the bytes, not the name.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import struct
 from pathlib import Path
@@ -165,16 +164,8 @@ def _sniff_ftyp(head: bytes) -> MediaKind:
     return MediaKind.UNKNOWN
 
 
-def _read_head(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        return fh.read(SNIFF_BYTES)
-
-
-async def sniff_file(path: Path) -> MediaKind:
-    """:func:`sniff_kind` on a file's first bytes, read off the event loop."""
-    return sniff_kind(await asyncio.to_thread(_read_head, path))
-
-
 def sniff_file_sync(path: Path) -> MediaKind:
-    """Blocking variant for code that already runs in a worker thread (the probers)."""
-    return sniff_kind(_read_head(path))
+    """:func:`sniff_kind` on a file's first bytes. Blocking: callers run it on the bot's
+    file-work threads or in a probe worker, never on the event loop or its default pool."""
+    with path.open("rb") as fh:
+        return sniff_kind(fh.read(SNIFF_BYTES))

@@ -106,6 +106,7 @@ class Demo:
         self.transcript: Transcript
         self.samples: Samples
         self.web_port = free_port()
+        self.metrics_port = free_port()  # /metrics and /livez, beside the public listener
 
     # --- output ---------------------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class Demo:
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.web_port}",
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(self.web_port),
-            "METRICS_PORT": "0",
+            "METRICS_PORT": str(self.metrics_port),
             "DATA_DIR": str(self.workdir / "data"),
             "DEV_GUILD_ID": self.info.guild_id,
             "ALLOW_INSECURE_MEDIA_LINKS": "true",

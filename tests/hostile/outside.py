@@ -5,14 +5,15 @@ Writing `5` to `/proc/<pid>/clear_refs` resets that peak to the current RSS (Lin
 proc(5)), so a case measures its own peak however short the spike, and an earlier case's
 spike does not hide a later one.
 
-Event-loop lag: a thread of this test process times `GET /livez` on the bot's public
-listener, one request after another with a 10 ms pause, for as long as the input is being
-handled. A request that arrives while the bot's loop is blocked waits until the loop runs
-again, so a stall of S seconds shows up as a request taking at least S − pause. The timing
-includes loopback and aiohttp's own handling (~1–3 ms): it can only overstate the lag, never
-hide it. `/livez` touches nothing but the loop; `/healthz` also pings the database on its
-thread, which a busy moment of SQLite's writer made take 270 ms while the loop itself was
-idle (the bot's own lag monitor read 0.0 ms). The bot's `/metrics` gauge was
+Event-loop lag: a thread of this test process times `GET /livez` on the bot's metrics
+listener (loopback, beside `/metrics`; the public one does not serve it), one request after
+another with a 10 ms pause, for as long as the input is being handled. Both listeners run on
+the bot's one event loop, so a request that arrives while the loop is blocked waits until
+it runs again: a stall of S seconds shows up as a request taking at least S − pause. The
+timing includes loopback and aiohttp's own handling (~1–3 ms): it can only overstate the
+lag, never hide it. `/livez` touches nothing but the loop; `/healthz` also pings the
+database on its thread, which a busy moment of SQLite's writer made take 270 ms while the
+loop itself was idle (the bot's own lag monitor read 0.0 ms). The bot's `/metrics` gauge was
 not used: it keeps only the latest of its 0.5 s samples, and a stall shorter than its sleep
 never shows there. The `event_loop_lag_ms` that `/livez` reports (the bot's own monitor) is
 kept beside each sample for the failure message.

@@ -109,7 +109,7 @@ class Harness:
                     http.downloads, config.intake, store, self.media, self.clock, prober
                 ),
                 results=http.provider,
-                notifier=self.notifier, clock=self.clock,
+                notifier=self.notifier, clock=self.clock, files=http.downloads.files,
             ),
             config,
             wake=lambda: None,

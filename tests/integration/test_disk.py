@@ -3,6 +3,7 @@ no input of an uncertain edit public forever."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -28,9 +29,11 @@ class FakeDisk:
     def __init__(self, free: int) -> None:
         self.free = free
         self.asked: list[Path] = []
+        self.threads: set[str] = set()
 
     def __call__(self, path: Path) -> Usage:
         self.asked.append(path)
+        self.threads.add(threading.current_thread().name)
         return Usage(self.free)
 
 
@@ -46,6 +49,9 @@ async def test_a_nearly_full_disk_refuses_new_edits_before_any_download(
     assert "Nothing was charged" in refused.value.reason
     assert harness.files.requests == [] and await services.jobs.search(1) == []
     assert disk.asked == [harness.tmp_path / "data"]
+    # Asked on the bot's own file-work threads: on the default pool the check would wait
+    # behind whatever else is queued there (issue 12).
+    assert [name.split("_")[0] for name in disk.threads] == ["file-work"], disk.threads
 
     disk.free = 200 * MIB  # space freed: edits are taken again
     job = await services.engine.submit(harness.request(harness.files.clip()))

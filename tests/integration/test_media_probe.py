@@ -10,7 +10,7 @@ from bot.evolink.spec import MODEL_SPECS, EditModel
 from bot.media.errors import MediaRejected
 from bot.media.probe import ImageInfo, probe_image, probe_video
 from bot.media.prober import Prober
-from bot.media.sniff import MediaKind, sniff_file
+from bot.media.sniff import MediaKind, sniff_file_sync
 from bot.media.validation import ClipRules, check_video
 from sandbox.media_samples import make_gif, make_jpeg, make_mp4, make_png, make_webp
 from tests.hostile_media import pixel_bomb_png
@@ -125,7 +125,7 @@ async def test_intact_faststart_mp4_passes(prober: Prober, tmp_path: Path) -> No
 async def test_garbage_after_a_valid_header(prober: Prober, tmp_path: Path) -> None:
     path = tmp_path / "fake.mp4"
     path.write_bytes(b"\0\0\0\x18ftypisom\0\0\2\0isomiso2" + bytes(range(256)) * 40)
-    assert await sniff_file(path) is MediaKind.MP4
+    assert sniff_file_sync(path) is MediaKind.MP4
     assert (await rejected_video(prober, path)).code == "video_unreadable"
 
 

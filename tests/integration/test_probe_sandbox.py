@@ -21,6 +21,7 @@ from sandbox.media_samples import make_mp4
 from storage.models import JobState
 from tests.hostile_media import (
     box,
+    fragmented_clip,
     huge_dimensions_clip,
     lying_duration_clip,
     pixel_bomb_png,
@@ -32,7 +33,7 @@ from tests.hostile_media import (
     unlisted_codec_clip,
 )
 from tests.integration.engine_harness import Harness, running_harness
-from tests.media_factory import make_faststart_mp4
+from tests.media_factory import make_faststart_mp4, make_keyframed_mp4
 from tests.probe_workers import announce_then_hang, hang
 
 STANDARD = ClipRules.for_model(MODEL_SPECS[EditModel.STANDARD])
@@ -59,6 +60,14 @@ async def refusal(prober: Prober, path: Path, rules: ClipRules = STANDARD) -> Me
         (lambda: tiny_packet_clip(1000, 10), "video_frame_rate_too_high"),
         (lambda: tiny_packet_clip(1000, 2), "video_frame_rate_too_high"),
         (unlisted_codec_clip, "video_codec_unsupported"),
+        # Fragmented files (14496-12 §8.8) list their samples in moof boxes: bounded per
+        # track, and a track the index does not list is bounded as video.
+        (lambda: fragmented_clip(50_000_000), "video_too_many_frames"),
+        (lambda: fragmented_clip(144_001), "video_too_many_frames"),
+        (lambda: fragmented_clip(144_001, track_id=7), "video_too_many_frames"),
+        (lambda: fragmented_clip(10_000, delta=1, delta_in="tfhd"), "video_frame_rate_too_high"),
+        (lambda: fragmented_clip(10_000, delta=1, delta_in="trex"), "video_frame_rate_too_high"),
+        (lambda: fragmented_clip(10_000, delta=1, delta_in="trun"), "video_frame_rate_too_high"),
     ],
 )
 async def test_hostile_clips_are_refused_before_decoding(
@@ -97,6 +106,13 @@ async def test_a_clip_longer_than_the_model_edits_has_room_for_its_frames(
     path.write_bytes(sample_count_bomb(5000))
     assert (await refusal(prober, path, STANDARD)).code != "video_too_many_frames"
     assert (await refusal(prober, path, FAST)).code != "video_too_many_frames"
+
+
+async def test_a_fragmented_clip_with_sound_is_measured(prober: Prober, tmp_path: Path) -> None:
+    # As live recorders write it: an empty index, then one fragment per keyframe.
+    path = make_keyframed_mp4(tmp_path / "live.mp4", 6, 1, fps=60, fragmented=True)
+    info = await probe_video(prober, path, STANDARD)
+    assert info.duration_s == pytest.approx(6, abs=0.1) and info.has_audio
 
 
 async def test_an_index_past_the_readers_bounds_is_too_complex(
@@ -226,6 +242,24 @@ async def test_a_clip_over_the_time_limit_is_refused(tmp_path: Path) -> None:
             "normal .mp4 (3–100000 s, H.264) and try again",
         )
         await assert_next_probe_works(hasty, tmp_path)
+
+
+async def test_no_packet_past_the_longest_part_the_model_edits_is_read(
+    prober: Prober, tmp_path: Path
+) -> None:
+    # 30 s at 10 fps whose packet at 12 s is damaged: FFmpeg flags it corrupt when it is
+    # read, which makes the probe refuse the clip. A standard-model probe reads up to 10.5 s
+    # (10 s + slack) and never meets it; from 5 s on, or for the fast model (20 s), it does.
+    path = tmp_path / "damaged-tail.mp4"
+    path.write_bytes(synthetic_mp4(
+        samples=300, sample_size=8, timescale=10, delta=1, width=16, height=16,
+        decodable=True, cut_at=120,
+    ))
+    assert (await probe_video(prober, path, STANDARD)).duration_s == pytest.approx(30)
+    with pytest.raises(MediaRejected) as later:
+        await probe_video(prober, path, STANDARD, start_s=5.0)
+    assert later.value.code == "video_unreadable"
+    assert (await refusal(prober, path, FAST)).code == "video_unreadable"
 
 
 async def test_a_long_clip_cut_after_what_is_read_is_still_incomplete(

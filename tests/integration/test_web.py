@@ -112,9 +112,9 @@ async def test_health_reports_database_and_loop(harness: Harness) -> None:
 
 
 async def test_liveness_is_answered_with_the_loops_own_lag(harness: Harness) -> None:
-    await harness.start()
+    services = await harness.start()
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{harness.public_base_url}/livez") as response:
+        async with http.get(f"http://127.0.0.1:{services.metrics_web.port}/livez") as response:
             live = await response.json()
     assert response.status == 200 and live["status"] == "ok"
     assert live["event_loop_lag_ms"] >= 0
@@ -137,7 +137,7 @@ async def test_metrics_count_jobs_provider_calls_and_billing(harness: Harness) -
     assert "kling_delivery_delay_seconds_count 1.0" in text
 
 
-async def test_metrics_are_served_on_their_own_listener_and_never_on_the_public_one(
+async def test_metrics_and_liveness_are_served_on_their_own_listener_never_the_public_one(
     harness: Harness,
 ) -> None:
     services = await harness.start()
@@ -147,12 +147,13 @@ async def test_metrics_are_served_on_their_own_listener_and_never_on_the_public_
         async with http.get(f"{metrics_base}/metrics") as response:
             assert response.status == 200
             assert "kling_jobs" in await response.text()
-        # The metrics listener serves nothing else: no media, no callbacks, no health.
+        # It serves nothing else for operators but liveness: no media, callbacks, readiness.
         async with http.get(f"{metrics_base}/healthz") as response:
             assert response.status == 404
-        # However the path is spelt, the public listener knows no /metrics.
+        # However the path is spelt, the public listener knows no /metrics, and serves only
+        # media, callbacks and /healthz (issue 12): no /livez either.
         for path in ("/metrics", "/./metrics", "/%6detrics", "/metrics/", "/METRICS",
-                     "/healthz/../metrics"):
+                     "/healthz/../metrics", "/livez", "/./livez"):
             async with http.get(
                 yarl.URL(harness.public_base_url + path, encoded=True)
             ) as response:

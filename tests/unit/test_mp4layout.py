@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 
 import pytest
 
 from bot.media.mp4layout import Layout, LayoutError, read_layout
 from sandbox.media_samples import make_mp4_bytes
-from tests.hostile_media import box, full_box, sample_count_bomb
+from tests.hostile_media import DurationBox, box, fragmented_clip, full_box, sample_count_bomb
+from tests.media_factory import make_keyframed_mp4
 
 FTYP = box(b"ftyp", b"isom\0\0\2\0isom")
 
@@ -42,11 +44,41 @@ def test_declared_counts_are_read_without_building_anything() -> None:
     assert track.samples == 60_000_000
 
 
-def test_fragment_samples_are_counted() -> None:
+def test_fragments_are_counted_per_track(tmp_path: Path) -> None:
+    clip = make_keyframed_mp4(tmp_path / "live.mp4", 6, 1, fps=60, fragmented=True)
+    layout = layout_of(clip.read_bytes())
+    video, audio = layout.tracks
+    assert (video.track_id, video.samples, video.fragment_samples) == (1, 0, 360)
+    assert video.sample_seconds == pytest.approx(6, abs=0.1)
+    assert audio.track_id == 2
+    assert audio.fragment_samples == pytest.approx(6 * 48_000 / 1024, abs=2)
+    assert layout.unlisted_fragment_samples == 0
+
+
+@pytest.mark.parametrize("delta_in", ["tfhd", "trex", "trun"])
+def test_fragment_durations_come_from_where_they_are_declared(delta_in: DurationBox) -> None:
+    [video] = layout_of(fragmented_clip(500, delta=2, delta_in=delta_in)).tracks
+    assert (video.fragment_samples, video.fragment_duration) == (500, 1000)
+    assert video.sample_seconds == 1.0
+
+
+def test_fragments_of_a_track_the_index_does_not_list() -> None:
+    layout = layout_of(fragmented_clip(1000, track_id=7))
+    assert layout.tracks[0].fragment_samples == 0
+    assert layout.unlisted_fragment_samples == 1000
     trun = full_box(b"trun", 0, 0, struct.pack(">I", 5_000_000))
     moof = box(b"moof", box(b"traf", full_box(b"tfhd", 0, 0, struct.pack(">I", 1)), trun))
-    data = layout_of(FTYP + box(b"moov") + moof + moof)
-    assert data.fragment_samples == 10_000_000
+    assert layout_of(FTYP + box(b"moov") + moof + moof).unlisted_fragment_samples == 10_000_000
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_track_ids_from_either_track_header_version(version: int) -> None:
+    # tkhd (14496-12 §8.3.2): creation and modification times, then track_ID; 64-bit times
+    # in version 1.
+    times = struct.pack(">QQ" if version else ">II", 0, 0)
+    tkhd = full_box(b"tkhd", version, 3, times, struct.pack(">I", 42), bytes(64))
+    [track] = layout_of(FTYP + box(b"moov", box(b"trak", tkhd))).tracks
+    assert track.track_id == 42
 
 
 def test_large_size_and_to_the_end_boxes() -> None:
@@ -67,6 +99,8 @@ def test_large_size_and_to_the_end_boxes() -> None:
         (FTYP + box(b"moov") + box(b"free") * 20_001, "video_too_complex"),  # box budget
         (FTYP + box(b"moov", box(b"trak", box(b"mdia", full_box(b"mdhd", 0, 0)))),
          "video_unreadable"),  # a table shorter than its fields
+        (FTYP + box(b"moov") + box(b"moof", box(b"traf", full_box(b"trun", 0, 0, bytes(4)))),
+         "video_unreadable"),  # a track fragment that does not say whose it is
     ],
 )
 def test_what_is_not_a_readable_mp4(data: bytes, code: str) -> None:
