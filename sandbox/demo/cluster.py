@@ -165,6 +165,7 @@ class Cluster:
             "JOB_LEASE_SECONDS": f"{self.lease_s:g}",
             "PUBLIC_BASE_URL": "",  # polling: no callbacks, no public web server
             "WEB_PORT": str(free_port()),
+            "METRICS_PORT": str(free_port()),  # each process has its own /metrics
             "DATA_DIR": str(self.demo.workdir / f"data-{index + 1}"),
         })
         return env
