@@ -1,21 +1,28 @@
-"""First steps: a short setup guide in a server's system channel when the bot joins it."""
+"""First steps: a short setup guide in a server's system channel, once, when the bot joins it
+(or at its next start, when it joined while the bot was offline)."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Final
 
 import discord
 from discord.ext import commands
 
 from bot.i18n import N_, Text
 from cogs.i18n import catalogs_of
-from cogs.submit import settings_of
+from cogs.submit import services_of, settings_of
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How long after joining a server the bot still posts the guide it could not post on joining
+# (it was offline): a bot down for longer is rare, and a server that has used the bot for
+# over a week needs no "first steps".
+GUIDE_LATE: Final = timedelta(days=7)
 
 
 def first_steps_text(settings: Settings) -> list[Text]:
@@ -55,15 +62,33 @@ class FirstStepsCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
-        """discord.py fires this only for a GUILD_CREATE after READY without `unavailable`
-        (a join), never for a reconnect's guilds, so each join posts the guide once.
+        """discord.py fires this for a GUILD_CREATE after READY without `unavailable`: a
+        server that adds the bot while it is connected."""
+        await self._welcome(guild)
 
-        Only the system channel: the one place a server has chosen for the bot's notices;
-        no other channel, no direct message. In the server's preferred locale: every
-        moderator reads it."""
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """A server that added the bot while it was offline arrives with the others at
+        start (READY, then GUILD_CREATE: "available", never a join), so every server the bot
+        joined lately is looked at; the record of guides posted keeps it to one."""
+        me = guild.me
+        if me is None or me.joined_at is None:
+            return
+        if discord.utils.utcnow() - me.joined_at > GUIDE_LATE:
+            return  # an old server: it has found its way (or was welcomed long ago)
+        await self._welcome(guild)
+
+    async def _welcome(self, guild: discord.Guild) -> None:
+        """Only the system channel: the one place a server has chosen for the bot's
+        notices; no other channel, no direct message. In the server's preferred locale:
+        every moderator reads it. Where the bot cannot post yet nothing is recorded, so a
+        restart after a moderator fixed that (within `GUIDE_LATE`) still posts it."""
         channel, me = guild.system_channel, guild.me
         if channel is None or me is None or not _may_post_in(channel, me):
-            log.info("joined guild=%d: no system channel the bot may post in", guild.id)
+            log.info("guild=%d: no system channel the bot may post its guide in", guild.id)
+            return
+        services = services_of(self.bot)
+        if not await services.guilds.claim_guide(guild.id, now=services.engine.deps.clock()):
             return
         say = catalogs_of(self.bot).speaker(guild.preferred_locale.value)
         try:

@@ -126,6 +126,16 @@ class GuildRepository:
         )
         return [(int(row[0]), int(row[1])) for row in rows]
 
+    async def claim_guide(self, guild_id: int, *, now: float) -> bool:
+        """Record that the first-steps guide goes to this server now; False when it went
+        there before (one statement: two racing claims cannot both win)."""
+        rows = await self._db.fetch(
+            "INSERT INTO server_guides (guild_id, posted_at) VALUES (?, ?)"
+            " ON CONFLICT (guild_id) DO NOTHING RETURNING guild_id",
+            (guild_id, now),
+        )
+        return bool(rows)
+
     async def settings(self, guild_id: int) -> GuildSettings:
         async with self._db.read() as conn:
             return await read_guild_settings(conn, guild_id)

@@ -121,8 +121,10 @@ class WorldMixin:
         self.state.changed()
         return guild
 
-    def _join(self, guild: Guild, user: User, roles: list[int]) -> Member:
-        member = Member(guild.id, user, roles, joined_at=self.clock.iso())
+    def _join(
+        self, guild: Guild, user: User, roles: list[int], joined_at: str | None = None
+    ) -> Member:
+        member = Member(guild.id, user, roles, joined_at=joined_at or self.clock.iso())
         guild.members[user.id] = member
         return member
 
@@ -151,8 +153,10 @@ class WorldMixin:
         *,
         permissions: int = DEFAULT_BOT,
         announce: bool = True,
+        joined_at: str | None = None,
     ) -> Member:
-        """Add an application's bot with a managed role granting ``permissions``."""
+        """Add an application's bot with a managed role granting ``permissions``;
+        ``joined_at`` (ISO-8601) backdates the join, for a server it has been in a while."""
         guild = self.state.guild(guild_id)
         if app.bot.id in guild.members:
             return guild.members[app.bot.id]
@@ -166,7 +170,7 @@ class WorldMixin:
             bot_id=app.bot.id,
         )
         guild.roles[role.id] = role
-        member = self._join(guild, app.bot, [role.id])
+        member = self._join(guild, app.bot, [role.id], joined_at)
         if announce:
             self._announce_guild(guild)
         self.state.changed()

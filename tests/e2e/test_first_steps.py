@@ -1,7 +1,10 @@
 """The setup guide the bot posts when it joins a server: in the system channel where it may
-post, nowhere else, once per join (not on a reconnect's GUILD_CREATE)."""
+post, nowhere else, once per server (not on a reconnect's GUILD_CREATE), also for a server
+that added the bot while it was offline."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from sandbox.discord_emulator.models import Channel, Guild
 from sandbox.discord_emulator.permissions import Permissions
@@ -16,6 +19,15 @@ def new_server(stack: Stack, name: str, *, system_channel: bool = True) -> tuple
     stack.emu.create_text_channel(guild.id, "general")
     if system_channel:
         stack.emu.set_system_channel(guild.id, welcome.id)
+    return guild, welcome
+
+
+def join_denied(stack: Stack, name: str, denied: Permissions) -> tuple[Guild, Channel]:
+    """The bot joins a server whose system channel denies it `denied` (through @everyone's
+    overwrite there: the bot may also post through @everyone's permissions)."""
+    guild, welcome = new_server(stack, name)
+    stack.emu.set_overwrite(welcome.id, guild.id, deny=int(denied))
+    stack.emu.add_bot(guild.id, stack.world.app)
     return guild, welcome
 
 
@@ -63,13 +75,8 @@ async def test_no_guide_where_the_bot_may_not_post_or_there_is_no_system_channel
     stack: Stack,
 ) -> None:
     await stack.start_bot()
-    # The bot may also post through @everyone's permissions: denied in the channel itself.
-    mute, welcome = new_server(stack, "Muted")
-    stack.emu.set_overwrite(welcome.id, mute.id, deny=int(Permissions.SEND_MESSAGES))
-    stack.emu.add_bot(mute.id, stack.world.app)
-    hidden, welcome = new_server(stack, "Hidden")
-    stack.emu.set_overwrite(welcome.id, hidden.id, deny=int(Permissions.VIEW_CHANNEL))
-    stack.emu.add_bot(hidden.id, stack.world.app)
+    mute, _ = join_denied(stack, "Muted", Permissions.SEND_MESSAGES)
+    hidden, _ = join_denied(stack, "Hidden", Permissions.VIEW_CHANNEL)
     unset, _ = new_server(stack, "No system channel", system_channel=False)
     stack.emu.add_bot(unset.id, stack.world.app)
 
@@ -90,3 +97,45 @@ async def test_a_reconnect_does_not_post_the_guide_again(stack: Stack) -> None:
     await reconnected
     await join_and_wait_for_guide(stack, "Barrier")
     assert len(everything_posted_in(stack, joined)) == 1
+
+
+async def test_a_server_that_added_the_bot_while_it_was_offline_gets_the_guide_once(
+    stack: Stack,
+) -> None:
+    guild, welcome = new_server(stack, "Added Overnight")
+    stack.emu.add_bot(guild.id, stack.world.app)  # no bot connected: nobody hears a join
+
+    await stack.start_bot()
+    guide = await stack.emu.wait_for_message(welcome, lambda m: True)
+    assert guide.content.startswith("👋 **Kling video edits are ready on this server.**")
+
+    # At the next start the server is "available" again, and its guide is on record.
+    await stack.stop_bot()
+    await stack.start_bot()
+    await join_and_wait_for_guide(stack, "Barrier")
+    assert everything_posted_in(stack, guild) == [guide.content]
+
+
+async def test_a_server_the_bot_joined_weeks_ago_gets_no_guide_at_start(stack: Stack) -> None:
+    guild, _ = new_server(stack, "Old Friends")
+    weeks_ago = datetime.now(UTC) - timedelta(days=30)
+    stack.emu.add_bot(guild.id, stack.world.app, joined_at=weeks_ago.isoformat())
+
+    await stack.start_bot()
+    await join_and_wait_for_guide(stack, "Barrier")
+    assert everything_posted_in(stack, guild) == []
+
+
+async def test_a_guide_the_bot_could_not_post_on_joining_comes_at_its_next_start(
+    stack: Stack,
+) -> None:
+    await stack.start_bot()
+    guild, welcome = join_denied(stack, "Muted At First", Permissions.SEND_MESSAGES)
+    await join_and_wait_for_guide(stack, "Barrier")
+    assert everything_posted_in(stack, guild) == []
+
+    stack.emu.set_overwrite(welcome.id, guild.id, deny=0)  # a moderator lets it post
+    await stack.stop_bot()
+    await stack.start_bot()
+    guide = await stack.emu.wait_for_message(welcome, lambda m: True)
+    assert everything_posted_in(stack, guild) == [guide.content]

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database, MigrationError
+from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
 from storage.media import MediaRepository, NewMediaObject, expire_inputs_sync
 from storage.models import JobSource, JobState, LedgerKind, MediaRole, NewJob, UsageSnapshot
@@ -20,9 +21,10 @@ from tests.conftest import DatabaseLocation
 pytestmark = pytest.mark.both_engines
 
 BASELINE = "0004"
-HEAD = "0007"  # the provider balance over time
+HEAD = "0008"  # the servers the first-steps guide was posted in
 LEASES = "0005"  # job leases with an owner
 UNLOGGED_RATE = "0006"  # the shared rate bucket unlogged (PostgreSQL)
+BALANCE_READINGS = "0007"  # the provider balance over time
 DAY = 86400.0
 NOW = 1_800_000_000.0
 
@@ -62,7 +64,7 @@ async def test_migrations_apply_once_and_second_run_is_a_noop(
 ) -> None:
     db = await database_location.open(migrate=False)
     assert await db.schema_version() is None
-    assert await db.migrate() == [BASELINE, LEASES, UNLOGGED_RATE, HEAD]
+    assert await db.migrate() == [BASELINE, LEASES, UNLOGGED_RATE, BALANCE_READINGS, HEAD]
     assert await db.migrate() == []
     assert await db.schema_version() == HEAD
     await db.close()
@@ -401,3 +403,13 @@ async def test_the_shared_rate_bucket_waits_for_no_disk_write(db: Database) -> N
         " AND relnamespace = current_schema()::regnamespace"
     )
     assert [row[0] for row in rows] == ["u"]
+
+
+async def test_the_first_steps_guide_is_claimed_once_per_server_even_by_racing_claims(
+    db: Database,
+) -> None:
+    guilds = GuildRepository(db)
+    claims = await asyncio.gather(*(guilds.claim_guide(7, now=NOW) for _ in range(8)))
+    assert sorted(claims) == [False] * 7 + [True]
+    assert await guilds.claim_guide(7, now=NOW + 86400) is False  # nor on a later start
+    assert await guilds.claim_guide(8, now=NOW) is True  # another server has its own
