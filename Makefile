@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Parallel test workers: the suite mostly waits on sockets and child processes.
+TEST_WORKERS ?= 4
 
 .PHONY: setup test lint typecheck imports deadcode pytest demo run bench clean \
 	i18n-extract i18n-update i18n-check
@@ -52,7 +54,8 @@ i18n-check: $(STAMP)
 		tests/unit/test_moderator_alerts.py
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not alone"
+	$(BIN)/pytest -q -m alone
 
 test: lint typecheck imports deadcode pytest
 

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from bot.media.prober import ProbeLimits, Prober
+from sandbox.demo.processes import PORT_BLOCK_ENV
 from sandbox.discord_emulator.openapi import SPEC_ENV, default_spec_path
 from storage.database import Database
 
@@ -36,10 +37,23 @@ def pytest_report_header() -> list[str]:
     return lines
 
 
+# Ports each parallel worker (pytest-xdist's gw0, gw1, …) takes its servers' ports from,
+# below the kernel's ephemeral range (32768 and up): room for 8 workers.
+_PORT_BLOCKS_START, _PORT_BLOCK_SIZE = 20_000, 1_500
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_engines: run the module's `db` tests on SQLite and on PostgreSQL"
     )
+    config.addinivalue_line(
+        "markers", "alone: measures the machine (memory, loop lag): `make test` runs these "
+        "after the parallel run, with nothing else running"
+    )
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        first = _PORT_BLOCKS_START + int(worker[2:]) * _PORT_BLOCK_SIZE
+        os.environ[PORT_BLOCK_ENV] = f"{first}-{first + _PORT_BLOCK_SIZE - 1}"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -16,7 +16,7 @@ import pytest
 from aiobotocore.session import get_session
 from moto.server import ThreadedMotoServer
 
-from tests.integration.engine_harness import free_port
+from sandbox.demo.processes import free_port
 
 REGION = "us-east-1"
 # Credentials the standard AWS way (the environment), as an operator would give them; no

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import json
 import os
 import signal
@@ -34,7 +36,40 @@ class DemoError(Exception):
     """Something the demo waited for did not happen; the message says what."""
 
 
+# Set by the test suite for each parallel worker (tests/conftest.py): a block of ports below
+# the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, 32768 and up), so
+# between a port being found free and its server binding it, neither another worker nor an
+# outgoing connection's source port can take it.
+PORT_BLOCK_ENV = "KLING_TEST_PORT_BLOCK"
+
+
+class _PortBlock:
+    def __init__(self, spec: str) -> None:
+        first, last = (int(part) for part in spec.split("-"))
+        self._ports = itertools.cycle(range(first, last + 1))
+        self._size = last - first + 1
+
+    def take(self) -> int:
+        for port in itertools.islice(self._ports, self._size):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # still held by an earlier test's server
+                return port
+        raise OSError(f"no free port in {PORT_BLOCK_ENV}")
+
+
+@functools.cache
+def _port_block(spec: str) -> _PortBlock:
+    return _PortBlock(spec)
+
+
 def free_port() -> int:
+    """A loopback TCP port nothing listens on: the kernel's pick, or the next free one of
+    this test worker's block."""
+    if spec := os.environ.get(PORT_BLOCK_ENV):
+        return _port_block(spec).take()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

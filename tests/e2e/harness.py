@@ -14,13 +14,14 @@ from bot.jobs.config import EngineConfig
 from bot.media.prober import Prober
 from bot.services import Services
 from bot.settings import Settings
+from sandbox.demo.processes import free_port
 from sandbox.discord_emulator import DiscordEmulator
 from sandbox.discord_emulator.interactions import InteractionRecord
 from sandbox.discord_emulator.testing import World, build_world, running_bot
 from sandbox.evolink_sim import EvolinkSimulator
 from sandbox.media_samples import make_mp4_bytes
 from tests.conftest import DatabaseLocation
-from tests.integration.engine_harness import API_KEY, FAST_SCHEDULE, free_port
+from tests.integration.engine_harness import API_KEY, FAST_SCHEDULE
 
 TOKEN = "test-token"
 STOP_LIMIT_S = 15.0  # the tracker alone may give running actions 5 s

@@ -37,7 +37,9 @@ from tests import hostile_media
 from tests.hostile.outside import Cost, HealthSampler, ProcessWatch
 from tests.hostile.servers import HostileServer, hostile_server
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90), pytest.mark.alone,
+]
 
 # The bounds, exactly.
 MAX_RSS_GROWTH_BYTES = 100_000_000

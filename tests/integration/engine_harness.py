@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +20,7 @@ from bot.jobs.models import EditRequest, InputFile
 from bot.media.prober import Prober
 from bot.services import Services
 from bot.settings import Settings
+from sandbox.demo.processes import free_port
 from sandbox.evolink_sim import EvolinkSimulator
 from sandbox.media_samples import make_mp4, make_png
 from storage.models import Job
@@ -32,12 +32,6 @@ FAST_SCHEDULE = ScheduleConfig(
     first_poll_max_s=0.05, min_interval_s=0.02, max_interval_s=0.1, retry_base_s=0.02,
     retry_max_s=0.2, lease_s=5.0,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class HeldRequests:

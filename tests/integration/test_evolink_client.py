@@ -41,6 +41,7 @@ from bot.evolink import (
     UpstreamUnavailable,
 )
 from bot.jobs.messages import SUBMIT_ERROR_MESSAGES
+from sandbox.demo.processes import free_port
 from sandbox.evolink_sim import EvolinkSimulator, TaskScript
 from sandbox.media_samples import make_mp4, make_png
 
@@ -372,12 +373,6 @@ async def test_broken_2xx_body_on_create_is_unknown(
 # --- connection-level faults, steered by a resolver ----------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class ScriptedResolver(AbstractResolver):
     """Resolves every name to 127.0.0.1; each call takes the next scripted behaviour.
 
@@ -401,7 +396,7 @@ class ScriptedResolver(AbstractResolver):
         if action == "nxdomain":
             raise OSError(socket.EAI_NONAME, "Name or service not known")
         if action == "refuse":
-            port = _closed_port()
+            port = free_port()
         return [
             {
                 "hostname": host,
@@ -458,7 +453,7 @@ async def test_nothing_listening_on_create_is_retried_then_unreachable(
 ) -> None:
     sleep = SleepRecorder()
     client = make_client(
-        session, f"http://127.0.0.1:{_closed_port()}", create_attempts=4, sleep=sleep
+        session, f"http://127.0.0.1:{free_port()}", create_attempts=4, sleep=sleep
     )
     with pytest.raises(ProviderUnreachable) as info:
         await client.create_edit_task(_request())

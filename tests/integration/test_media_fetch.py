@@ -8,7 +8,6 @@ import dataclasses
 import gzip
 import hashlib
 import os
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
@@ -24,6 +23,7 @@ from bot.media.errors import MB, FileNames, MediaRejected
 from bot.media.fetch import FetchedFile, Fetcher, FetchLimits, UrlPolicy, fetch_to_file
 from bot.media.sniff import SNIFF_BYTES
 from bot.media.urlpolicy import FetchPolicies
+from sandbox.demo.processes import free_port
 from tests.http_doubles import FakeResolver, http_clients
 
 BODY = os.urandom(300_000)
@@ -361,9 +361,7 @@ async def test_total_timeout(
 
 
 async def test_connection_refused(fetcher: Fetcher, tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     error = await refused(
         fetch_to_file(
             fetcher, f"http://127.0.0.1:{port}/x", tmp_path / "c", limits(), names=FileNames.clip(),
