@@ -69,7 +69,7 @@ async def _measure(jobs: list[Job]) -> tuple[float, int, float, float]:
     began = time.perf_counter()
     usage = daily_usage(jobs, {job.id for job in jobs}, since=START,
                         until=START + MAX_DAYS * DAY, monthly_budget=6000)
-    words = ChartWords.for_reader(Period.MONTH, english)
+    words = ChartWords.for_reader(Period.MONTH, english, {m: f"member{m}" for m in usage.members})
     png = await asyncio.to_thread(render_usage_png, usage, words)
     took = time.perf_counter() - began
     stop.set()

@@ -4,7 +4,7 @@ provider, usage reports."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.admin.base import AdminBase
 from bot.admin.errors import AdminRefused
@@ -26,6 +26,10 @@ from bot.jobs.errors import AdoptionRefused
 from storage.admin import JobAlreadyFinished, ProviderTaskRunning, UnknownJob
 from storage.models import AuditEntry, Job, JobState, MediaRole
 from storage.transitions import StaleTransition
+
+# Display names of the given members, as the front end knows them; those it cannot name are
+# left out (the chart then shows their number).
+MemberNames = Callable[[Sequence[int]], Awaitable[Mapping[int, str]]]
 
 
 def provider_task_refusal(job: Job) -> Text:
@@ -188,11 +192,17 @@ class JobAdmin(AdminBase):
         )
 
     async def usage(
-        self, guild_id: int, period: str | None = None, *, say: Callable[[Text], str] = english
+        self,
+        guild_id: int,
+        period: str | None = None,
+        *,
+        say: Callable[[Text], str] = english,
+        member_names: MemberNames | None = None,
     ) -> UsageReport:
         """Leaderboard of billed seconds and credits, every job of the period as CSV, and a
         chart of the seconds spent per day drawn from the same jobs, worded by `say` (the
-        moderator's language).
+        moderator's language), its top members named by `member_names` (the front end's
+        display names; by number without).
 
         The chart renders in a thread: it is a fraction of a second of CPU on numbers we
         made (bounded days and series), so a process pool's start-up, matplotlib import
@@ -205,7 +215,10 @@ class JobAdmin(AdminBase):
         spent = await self._admin.spent_job_ids(guild_id, since=since, until=until)
         budget = self._guild_limits(await self._guilds.settings(guild_id)).guild_budget.value
         daily = daily_usage(jobs, spent, since=since, until=until, monthly_budget=budget)
-        words = ChartWords.for_reader(parsed, say)
+        names = await member_names(daily.members) if member_names else {}
+        words = ChartWords.for_reader(
+            parsed, say, {member: names.get(member) for member in daily.members}
+        )
         return UsageReport(
             guild_id=guild_id,
             period=parsed,

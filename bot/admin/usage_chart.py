@@ -1,5 +1,5 @@
 """The usage chart of `/kling-admin usage`: spent seconds per UTC day, stacked by the top
-members plus "others", with the server's budget per day as a line.
+members (by display name) plus everyone else, with the server's budget per day as a line.
 
 `daily_usage` builds the series from exactly the jobs and spent flags the CSV is written from
 (`reports.spent_seconds` decides both), and `render_usage_png` draws it with matplotlib's
@@ -14,7 +14,7 @@ import calendar
 import io
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Container, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
@@ -35,9 +35,10 @@ TOP_MEMBERS: Final = 5
 # The longest period a chart covers (a quarter and some): beyond it bars become unreadable
 # and the picture grows; the admin periods are at most a month.
 MAX_DAYS: Final = 93
-# The PNG tEXt key holding {"YYYY-MM-DD": spent seconds} of every plotted day.
+# The PNG tEXt keys holding {"YYYY-MM-DD": spent seconds} of every plotted day, and the
+# legend's labels in stacking order (what the picture says, readable without looking at it).
 TOTALS_KEY: Final = "kling:daily-totals"
-OTHERS: Final = "others"
+LEGEND_KEY: Final = "kling:legend"
 _SIZE_INCHES: Final = (9.0, 4.5)
 _DPI: Final = 100
 _MAX_DATE_LABELS: Final = 16
@@ -50,41 +51,72 @@ _TITLES: Final = {
 _AXIS: Final = N_("billed seconds")
 _BUDGET: Final = N_("budget per day\n(monthly ÷ days)")
 _EMPTY: Final = N_("No billed seconds in this period")
+_OTHERS: Final = N_("everyone else")
 
 
 @dataclass(frozen=True)
 class ChartWords:
-    """The chart's words in the moderator's language."""
+    """The chart's words in the moderator's language, and its members' names."""
 
     title: str
     axis: str
     budget: str
     empty: str
+    others: str
+    members: Mapping[int, str]  # the legend's label of each top member
 
     @classmethod
-    def for_reader(cls, period: Period, say: Callable[[Text], str]) -> ChartWords:
+    def for_reader(
+        cls, period: Period, say: Callable[[Text], str], names: Mapping[int, str | None]
+    ) -> ChartWords:
         """In `say`'s language when the chart's font has its letters (Matplotlib's bundled
-        DejaVu Sans has no Japanese, which would draw as empty boxes), else in English."""
-        texts = (_TITLES[period], _AXIS, _BUDGET, _EMPTY)
+        DejaVu Sans has no Japanese, which would draw as empty boxes), else in English; a
+        member by `names` (their display name) as far as it can be drawn, else by number."""
+        texts = (_TITLES[period], _AXIS, _BUDGET, _EMPTY, _OTHERS)
         words = [say(text) for text in texts]
         if not _drawable("".join(words)):
-            words = [english(text) for text in texts]
-        return cls(*words)
+            say = english
+            words = [say(text) for text in texts]
+        members = {
+            member: _drawable_name(name) or say(N_("member {id}", id=str(member)))
+            for member, name in names.items()
+        }
+        title, axis, budget, empty, others = words
+        return cls(title, axis, budget, empty, others, members)
+
+
+def _charmap() -> Container[int]:
+    return FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap()
 
 
 def _drawable(letters: str) -> bool:
-    font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
-    charmap = font.get_charmap()
+    charmap = _charmap()
     return all(ord(letter) in charmap for letter in letters if not letter.isspace())
+
+
+def _drawable_name(name: str | None) -> str | None:
+    """The name without what the font cannot draw (an emoji beside a name goes, the name
+    stays); None when no letter or digit would be left."""
+    if not name:
+        return None
+    charmap = _charmap()
+    kept = " ".join("".join(c for c in name if ord(c) in charmap).split())
+    return kept if any(c.isalnum() for c in kept) else None
 
 
 @dataclass(frozen=True)
 class DailyUsage:
     days: tuple[date, ...]
-    # (label, seconds per day): the top members, biggest first, then "others" if any.
-    stacks: tuple[tuple[str, tuple[int, ...]], ...]
+    # (member id, seconds per day): the top members, biggest first, then everyone else
+    # (None) if any.
+    stacks: tuple[tuple[int | None, tuple[int, ...]], ...]
     # The server's monthly budget shared over each day's month (seconds per day).
     budget_per_day: tuple[float, ...]
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        """The top members, in the order they are stacked."""
+        return tuple(member for member, _ in self.stacks if member is not None)
 
     @property
     def totals(self) -> tuple[int, ...]:
@@ -116,10 +148,12 @@ def daily_usage(
         if seconds:
             per_member[job.user_id][index[_utc_day(job.created_at)]] += seconds
     ranked = sorted(per_member.items(), key=lambda item: (-sum(item[1]), item[0]))
-    stacks = [(f"member {user_id}", tuple(values)) for user_id, values in ranked[:TOP_MEMBERS]]
+    stacks: list[tuple[int | None, tuple[int, ...]]] = [
+        (user_id, tuple(values)) for user_id, values in ranked[:TOP_MEMBERS]
+    ]
     rest = [values for _, values in ranked[TOP_MEMBERS:]]
     if rest:
-        stacks.append((OTHERS, tuple(sum(day) for day in zip(*rest, strict=True))))
+        stacks.append((None, tuple(sum(day) for day in zip(*rest, strict=True))))
     budget = tuple(monthly_budget / calendar.monthrange(day.year, day.month)[1] for day in days)
     return DailyUsage(days=days, stacks=tuple(stacks), budget_per_day=budget)
 
@@ -133,7 +167,9 @@ def render_usage_png(usage: DailyUsage, words: ChartWords) -> bytes:
     # One collection of rectangles per stack: a patch per bar (axes.bar) costs ten times
     # more to build and draw at 93 days × 6 stacks.
     bottom = [0] * len(usage.days)
-    for index, (label, values) in enumerate(usage.stacks):
+    labels = [words.others if member is None else words.members.get(member, str(member))
+              for member, _ in usage.stacks]
+    for index, (label, (_, values)) in enumerate(zip(labels, usage.stacks, strict=True)):
         bars = [[(x - _HALF_BAR, low), (x - _HALF_BAR, low + value),
                  (x + _HALF_BAR, low + value), (x + _HALF_BAR, low)]
                 for x, low, value in zip(positions, bottom, values, strict=True) if value]
@@ -158,6 +194,9 @@ def render_usage_png(usage: DailyUsage, words: ChartWords) -> bytes:
                                                            strict=True)}
     buffer = io.BytesIO()
     canvas.print_png(  # type: ignore[no-untyped-call]  # matplotlib leaves it untyped
-        buffer, metadata={"Title": words.title, TOTALS_KEY: json.dumps(totals, sort_keys=True)}
+        buffer, metadata={
+            "Title": words.title, TOTALS_KEY: json.dumps(totals, sort_keys=True),
+            LEGEND_KEY: json.dumps(labels, ensure_ascii=False),
+        },
     )
     return buffer.getvalue()

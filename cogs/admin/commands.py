@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Literal, TypeVar
 
 import discord
@@ -19,6 +20,7 @@ from bot.admin.service import AdminService
 from bot.i18n import N_, Speaker, english
 from cogs.admin import render
 from cogs.i18n import speaker_for
+from cogs.render import plain_text
 from cogs.submit import requester, services_of
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,23 @@ class _RuledChannel(app_commands.Transformer):
 RuledChannel = app_commands.Transform[
     app_commands.AppCommandChannel | app_commands.AppCommandThread, _RuledChannel
 ]
+
+async def display_names(guild: discord.Guild | None, members: Sequence[int]) -> dict[int, str]:
+    """The members' names as the server shows them: from the cache, else asked of Discord
+    (at most the chart's few top members); one who left keeps their number."""
+    names: dict[int, str] = {}
+    if guild is None:
+        return names
+    for member_id in members:
+        member = guild.get_member(member_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(member_id)
+            except discord.HTTPException:
+                continue
+        names[member_id] = plain_text(member.display_name)
+    return names
+
 
 class ModeratorOnly(app_commands.CheckFailure):
     """A member without Manage Server or the moderator role; told in their language."""
@@ -461,7 +480,9 @@ class AdminCog(
     ) -> None:
         guild_id, _ = self._ids(interaction)
         say = speaker_for(interaction)
-        report = await self._work(interaction, self.service.usage(guild_id, period, say=say))
+        report = await self._work(interaction, self.service.usage(
+            guild_id, period, say=say, member_names=partial(display_names, interaction.guild)
+        ))
         if report is None:
             return
         csv_file = discord.File(io.BytesIO(report.csv_text.encode()), report.csv_filename)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.admin.usage_chart import TOTALS_KEY
+from bot.admin.usage_chart import LEGEND_KEY, TOTALS_KEY
 from sandbox.evolink_sim import TaskScript
 from storage.models import Job, JobState
 from tests.e2e.admin_view import (
@@ -61,6 +61,13 @@ def plotted_totals(png: bytes) -> dict[str, int]:
     return totals
 
 
+def plotted_legend(png: bytes) -> list[str]:
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        legend: list[str] = json.loads(image.info[LEGEND_KEY])
+    return legend
+
+
 def csv_totals(rows: list[list[str]]) -> dict[str, int]:
     """Spent seconds per UTC day, summed from the CSV as a spreadsheet would."""
     header, *lines = rows
@@ -77,6 +84,7 @@ async def test_usage_answers_a_leaderboard_and_a_csv_matching_the_jobs_table(
     emu, guild = stack.emu, stack.world.guild
     mod = add_moderator(stack)
     alice, bob = stack.world.member, emu.create_member(guild.id, "bob")
+    alice.nick = "Alice 🎬"  # the server's name for her, with an emoji the chart cannot draw
     await stack.start_bot()
     await edit_delivered(stack)
     await edit_delivered(stack)
@@ -99,6 +107,7 @@ async def test_usage_answers_a_leaderboard_and_a_csv_matching_the_jobs_table(
         # The chart plots every day of the period, and exactly the CSV's spent seconds.
         plotted = plotted_totals(chart.data)
         assert {day: total for day, total in plotted.items() if total} == csv_totals(rows)
+        assert plotted_legend(chart.data) == ["Alice", "bob"]  # the top members by name
         assert sum(plotted.values()) == 12
         assert min(plotted) == start.isoformat()
         table = sorted(await jobs(stack), key=lambda job: job.id)
