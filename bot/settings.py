@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     attempt_limit: NonNegativeInt = Field(10, alias="ATTEMPT_LIMIT")
     attempt_window_s: int = Field(600, gt=0, alias="ATTEMPT_WINDOW_SECONDS")
     download_timeout_s: float = Field(300.0, gt=0, alias="DOWNLOAD_TIMEOUT_SECONDS")
+    # What a member's download must average after its first 10 s (0: no floor).
+    download_min_kb_per_s: NonNegativeInt = Field(32, alias="DOWNLOAD_MIN_KB_PER_SECOND")
     # Downloads and checks of new edits running at once in this process, all members together.
     max_concurrent_intakes: int = Field(8, gt=0, alias="MAX_CONCURRENT_INTAKES")
     max_queued_intakes: NonNegativeInt = Field(32, alias="MAX_QUEUED_INTAKES")

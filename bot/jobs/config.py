@@ -89,6 +89,7 @@ class EngineConfig:
             intake=IntakeConfig(
                 read_timeout=min(30.0, settings.download_timeout_s),
                 total_timeout=settings.download_timeout_s,
+                min_rate=settings.download_min_kb_per_s * 1000,
                 policies=FetchPolicies.build(
                     discord_api_base=(
                         None if settings.uses_real_discord else settings.discord_api_base

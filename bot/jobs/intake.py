@@ -44,6 +44,7 @@ class IntakeConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     total_timeout: float = 300.0  # the whole download (FetchLimits.total_timeout)
+    min_rate: int = 0  # bytes a second past the first seconds (FetchLimits.min_rate)
     # Where member links and Discord attachments may be fetched from (every redirect too).
     policies: FetchPolicies = field(default_factory=FetchPolicies)
 
@@ -144,6 +145,7 @@ class Intake:
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
             total_timeout=self.config.total_timeout,
+            min_rate=self.config.min_rate,
         )
         return await fetch_to_file(self.downloads, url, dest, limits, policy, names=names)
 

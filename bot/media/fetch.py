@@ -54,6 +54,10 @@ class FetchLimits(BaseModel):
     # A server dripping one byte every few seconds never trips read_timeout; this bounds the
     # whole download (a clip at the size cap in 5 min needs ~330 kB/s, far below any CDN).
     total_timeout: float = Field(default=300, gt=0)
+    # Bytes a second the download must average once `slow_grace` has passed (0: no floor):
+    # without it, a drip held one of the few intake slots for the whole total_timeout.
+    min_rate: int = Field(default=0, ge=0)
+    slow_grace: float = Field(default=10, gt=0)
 
 
 @dataclass(frozen=True)
@@ -160,13 +164,39 @@ async def _receive(
             code="download_too_large",
         )
     await part.open()
-    async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+    chunks = resp.content.iter_chunked(_READ_CHUNK)
+    started = asyncio.get_running_loop().time()
+    while (chunk := await _next_chunk(chunks, limits, started, part.size, noun)) is not None:
         if part.size + len(chunk) > limits.max_bytes:
             raise MediaRejected(
                 N_("{file} is larger than the {limit} limit", file=label, limit=limit),
                 code="download_too_large",
             )
         await part.write(chunk)
+
+
+async def _next_chunk(
+    chunks: AsyncIterator[bytes], limits: FetchLimits, started: float, received: int,
+    noun: Text,
+) -> bytes | None:
+    """The body's next chunk (None at its end), in time to keep the download's average at
+    `limits.min_rate` once past `slow_grace`: the latest moment the bytes so far still meet
+    it is the deadline, so a drip is refused as soon as it falls behind, without polling."""
+    if not limits.min_rate:
+        return await anext(chunks, None)
+    deadline = started + max(limits.slow_grace, received / limits.min_rate)
+    try:
+        async with asyncio.timeout_at(deadline) as pace:
+            return await anext(chunks, None)
+    except TimeoutError:
+        if not pace.expired():
+            raise  # aiohttp's own read timeout
+        raise MediaRejected(
+            N_("Could not download {file}: the server sends it too slowly (less than "
+               "{rate} kB a second). Attach the file instead, or use a faster host",
+               file=noun, rate=limits.min_rate // 1000),
+            code="download_too_slow",
+        ) from None
 
 
 @contextlib.asynccontextmanager

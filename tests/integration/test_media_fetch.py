@@ -577,20 +577,41 @@ async def test_a_gzip_bomb_is_refused_unread(
     assert leftovers(tmp_path) == []
 
 
-async def test_a_slow_drip_hits_the_total_timeout(
-    server: Server, fetcher: Fetcher, tmp_path: Path
+@pytest.mark.parametrize(
+    ("bounds", "code", "reason"),
+    [
+        # One byte at a time, each well inside the read timeout: the total bound stops it.
+        ({"read_timeout": 30, "total_timeout": 0.3}, "download_timeout",
+         "Downloading the file took too long; try again or use a smaller file"),
+        # 50 bytes a second against a floor of 1 kB/s: refused when the grace ends, long
+        # before the total bound (a member's drip would otherwise hold an intake slot).
+        ({"total_timeout": 60, "min_rate": 1000, "slow_grace": 0.2}, "download_too_slow",
+         "Could not download the file: the server sends it too slowly (less than 1 kB a "
+         "second). Attach the file instead, or use a faster host"),
+    ],
+    ids=["total-timeout", "rate-floor"],
+)
+async def test_a_slow_drip_is_cut_off(
+    server: Server, fetcher: Fetcher, tmp_path: Path, bounds: dict[str, Any], code: str,
+    reason: str,
 ) -> None:
     error = await refused(
         fetch_to_file(
-            fetcher, f"{server.base}/drip", tmp_path / "c",
-            limits(MB, read_timeout=30, total_timeout=0.3), LOOPBACK,
+            fetcher, f"{server.base}/drip", tmp_path / "c", limits(MB, **bounds), LOOPBACK
         )
     )
-    assert (error.code, error.reason) == (
-        "download_timeout",
-        "Downloading the file took too long; try again or use a smaller file",
-    )
+    assert (error.code, error.reason) == (code, reason)
     assert leftovers(tmp_path) == []
+
+
+async def test_a_download_above_the_rate_floor_is_untouched(
+    server: Server, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    dest = tmp_path / "clip"
+    fetched = await fetch_to_file(
+        fetcher, f"{server.base}/file", dest, limits(min_rate=1000, slow_grace=0.2), LOOPBACK
+    )
+    assert dest.read_bytes() == BODY and fetched.size == len(BODY)
 
 
 @pytest.mark.parametrize("start", ["/loop/a", "/loop/self"])

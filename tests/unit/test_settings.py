@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.evolink.spec import EditModel
+from bot.jobs.config import EngineConfig
 from bot.settings import Settings, describe_validation_error
 
 
@@ -257,3 +258,10 @@ def test_several_processes_are_named_by_their_shards() -> None:
     assert not alone.several_processes and alone.process_name == "bot"
     said = "\n".join(first.deployment_notes())
     assert "all processes together make at most 6 EvoLink requests a second" in said
+
+
+def test_member_downloads_have_a_rate_floor_that_can_be_turned_off() -> None:
+    config = EngineConfig.from_settings(load())
+    assert (config.intake.min_rate, config.intake.total_timeout) == (32_000, 300.0)
+    off = EngineConfig.from_settings(load(DOWNLOAD_MIN_KB_PER_SECOND="0"))
+    assert off.intake.min_rate == 0
