@@ -14,7 +14,7 @@ import discord
 from bot.client import KlingBot
 from bot.evolink.models import CreditBalance, TaskUsage
 from bot.media.store import MediaStore
-from cogs.admin.commands import _RuledChannel
+from cogs.admin.params import _RuledChannel
 from sandbox.discord_emulator.driver import DriverMixin
 from sandbox.discord_emulator.interactions import InteractionRecord
 from sandbox.discord_emulator.models import ChannelType, Download, MessageType
