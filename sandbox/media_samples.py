@@ -19,6 +19,8 @@ from a fixture, or through `asyncio.to_thread` inside a running event loop.
 from __future__ import annotations
 
 import io
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -123,24 +125,41 @@ def _write_video(
             audio.layout = "mono"
 
         picture = Image.new("RGB", (width, height), color)
-        for index in range(max(1, round(seconds * fps))):
-            frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
-            frame.pts = index
-            frame.time_base = Fraction(1, fps)
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
+        encode_pictures(out, video, itertools.repeat(picture, max(1, round(seconds * fps))), fps)
 
         if audio is not None:
-            total = int(seconds * _AUDIO_RATE)
-            for start in range(0, total, _AUDIO_FRAME):
-                count = min(_AUDIO_FRAME, total - start)
-                samples = av.AudioFrame(format="fltp", layout="mono", samples=count)
-                samples.planes[0].update(bytes(4 * count))  # float32 silence
-                samples.sample_rate = _AUDIO_RATE
-                samples.pts = start
-                samples.time_base = Fraction(1, _AUDIO_RATE)
-                out.mux(audio.encode(samples))
-            out.mux(audio.encode(None))
+            encode_silence(out, audio, seconds)
+
+
+def encode_pictures(
+    out: av.container.OutputContainer, video: av.VideoStream, pictures: Iterable[Image.Image],
+    fps: int,
+) -> None:
+    """One picture a frame at `fps`, then the encoder flushed."""
+    for index, picture in enumerate(pictures):
+        frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
+        frame.pts = index
+        frame.time_base = Fraction(1, fps)
+        out.mux(video.encode(frame))
+    out.mux(video.encode(None))
+
+
+def encode_silence(
+    out: av.container.OutputContainer, audio: av.AudioStream, seconds: float
+) -> None:
+    """`seconds` of mono silence in the stream's own sample format (fltp for AAC, s16 for
+    PCM), in whole encoder frames but the last, then the encoder flushed."""
+    sample_format, rate = audio.codec_context.format.name, audio.codec_context.sample_rate
+    total = int(seconds * rate)
+    for start in range(0, total, _AUDIO_FRAME):
+        count = min(_AUDIO_FRAME, total - start)
+        samples = av.AudioFrame(format=sample_format, layout="mono", samples=count)
+        samples.planes[0].update(bytes(samples.planes[0].buffer_size))
+        samples.sample_rate = rate
+        samples.pts = start
+        samples.time_base = Fraction(1, rate)
+        out.mux(audio.encode(samples))
+    out.mux(audio.encode(None))
 
 
 def probe_video(source: Path | str | bytes) -> VideoInfo:

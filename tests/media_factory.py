@@ -7,15 +7,16 @@ images come from ``sandbox.media_samples``; this adds the awkward cases: an inde
 
 from __future__ import annotations
 
-from fractions import Fraction
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import av
 from PIL import Image
 
+from sandbox.media_samples import encode_pictures, encode_silence
+
 _AUDIO_RATE = 48_000
-_AUDIO_FRAME = 1024
 
 
 def make_faststart_mp4(path: Path, seconds: float, fps: int = 24) -> Path:
@@ -25,14 +26,7 @@ def make_faststart_mp4(path: Path, seconds: float, fps: int = 24) -> Path:
         video.width = video.height = 64
         video.pix_fmt = "yuv420p"
         video.options = {"preset": "ultrafast"}
-        for i in range(round(seconds * fps)):
-            # Changing pictures so that every packet has real payload.
-            picture = Image.new("RGB", (64, 64), (i * 9 % 256, 80, 30))
-            frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
+        encode_pictures(out, video, _changing_pictures(seconds, fps), fps)
     return path
 
 
@@ -56,28 +50,16 @@ def make_keyframed_mp4(
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
         }
         audio = out.add_stream(audio_codec, rate=_AUDIO_RATE) if with_audio else None
-        for i in range(round(seconds * fps)):
-            picture = Image.new("RGB", (64, 64), (i * 9 % 256, 80, 30))
-            frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
+        encode_pictures(out, video, _changing_pictures(seconds, fps), fps)
         if audio is not None:
-            _silence(out, audio, seconds)
+            encode_silence(out, audio, seconds)
     return path
 
 
-def _silence(out: av.container.OutputContainer, audio: av.AudioStream, seconds: float) -> None:
-    sample_format = audio.codec_context.format.name  # fltp for AAC, s16 for PCM
-    for i in range(round(seconds * _AUDIO_RATE / _AUDIO_FRAME)):
-        samples = av.AudioFrame(format=sample_format, layout="mono", samples=_AUDIO_FRAME)
-        samples.planes[0].update(bytes(samples.planes[0].buffer_size))
-        samples.sample_rate = _AUDIO_RATE
-        samples.pts = i * _AUDIO_FRAME
-        samples.time_base = Fraction(1, _AUDIO_RATE)
-        out.mux(audio.encode(samples))
-    out.mux(audio.encode(None))
+def _changing_pictures(seconds: float, fps: int) -> Iterator[Image.Image]:
+    """64×64 pictures that change every frame, so that every packet has real payload."""
+    for i in range(round(seconds * fps)):
+        yield Image.new("RGB", (64, 64), (i * 9 % 256, 80, 30))
 
 
 def video_packet_offsets(path: Path) -> list[tuple[int, int]]:
@@ -93,7 +75,7 @@ def video_packet_offsets(path: Path) -> list[tuple[int, int]]:
 def make_audio_only(path: Path, seconds: float) -> Path:
     """An MP4 holding only silent AAC: a valid container, but no clip."""
     with av.open(str(path), "w", format="mp4") as out:
-        _silence(out, out.add_stream("aac", rate=_AUDIO_RATE), seconds)
+        encode_silence(out, out.add_stream("aac", rate=_AUDIO_RATE), seconds)
     return path
 
 
